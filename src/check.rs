@@ -1,0 +1,183 @@
+//! The check job on one repository: `restic snapshots` (freshness, count, snapshot
+//! files that cannot be loaded) and `restic check` (structure and pack data), turned
+//! into findings.
+//!
+//! Damage is a finding, never an `Err`: `Err` means the check could not run. The
+//! freshness rules (`evaluate_snapshots`) are pure and take the clock as a parameter.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::config::CheckOptions;
+use crate::finding::{Finding, FindingKind};
+use crate::restic::{self, json::Snapshot, CheckRead, Session};
+
+/// What a completed check saw.
+#[derive(Debug, Clone)]
+pub struct CheckResult {
+    pub findings: Vec<Finding>,
+    pub snapshots: u64,
+    pub newest_snapshot_age: Option<Duration>,
+    /// Error lines as restic printed them.
+    pub errors: Vec<String>,
+    pub unreadable_snapshots: Vec<String>,
+}
+
+/// Runs the check on one repository.
+///
+/// # Errors
+/// restic could not list snapshots or could not check (lock, password, network, …).
+pub async fn run(
+    session: &Session<'_>,
+    opts: &CheckOptions,
+    read: &CheckRead,
+    now: DateTime<Utc>,
+) -> Result<CheckResult, restic::Error> {
+    let listed = session.snapshots(&opts.filter).await?;
+    let (mut findings, newest) = evaluate_snapshots(&listed.snapshots, &listed.unreadable, opts, now);
+    let checked = session.check(read).await?;
+    if checked.found_damage() {
+        let mut detail = match &checked.summary {
+            Some(s) => format!("restic check found {} error(s)", s.num_errors),
+            None => format!("restic check found {} error(s)", checked.errors.len().max(1)),
+        };
+        if let Some(first) = checked.errors.first() {
+            detail.push_str(&format!(": {first}"));
+        }
+        if read == &CheckRead::Structure {
+            detail.push_str("; run `restic check --read-data` to see which data is affected");
+        }
+        findings.insert(0, Finding::fail(FindingKind::CheckError, detail));
+    }
+    Ok(CheckResult {
+        findings,
+        snapshots: listed.snapshots.len() as u64,
+        newest_snapshot_age: newest,
+        errors: checked.errors,
+        unreadable_snapshots: listed.unreadable,
+    })
+}
+
+/// Applies `max-age` (per backup set: host + paths) and `min-snapshots`, and turns
+/// unloadable snapshot files into findings. Returns the age of the newest snapshot.
+pub fn evaluate_snapshots(
+    snapshots: &[Snapshot],
+    unreadable: &[String],
+    opts: &CheckOptions,
+    now: DateTime<Utc>,
+) -> (Vec<Finding>, Option<Duration>) {
+    let mut findings = Vec::new();
+    for line in unreadable {
+        findings.push(Finding::fail(
+            FindingKind::SnapshotUnreadable,
+            format!("a snapshot file cannot be loaded and restic silently leaves it out: {line}"),
+        ));
+    }
+    let age = |s: &Snapshot| (now - s.time.with_timezone(&Utc)).to_std().unwrap_or(Duration::ZERO);
+    let newest = snapshots.iter().map(age).min();
+    if (snapshots.len() as u64) < u64::from(opts.min_snapshots) {
+        findings.push(Finding::fail(
+            FindingKind::TooFewSnapshots,
+            format!(
+                "{} snapshot(s) match, fewer than min-snapshots = {}",
+                snapshots.len(),
+                opts.min_snapshots
+            ),
+        ));
+    }
+    if let Some(max_age) = opts.max_age {
+        let mut sets: BTreeMap<(String, Vec<String>), &Snapshot> = BTreeMap::new();
+        for s in snapshots {
+            let e = sets.entry(s.backup_set()).or_insert(s);
+            if s.time > e.time {
+                *e = s;
+            }
+        }
+        for ((host, paths), s) in sets {
+            let a = age(s);
+            if a > max_age {
+                findings.push(Finding::fail(
+                    FindingKind::SnapshotTooOld,
+                    format!(
+                        "newest snapshot of {host}:{} is {} old ({}, {}); max-age is {}",
+                        paths.join(","),
+                        humantime::format_duration(Duration::from_secs(a.as_secs())),
+                        s.short(),
+                        s.time.to_rfc3339(),
+                        humantime::format_duration(max_age)
+                    ),
+                ));
+            }
+        }
+    }
+    (findings, newest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{ReadData, SnapshotFilter};
+    use chrono::TimeZone;
+
+    fn snap(id: &str, host: &str, path: &str, hours_ago: i64, now: DateTime<Utc>) -> Snapshot {
+        Snapshot {
+            time: (now - chrono::Duration::hours(hours_ago)).fixed_offset(),
+            tree: "t".into(),
+            paths: vec![path.into()],
+            hostname: host.into(),
+            username: "u".into(),
+            tags: None,
+            id: format!("{id}00000000"),
+            short_id: None,
+        }
+    }
+
+    fn opts(max_age_h: Option<u64>, min: u32) -> CheckOptions {
+        CheckOptions {
+            read_data: ReadData::None,
+            max_age: max_age_h.map(|h| Duration::from_secs(h * 3600)),
+            min_snapshots: min,
+            filter: SnapshotFilter::default(),
+        }
+    }
+
+    #[test]
+    fn evaluate_snapshots_flags_each_stale_backup_set_separately() {
+        let now = Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).single().expect("time");
+        let s = vec![
+            snap("aaaa", "h1", "/a", 100, now),
+            snap("bbbb", "h1", "/a", 10, now),
+            snap("cccc", "h2", "/b", 72, now),
+        ];
+        let (f, newest) = evaluate_snapshots(&s, &[], &opts(Some(48), 3), now);
+        assert_eq!(newest, Some(Duration::from_secs(10 * 3600)));
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].kind, FindingKind::SnapshotTooOld);
+        assert!(f[0].detail.starts_with("newest snapshot of h2:/b is 3days old (cccc0000"), "{}", f[0].detail);
+    }
+
+    #[test]
+    fn evaluate_snapshots_with_too_few_or_none_fails() {
+        let now = Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).single().expect("time");
+        let (f, newest) = evaluate_snapshots(&[], &[], &opts(None, 1), now);
+        assert_eq!(newest, None);
+        assert_eq!(f[0].kind, FindingKind::TooFewSnapshots);
+        let (f, _) = evaluate_snapshots(&[snap("a", "h", "/a", 1, now)], &[], &opts(Some(48), 2), now);
+        assert_eq!(f.iter().map(|x| x.kind).collect::<Vec<_>>(), vec![FindingKind::TooFewSnapshots]);
+    }
+
+    #[test]
+    fn evaluate_snapshots_reports_unloadable_snapshot_files_as_damage() {
+        let now = Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).single().expect("time");
+        let (f, _) = evaluate_snapshots(
+            &[snap("a", "h", "/a", 1, now)],
+            &["could not load snapshot 1234abcd: ciphertext verification failed".into()],
+            &opts(None, 1),
+            now,
+        );
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].kind, FindingKind::SnapshotUnreadable);
+    }
+}

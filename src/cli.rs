@@ -1,0 +1,169 @@
+//! clap derive types: `Cli`, `Command`, one `*Args` per subcommand. No logic.
+//!
+//! Doc comments here are the user documentation: clap turns them into `--help`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0    every job ran and passed
+  1    verification failed: damage found, snapshots too old or too few
+  2    usage or configuration error
+  3    could not verify: restic missing, repository missing, wrong password,
+       lock held, network failure, timeout
+  130  interrupted (SIGINT/SIGTERM)
+When several jobs end differently the most serious wins: 1, then 130, 2, 3, 0.";
+
+/// Verifies that restic backups can really be restored.
+///
+/// Runs `restic check` (with a rotating `--read-data-subset`), checks that snapshots
+/// are fresh and numerous enough, and writes one JSON line per run and Prometheus
+/// textfile metrics. A run says pass only when it really verified.
+#[derive(Debug, Parser)]
+#[command(name = "restic-verify", version, after_long_help = EXIT_CODES, after_help = EXIT_CODES)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// More log output: -v for debug, -vv for trace (RESTIC_VERIFY_LOG overrides).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Only warnings and errors in the log.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Log format on stderr.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check one repository now, configured by flags (no profile needed).
+    Check(CheckArgs),
+    /// Run jobs of a profile once (all when none are named); what a systemd timer calls.
+    Run(RunArgs),
+    /// Load and validate a profile, print the plan; touches no repository.
+    Validate(ValidateArgs),
+}
+
+/// Settings shared by every command that calls restic.
+#[derive(Debug, Clone, Args)]
+pub struct ResticArgs {
+    /// The restic binary [default: `restic` on PATH, or the profile's `restic`].
+    #[arg(long, env = "RESTIC_VERIFY_RESTIC", value_name = "PATH")]
+    pub restic: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CheckArgs {
+    /// Repository path or URL, as restic takes it (passed to restic in its
+    /// environment, never on its command line).
+    #[arg(long, value_name = "PATH_OR_URL")]
+    pub repo: String,
+    /// Name used for the repository in results and metrics [default: the last path
+    /// component of --repo].
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Job name used in results and metrics.
+    #[arg(long, default_value = "check")]
+    pub job: String,
+    /// File holding the repository password.
+    #[arg(long, value_name = "FILE", conflicts_with = "password_command")]
+    pub password_file: Option<PathBuf>,
+    /// Command that prints the repository password.
+    #[arg(long, value_name = "CMD")]
+    pub password_command: Option<String>,
+    /// KEY=VALUE lines passed to restic's environment only (backend credentials).
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Option<PathBuf>,
+    /// Read all pack data (`restic check --read-data`).
+    #[arg(long, conflicts_with = "read_data_subset")]
+    pub read_data: bool,
+    /// Read part of the pack data: `n/t`, `x%`, a size (`500M`), or `rotate/T` (group
+    /// k/T this run, the next group next run; needs --state-dir).
+    #[arg(long, value_name = "SPEC")]
+    pub read_data_subset: Option<String>,
+    /// Directory for persistent state (rotation cursor, last success).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Fail when the newest snapshot of a backup set (host + paths) is older than this.
+    #[arg(long, value_name = "DURATION")]
+    pub max_age: Option<String>,
+    /// Fail when fewer snapshots match.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub min_snapshots: u32,
+    /// Only snapshots of this host (repeatable).
+    #[arg(long)]
+    pub host: Vec<String>,
+    /// Only snapshots with this tag (repeatable; `a,b` means both).
+    #[arg(long)]
+    pub tag: Vec<String>,
+    /// Only snapshots of this path (repeatable).
+    #[arg(long)]
+    pub path: Vec<String>,
+    /// How long a locked repository is retried; `0s` fails at once.
+    #[arg(long, value_name = "DURATION", default_value = "5m")]
+    pub lock_wait: String,
+    /// Remove a stale lock (dead process on this host, or older than 30 minutes)
+    /// with `restic unlock` instead of reporting it.
+    #[arg(long)]
+    pub unlock_stale: bool,
+    /// How often a network failure is retried.
+    #[arg(long, value_name = "N", default_value_t = crate::config::DEFAULT_RETRIES)]
+    pub retries: u32,
+    /// Stop restic (SIGINT, then SIGKILL) after this long.
+    #[arg(long, value_name = "DURATION", default_value = "12h")]
+    pub timeout: String,
+    /// Append one JSON line per run to this file.
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub results: Option<PathBuf>,
+    /// Write Prometheus textfile metrics here (atomically).
+    #[arg(long, value_name = "FILE.prom")]
+    pub metrics: Option<PathBuf>,
+    #[command(flatten)]
+    pub restic: ResticArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// The profile.
+    #[arg(long, short, env = "RESTIC_VERIFY_CONFIG", default_value = crate::config::DEFAULT_CONFIG_PATH, value_name = "FILE")]
+    pub config: PathBuf,
+    /// Jobs to run; all jobs of the profile when none are named.
+    pub jobs: Vec<String>,
+    #[command(flatten)]
+    pub restic: ResticArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ValidateArgs {
+    /// The profile.
+    #[arg(long, short, env = "RESTIC_VERIFY_CONFIG", default_value = crate::config::DEFAULT_CONFIG_PATH, value_name = "FILE")]
+    pub config: PathBuf,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn check_rejects_both_password_sources() {
+        let r = Cli::try_parse_from([
+            "restic-verify", "check", "--repo", "/r", "--password-file", "f", "--password-command", "c",
+        ]);
+        assert!(r.is_err());
+    }
+}

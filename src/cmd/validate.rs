@@ -1,0 +1,94 @@
+//! `restic-verify validate`: loads and validates a profile and prints the plan:
+//! which jobs, which repositories, which restic commands, secrets redacted. It spawns
+//! nothing and touches no repository.
+
+use std::fmt::Write as _;
+
+use crate::cli::ValidateArgs;
+use crate::config::{self, JobKind, PasswordSource, Profile, ReadData};
+use crate::error::Error;
+use crate::report::Report;
+use crate::restic::{self, CheckRead, Version};
+
+/// Validates and prints the plan on stdout.
+///
+/// # Errors
+/// The profile is invalid (exit 2), with every problem listed.
+pub async fn run(args: ValidateArgs) -> Result<Report, Error> {
+    let profile = config::load(&args.config)?;
+    print!("{}", plan(&profile));
+    Ok(Report::default())
+}
+
+/// The human-readable plan of a profile.
+pub fn plan(p: &Profile) -> String {
+    let mut s = String::new();
+    let src = p.source.as_ref().map_or_else(|| "flags".to_owned(), |p| p.display().to_string());
+    let _ = writeln!(s, "profile {src}: valid; {} repositories, {} jobs", p.repositories.len(), p.jobs.len());
+    for r in p.repositories.values() {
+        let _ = writeln!(s, "\nrepository {}", r.name);
+        let _ = writeln!(s, "  url: {}", r.display_url());
+        let pw = match &r.password {
+            PasswordSource::File(f) => format!("file {}", f.display()),
+            PasswordSource::Command(c) => format!("command {c}"),
+            PasswordSource::EnvFile => "from the env file".to_owned(),
+        };
+        let _ = writeln!(s, "  password: {pw}");
+        if let Some(e) = &r.env_file {
+            let _ = writeln!(s, "  env-file: {} (variables go to restic only; values not shown)", e.display());
+        }
+        let _ = writeln!(
+            s,
+            "  restic: {}; lock-wait {}; unlock-stale {}; network retries {}",
+            r.restic.display(),
+            humantime::format_duration(r.lock_wait),
+            r.unlock_stale,
+            r.retries
+        );
+    }
+    for j in &p.jobs {
+        let JobKind::Check(o) = &j.kind;
+        let _ = writeln!(s, "\njob {} (kind {}) on {}", j.name, j.kind.name(), j.repositories.join(", "));
+        let snaps = restic::snapshots_args(&o.filter);
+        let _ = writeln!(s, "  {}", restic::display_command(&snaps));
+        let read = CheckRead::from_read_data(&o.read_data, None);
+        let mut check = restic::display_command(&restic::check_args(&read, Version::new(0, 14, 0)));
+        if let ReadData::Rotate(t) = o.read_data {
+            check = format!("restic check --read-data-subset=k/{t}  (k = 1..{t}, one group per run; full coverage every {t} runs)");
+        }
+        let _ = writeln!(s, "  {check}");
+        let max_age = o.max_age.map_or_else(|| "not checked".to_owned(), |d| humantime::format_duration(d).to_string());
+        let _ = writeln!(s, "  max-age {max_age}; min-snapshots {}; timeout {}", o.min_snapshots, humantime::format_duration(j.timeout));
+        let show = |p: &Option<std::path::PathBuf>| p.as_ref().map_or_else(|| "none".to_owned(), |p| p.display().to_string());
+        let _ = writeln!(s, "  results: {}; metrics: {}; state: {}", show(&j.outputs.results), show(&j.outputs.metrics), show(&j.outputs.state_dir));
+    }
+    let mut notes: Vec<String> = p.warnings.clone();
+    for r in p.repositories.values() {
+        if let PasswordSource::File(f) = &r.password {
+            if !f.exists() {
+                notes.push(format!("password file {} of repository `{}` does not exist here (fine if it is a systemd credential only the service sees)", f.display(), r.name));
+            }
+        }
+        if let Some(e) = &r.env_file {
+            if !e.exists() {
+                notes.push(format!("env file {} of repository `{}` does not exist", e.display(), r.name));
+            }
+        }
+    }
+    for j in &p.jobs {
+        if let Some(m) = &j.outputs.metrics {
+            if m.parent().is_some_and(|d| !d.is_dir()) {
+                notes.push(format!("metrics directory of job `{}` does not exist: {}", j.name, m.parent().map(|d| d.display().to_string()).unwrap_or_default()));
+            }
+        }
+        if let Some(r) = &j.outputs.results {
+            if r.parent().is_some_and(|d| !d.as_os_str().is_empty() && !d.is_dir()) {
+                notes.push(format!("results directory of job `{}` does not exist: {}", j.name, r.display()));
+            }
+        }
+    }
+    for n in notes {
+        let _ = writeln!(s, "\nwarning: {n}");
+    }
+    s
+}

@@ -1,0 +1,986 @@
+//! TOML profiles: raw types, layered merge, validation into a checked `Profile`.
+//!
+//! Precedence is command line >> environment >> profile (`[job.X]` >> `[repository.Y]`
+//! >> `[defaults]`). Validation reports *every* problem it finds, each with the file,
+//! line and column of the offending key, and the checked `Profile` holds parsed
+//! durations, read-data specs and paths, so no later code handles raw strings.
+//! Secrets are accepted only as files or commands, and their `Debug` is redacted.
+//! This module reads the profile, env files and password files; it writes nothing.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::secret::{self, Redactor, Secret};
+
+/// Where `run` and `validate` look for the profile when `--config` is not given.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/restic-verify/config.toml";
+/// How long a locked repository is retried by default.
+pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(5 * 60);
+/// How long one job run on one repository may take by default.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(12 * 3600);
+/// How many times a network failure is retried by default.
+pub const DEFAULT_RETRIES: u32 = 2;
+/// restic's `--read-data-subset=n/t` accepts at most this many groups.
+pub const MAX_SUBSET_GROUPS: u16 = 256;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot read profile {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid profile {}:\n{}", path.display(), problems.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
+    Invalid { path: PathBuf, problems: Vec<Problem> },
+    #[error("{0}")]
+    Flags(String),
+    #[error("password file {} for repository `{repository}` does not exist; create it (mode 0600) or point `password-file` at the right file", path.display())]
+    PasswordFileMissing { repository: String, path: PathBuf },
+    #[error("password file {} for repository `{repository}` cannot be read: {source}", path.display())]
+    PasswordFileUnreadable {
+        repository: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("password file {} for repository `{repository}` is empty; restic refuses an empty password", path.display())]
+    PasswordFileEmpty { repository: String, path: PathBuf },
+    #[error("env file {} for repository `{repository}` cannot be read: {source}", path.display())]
+    EnvFileUnreadable {
+        repository: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("env file {}:{line} for repository `{repository}`: {message}", path.display())]
+    EnvFileInvalid {
+        repository: String,
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+}
+
+/// One thing wrong with a profile, located in its file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// 1-based line and column of the key or value, when known.
+    pub location: Option<(usize, usize)>,
+    pub path: PathBuf,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.location {
+            Some((line, col)) => write!(f, "{}:{line}:{col}: {}", self.path.display(), self.message),
+            None => write!(f, "{}: {}", self.path.display(), self.message),
+        }
+    }
+}
+
+// ---------------------------------------------------------------- checked types
+
+/// A validated profile: everything parsed, every reference resolved.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    /// The file it came from, or `None` for a profile built from flags.
+    pub source: Option<PathBuf>,
+    pub repositories: BTreeMap<String, Repository>,
+    pub jobs: Vec<Job>,
+    /// Things worth saying that do not stop the run (e.g. a world-readable password file).
+    pub warnings: Vec<String>,
+}
+
+impl Profile {
+    pub fn job(&self, name: &str) -> Option<&Job> {
+        self.jobs.iter().find(|j| j.name == name)
+    }
+}
+
+/// How restic gets the repository password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PasswordSource {
+    /// `RESTIC_PASSWORD_FILE`.
+    File(PathBuf),
+    /// `RESTIC_PASSWORD_COMMAND`; the command line itself may hold a secret.
+    Command(Secret),
+    /// The env file sets one of restic's password variables itself.
+    EnvFile,
+}
+
+/// A repository and how to reach it.
+#[derive(Debug, Clone)]
+pub struct Repository {
+    pub name: String,
+    /// The URL or path as restic takes it; may contain credentials: show `display_url()`.
+    pub url: String,
+    pub password: PasswordSource,
+    pub env_file: Option<PathBuf>,
+    /// The restic binary to run.
+    pub restic: PathBuf,
+    pub lock_wait: Duration,
+    pub unlock_stale: bool,
+    pub retries: u32,
+}
+
+impl Repository {
+    /// The URL with any password in it replaced.
+    pub fn display_url(&self) -> String {
+        secret::redact_url(&self.url)
+    }
+}
+
+/// How much pack data `restic check` reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadData {
+    /// Structure only.
+    None,
+    /// `--read-data`: every pack.
+    Full,
+    /// `--read-data-subset=SPEC` as restic takes it (`n/t`, `x%`, a size).
+    Subset(String),
+    /// `rotate/T`: group `k/T` this run, the next group the next run; needs a state dir.
+    Rotate(u16),
+}
+
+impl fmt::Display for ReadData {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReadData::None => f.write_str("none"),
+            ReadData::Full => f.write_str("all"),
+            ReadData::Subset(s) => f.write_str(s),
+            ReadData::Rotate(t) => write!(f, "rotate/{t}"),
+        }
+    }
+}
+
+/// Which snapshots count, as restic's `--host`, `--tag`, `--path` filters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SnapshotFilter {
+    pub host: Vec<String>,
+    pub tag: Vec<String>,
+    pub path: Vec<String>,
+}
+
+/// Knobs of a check job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckOptions {
+    pub read_data: ReadData,
+    /// The newest snapshot of every backup set must be younger than this.
+    pub max_age: Option<Duration>,
+    /// The repository must hold at least this many (matching) snapshots.
+    pub min_snapshots: u32,
+    pub filter: SnapshotFilter,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobKind {
+    Check(CheckOptions),
+}
+
+impl JobKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            JobKind::Check(_) => "check",
+        }
+    }
+}
+
+/// Where a job's results go.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outputs {
+    /// JSONL history file.
+    pub results: Option<PathBuf>,
+    /// Prometheus textfile for this job.
+    pub metrics: Option<PathBuf>,
+    /// Persistent state (rotation cursor, last success).
+    pub state_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub name: String,
+    pub kind: JobKind,
+    pub repositories: Vec<String>,
+    pub timeout: Duration,
+    pub outputs: Outputs,
+}
+
+// ---------------------------------------------------------------- raw TOML
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+struct RawFile {
+    #[serde(default)]
+    defaults: RawDefaults,
+    #[serde(default)]
+    repository: BTreeMap<String, Spanned<RawRepository>>,
+    #[serde(default)]
+    job: BTreeMap<String, Spanned<RawJob>>,
+}
+
+/// Keys that say how to reach a repository.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+struct RawDefaults {
+    password_file: Option<Spanned<String>>,
+    password_command: Option<Spanned<String>>,
+    env_file: Option<Spanned<String>>,
+    restic: Option<Spanned<String>>,
+    lock_wait: Option<Spanned<String>>,
+    unlock_stale: Option<bool>,
+    retries: Option<u32>,
+    results: Option<Spanned<String>>,
+    metrics_dir: Option<Spanned<String>>,
+    state_dir: Option<Spanned<String>>,
+    timeout: Option<Spanned<String>>,
+    max_age: Option<Spanned<String>>,
+    min_snapshots: Option<u32>,
+    read_data: Option<bool>,
+    read_data_subset: Option<Spanned<String>>,
+    host: Option<OneOrMany>,
+    tag: Option<OneOrMany>,
+    path: Option<OneOrMany>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+struct RawRepository {
+    url: Option<Spanned<String>>,
+    password_file: Option<Spanned<String>>,
+    password_command: Option<Spanned<String>>,
+    env_file: Option<Spanned<String>>,
+    restic: Option<Spanned<String>>,
+    lock_wait: Option<Spanned<String>>,
+    unlock_stale: Option<bool>,
+    retries: Option<u32>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+struct RawJob {
+    kind: Option<Spanned<String>>,
+    repositories: Option<Spanned<Vec<String>>>,
+    results: Option<Spanned<String>>,
+    metrics_dir: Option<Spanned<String>>,
+    state_dir: Option<Spanned<String>>,
+    timeout: Option<Spanned<String>>,
+    max_age: Option<Spanned<String>>,
+    min_snapshots: Option<u32>,
+    read_data: Option<bool>,
+    read_data_subset: Option<Spanned<String>>,
+    host: Option<OneOrMany>,
+    tag: Option<OneOrMany>,
+    path: Option<OneOrMany>,
+    lock_wait: Option<Spanned<String>>,
+}
+
+// ---------------------------------------------------------------- parsing values
+
+/// Parses a duration such as `48h`, `30m`, `1h 30m`, `0s`.
+///
+/// # Errors
+/// A message naming the accepted forms.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s.trim()).map_err(|e| {
+        format!("`{s}` is not a duration ({e}); write e.g. `90s`, `30m`, `48h`, `7d`")
+    })
+}
+
+/// Parses a read-data spec: `n/t`, `x%`, a size such as `100M`, or `rotate/T`.
+///
+/// # Errors
+/// A message saying which bound was broken and what restic accepts.
+pub fn parse_read_data_subset(s: &str) -> Result<ReadData, String> {
+    let s = s.trim();
+    if let Some(t) = s.strip_prefix("rotate/") {
+        let t: u16 = t.parse().map_err(|_| {
+            format!("`{s}`: `rotate/T` needs a whole number of groups T from 1 to {MAX_SUBSET_GROUPS}")
+        })?;
+        if t == 0 || t > MAX_SUBSET_GROUPS {
+            return Err(format!(
+                "`{s}`: T must be from 1 to {MAX_SUBSET_GROUPS} (restic splits packs into at most {MAX_SUBSET_GROUPS} groups)"
+            ));
+        }
+        return Ok(ReadData::Rotate(t));
+    }
+    if let Some((n, t)) = s.split_once('/') {
+        let (Ok(n), Ok(t)) = (n.parse::<u32>(), t.parse::<u32>()) else {
+            return Err(format!("`{s}`: `n/t` needs whole numbers, e.g. `1/12`"));
+        };
+        if t == 0 || t > u32::from(MAX_SUBSET_GROUPS) {
+            return Err(format!(
+                "`{s}`: t must be from 1 to {MAX_SUBSET_GROUPS} (restic splits packs into at most {MAX_SUBSET_GROUPS} groups)"
+            ));
+        }
+        if n == 0 || n > t {
+            return Err(format!("`{s}`: n must be from 1 to {t}"));
+        }
+        return Ok(ReadData::Subset(format!("{n}/{t}")));
+    }
+    if let Some(p) = s.strip_suffix('%') {
+        let p: f64 = p
+            .parse()
+            .map_err(|_| format!("`{s}`: a percentage needs a number, e.g. `10%`"))?;
+        if !(p > 0.0 && p <= 100.0) {
+            return Err(format!("`{s}`: a percentage must be above 0 and at most 100"));
+        }
+        return Ok(ReadData::Subset(s.to_owned()));
+    }
+    let digits_end = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(digits_end);
+    if !num.is_empty()
+        && num.parse::<u64>().map(|n| n > 0).unwrap_or(false)
+        && matches!(unit, "" | "K" | "M" | "G" | "T" | "k" | "m" | "g" | "t")
+    {
+        return Ok(ReadData::Subset(s.to_owned()));
+    }
+    Err(format!(
+        "`{s}` is not a read-data subset; use `n/t` (e.g. `1/12`), `x%` (e.g. `5%`), a size (e.g. `500M`) or `rotate/T` (e.g. `rotate/12`)"
+    ))
+}
+
+// ---------------------------------------------------------------- loading
+
+/// Reads and validates a profile file.
+///
+/// # Errors
+/// `Error::Read` when the file cannot be read, `Error::Invalid` with every problem otherwise.
+pub fn load(path: &Path) -> Result<Profile, Error> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse(&text, path)
+}
+
+/// Validates profile text as if it had been read from `path`.
+///
+/// # Errors
+/// `Error::Invalid` listing every problem.
+pub fn parse(text: &str, path: &Path) -> Result<Profile, Error> {
+    let mut v = Validator {
+        text,
+        path,
+        base: path.parent().map(Path::to_path_buf).unwrap_or_default(),
+        problems: Vec::new(),
+    };
+    let raw: RawFile = match toml::from_str(text) {
+        Ok(raw) => raw,
+        Err(e) => {
+            let message = toml_message(&e);
+            v.problem(e.span(), message);
+            return Err(v.into_error());
+        }
+    };
+    let profile = v.check(raw);
+    match profile {
+        Some(p) if v.problems.is_empty() => Ok(p),
+        _ => Err(v.into_error()),
+    }
+}
+
+/// A toml error's message, with the nearest valid key suggested for an unknown one.
+fn toml_message(e: &toml::de::Error) -> String {
+    let msg = e.message().trim().to_owned();
+    // serde's wording: "unknown field `x`, expected one of `a`, `b`" (or "expected `a`").
+    if let Some(rest) = msg.strip_prefix("unknown field `") {
+        if let Some((unknown, expected)) = rest.split_once('`') {
+            let candidates: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+            let best = candidates
+                .iter()
+                .map(|c| (strsim::levenshtein(unknown, c), *c))
+                .min();
+            return match best {
+                Some((d, c)) if d <= 3 || c.starts_with(unknown) || unknown.starts_with(c) => {
+                    format!("unknown key `{unknown}`; did you mean `{c}`? (valid keys here: {})", candidates.join(", "))
+                }
+                _ => format!("unknown key `{unknown}` (valid keys here: {})", candidates.join(", ")),
+            };
+        }
+    }
+    msg
+}
+
+struct Validator<'a> {
+    text: &'a str,
+    path: &'a Path,
+    base: PathBuf,
+    problems: Vec<Problem>,
+}
+
+impl Validator<'_> {
+    fn location(&self, span: Option<Range<usize>>) -> Option<(usize, usize)> {
+        let start = span?.start.min(self.text.len());
+        let before = &self.text[..start];
+        let line = before.matches('\n').count() + 1;
+        let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        Some((line, col))
+    }
+
+    fn problem(&mut self, span: Option<Range<usize>>, message: impl Into<String>) {
+        let location = self.location(span);
+        self.problems.push(Problem {
+            location,
+            path: self.path.to_owned(),
+            message: message.into(),
+        });
+    }
+
+    fn into_error(self) -> Error {
+        Error::Invalid {
+            path: self.path.to_owned(),
+            problems: self.problems,
+        }
+    }
+
+    fn duration(&mut self, key: &str, v: &Option<Spanned<String>>) -> Option<Duration> {
+        let v = v.as_ref()?;
+        match parse_duration(v.get_ref()) {
+            Ok(d) => Some(d),
+            Err(m) => {
+                self.problem(Some(v.span()), format!("`{key}`: {m}"));
+                None
+            }
+        }
+    }
+
+    fn file_path(&self, v: &Spanned<String>) -> PathBuf {
+        let p = PathBuf::from(v.get_ref());
+        if p.is_absolute() {
+            p
+        } else {
+            self.base.join(p)
+        }
+    }
+
+    fn check(&mut self, raw: RawFile) -> Option<Profile> {
+        let d = raw.defaults;
+        let mut warnings = Vec::new();
+        let mut repositories = BTreeMap::new();
+        for (name, spanned) in &raw.repository {
+            let span = spanned.span();
+            let r = spanned.get_ref();
+            if !valid_name(name) {
+                self.problem(Some(span.clone()), format!("repository name `{name}` may only contain letters, digits, `.`, `_` and `-`"));
+            }
+            let Some(url) = r.url.as_ref() else {
+                self.problem(Some(span), format!("[repository.{name}] has no `url`; add e.g. url = \"/mnt/nas/restic/{{name}}\""));
+                continue;
+            };
+            let expanded = url.get_ref().replace("{name}", name);
+            if expanded.trim().is_empty() {
+                self.problem(Some(url.span()), format!("[repository.{name}] `url` is empty"));
+            }
+            let pf = r.password_file.as_ref().or(d.password_file.as_ref());
+            let pc = r.password_command.as_ref().or(d.password_command.as_ref());
+            let env_file = r.env_file.as_ref().or(d.env_file.as_ref()).map(|p| self.file_path(p));
+            let password = match (r.password_file.as_ref(), r.password_command.as_ref(), pf, pc) {
+                (Some(a), Some(_), _, _) => {
+                    self.problem(Some(a.span()), format!("[repository.{name}] sets both `password-file` and `password-command`; keep one"));
+                    None
+                }
+                (Some(f), None, _, _) => Some(PasswordSource::File(self.file_path(f))),
+                (None, Some(c), _, _) => Some(PasswordSource::Command(Secret::new(c.get_ref().clone()))),
+                (None, None, Some(f), None) => Some(PasswordSource::File(self.file_path(f))),
+                (None, None, None, Some(c)) => Some(PasswordSource::Command(Secret::new(c.get_ref().clone()))),
+                (None, None, Some(f), Some(_)) => {
+                    self.problem(Some(f.span()), "[defaults] sets both `password-file` and `password-command`; keep one");
+                    None
+                }
+                (None, None, None, None) if env_file.is_some() => Some(PasswordSource::EnvFile),
+                (None, None, None, None) => {
+                    self.problem(Some(span.clone()), format!("[repository.{name}] has no password: set `password-file` (or `password-command`) here or in [defaults]"));
+                    None
+                }
+            };
+            let lock_wait = self
+                .duration("lock-wait", r.lock_wait.as_ref().map_or(&d.lock_wait, |_| &r.lock_wait))
+                .unwrap_or(DEFAULT_LOCK_WAIT);
+            let restic = r
+                .restic
+                .as_ref()
+                .or(d.restic.as_ref())
+                .map_or_else(|| PathBuf::from("restic"), |s| PathBuf::from(s.get_ref()));
+            if let Some(password) = password {
+                repositories.insert(
+                    name.clone(),
+                    Repository {
+                        name: name.clone(),
+                        url: expanded,
+                        password,
+                        env_file,
+                        restic,
+                        lock_wait,
+                        unlock_stale: r.unlock_stale.or(d.unlock_stale).unwrap_or(false),
+                        retries: r.retries.or(d.retries).unwrap_or(DEFAULT_RETRIES),
+                    },
+                );
+            }
+        }
+
+        if raw.job.is_empty() {
+            self.problem(None, "the profile defines no job; add e.g. [job.weekly-check] with kind = \"check\" and repositories = [...]");
+        }
+        let mut jobs = Vec::new();
+        for (name, spanned) in &raw.job {
+            let span = spanned.span();
+            let j = spanned.get_ref();
+            if !valid_name(name) {
+                self.problem(Some(span.clone()), format!("job name `{name}` may only contain letters, digits, `.`, `_` and `-`"));
+            }
+            let repos: Vec<String> = match &j.repositories {
+                Some(r) => {
+                    for repo in r.get_ref() {
+                        if !raw.repository.contains_key(repo) {
+                            let known: Vec<&str> = raw.repository.keys().map(String::as_str).collect();
+                            let hint = nearest(repo, &known)
+                                .map(|k| format!("; did you mean `{k}`?"))
+                                .unwrap_or_default();
+                            self.problem(Some(r.span()), format!("[job.{name}] names repository `{repo}`, which no [repository.*] table defines{hint}"));
+                        }
+                    }
+                    if r.get_ref().is_empty() {
+                        self.problem(Some(r.span()), format!("[job.{name}] `repositories` is empty"));
+                    }
+                    r.get_ref().clone()
+                }
+                None => {
+                    self.problem(Some(span.clone()), format!("[job.{name}] has no `repositories`; add e.g. repositories = [\"nas\"]"));
+                    Vec::new()
+                }
+            };
+            let kind_name = j.kind.as_ref().map(|k| k.get_ref().as_str());
+            let read_data_subset = j.read_data_subset.as_ref().or(d.read_data_subset.as_ref());
+            let read_data = match (j.read_data.or(d.read_data), read_data_subset) {
+                (Some(true), Some(s)) => {
+                    self.problem(Some(s.span()), format!("[job.{name}] sets both `read-data = true` and `read-data-subset`; keep one"));
+                    ReadData::Full
+                }
+                (Some(true), None) => ReadData::Full,
+                (_, Some(s)) => match parse_read_data_subset(s.get_ref()) {
+                    Ok(r) => r,
+                    Err(m) => {
+                        self.problem(Some(s.span()), format!("`read-data-subset`: {m}"));
+                        ReadData::None
+                    }
+                },
+                (_, None) => ReadData::None,
+            };
+            let max_age = self.duration("max-age", if j.max_age.is_some() { &j.max_age } else { &d.max_age });
+            let timeout = self
+                .duration("timeout", if j.timeout.is_some() { &j.timeout } else { &d.timeout })
+                .unwrap_or(DEFAULT_TIMEOUT);
+            if timeout.is_zero() {
+                self.problem(j.timeout.as_ref().or(d.timeout.as_ref()).map(Spanned::span), "`timeout` must be above zero");
+            }
+            if let Some(lw) = &j.lock_wait {
+                // A job-level lock-wait overrides every repository's.
+                if let Some(lw) = self.duration("lock-wait", &Some(lw.clone())) {
+                    for repo in &repos {
+                        if let Some(r) = repositories.get_mut(repo) {
+                            r.lock_wait = lw;
+                        }
+                    }
+                }
+            }
+            let state_dir = j.state_dir.as_ref().or(d.state_dir.as_ref()).map(|p| self.file_path(p));
+            if matches!(read_data, ReadData::Rotate(_)) && state_dir.is_none() {
+                self.problem(read_data_subset.map(Spanned::span), format!("[job.{name}] `read-data-subset = \"rotate/T\"` needs `state-dir` to remember where the rotation stands"));
+            }
+            let metrics = j
+                .metrics_dir
+                .as_ref()
+                .or(d.metrics_dir.as_ref())
+                .map(|p| self.file_path(p).join(metrics_file_name(name)));
+            let outputs = Outputs {
+                results: j.results.as_ref().or(d.results.as_ref()).map(|p| self.file_path(p)),
+                metrics,
+                state_dir,
+            };
+            let filter = SnapshotFilter {
+                host: j.host.clone().or(d.host.clone()).map(OneOrMany::into_vec).unwrap_or_default(),
+                tag: j.tag.clone().or(d.tag.clone()).map(OneOrMany::into_vec).unwrap_or_default(),
+                path: j.path.clone().or(d.path.clone()).map(OneOrMany::into_vec).unwrap_or_default(),
+            };
+            let kind = match kind_name {
+                Some("check") => JobKind::Check(CheckOptions {
+                    read_data,
+                    max_age,
+                    min_snapshots: j.min_snapshots.or(d.min_snapshots).unwrap_or(1),
+                    filter,
+                }),
+                Some(other) => {
+                    let span = j.kind.as_ref().map(Spanned::span);
+                    self.problem(span, format!("[job.{name}] `kind = \"{other}\"` is not a job kind; use \"check\""));
+                    continue;
+                }
+                None => {
+                    self.problem(Some(span), format!("[job.{name}] has no `kind`; add kind = \"check\""));
+                    continue;
+                }
+            };
+            jobs.push(Job {
+                name: name.clone(),
+                kind,
+                repositories: repos,
+                timeout,
+                outputs,
+            });
+        }
+        for r in repositories.values() {
+            if let PasswordSource::File(p) = &r.password {
+                if let Some(w) = password_file_warning(&r.name, p) {
+                    warnings.push(w);
+                }
+            }
+        }
+        Some(Profile {
+            source: Some(self.path.to_owned()),
+            repositories,
+            jobs,
+            warnings,
+        })
+    }
+}
+
+/// The textfile a job's metrics go to inside `metrics-dir`: one per job, so that
+/// concurrent jobs never overwrite each other's series.
+pub fn metrics_file_name(job: &str) -> String {
+    format!("restic-verify-{job}.prom")
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+fn nearest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    candidates
+        .iter()
+        .map(|c| (strsim::levenshtein(word, c), *c))
+        .filter(|(d, _)| *d <= 3)
+        .min()
+        .map(|(_, c)| c)
+}
+
+/// A warning when a password file can be read by group or others.
+pub fn password_file_warning(repository: &str, path: &Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode();
+    (mode & 0o077 != 0).then(|| {
+        format!(
+            "password file {} for repository `{repository}` is readable by others (mode {:04o}); run `chmod 600 {}`",
+            path.display(),
+            mode & 0o7777,
+            path.display()
+        )
+    })
+}
+
+// ---------------------------------------------------------------- run-time secrets
+
+/// What restic's environment needs for one repository, loaded at run time.
+#[derive(Debug, Clone, Default)]
+pub struct Credentials {
+    /// Variables for restic's environment only (never logged).
+    pub env: Vec<(String, Secret)>,
+    /// Scrubs every secret of this repository from text.
+    pub redactor: Redactor,
+}
+
+/// restic's variables that this tool sets itself; the env file may set the password ones
+/// only when the profile names no password.
+const RESTIC_PASSWORD_VARS: [&str; 3] = [
+    "RESTIC_PASSWORD",
+    "RESTIC_PASSWORD_FILE",
+    "RESTIC_PASSWORD_COMMAND",
+];
+
+/// Loads the password source and env file of a repository.
+///
+/// # Errors
+/// A missing, unreadable or empty password file; an unreadable or malformed env file.
+pub fn load_credentials(repo: &Repository) -> Result<Credentials, Error> {
+    let mut creds = Credentials::default();
+    if let Some(pw) = secret::url_password(&repo.url) {
+        creds.redactor.add(&pw);
+    }
+    creds
+        .env
+        .push(("RESTIC_REPOSITORY".to_owned(), Secret::new(repo.url.clone())));
+    match &repo.password {
+        PasswordSource::File(path) => {
+            let content = std::fs::read(path).map_err(|source| {
+                if source.kind() == std::io::ErrorKind::NotFound {
+                    Error::PasswordFileMissing {
+                        repository: repo.name.clone(),
+                        path: path.clone(),
+                    }
+                } else {
+                    Error::PasswordFileUnreadable {
+                        repository: repo.name.clone(),
+                        path: path.clone(),
+                        source,
+                    }
+                }
+            })?;
+            let text = String::from_utf8_lossy(&content);
+            if text.trim().is_empty() {
+                return Err(Error::PasswordFileEmpty {
+                    repository: repo.name.clone(),
+                    path: path.clone(),
+                });
+            }
+            creds.redactor.add(&Secret::new(text.trim()));
+            creds.env.push((
+                "RESTIC_PASSWORD_FILE".to_owned(),
+                Secret::new(path.to_string_lossy()),
+            ));
+        }
+        PasswordSource::Command(cmd) => {
+            creds.redactor.add(cmd);
+            creds
+                .env
+                .push(("RESTIC_PASSWORD_COMMAND".to_owned(), cmd.clone()));
+        }
+        PasswordSource::EnvFile => {}
+    }
+    if let Some(path) = &repo.env_file {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::EnvFileUnreadable {
+            repository: repo.name.clone(),
+            path: path.clone(),
+            source,
+        })?;
+        let vars = parse_env_file(&text).map_err(|(line, message)| Error::EnvFileInvalid {
+            repository: repo.name.clone(),
+            path: path.clone(),
+            line,
+            message,
+        })?;
+        let has_password = vars.iter().any(|(k, _)| RESTIC_PASSWORD_VARS.contains(&k.as_str()));
+        if repo.password == PasswordSource::EnvFile && !has_password {
+            return Err(Error::EnvFileInvalid {
+                repository: repo.name.clone(),
+                path: path.clone(),
+                line: 0,
+                message: "no password: the profile names none and the env file sets none of RESTIC_PASSWORD_FILE, RESTIC_PASSWORD_COMMAND, RESTIC_PASSWORD".to_owned(),
+            });
+        }
+        for (k, v) in vars {
+            if k == "RESTIC_REPOSITORY" {
+                return Err(Error::EnvFileInvalid {
+                    repository: repo.name.clone(),
+                    path: path.clone(),
+                    line: 0,
+                    message: "sets RESTIC_REPOSITORY; the repository comes from the profile's `url`".to_owned(),
+                });
+            }
+            creds.redactor.add(&v);
+            creds.env.push((k, v));
+        }
+    }
+    Ok(creds)
+}
+
+/// Parses `KEY=VALUE` lines: blank lines and `#` comments are skipped, `export ` is
+/// allowed, and one pair of surrounding quotes is removed from the value.
+///
+/// # Errors
+/// The 1-based line number and what is wrong with it (the value is never quoted back).
+pub fn parse_env_file(text: &str) -> Result<Vec<(String, Secret)>, (usize, String)> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let line = line.strip_prefix("export ").unwrap_or(line);
+        let Some((k, v)) = line.split_once('=') else {
+            return Err((i + 1, "expected KEY=VALUE".to_owned()));
+        };
+        let k = k.trim();
+        if k.is_empty()
+            || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            || k.starts_with(|c: char| c.is_ascii_digit())
+        {
+            return Err((i + 1, format!("`{k}` is not a valid variable name")));
+        }
+        let v = v.trim();
+        let v = ['"', '\'']
+            .iter()
+            .find_map(|q| v.strip_prefix(*q).and_then(|x| x.strip_suffix(*q)))
+            .unwrap_or(v);
+        out.push((k.to_owned(), Secret::new(v)));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    fn problems(text: &str) -> Vec<String> {
+        match parse(text, Path::new("/etc/rv.toml")) {
+            Ok(_) => Vec::new(),
+            Err(Error::Invalid { problems, .. }) => problems.iter().map(ToString::to_string).collect(),
+            Err(e) => vec![e.to_string()],
+        }
+    }
+
+    const MINIMAL: &str = r#"
+[defaults]
+password-file = "/run/pw"
+
+[repository.nas]
+url = "/mnt/nas/restic/{name}"
+
+[job.weekly]
+kind = "check"
+repositories = ["nas"]
+"#;
+
+    #[rstest]
+    #[case("1/12", Ok(ReadData::Subset("1/12".into())))]
+    #[case("12/12", Ok(ReadData::Subset("12/12".into())))]
+    #[case("rotate/12", Ok(ReadData::Rotate(12)))]
+    #[case("rotate/256", Ok(ReadData::Rotate(256)))]
+    #[case("10%", Ok(ReadData::Subset("10%".into())))]
+    #[case("2.5%", Ok(ReadData::Subset("2.5%".into())))]
+    #[case("100M", Ok(ReadData::Subset("100M".into())))]
+    #[case("0/5", Err("n must be from 1 to 5"))]
+    #[case("6/5", Err("n must be from 1 to 5"))]
+    #[case("1/300", Err("t must be from 1 to 256"))]
+    #[case("rotate/300", Err("T must be from 1 to 256"))]
+    #[case("rotate/0", Err("T must be from 1 to 256"))]
+    #[case("0%", Err("above 0"))]
+    #[case("101%", Err("at most 100"))]
+    #[case("lots", Err("not a read-data subset"))]
+    fn parse_read_data_subset_accepts_restic_forms_and_rejects_out_of_range(
+        #[case] input: &str,
+        #[case] want: Result<ReadData, &str>,
+    ) {
+        match (parse_read_data_subset(input), want) {
+            (Ok(got), Ok(want)) => assert_eq!(got, want),
+            (Err(got), Err(want)) => assert!(got.contains(want), "{got}"),
+            (got, want) => panic!("{input}: got {got:?}, want {want:?}"),
+        }
+    }
+
+    #[test]
+    fn parse_minimal_profile_expands_name_and_applies_defaults() {
+        let p = parse(MINIMAL, Path::new("/etc/rv.toml")).expect("valid");
+        let repo = &p.repositories["nas"];
+        assert_eq!(repo.url, "/mnt/nas/restic/nas");
+        assert_eq!(repo.password, PasswordSource::File("/run/pw".into()));
+        assert_eq!(repo.lock_wait, DEFAULT_LOCK_WAIT);
+        let job = p.job("weekly").expect("job");
+        assert_eq!(job.timeout, DEFAULT_TIMEOUT);
+        let JobKind::Check(opts) = &job.kind;
+        assert_eq!(opts.read_data, ReadData::None);
+        assert_eq!(opts.min_snapshots, 1);
+    }
+
+    #[test]
+    fn parse_unknown_key_reports_line_column_and_nearest_key() {
+        let text = MINIMAL.replace("url =", "ulr =");
+        let p = problems(&text);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(p[0].starts_with("/etc/rv.toml:6:1: unknown key `ulr`; did you mean `url`?"), "{}", p[0]);
+    }
+
+    #[test]
+    fn parse_reports_every_problem_not_just_the_first() {
+        let text = r#"
+[repository.nas]
+url = "/x"
+password-file = "/pw"
+
+[job.a]
+kind = "check"
+repositories = ["nsa"]
+max-age = "two days"
+read-data-subset = "6/5"
+
+[job.b]
+kind = "verify"
+repositories = ["nas"]
+"#;
+        let p = problems(text);
+        assert_eq!(p.len(), 4, "{p:#?}");
+        assert!(p[0].contains(":8:16:") && p[0].contains("did you mean `nas`?"), "{}", p[0]);
+        assert!(p.iter().any(|m| m.contains(":9:11:") && m.contains("`max-age`")));
+        assert!(p.iter().any(|m| m.contains(":10:20:") && m.contains("n must be from 1 to 5")));
+        assert!(p.iter().any(|m| m.contains(":13:8:") && m.contains("not a job kind")));
+    }
+
+    #[test]
+    fn parse_rotation_without_state_dir_is_rejected() {
+        let text = MINIMAL.replace("repositories = [\"nas\"]", "repositories = [\"nas\"]\nread-data-subset = \"rotate/4\"");
+        let p = problems(&text);
+        assert!(p.iter().any(|m| m.contains("needs `state-dir`")), "{p:?}");
+    }
+
+    #[test]
+    fn parse_job_keys_override_defaults_and_relative_paths_follow_the_profile() {
+        let text = MINIMAL
+            .replace("[defaults]", "[defaults]\nmax-age = \"7d\"\nresults = \"log/results.jsonl\"\nmetrics-dir = \"/prom\"")
+            .replace("repositories = [\"nas\"]", "repositories = [\"nas\"]\nmax-age = \"48h\"");
+        let p = parse(&text, Path::new("/etc/rv/config.toml")).expect("valid");
+        let job = p.job("weekly").expect("job");
+        let JobKind::Check(opts) = &job.kind;
+        assert_eq!(opts.max_age, Some(Duration::from_secs(48 * 3600)));
+        assert_eq!(job.outputs.results, Some(PathBuf::from("/etc/rv/log/results.jsonl")));
+        assert_eq!(job.outputs.metrics, Some(PathBuf::from("/prom/restic-verify-weekly.prom")));
+    }
+
+    #[test]
+    fn parse_repository_without_password_names_the_fix() {
+        let text = MINIMAL.replace("password-file = \"/run/pw\"", "");
+        let p = problems(&text);
+        assert!(p[0].contains("[repository.nas] has no password"), "{p:?}");
+    }
+
+    #[test]
+    fn password_command_debug_is_redacted() {
+        let text = MINIMAL.replace("password-file = \"/run/pw\"", "password-command = \"pass show restic-s3cr3t\"");
+        let p = parse(&text, Path::new("/x.toml")).expect("valid");
+        let dbg = format!("{p:?}");
+        assert!(!dbg.contains("s3cr3t"), "{dbg}");
+    }
+
+    #[test]
+    fn parse_env_file_handles_comments_export_and_quotes() {
+        let vars = parse_env_file("# c\n\nexport B2_ACCOUNT_ID=abc\nB2_ACCOUNT_KEY=\"k e y\"\n").expect("ok");
+        let got: Vec<_> = vars.iter().map(|(k, v)| (k.as_str(), v.expose())).collect();
+        assert_eq!(got, vec![("B2_ACCOUNT_ID", "abc"), ("B2_ACCOUNT_KEY", "k e y")]);
+        assert_eq!(parse_env_file("a\n").map(|_| ()), Err((1, "expected KEY=VALUE".into())));
+    }
+}

@@ -1,0 +1,46 @@
+//! restic-verify: verifies that restic backups can really be restored.
+//!
+//! `main.rs` parses the command line and calls [`run`]; everything else lives here
+//! so that tests and future front ends use the same code. Module map: `restic` is
+//! the only code that spawns restic, `report` the only code that writes result
+//! files, `state` the only code that writes state; `config` turns TOML into a
+//! checked `Profile`; `check` turns restic's output into findings; `runner` orders
+//! the side effects of a run.
+
+pub mod check;
+pub mod cli;
+pub mod cmd;
+pub mod config;
+pub mod error;
+pub mod exit;
+pub mod finding;
+pub mod logging;
+pub mod report;
+pub mod restic;
+pub mod runner;
+pub mod secret;
+pub mod signal;
+pub mod state;
+
+pub use error::Error;
+
+use cli::{Cli, Command};
+use report::Report;
+
+/// Runs the command the user asked for.
+///
+/// # Errors
+/// Usage and configuration errors; errors inside job runs are in the `Report`.
+pub async fn run(cli: Cli, ctx: runner::Context) -> Result<Report, Error> {
+    match cli.command {
+        Command::Check(a) => {
+            let ctx = runner::Context { restic_override: a.restic.restic.clone(), ..ctx };
+            cmd::check::run(a, &ctx).await
+        }
+        Command::Run(a) => {
+            let ctx = runner::Context { restic_override: a.restic.restic.clone(), ..ctx };
+            cmd::run::run(a, &ctx).await
+        }
+        Command::Validate(a) => cmd::validate::run(a).await,
+    }
+}

@@ -1,0 +1,30 @@
+//! tracing subscriber setup: human-readable lines on stderr (journald adds its own
+//! timestamps, so none are printed when stderr is not a terminal), or JSON.
+//!
+//! `RESTIC_VERIFY_LOG` takes a tracing filter (e.g. `debug`) and overrides -v/-q.
+
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::LogFormat;
+
+/// Starts logging at info, or debug/trace with -v/-vv, or warn with -q.
+pub fn init(verbose: u8, quiet: bool, format: LogFormat) {
+    let level = match (quiet, verbose) {
+        (true, _) => "warn",
+        (false, 0) => "info",
+        (false, 1) => "debug",
+        (false, _) => "trace",
+    };
+    let filter = EnvFilter::try_from_env("RESTIC_VERIFY_LOG")
+        .unwrap_or_else(|_| EnvFilter::new(format!("restic_verify={level},warn")));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    let is_tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text if is_tty => builder.try_init(),
+        LogFormat::Text => builder.without_time().with_ansi(false).try_init(),
+    };
+}

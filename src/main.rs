@@ -1,0 +1,41 @@
+//! The `restic-verify` binary: parse the command line, start logging and signal
+//! handling, call the library, turn the result into an exit code. Nothing else.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use restic_verify::{cli::Cli, exit, logging, restic, runner, signal};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(cli.verbose, cli.quiet, cli.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("restic-verify: error: cannot start the async runtime: {e}");
+            return ExitCode::from(exit::COULD_NOT_VERIFY);
+        }
+    };
+    let code = runtime.block_on(async {
+        let cancel = match signal::install(signal::SignalHandlerKind::Standard) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("restic-verify: error: cannot install signal handlers: {e}");
+                return exit::COULD_NOT_VERIFY;
+            }
+        };
+        let ctx = runner::Context {
+            cancel,
+            restic_override: None,
+            grace: restic::DEFAULT_GRACE,
+        };
+        match restic_verify::run(cli, ctx).await {
+            Ok(report) => report.exit_code(),
+            Err(err) => {
+                eprintln!("restic-verify: error: {err}");
+                err.exit_code()
+            }
+        }
+    });
+    ExitCode::from(code)
+}

@@ -1,0 +1,204 @@
+//! `Report`: the result of one invocation, and `RunRecord`: one job run on one
+//! repository. Records are the only input to the writers (`jsonl`, `prometheus`) and,
+//! later, the notifiers. This module and its children are the only code that writes
+//! result files.
+
+pub mod jsonl;
+pub mod prometheus;
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::exit;
+use crate::finding::{Category, Finding, Outcome};
+
+/// Version of the JSONL schema; bumped on any incompatible change.
+pub const SCHEMA_VERSION: u32 = 1;
+/// This tool's version, recorded in every result.
+pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("results file {}: directory {} does not exist; create it or change `results`", path.display(), dir.display())]
+    ResultsDirMissing { path: PathBuf, dir: PathBuf },
+    #[error("cannot append to results file {}: {source}", path.display())]
+    Results {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("metrics directory {} does not exist; create it or change `metrics-dir` (node_exporter's --collector.textfile.directory)", dir.display())]
+    MetricsDirMissing { dir: PathBuf },
+    #[error("cannot write metrics file {}: {source}", path.display())]
+    Metrics {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Why a run could not verify, as recorded.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ErrorRecord {
+    pub category: Category,
+    pub message: String,
+    pub retryable: bool,
+}
+
+/// Where a `rotate/T` cycle stood after the run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RotationRecord {
+    pub group: u16,
+    pub groups: u16,
+    pub coverage_ratio: f64,
+    pub cycle_started: DateTime<Utc>,
+    pub last_cycle_completed: Option<DateTime<Utc>>,
+}
+
+/// The check part of a record.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct CheckRecord {
+    /// The `--read-data-subset` actually passed to restic (`all` for `--read-data`).
+    pub read_data_subset: Option<String>,
+    /// Error lines as restic printed them.
+    pub errors: Vec<String>,
+    pub snapshots: Option<u64>,
+    pub newest_snapshot_age_seconds: Option<f64>,
+    pub unreadable_snapshots: Vec<String>,
+    pub rotation: Option<RotationRecord>,
+    /// When every pack was last read (a full `--read-data`, or a completed rotation).
+    pub last_full_read: Option<DateTime<Utc>>,
+}
+
+/// One job run on one repository: one JSONL line.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunRecord {
+    pub v: u32,
+    pub ts: DateTime<Utc>,
+    pub host: String,
+    pub job: String,
+    pub kind: String,
+    pub repository: String,
+    pub outcome: Outcome,
+    pub duration_seconds: f64,
+    pub restic_version: Option<String>,
+    pub tool_version: String,
+    pub last_success: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub check: Option<CheckRecord>,
+    pub findings: Vec<Finding>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorRecord>,
+}
+
+impl RunRecord {
+    /// The exit code this run alone would give.
+    pub fn exit_code(&self) -> u8 {
+        match (self.outcome, &self.error) {
+            (Outcome::Pass, _) => exit::SUCCESS,
+            (Outcome::Fail, _) => exit::VERIFICATION_FAILED,
+            (Outcome::Error, Some(e)) => e.category.exit_code(),
+            (Outcome::Error, None) => exit::COULD_NOT_VERIFY,
+        }
+    }
+
+    /// One line for a person reading stderr.
+    pub fn summary(&self) -> String {
+        let verdict = match self.outcome {
+            Outcome::Pass => "PASS",
+            Outcome::Fail => "FAIL",
+            Outcome::Error => "ERROR",
+        };
+        let mut s = format!(
+            "{verdict} {} `{}` on repository `{}` ({:.1}s)",
+            self.kind, self.job, self.repository, self.duration_seconds
+        );
+        if let Some(c) = &self.check {
+            if let Some(n) = c.snapshots {
+                s.push_str(&format!(", {n} snapshot(s)"));
+            }
+            if let Some(a) = c.newest_snapshot_age_seconds {
+                let a = std::time::Duration::from_secs(a as u64);
+                s.push_str(&format!(", newest {} old", humantime::format_duration(a)));
+            }
+            if let Some(r) = &c.read_data_subset {
+                s.push_str(&format!(", read data {r}"));
+            }
+            if let Some(r) = &c.rotation {
+                s.push_str(&format!(" (cycle {:.0}% covered)", r.coverage_ratio * 100.0));
+            }
+        }
+        for f in &self.findings {
+            s.push_str(&format!("\n  - {}", f.detail));
+        }
+        if let Some(e) = &self.error {
+            s.push_str(&format!("\n  - {} error: {}", e.category.as_str(), e.message));
+        }
+        s
+    }
+}
+
+/// The result of one invocation.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub runs: Vec<RunRecord>,
+    /// Set when the invocation itself ended early (e.g. a configuration error).
+    pub exit_override: Option<u8>,
+}
+
+impl Report {
+    /// The combined exit code: the most serious outcome wins.
+    pub fn exit_code(&self) -> u8 {
+        exit::combine(
+            self.runs
+                .iter()
+                .map(RunRecord::exit_code)
+                .chain(self.exit_override),
+        )
+    }
+}
+
+/// Checks before any repository is touched that results can be written where the
+/// profile says, so a run's verdict is never lost at the end.
+///
+/// # Errors
+/// The results directory or the metrics directory is missing or not writable.
+pub fn preflight(results: Option<&Path>, metrics: Option<&Path>) -> Result<(), Error> {
+    if let Some(path) = results {
+        let dir = parent_dir(path);
+        if !dir.is_dir() {
+            return Err(Error::ResultsDirMissing {
+                path: path.to_owned(),
+                dir,
+            });
+        }
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|source| Error::Results {
+                path: path.to_owned(),
+                source,
+            })?;
+    }
+    if let Some(path) = metrics {
+        let dir = parent_dir(path);
+        if !dir.is_dir() {
+            return Err(Error::MetricsDirMissing { dir });
+        }
+        tempfile::NamedTempFile::new_in(&dir).map_err(|source| Error::Metrics {
+            path: path.to_owned(),
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    }
+}

@@ -1,0 +1,252 @@
+//! Prometheus textfile output: `render` (pure) and `write_atomic`.
+//!
+//! node_exporter's textfile collector skips files with client-side timestamps and
+//! can read a half-written file, so no sample carries a timestamp and the file is
+//! written to a temp file in the same directory, then renamed over the target.
+//! Every known series is emitted for every repository, with NaN where a value is
+//! unknown (an errored run has no snapshot count; 0 would read as "fresh").
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+
+use super::{Error, RunRecord};
+use crate::finding::{Category, Outcome};
+
+struct Family {
+    name: &'static str,
+    help: &'static str,
+}
+
+const SUCCESS: Family = Family { name: "restic_verify_success", help: "Whether the last run of the job on the repository passed (1) or not (0)." };
+const LAST_RUN: Family = Family { name: "restic_verify_last_run_timestamp_seconds", help: "When the last run of the job on the repository started." };
+const LAST_SUCCESS: Family = Family { name: "restic_verify_last_success_timestamp_seconds", help: "When the job last passed on the repository (0 if never)." };
+const DURATION: Family = Family { name: "restic_verify_duration_seconds", help: "How long the last run took." };
+const SNAPSHOTS: Family = Family { name: "restic_verify_snapshots", help: "Snapshots matching the job's filters (NaN if the run could not list them)." };
+const NEWEST_AGE: Family = Family { name: "restic_verify_newest_snapshot_age_seconds", help: "Age of the newest matching snapshot at the last run (NaN if unknown)." };
+const CHECK_ERRORS: Family = Family { name: "restic_verify_check_errors", help: "Errors restic check reported in the last run (NaN if it did not complete)." };
+const COVERAGE: Family = Family { name: "restic_verify_check_cycle_coverage_ratio", help: "Share of pack data read in the current read-data cycle (1 for a full --read-data)." };
+const CYCLE_DONE: Family = Family { name: "restic_verify_check_cycle_completed_timestamp_seconds", help: "When every pack was last read (0 if never)." };
+const ERROR: Family = Family { name: "restic_verify_error", help: "1 for the category of error that stopped the last run, 0 for the others." };
+const LEGACY_STATUS: Family = Family { name: "restic_verification_status", help: "Legacy name kept for existing alert rules: 1 ok, 0 failed." };
+
+/// Renders the textfile for one job's runs (one per repository).
+pub fn render(runs: &[RunRecord]) -> String {
+    let mut runs: Vec<&RunRecord> = runs.iter().collect();
+    runs.sort_by(|a, b| (&a.job, &a.repository).cmp(&(&b.job, &b.repository)));
+    let mut out = String::new();
+    let ok = |r: &RunRecord| if r.outcome == Outcome::Pass { 1.0 } else { 0.0 };
+    let check = |r: &RunRecord, f: &dyn Fn(&super::CheckRecord) -> Option<f64>| {
+        r.check.as_ref().and_then(f).unwrap_or(f64::NAN)
+    };
+    gauge(&mut out, &SUCCESS, &runs, |r| ok(r));
+    gauge(&mut out, &LAST_RUN, &runs, |r| ts(Some(r.ts)));
+    gauge(&mut out, &LAST_SUCCESS, &runs, |r| ts(r.last_success));
+    gauge(&mut out, &DURATION, &runs, |r| r.duration_seconds);
+    gauge(&mut out, &SNAPSHOTS, &runs, |r| check(r, &|c| c.snapshots.map(|n| n as f64)));
+    gauge(&mut out, &NEWEST_AGE, &runs, |r| check(r, &|c| c.newest_snapshot_age_seconds));
+    gauge(&mut out, &CHECK_ERRORS, &runs, |r| {
+        if r.error.is_some() {
+            f64::NAN
+        } else {
+            check(r, &|c| Some(c.errors.len() as f64))
+        }
+    });
+    gauge(&mut out, &COVERAGE, &runs, |r| {
+        check(r, &|c| match (&c.rotation, c.read_data_subset.as_deref()) {
+            (Some(rot), _) => Some(rot.coverage_ratio),
+            (None, Some("all")) if r.error.is_none() => Some(1.0),
+            _ => Some(0.0),
+        })
+    });
+    gauge(&mut out, &CYCLE_DONE, &runs, |r| ts(r.check.as_ref().and_then(|c| c.last_full_read)));
+    header(&mut out, &ERROR);
+    for r in &runs {
+        for c in Category::ALL {
+            let v = if r.error.as_ref().is_some_and(|e| e.category == c) { 1.0 } else { 0.0 };
+            sample(&mut out, ERROR.name, &[("job", &r.job), ("repository", &r.repository), ("category", c.as_str())], v);
+        }
+    }
+    // The legacy series carries `job` too: two jobs on one repository (a weekly
+    // rotation and a monthly full read) would otherwise write the same series into
+    // two files, which node_exporter rejects as a duplicate for the whole scrape.
+    header(&mut out, &LEGACY_STATUS);
+    for r in &runs {
+        sample(&mut out, LEGACY_STATUS.name, &[("job", &r.job), ("repository", &r.repository)], ok(r));
+    }
+    out
+}
+
+fn ts(t: Option<DateTime<Utc>>) -> f64 {
+    t.map_or(0.0, |t| t.timestamp_millis() as f64 / 1000.0)
+}
+
+fn header(out: &mut String, f: &Family) {
+    let _ = writeln!(out, "# HELP {} {}", f.name, f.help);
+    let _ = writeln!(out, "# TYPE {} gauge", f.name);
+}
+
+fn gauge(out: &mut String, f: &Family, runs: &[&RunRecord], value: impl Fn(&RunRecord) -> f64) {
+    header(out, f);
+    for r in runs {
+        sample(out, f.name, &[("job", &r.job), ("repository", &r.repository)], value(r));
+    }
+}
+
+fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], v: f64) {
+    let labels: Vec<String> = labels
+        .iter()
+        .map(|(k, v)| format!("{k}=\"{}\"", escape_label(v)))
+        .collect();
+    let _ = writeln!(out, "{name}{{{}}} {}", labels.join(","), format_value(v));
+}
+
+fn format_value(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".to_owned()
+    } else if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        format!("{v}")
+    }
+}
+
+/// Escapes a label value as the text format requires: `\`, `"` and newline.
+pub fn escape_label(v: &str) -> String {
+    let mut s = String::with_capacity(v.len());
+    for c in v.chars() {
+        match c {
+            '\\' => s.push_str("\\\\"),
+            '"' => s.push_str("\\\""),
+            '\n' => s.push_str("\\n"),
+            c => s.push(c),
+        }
+    }
+    s
+}
+
+/// Writes `content` to `path` atomically (temp file in the same directory, rename).
+///
+/// # Errors
+/// The directory is missing or not writable.
+pub fn write_atomic(path: &Path, content: &str) -> Result<(), Error> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(Error::MetricsDirMissing { dir: dir.to_owned() });
+    }
+    let err = |source| Error::Metrics { path: path.to_owned(), source };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".restic-verify-")
+        .suffix(".prom.tmp")
+        .tempfile_in(dir)
+        .map_err(err)?;
+    std::io::Write::write_all(&mut tmp, content.as_bytes()).map_err(err)?;
+    // node_exporter runs as another user: the file must be world-readable.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644)).map_err(err)?;
+    tmp.persist(path).map_err(|e| err(e.error))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{CheckRecord, ErrorRecord};
+    use chrono::TimeZone;
+    use proptest::prelude::*;
+
+    fn record(repo: &str, outcome: Outcome) -> RunRecord {
+        let t = Utc.with_ymd_and_hms(2026, 1, 1, 3, 0, 0).single().expect("time");
+        RunRecord {
+            v: 1,
+            ts: t,
+            host: "h".into(),
+            job: "weekly".into(),
+            kind: "check".into(),
+            repository: repo.into(),
+            outcome,
+            duration_seconds: 1.5,
+            restic_version: Some("0.14.0".into()),
+            tool_version: "0.1.0".into(),
+            last_success: (outcome == Outcome::Pass).then_some(t),
+            check: Some(CheckRecord {
+                read_data_subset: Some("all".into()),
+                snapshots: Some(3),
+                newest_snapshot_age_seconds: Some(3600.0),
+                ..Default::default()
+            }),
+            findings: vec![],
+            error: (outcome == Outcome::Error).then(|| ErrorRecord {
+                category: Category::Locked,
+                message: "x".into(),
+                retryable: true,
+            }),
+        }
+    }
+
+    #[test]
+    fn render_sorts_series_and_marks_error_category() {
+        let text = render(&[record("b", Outcome::Error), record("a", Outcome::Pass)]);
+        let success: Vec<&str> = text.lines().filter(|l| l.starts_with("restic_verify_success{")).collect();
+        assert_eq!(
+            success,
+            [
+                "restic_verify_success{job=\"weekly\",repository=\"a\"} 1",
+                "restic_verify_success{job=\"weekly\",repository=\"b\"} 0"
+            ]
+        );
+        assert!(text.contains("restic_verify_error{job=\"weekly\",repository=\"b\",category=\"locked\"} 1\n"));
+        assert!(text.contains("restic_verify_error{job=\"weekly\",repository=\"a\",category=\"locked\"} 0\n"));
+        assert!(text.contains("restic_verify_check_errors{job=\"weekly\",repository=\"b\"} NaN\n"));
+        assert!(text.contains("restic_verify_last_success_timestamp_seconds{job=\"weekly\",repository=\"b\"} 0\n"));
+        assert!(text.contains("restic_verification_status{job=\"weekly\",repository=\"a\"} 1\n"));
+        assert_eq!(text.matches("# TYPE restic_verify_success gauge").count(), 1);
+        assert!(text.ends_with('\n'));
+    }
+
+    #[test]
+    fn render_golden() {
+        insta::assert_snapshot!(render(&[record("nas", Outcome::Pass)]));
+    }
+
+    fn unescape(s: &str) -> String {
+        let mut out = String::new();
+        let mut it = s.chars();
+        while let Some(c) = it.next() {
+            if c == '\\' {
+                match it.next() {
+                    Some('n') => out.push('\n'),
+                    Some(o) => out.push(o),
+                    None => {}
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    proptest! {
+        #[test]
+        fn escape_label_round_trips_and_never_leaves_a_bare_quote_or_newline(v in ".*") {
+            let e = escape_label(&v);
+            prop_assert!(!e.contains('\n'));
+            prop_assert_eq!(unescape(&e), v);
+        }
+    }
+
+    #[test]
+    fn write_atomic_replaces_file_and_leaves_no_temp_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("x.prom");
+        write_atomic(&p, "a 1\n").expect("write");
+        write_atomic(&p, "a 2\n").expect("write");
+        assert_eq!(std::fs::read_to_string(&p).expect("read"), "a 2\n");
+        assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 1);
+        assert!(matches!(write_atomic(&dir.path().join("no/x.prom"), ""), Err(Error::MetricsDirMissing { .. })));
+    }
+}

@@ -1,0 +1,247 @@
+//! Runs jobs of a checked `Profile`: for each job and each of its repositories, one
+//! verification, one `RunRecord`, one JSONL line; then the job's metrics file.
+//!
+//! Shared by `check` (a one-job profile built from flags), `run` and, later, the
+//! daemon. It decides the order of side effects: results are checked writable
+//! before any repository is touched, state is saved after each run, and a run that
+//! could not verify is recorded as such, never skipped.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio_util::sync::CancellationToken;
+
+use crate::check;
+use crate::config::{self, Job, JobKind, Profile, ReadData, Repository};
+use crate::finding::{self, Category};
+use crate::report::{self, jsonl, prometheus, CheckRecord, ErrorRecord, Report, RotationRecord, RunRecord};
+use crate::restic::{self, CheckRead, Restic, Session};
+use crate::state::{self, Rotation};
+
+/// What every run of one invocation shares.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub cancel: CancellationToken,
+    /// `--restic` / `RESTIC_VERIFY_RESTIC`, which beats the profile's `restic`.
+    pub restic_override: Option<PathBuf>,
+    /// How long restic gets after SIGINT before SIGKILL.
+    pub grace: Duration,
+}
+
+/// Runs `jobs` (all from `profile`) in order and returns what happened.
+pub async fn run_jobs(profile: &Profile, jobs: &[&Job], ctx: &Context) -> Report {
+    for w in &profile.warnings {
+        tracing::warn!("{w}");
+    }
+    let mut detected: HashMap<PathBuf, Restic> = HashMap::new();
+    let mut report = Report::default();
+    for job in jobs {
+        let results = job.outputs.results.as_deref();
+        let metrics = job.outputs.metrics.as_deref();
+        let mut preflight = report::preflight(results, metrics).map_err(|e| e.to_string());
+        if let (Ok(()), Some(dir)) = (&preflight, &job.outputs.state_dir) {
+            if let Err(e) = std::fs::create_dir_all(dir) {
+                preflight = Err(format!("cannot create state directory {}: {e}; check `state-dir`", dir.display()));
+            }
+        }
+        let mut records = Vec::new();
+        for name in &job.repositories {
+            if ctx.cancel.is_cancelled() {
+                break;
+            }
+            let Some(repo) = profile.repositories.get(name) else {
+                continue; // INVARIANT: config validation resolved every name.
+            };
+            let record = match &preflight {
+                Ok(()) => run_one(job, repo, ctx, &mut detected).await,
+                Err(message) => error_record(job, repo, Utc::now(), 0.0, None, Category::Config, message.clone()),
+            };
+            eprintln!("{}", record.summary());
+            if let Some(path) = results {
+                if let Err(e) = jsonl::append(path, &record) {
+                    tracing::error!("{e}");
+                    report.exit_override = Some(crate::exit::COULD_NOT_VERIFY);
+                }
+            }
+            records.push(record);
+        }
+        if let (Some(path), false) = (metrics, records.is_empty()) {
+            if let Err(e) = prometheus::write_atomic(path, &prometheus::render(&records)) {
+                tracing::error!("{e}");
+            }
+        }
+        report.runs.extend(records);
+    }
+    report
+}
+
+fn error_record(
+    job: &Job,
+    repo: &Repository,
+    ts: chrono::DateTime<Utc>,
+    duration_seconds: f64,
+    restic_version: Option<String>,
+    category: Category,
+    message: String,
+) -> RunRecord {
+    RunRecord {
+        v: report::SCHEMA_VERSION,
+        ts,
+        host: restic::this_host(),
+        job: job.name.clone(),
+        kind: job.kind.name().to_owned(),
+        repository: repo.name.clone(),
+        outcome: category.outcome(),
+        duration_seconds,
+        restic_version,
+        tool_version: report::TOOL_VERSION.to_owned(),
+        last_success: None,
+        check: None,
+        findings: Vec::new(),
+        error: Some(ErrorRecord {
+            category,
+            message,
+            retryable: category.retryable(),
+        }),
+    }
+}
+
+/// Which category a credentials problem belongs to.
+fn credentials_category(e: &config::Error) -> Category {
+    match e {
+        config::Error::PasswordFileMissing { .. }
+        | config::Error::PasswordFileUnreadable { .. }
+        | config::Error::PasswordFileEmpty { .. } => Category::Auth,
+        config::Error::Read { .. }
+        | config::Error::Invalid { .. }
+        | config::Error::Flags(_)
+        | config::Error::EnvFileUnreadable { .. }
+        | config::Error::EnvFileInvalid { .. } => Category::Config,
+    }
+}
+
+async fn run_one(job: &Job, repo: &Repository, ctx: &Context, detected: &mut HashMap<PathBuf, Restic>) -> RunRecord {
+    let JobKind::Check(opts) = &job.kind;
+    let started = Utc::now();
+    let clock = tokio::time::Instant::now();
+    let state_path = job.outputs.state_dir.as_deref().map(|d| state::path(d, &job.name, &repo.name));
+    let mut job_state = match state_path.as_deref().map(state::load) {
+        Some(Ok((s, warning))) => {
+            if let Some(w) = warning {
+                tracing::warn!("{w}");
+            }
+            s
+        }
+        Some(Err(e)) => {
+            return error_record(job, repo, started, 0.0, None, Category::Config, e.to_string());
+        }
+        None => state::JobState::default(),
+    };
+    let mut rotation = match opts.read_data {
+        ReadData::Rotate(t) => Some(Rotation::begin(job_state.rotation.take(), t, started)),
+        _ => None,
+    };
+    let read = CheckRead::from_read_data(&opts.read_data, rotation.as_ref().map(Rotation::group));
+    let program = ctx.restic_override.clone().unwrap_or_else(|| repo.restic.clone());
+    tracing::info!(job = job.name, repository = repo.name, "checking {} (read data: {})", repo.display_url(), read.describe().unwrap_or_else(|| "none".into()));
+
+    let mut restic_version = None;
+    let result: Result<check::CheckResult, (Category, String)> = async {
+        let creds = config::load_credentials(repo).map_err(|e| (credentials_category(&e), e.to_string()))?;
+        let restic = match detected.get(&program) {
+            Some(r) => r.clone(),
+            None => {
+                let r = Restic::detect(&program).await.map_err(|e| (e.category(), e.to_string()))?;
+                detected.insert(program.clone(), r.clone());
+                r
+            }
+        };
+        restic_version = Some(restic.version.to_string());
+        let cache = tempfile::Builder::new()
+            .prefix("restic-verify-cache-")
+            .tempdir()
+            .map_err(|e| (Category::NoSpace, format!("cannot create a throw-away restic cache in the temp directory: {e}")))?;
+        let session = Session {
+            restic: &restic,
+            repository: &repo.name,
+            credentials: &creds,
+            cache_dir: cache.path(),
+            deadline: clock + job.timeout,
+            timeout: job.timeout,
+            cancel: ctx.cancel.clone(),
+            lock_wait: repo.lock_wait,
+            unlock_stale: repo.unlock_stale,
+            retries: repo.retries,
+            grace: ctx.grace,
+        };
+        check::run(&session, opts, &read, started)
+            .await
+            .map_err(|e| (e.category(), creds.redactor.redact(&e.to_string())))
+    }
+    .await;
+
+    let finished = Utc::now();
+    let duration = clock.elapsed().as_secs_f64();
+    let mut record = error_record(job, repo, started, duration, restic_version, Category::Internal, String::new());
+    record.error = None;
+    let mut check_record = CheckRecord {
+        read_data_subset: read.describe(),
+        ..CheckRecord::default()
+    };
+    match result {
+        Ok(res) => {
+            record.outcome = finding::verdict(&res.findings);
+            if let Some(r) = rotation.as_mut() {
+                r.complete(finished);
+                if r.last_cycle_completed == Some(finished) {
+                    job_state.last_full_read = Some(finished);
+                }
+            }
+            if read == CheckRead::All {
+                job_state.last_full_read = Some(finished);
+            }
+            check_record.errors = res.errors;
+            check_record.snapshots = Some(res.snapshots);
+            check_record.newest_snapshot_age_seconds = res.newest_snapshot_age.map(|d| d.as_secs_f64());
+            check_record.unreadable_snapshots = res.unreadable_snapshots;
+            record.findings = res.findings;
+        }
+        Err((category, message)) => {
+            record.outcome = category.outcome();
+            record.error = Some(ErrorRecord {
+                category,
+                message,
+                retryable: category.retryable(),
+            });
+        }
+    }
+    job_state.last_run = Some(started);
+    if record.outcome == finding::Outcome::Pass {
+        job_state.last_success = Some(started);
+    }
+    check_record.rotation = rotation.as_ref().map(|r| RotationRecord {
+        group: r.group().0,
+        groups: r.groups,
+        coverage_ratio: r.coverage(),
+        cycle_started: r.cycle_started,
+        last_cycle_completed: r.last_cycle_completed,
+    });
+    // The record shows the group this run read, not the one the next run will read.
+    if let (Some(rot), Some(subset)) = (check_record.rotation.as_mut(), read.describe()) {
+        if let Some(k) = subset.split('/').next().and_then(|k| k.parse().ok()) {
+            rot.group = k;
+        }
+    }
+    check_record.last_full_read = job_state.last_full_read;
+    job_state.rotation = rotation;
+    record.last_success = job_state.last_success;
+    record.check = Some(check_record);
+    if let Some(path) = &state_path {
+        if let Err(e) = state::save(path, &job_state) {
+            tracing::error!("{e}; the rotation will repeat this group next time");
+        }
+    }
+    record
+}
