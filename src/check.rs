@@ -36,12 +36,16 @@ pub async fn run(
     now: DateTime<Utc>,
 ) -> Result<CheckResult, restic::Error> {
     let listed = session.snapshots(&opts.filter).await?;
-    let (mut findings, newest) = evaluate_snapshots(&listed.snapshots, &listed.unreadable, opts, now);
+    let (mut findings, newest) =
+        evaluate_snapshots(&listed.snapshots, &listed.unreadable, opts, now);
     let checked = session.check(read).await?;
     if checked.found_damage() {
         let mut detail = match &checked.summary {
             Some(s) => format!("restic check found {} error(s)", s.num_errors),
-            None => format!("restic check found {} error(s)", checked.errors.len().max(1)),
+            None => format!(
+                "restic check found {} error(s)",
+                checked.errors.len().max(1)
+            ),
         };
         if let Some(first) = checked.errors.first() {
             detail.push_str(&format!(": {first}"));
@@ -75,7 +79,11 @@ pub fn evaluate_snapshots(
             format!("a snapshot file cannot be loaded and restic silently leaves it out: {line}"),
         ));
     }
-    let age = |s: &Snapshot| (now - s.time.with_timezone(&Utc)).to_std().unwrap_or(Duration::ZERO);
+    let age = |s: &Snapshot| {
+        (now - s.time.with_timezone(&Utc))
+            .to_std()
+            .unwrap_or(Duration::ZERO)
+    };
     let newest = snapshots.iter().map(age).min();
     if (snapshots.len() as u64) < u64::from(opts.min_snapshots) {
         findings.push(Finding::fail(
@@ -145,7 +153,10 @@ mod tests {
 
     #[test]
     fn evaluate_snapshots_flags_each_stale_backup_set_separately() {
-        let now = Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).single().expect("time");
+        let now = Utc
+            .with_ymd_and_hms(2026, 3, 1, 12, 0, 0)
+            .single()
+            .expect("time");
         let s = vec![
             snap("aaaa", "h1", "/a", 100, now),
             snap("bbbb", "h1", "/a", 10, now),
@@ -155,22 +166,41 @@ mod tests {
         assert_eq!(newest, Some(Duration::from_secs(10 * 3600)));
         assert_eq!(f.len(), 1, "{f:?}");
         assert_eq!(f[0].kind, FindingKind::SnapshotTooOld);
-        assert!(f[0].detail.starts_with("newest snapshot of h2:/b is 3days old (cccc0000"), "{}", f[0].detail);
+        assert!(
+            f[0].detail
+                .starts_with("newest snapshot of h2:/b is 3days old (cccc0000"),
+            "{}",
+            f[0].detail
+        );
     }
 
     #[test]
     fn evaluate_snapshots_with_too_few_or_none_fails() {
-        let now = Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).single().expect("time");
+        let now = Utc
+            .with_ymd_and_hms(2026, 3, 1, 12, 0, 0)
+            .single()
+            .expect("time");
         let (f, newest) = evaluate_snapshots(&[], &[], &opts(None, 1), now);
         assert_eq!(newest, None);
         assert_eq!(f[0].kind, FindingKind::TooFewSnapshots);
-        let (f, _) = evaluate_snapshots(&[snap("a", "h", "/a", 1, now)], &[], &opts(Some(48), 2), now);
-        assert_eq!(f.iter().map(|x| x.kind).collect::<Vec<_>>(), vec![FindingKind::TooFewSnapshots]);
+        let (f, _) = evaluate_snapshots(
+            &[snap("a", "h", "/a", 1, now)],
+            &[],
+            &opts(Some(48), 2),
+            now,
+        );
+        assert_eq!(
+            f.iter().map(|x| x.kind).collect::<Vec<_>>(),
+            vec![FindingKind::TooFewSnapshots]
+        );
     }
 
     #[test]
     fn evaluate_snapshots_reports_unloadable_snapshot_files_as_damage() {
-        let now = Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).single().expect("time");
+        let now = Utc
+            .with_ymd_and_hms(2026, 3, 1, 12, 0, 0)
+            .single()
+            .expect("time");
         let (f, _) = evaluate_snapshots(
             &[snap("a", "h", "/a", 1, now)],
             &["could not load snapshot 1234abcd: ciphertext verification failed".into()],

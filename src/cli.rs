@@ -22,7 +22,7 @@ When several jobs end differently the most serious wins: 1, then 130, 2, 3, 0.";
 /// are fresh and numerous enough, and writes one JSON line per run and Prometheus
 /// textfile metrics. A run says pass only when it really verified.
 #[derive(Debug, Parser)]
-#[command(name = "restic-verify", version, after_long_help = EXIT_CODES, after_help = EXIT_CODES)]
+#[command(name = "restic-verify", version, args_override_self = true, after_long_help = EXIT_CODES, after_help = EXIT_CODES)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -46,7 +46,7 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check one repository now, configured by flags (no profile needed).
-    Check(CheckArgs),
+    Check(Box<CheckArgs>),
     /// Run jobs of a profile once (all when none are named); what a systemd timer calls.
     Run(RunArgs),
     /// Load and validate a profile, print the plan; touches no repository.
@@ -162,7 +162,14 @@ mod tests {
     #[test]
     fn check_rejects_both_password_sources() {
         let r = Cli::try_parse_from([
-            "restic-verify", "check", "--repo", "/r", "--password-file", "f", "--password-command", "c",
+            "restic-verify",
+            "check",
+            "--repo",
+            "/r",
+            "--password-file",
+            "f",
+            "--password-command",
+            "c",
         ]);
         assert!(r.is_err());
     }

@@ -1,7 +1,7 @@
 //! TOML profiles: raw types, layered merge, validation into a checked `Profile`.
 //!
-//! Precedence is command line >> environment >> profile (`[job.X]` >> `[repository.Y]`
-//! >> `[defaults]`). Validation reports *every* problem it finds, each with the file,
+//! Precedence: command line, then environment, then profile, where `[job.X]` beats
+//! `[repository.Y]`, which beats `[defaults]`. Validation reports *every* problem it finds, each with the file,
 //! line and column of the offending key, and the checked `Profile` holds parsed
 //! durations, read-data specs and paths, so no later code handles raw strings.
 //! Secrets are accepted only as files or commands, and their `Debug` is redacted.
@@ -38,7 +38,10 @@ pub enum Error {
         source: std::io::Error,
     },
     #[error("invalid profile {}:\n{}", path.display(), problems.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
-    Invalid { path: PathBuf, problems: Vec<Problem> },
+    Invalid {
+        path: PathBuf,
+        problems: Vec<Problem>,
+    },
     #[error("{0}")]
     Flags(String),
     #[error("password file {} for repository `{repository}` does not exist; create it (mode 0600) or point `password-file` at the right file", path.display())]
@@ -80,7 +83,9 @@ pub struct Problem {
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.location {
-            Some((line, col)) => write!(f, "{}:{line}:{col}: {}", self.path.display(), self.message),
+            Some((line, col)) => {
+                write!(f, "{}:{line}:{col}: {}", self.path.display(), self.message)
+            }
             None => write!(f, "{}: {}", self.path.display(), self.message),
         }
     }
@@ -306,9 +311,8 @@ struct RawJob {
 /// # Errors
 /// A message naming the accepted forms.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s.trim()).map_err(|e| {
-        format!("`{s}` is not a duration ({e}); write e.g. `90s`, `30m`, `48h`, `7d`")
-    })
+    humantime::parse_duration(s.trim())
+        .map_err(|e| format!("`{s}` is not a duration ({e}); write e.g. `90s`, `30m`, `48h`, `7d`"))
 }
 
 /// Parses a read-data spec: `n/t`, `x%`, a size such as `100M`, or `rotate/T`.
@@ -319,7 +323,9 @@ pub fn parse_read_data_subset(s: &str) -> Result<ReadData, String> {
     let s = s.trim();
     if let Some(t) = s.strip_prefix("rotate/") {
         let t: u16 = t.parse().map_err(|_| {
-            format!("`{s}`: `rotate/T` needs a whole number of groups T from 1 to {MAX_SUBSET_GROUPS}")
+            format!(
+                "`{s}`: `rotate/T` needs a whole number of groups T from 1 to {MAX_SUBSET_GROUPS}"
+            )
         })?;
         if t == 0 || t > MAX_SUBSET_GROUPS {
             return Err(format!(
@@ -347,7 +353,9 @@ pub fn parse_read_data_subset(s: &str) -> Result<ReadData, String> {
             .parse()
             .map_err(|_| format!("`{s}`: a percentage needs a number, e.g. `10%`"))?;
         if !(p > 0.0 && p <= 100.0) {
-            return Err(format!("`{s}`: a percentage must be above 0 and at most 100"));
+            return Err(format!(
+                "`{s}`: a percentage must be above 0 and at most 100"
+            ));
         }
         return Ok(ReadData::Subset(s.to_owned()));
     }
@@ -417,9 +425,15 @@ fn toml_message(e: &toml::de::Error) -> String {
                 .min();
             return match best {
                 Some((d, c)) if d <= 3 || c.starts_with(unknown) || unknown.starts_with(c) => {
-                    format!("unknown key `{unknown}`; did you mean `{c}`? (valid keys here: {})", candidates.join(", "))
+                    format!(
+                        "unknown key `{unknown}`; did you mean `{c}`? (valid keys here: {})",
+                        candidates.join(", ")
+                    )
                 }
-                _ => format!("unknown key `{unknown}` (valid keys here: {})", candidates.join(", ")),
+                _ => format!(
+                    "unknown key `{unknown}` (valid keys here: {})",
+                    candidates.join(", ")
+                ),
             };
         }
     }
@@ -494,22 +508,41 @@ impl Validator<'_> {
             };
             let expanded = url.get_ref().replace("{name}", name);
             if expanded.trim().is_empty() {
-                self.problem(Some(url.span()), format!("[repository.{name}] `url` is empty"));
+                self.problem(
+                    Some(url.span()),
+                    format!("[repository.{name}] `url` is empty"),
+                );
             }
             let pf = r.password_file.as_ref().or(d.password_file.as_ref());
             let pc = r.password_command.as_ref().or(d.password_command.as_ref());
-            let env_file = r.env_file.as_ref().or(d.env_file.as_ref()).map(|p| self.file_path(p));
-            let password = match (r.password_file.as_ref(), r.password_command.as_ref(), pf, pc) {
+            let env_file = r
+                .env_file
+                .as_ref()
+                .or(d.env_file.as_ref())
+                .map(|p| self.file_path(p));
+            let password = match (
+                r.password_file.as_ref(),
+                r.password_command.as_ref(),
+                pf,
+                pc,
+            ) {
                 (Some(a), Some(_), _, _) => {
                     self.problem(Some(a.span()), format!("[repository.{name}] sets both `password-file` and `password-command`; keep one"));
                     None
                 }
                 (Some(f), None, _, _) => Some(PasswordSource::File(self.file_path(f))),
-                (None, Some(c), _, _) => Some(PasswordSource::Command(Secret::new(c.get_ref().clone()))),
+                (None, Some(c), _, _) => {
+                    Some(PasswordSource::Command(Secret::new(c.get_ref().clone())))
+                }
                 (None, None, Some(f), None) => Some(PasswordSource::File(self.file_path(f))),
-                (None, None, None, Some(c)) => Some(PasswordSource::Command(Secret::new(c.get_ref().clone()))),
+                (None, None, None, Some(c)) => {
+                    Some(PasswordSource::Command(Secret::new(c.get_ref().clone())))
+                }
                 (None, None, Some(f), Some(_)) => {
-                    self.problem(Some(f.span()), "[defaults] sets both `password-file` and `password-command`; keep one");
+                    self.problem(
+                        Some(f.span()),
+                        "[defaults] sets both `password-file` and `password-command`; keep one",
+                    );
                     None
                 }
                 (None, None, None, None) if env_file.is_some() => Some(PasswordSource::EnvFile),
@@ -519,7 +552,10 @@ impl Validator<'_> {
                 }
             };
             let lock_wait = self
-                .duration("lock-wait", r.lock_wait.as_ref().map_or(&d.lock_wait, |_| &r.lock_wait))
+                .duration(
+                    "lock-wait",
+                    r.lock_wait.as_ref().map_or(&d.lock_wait, |_| &r.lock_wait),
+                )
                 .unwrap_or(DEFAULT_LOCK_WAIT);
             let restic = r
                 .restic
@@ -551,13 +587,17 @@ impl Validator<'_> {
             let span = spanned.span();
             let j = spanned.get_ref();
             if !valid_name(name) {
-                self.problem(Some(span.clone()), format!("job name `{name}` may only contain letters, digits, `.`, `_` and `-`"));
+                self.problem(
+                    Some(span.clone()),
+                    format!("job name `{name}` may only contain letters, digits, `.`, `_` and `-`"),
+                );
             }
             let repos: Vec<String> = match &j.repositories {
                 Some(r) => {
                     for repo in r.get_ref() {
                         if !raw.repository.contains_key(repo) {
-                            let known: Vec<&str> = raw.repository.keys().map(String::as_str).collect();
+                            let known: Vec<&str> =
+                                raw.repository.keys().map(String::as_str).collect();
                             let hint = nearest(repo, &known)
                                 .map(|k| format!("; did you mean `{k}`?"))
                                 .unwrap_or_default();
@@ -565,12 +605,20 @@ impl Validator<'_> {
                         }
                     }
                     if r.get_ref().is_empty() {
-                        self.problem(Some(r.span()), format!("[job.{name}] `repositories` is empty"));
+                        self.problem(
+                            Some(r.span()),
+                            format!("[job.{name}] `repositories` is empty"),
+                        );
                     }
                     r.get_ref().clone()
                 }
                 None => {
-                    self.problem(Some(span.clone()), format!("[job.{name}] has no `repositories`; add e.g. repositories = [\"nas\"]"));
+                    self.problem(
+                        Some(span.clone()),
+                        format!(
+                            "[job.{name}] has no `repositories`; add e.g. repositories = [\"nas\"]"
+                        ),
+                    );
                     Vec::new()
                 }
             };
@@ -591,12 +639,29 @@ impl Validator<'_> {
                 },
                 (_, None) => ReadData::None,
             };
-            let max_age = self.duration("max-age", if j.max_age.is_some() { &j.max_age } else { &d.max_age });
+            let max_age = self.duration(
+                "max-age",
+                if j.max_age.is_some() {
+                    &j.max_age
+                } else {
+                    &d.max_age
+                },
+            );
             let timeout = self
-                .duration("timeout", if j.timeout.is_some() { &j.timeout } else { &d.timeout })
+                .duration(
+                    "timeout",
+                    if j.timeout.is_some() {
+                        &j.timeout
+                    } else {
+                        &d.timeout
+                    },
+                )
                 .unwrap_or(DEFAULT_TIMEOUT);
             if timeout.is_zero() {
-                self.problem(j.timeout.as_ref().or(d.timeout.as_ref()).map(Spanned::span), "`timeout` must be above zero");
+                self.problem(
+                    j.timeout.as_ref().or(d.timeout.as_ref()).map(Spanned::span),
+                    "`timeout` must be above zero",
+                );
             }
             if let Some(lw) = &j.lock_wait {
                 // A job-level lock-wait overrides every repository's.
@@ -608,7 +673,11 @@ impl Validator<'_> {
                     }
                 }
             }
-            let state_dir = j.state_dir.as_ref().or(d.state_dir.as_ref()).map(|p| self.file_path(p));
+            let state_dir = j
+                .state_dir
+                .as_ref()
+                .or(d.state_dir.as_ref())
+                .map(|p| self.file_path(p));
             if matches!(read_data, ReadData::Rotate(_)) && state_dir.is_none() {
                 self.problem(read_data_subset.map(Spanned::span), format!("[job.{name}] `read-data-subset = \"rotate/T\"` needs `state-dir` to remember where the rotation stands"));
             }
@@ -618,14 +687,33 @@ impl Validator<'_> {
                 .or(d.metrics_dir.as_ref())
                 .map(|p| self.file_path(p).join(metrics_file_name(name)));
             let outputs = Outputs {
-                results: j.results.as_ref().or(d.results.as_ref()).map(|p| self.file_path(p)),
+                results: j
+                    .results
+                    .as_ref()
+                    .or(d.results.as_ref())
+                    .map(|p| self.file_path(p)),
                 metrics,
                 state_dir,
             };
             let filter = SnapshotFilter {
-                host: j.host.clone().or(d.host.clone()).map(OneOrMany::into_vec).unwrap_or_default(),
-                tag: j.tag.clone().or(d.tag.clone()).map(OneOrMany::into_vec).unwrap_or_default(),
-                path: j.path.clone().or(d.path.clone()).map(OneOrMany::into_vec).unwrap_or_default(),
+                host: j
+                    .host
+                    .clone()
+                    .or(d.host.clone())
+                    .map(OneOrMany::into_vec)
+                    .unwrap_or_default(),
+                tag: j
+                    .tag
+                    .clone()
+                    .or(d.tag.clone())
+                    .map(OneOrMany::into_vec)
+                    .unwrap_or_default(),
+                path: j
+                    .path
+                    .clone()
+                    .or(d.path.clone())
+                    .map(OneOrMany::into_vec)
+                    .unwrap_or_default(),
             };
             let kind = match kind_name {
                 Some("check") => JobKind::Check(CheckOptions {
@@ -636,11 +724,19 @@ impl Validator<'_> {
                 }),
                 Some(other) => {
                     let span = j.kind.as_ref().map(Spanned::span);
-                    self.problem(span, format!("[job.{name}] `kind = \"{other}\"` is not a job kind; use \"check\""));
+                    self.problem(
+                        span,
+                        format!(
+                            "[job.{name}] `kind = \"{other}\"` is not a job kind; use \"check\""
+                        ),
+                    );
                     continue;
                 }
                 None => {
-                    self.problem(Some(span), format!("[job.{name}] has no `kind`; add kind = \"check\""));
+                    self.problem(
+                        Some(span),
+                        format!("[job.{name}] has no `kind`; add kind = \"check\""),
+                    );
                     continue;
                 }
             };
@@ -732,9 +828,10 @@ pub fn load_credentials(repo: &Repository) -> Result<Credentials, Error> {
     if let Some(pw) = secret::url_password(&repo.url) {
         creds.redactor.add(&pw);
     }
-    creds
-        .env
-        .push(("RESTIC_REPOSITORY".to_owned(), Secret::new(repo.url.clone())));
+    creds.env.push((
+        "RESTIC_REPOSITORY".to_owned(),
+        Secret::new(repo.url.clone()),
+    ));
     match &repo.password {
         PasswordSource::File(path) => {
             let content = std::fs::read(path).map_err(|source| {
@@ -784,7 +881,9 @@ pub fn load_credentials(repo: &Repository) -> Result<Credentials, Error> {
             line,
             message,
         })?;
-        let has_password = vars.iter().any(|(k, _)| RESTIC_PASSWORD_VARS.contains(&k.as_str()));
+        let has_password = vars
+            .iter()
+            .any(|(k, _)| RESTIC_PASSWORD_VARS.contains(&k.as_str()));
         if repo.password == PasswordSource::EnvFile && !has_password {
             return Err(Error::EnvFileInvalid {
                 repository: repo.name.clone(),
@@ -799,7 +898,9 @@ pub fn load_credentials(repo: &Repository) -> Result<Credentials, Error> {
                     repository: repo.name.clone(),
                     path: path.clone(),
                     line: 0,
-                    message: "sets RESTIC_REPOSITORY; the repository comes from the profile's `url`".to_owned(),
+                    message:
+                        "sets RESTIC_REPOSITORY; the repository comes from the profile's `url`"
+                            .to_owned(),
                 });
             }
             creds.redactor.add(&v);
@@ -850,7 +951,9 @@ mod tests {
     fn problems(text: &str) -> Vec<String> {
         match parse(text, Path::new("/etc/rv.toml")) {
             Ok(_) => Vec::new(),
-            Err(Error::Invalid { problems, .. }) => problems.iter().map(ToString::to_string).collect(),
+            Err(Error::Invalid { problems, .. }) => {
+                problems.iter().map(ToString::to_string).collect()
+            }
             Err(e) => vec![e.to_string()],
         }
     }
@@ -913,7 +1016,11 @@ repositories = ["nas"]
         let text = MINIMAL.replace("url =", "ulr =");
         let p = problems(&text);
         assert_eq!(p.len(), 1, "{p:?}");
-        assert!(p[0].starts_with("/etc/rv.toml:6:1: unknown key `ulr`; did you mean `url`?"), "{}", p[0]);
+        assert!(
+            p[0].starts_with("/etc/rv.toml:6:1: unknown key `ulr`; did you mean `url`?"),
+            "{}",
+            p[0]
+        );
     }
 
     #[test]
@@ -935,15 +1042,28 @@ repositories = ["nas"]
 "#;
         let p = problems(text);
         assert_eq!(p.len(), 4, "{p:#?}");
-        assert!(p[0].contains(":8:16:") && p[0].contains("did you mean `nas`?"), "{}", p[0]);
-        assert!(p.iter().any(|m| m.contains(":9:11:") && m.contains("`max-age`")));
-        assert!(p.iter().any(|m| m.contains(":10:20:") && m.contains("n must be from 1 to 5")));
-        assert!(p.iter().any(|m| m.contains(":13:8:") && m.contains("not a job kind")));
+        assert!(
+            p[0].contains(":8:16:") && p[0].contains("did you mean `nas`?"),
+            "{}",
+            p[0]
+        );
+        assert!(p
+            .iter()
+            .any(|m| m.contains(":9:11:") && m.contains("`max-age`")));
+        assert!(p
+            .iter()
+            .any(|m| m.contains(":10:20:") && m.contains("n must be from 1 to 5")));
+        assert!(p
+            .iter()
+            .any(|m| m.contains(":13:8:") && m.contains("not a job kind")));
     }
 
     #[test]
     fn parse_rotation_without_state_dir_is_rejected() {
-        let text = MINIMAL.replace("repositories = [\"nas\"]", "repositories = [\"nas\"]\nread-data-subset = \"rotate/4\"");
+        let text = MINIMAL.replace(
+            "repositories = [\"nas\"]",
+            "repositories = [\"nas\"]\nread-data-subset = \"rotate/4\"",
+        );
         let p = problems(&text);
         assert!(p.iter().any(|m| m.contains("needs `state-dir`")), "{p:?}");
     }
@@ -957,8 +1077,14 @@ repositories = ["nas"]
         let job = p.job("weekly").expect("job");
         let JobKind::Check(opts) = &job.kind;
         assert_eq!(opts.max_age, Some(Duration::from_secs(48 * 3600)));
-        assert_eq!(job.outputs.results, Some(PathBuf::from("/etc/rv/log/results.jsonl")));
-        assert_eq!(job.outputs.metrics, Some(PathBuf::from("/prom/restic-verify-weekly.prom")));
+        assert_eq!(
+            job.outputs.results,
+            Some(PathBuf::from("/etc/rv/log/results.jsonl"))
+        );
+        assert_eq!(
+            job.outputs.metrics,
+            Some(PathBuf::from("/prom/restic-verify-weekly.prom"))
+        );
     }
 
     #[test]
@@ -970,7 +1096,10 @@ repositories = ["nas"]
 
     #[test]
     fn password_command_debug_is_redacted() {
-        let text = MINIMAL.replace("password-file = \"/run/pw\"", "password-command = \"pass show restic-s3cr3t\"");
+        let text = MINIMAL.replace(
+            "password-file = \"/run/pw\"",
+            "password-command = \"pass show restic-s3cr3t\"",
+        );
         let p = parse(&text, Path::new("/x.toml")).expect("valid");
         let dbg = format!("{p:?}");
         assert!(!dbg.contains("s3cr3t"), "{dbg}");
@@ -978,9 +1107,16 @@ repositories = ["nas"]
 
     #[test]
     fn parse_env_file_handles_comments_export_and_quotes() {
-        let vars = parse_env_file("# c\n\nexport B2_ACCOUNT_ID=abc\nB2_ACCOUNT_KEY=\"k e y\"\n").expect("ok");
+        let vars = parse_env_file("# c\n\nexport B2_ACCOUNT_ID=abc\nB2_ACCOUNT_KEY=\"k e y\"\n")
+            .expect("ok");
         let got: Vec<_> = vars.iter().map(|(k, v)| (k.as_str(), v.expose())).collect();
-        assert_eq!(got, vec![("B2_ACCOUNT_ID", "abc"), ("B2_ACCOUNT_KEY", "k e y")]);
-        assert_eq!(parse_env_file("a\n").map(|_| ()), Err((1, "expected KEY=VALUE".into())));
+        assert_eq!(
+            got,
+            vec![("B2_ACCOUNT_ID", "abc"), ("B2_ACCOUNT_KEY", "k e y")]
+        );
+        assert_eq!(
+            parse_env_file("a\n").map(|_| ()),
+            Err((1, "expected KEY=VALUE".into()))
+        );
     }
 }

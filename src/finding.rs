@@ -208,7 +208,10 @@ mod tests {
 
     #[test]
     fn category_retryable_only_for_transient_conditions() {
-        let retryable: Vec<_> = Category::ALL.into_iter().filter(|c| c.retryable()).collect();
+        let retryable: Vec<_> = Category::ALL
+            .into_iter()
+            .filter(|c| c.retryable())
+            .collect();
         assert_eq!(
             retryable,
             vec![Category::Locked, Category::Network, Category::Timeout]

@@ -34,11 +34,17 @@ use report::Report;
 pub async fn run(cli: Cli, ctx: runner::Context) -> Result<Report, Error> {
     match cli.command {
         Command::Check(a) => {
-            let ctx = runner::Context { restic_override: a.restic.restic.clone(), ..ctx };
-            cmd::check::run(a, &ctx).await
+            let ctx = runner::Context {
+                restic_override: a.restic.restic.clone(),
+                ..ctx
+            };
+            cmd::check::run(*a, &ctx).await
         }
         Command::Run(a) => {
-            let ctx = runner::Context { restic_override: a.restic.restic.clone(), ..ctx };
+            let ctx = runner::Context {
+                restic_override: a.restic.restic.clone(),
+                ..ctx
+            };
             cmd::run::run(a, &ctx).await
         }
         Command::Validate(a) => cmd::validate::run(a).await,

@@ -62,7 +62,9 @@ pub enum Error {
         repository: String,
         after: Duration,
     },
-    #[error("{command} for repository `{repository}` was interrupted by a signal; restic was stopped")]
+    #[error(
+        "{command} for repository `{repository}` was interrupted by a signal; restic was stopped"
+    )]
     Interrupted { command: String, repository: String },
     #[error("{command} for repository `{repository}` printed output that could not be understood: {detail}")]
     Output {
@@ -104,7 +106,11 @@ pub struct Version {
 
 impl Version {
     pub const fn new(major: u32, minor: u32, patch: u32) -> Self {
-        Version { major, minor, patch }
+        Version {
+            major,
+            minor,
+            patch,
+        }
     }
 
     /// Parses `restic 0.14.0 compiled with go1.19.8 on linux/amd64` (and `0.17.3-dev`).
@@ -199,8 +205,18 @@ impl fmt::Display for ResticExit {
 
 // ---------------------------------------------------------------- classification
 
+/// What `restic snapshots` prints on stderr for a snapshot file it cannot load
+/// before leaving it out of its output and exiting 0: 0.14 says `could not load
+/// snapshot <id>: …`, 0.18 says `Ignoring "<id>": failed to load snapshot <id>: …`.
+const SNAPSHOT_LOAD_MARKERS: [&str; 3] = [
+    "could not load snapshot",
+    "unable to load snapshot",
+    "failed to load snapshot",
+];
+
 /// Text restic prints when it found damage while loading what it needs.
-const CORRUPTION_MARKERS: [&str; 9] = [
+const CORRUPTION_MARKERS: [&str; 10] = [
+    "failed to load snapshot",
     "repository contains errors",
     "LoadIndex returned errors",
     "error loading index",
@@ -428,7 +444,12 @@ pub fn check_args(read: &CheckRead, version: Version) -> Vec<OsString> {
 }
 
 /// Global options every repository call gets.
-pub fn global_args(version: Version, cache_dir: &Path, lock_wait: Duration, takes_lock: bool) -> Vec<OsString> {
+pub fn global_args(
+    version: Version,
+    cache_dir: &Path,
+    lock_wait: Duration,
+    takes_lock: bool,
+) -> Vec<OsString> {
     let mut a: Vec<OsString> = vec!["--cache-dir".into(), cache_dir.into(), "--no-lock".into()];
     if takes_lock {
         a.pop();
@@ -490,10 +511,11 @@ impl Restic {
             source,
         })?;
         let text = String::from_utf8_lossy(&out.stdout);
-        let version = Version::parse_version_output(&text).ok_or_else(|| Error::UnknownVersion {
-            program: program.to_owned(),
-            output: text.trim().chars().take(200).collect(),
-        })?;
+        let version =
+            Version::parse_version_output(&text).ok_or_else(|| Error::UnknownVersion {
+                program: program.to_owned(),
+                output: text.trim().chars().take(200).collect(),
+            })?;
         if version < MIN_VERSION {
             return Err(Error::TooOld {
                 program: program.to_owned(),
@@ -572,7 +594,7 @@ impl Session<'_> {
         let unreadable = fin
             .stderr
             .lines()
-            .filter(|l| l.contains("could not load snapshot") || l.contains("unable to load snapshot"))
+            .filter(|l| SNAPSHOT_LOAD_MARKERS.iter().any(|m| l.contains(m)))
             .map(|l| self.redact(l.trim()))
             .collect();
         Ok(SnapshotsOutput {
@@ -597,7 +619,9 @@ impl Session<'_> {
             if line.starts_with('{') {
                 match serde_json::from_str::<json::Message>(line) {
                     Ok(json::Message::Summary(s)) => summary = Some(s),
-                    Ok(json::Message::Error { message: Some(m) }) => errors.push(self.redact(&m)),
+                    Ok(json::Message::Error { message: Some(m) }) => {
+                        errors.push(self.redact(m.trim()))
+                    }
                     _ => {}
                 }
             } else if is_check_error_line(line) {
@@ -628,11 +652,17 @@ impl Session<'_> {
         let category = classify(fin.exit, &fin.stderr);
         let message = self.redact(&key_message(&fin.stderr));
         let hint = match category {
-            Category::Auth => "; check the repository's `password-file`/`password-command`".to_owned(),
-            Category::NotFound => "; check the repository's `url` (is the disk mounted?)".to_owned(),
+            Category::Auth => {
+                "; check the repository's `password-file`/`password-command`".to_owned()
+            }
+            Category::NotFound => {
+                "; check the repository's `url` (is the disk mounted?)".to_owned()
+            }
             Category::Locked => self.lock_hint(&fin.stderr),
             Category::Network => "; is the backend reachable from this host?".to_owned(),
-            Category::NoSpace => "; free space on the disk holding restic's cache (TMPDIR)".to_owned(),
+            Category::NoSpace => {
+                "; free space on the disk holding restic's cache (TMPDIR)".to_owned()
+            }
             Category::Config => "; check the repository's `url`".to_owned(),
             _ => String::new(),
         };
@@ -696,7 +726,10 @@ impl Session<'_> {
                         .as_ref()
                         .is_some_and(|h| h.is_stale(&this_host(), pid_alive));
                     if stale && self.unlock_stale && !unlocked {
-                        tracing::warn!(repository = self.repository, "removing a stale lock (`unlock-stale = true`)");
+                        tracing::warn!(
+                            repository = self.repository,
+                            "removing a stale lock (`unlock-stale = true`)"
+                        );
                         self.unlock().await?;
                         unlocked = true;
                         continue;
@@ -709,13 +742,22 @@ impl Session<'_> {
                     let pause = Duration::from_secs(1u64 << lock_attempts.min(5))
                         .min(self.lock_wait.saturating_sub(waited));
                     lock_attempts += 1;
-                    tracing::info!(repository = self.repository, "repository is locked; retrying in {}", humantime::format_duration(pause));
+                    tracing::info!(
+                        repository = self.repository,
+                        "repository is locked; retrying in {}",
+                        humantime::format_duration(pause)
+                    );
                     self.pause(args, pause).await?;
                 }
                 Category::Network if network_attempts < self.retries => {
                     network_attempts += 1;
                     let pause = Duration::from_secs(5 << network_attempts);
-                    tracing::warn!(repository = self.repository, "network error; retry {network_attempts} of {} in {}", self.retries, humantime::format_duration(pause));
+                    tracing::warn!(
+                        repository = self.repository,
+                        "network error; retry {network_attempts} of {} in {}",
+                        self.retries,
+                        humantime::format_duration(pause)
+                    );
                     self.pause(args, pause).await?;
                 }
                 _ => return Ok((full, fin)),
@@ -751,10 +793,19 @@ impl Session<'_> {
         takes_lock: bool,
         on_line: &mut dyn FnMut(&[u8]),
     ) -> Result<Finished, Error> {
-        let mut full_args = global_args(self.restic.version, self.cache_dir, self.lock_wait, takes_lock);
+        let mut full_args = global_args(
+            self.restic.version,
+            self.cache_dir,
+            self.lock_wait,
+            takes_lock,
+        );
         full_args.extend(args.iter().cloned());
         let command = display_command(args);
-        tracing::debug!(repository = self.repository, "running {}", display_command(&full_args));
+        tracing::debug!(
+            repository = self.repository,
+            "running {}",
+            display_command(&full_args)
+        );
         let mut cmd = tokio::process::Command::new(&self.restic.program);
         cmd.args(&full_args)
             .stdin(Stdio::null())
@@ -788,7 +839,9 @@ impl Session<'_> {
             source,
         };
         let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
-            return Err(io_err(std::io::Error::other("restic's pipes were not set up")));
+            return Err(io_err(std::io::Error::other(
+                "restic's pipes were not set up",
+            )));
         };
         let stderr_task = tokio::spawn(read_capped(stderr));
         let mut stdout = BufReader::new(stdout);
@@ -896,15 +949,47 @@ fn pid_alive(pid: u32) -> bool {
     )
 }
 
+/// Lines of `restic check` output that report a problem (text output, restic < 0.18).
+fn is_check_error_line(line: &str) -> bool {
+    const MARKERS: [&str; 10] = [
+        "error",
+        "Error",
+        "does not exist",
+        "does not match",
+        "not referenced in any index",
+        "contains errors",
+        "invalid",
+        "unexpected",
+        "is damaged",
+        "failed",
+    ];
+    !line.is_empty()
+        && !line.starts_with("no errors were found")
+        // The summary line, and restic's own retries of a missing file, add nothing.
+        && line != "Fatal: repository contains errors"
+        && !line.contains("returned error, retrying after")
+        && !line.contains("check snapshots, trees and blobs")
+        && MARKERS.iter().any(|m| line.contains(m))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use rstest::rstest;
 
     #[rstest]
-    #[case("restic 0.14.0 compiled with go1.19.8 on linux/amd64", Some(Version::new(0, 14, 0)))]
-    #[case("restic 0.18.0 compiled with go1.24.4 on linux/amd64\n", Some(Version::new(0, 18, 0)))]
-    #[case("restic 0.17.3-dev (compiled manually) compiled with go1.22", Some(Version::new(0, 17, 3)))]
+    #[case(
+        "restic 0.14.0 compiled with go1.19.8 on linux/amd64",
+        Some(Version::new(0, 14, 0))
+    )]
+    #[case(
+        "restic 0.18.0 compiled with go1.24.4 on linux/amd64\n",
+        Some(Version::new(0, 18, 0))
+    )]
+    #[case(
+        "restic 0.17.3-dev (compiled manually) compiled with go1.22",
+        Some(Version::new(0, 17, 3))
+    )]
     #[case("rustic 0.9", None)]
     fn version_parse_reads_restic_version_output(#[case] out: &str, #[case] want: Option<Version>) {
         assert_eq!(Version::parse_version_output(out), want);
@@ -919,20 +1004,44 @@ mod tests {
     }
 
     #[rstest]
-    #[case(ResticExit::Fatal, "Fatal: wrong password or no key found\n", Category::Auth)]
+    #[case(
+        ResticExit::Fatal,
+        "Fatal: wrong password or no key found\n",
+        Category::Auth
+    )]
     #[case(ResticExit::WrongPassword, "", Category::Auth)]
-    #[case(ResticExit::Fatal, "Resolving password failed: Fatal: /x does not exist\n", Category::Auth)]
+    #[case(
+        ResticExit::Fatal,
+        "Resolving password failed: Fatal: /x does not exist\n",
+        Category::Auth
+    )]
     #[case(ResticExit::Fatal, "Fatal: unable to open config file: stat /r/config: no such file or directory\nIs there a repository at the following location?\n/r\n", Category::NotFound)]
     #[case(ResticExit::RepositoryMissing, "", Category::NotFound)]
     #[case(ResticExit::Fatal, "unable to create lock in backend: repository is already locked exclusively by PID 7 on h by u (UID 0, GID 0)\n", Category::Locked)]
     #[case(ResticExit::LockFailed, "", Category::Locked)]
-    #[case(ResticExit::Fatal, "Fatal: repository contains errors\n", Category::Corruption)]
+    #[case(
+        ResticExit::Fatal,
+        "Fatal: repository contains errors\n",
+        Category::Corruption
+    )]
     #[case(ResticExit::Fatal, "Fatal: unable to open config file: Head \"http://127.0.0.1:1/config\": dial tcp 127.0.0.1:1: connect: connection refused\nIs there a repository at the following location?\n", Category::Network)]
-    #[case(ResticExit::Fatal, "write /tmp/x: no space left on device\n", Category::NoSpace)]
-    #[case(ResticExit::Interrupted, "signal interrupt received, cleaning up\n", Category::Interrupted)]
+    #[case(
+        ResticExit::Fatal,
+        "write /tmp/x: no space left on device\n",
+        Category::NoSpace
+    )]
+    #[case(
+        ResticExit::Interrupted,
+        "signal interrupt received, cleaning up\n",
+        Category::Interrupted
+    )]
     #[case(ResticExit::Other(42), "", Category::Internal)]
     #[case(ResticExit::Signal(9), "", Category::Internal)]
-    fn classify_maps_exit_codes_and_0_14_texts(#[case] exit: ResticExit, #[case] stderr: &str, #[case] want: Category) {
+    fn classify_maps_exit_codes_and_0_14_texts(
+        #[case] exit: ResticExit,
+        #[case] stderr: &str,
+        #[case] want: Category,
+    ) {
         assert_eq!(classify(exit, stderr), want);
     }
 
@@ -954,9 +1063,15 @@ mod tests {
         assert_eq!(h.host, "myhost");
         assert_eq!(h.age, Some(Duration::from_secs_f64(3723.5)));
         assert!(h.is_stale("otherhost", |_| true), "older than 30 min");
-        let young = LockHolder { age: Some(Duration::from_secs(5)), ..h };
+        let young = LockHolder {
+            age: Some(Duration::from_secs(5)),
+            ..h
+        };
         assert!(!young.is_stale("myhost", |_| true), "live process");
-        assert!(young.is_stale("myhost", |_| false), "dead process on this host");
+        assert!(
+            young.is_stale("myhost", |_| false),
+            "dead process on this host"
+        );
         assert!(!young.is_stale("otherhost", |_| false), "other host, young");
     }
 
@@ -974,8 +1089,15 @@ mod tests {
     #[case(CheckRead::All, Version::new(0, 14, 0), &["check", "--read-data"])]
     #[case(CheckRead::Subset("3/12".into()), Version::new(0, 14, 0), &["check", "--read-data-subset=3/12"])]
     #[case(CheckRead::Subset("5%".into()), Version::new(0, 18, 0), &["check", "--read-data-subset=5%", "--json"])]
-    fn check_args_adapt_to_version(#[case] read: CheckRead, #[case] v: Version, #[case] want: &[&str]) {
-        let got: Vec<String> = check_args(&read, v).iter().map(|a| a.to_string_lossy().into_owned()).collect();
+    fn check_args_adapt_to_version(
+        #[case] read: CheckRead,
+        #[case] v: Version,
+        #[case] want: &[&str],
+    ) {
+        let got: Vec<String> = check_args(&read, v)
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
         assert_eq!(got, want);
     }
 
@@ -983,38 +1105,52 @@ mod tests {
     fn global_args_use_retry_lock_only_where_supported() {
         let cache = Path::new("/tmp/c");
         let show = |v, lw, lock| -> Vec<String> {
-            global_args(v, cache, lw, lock).iter().map(|a| a.to_string_lossy().into_owned()).collect()
+            global_args(v, cache, lw, lock)
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect()
         };
-        assert_eq!(show(Version::new(0, 14, 0), Duration::from_secs(60), true), ["--cache-dir", "/tmp/c"]);
-        assert_eq!(show(Version::new(0, 16, 0), Duration::from_secs(60), true), ["--cache-dir", "/tmp/c", "--retry-lock=60s"]);
-        assert_eq!(show(Version::new(0, 18, 0), Duration::ZERO, true), ["--cache-dir", "/tmp/c"]);
-        assert_eq!(show(Version::new(0, 18, 0), Duration::from_secs(60), false), ["--cache-dir", "/tmp/c", "--no-lock"]);
+        assert_eq!(
+            show(Version::new(0, 14, 0), Duration::from_secs(60), true),
+            ["--cache-dir", "/tmp/c"]
+        );
+        assert_eq!(
+            show(Version::new(0, 16, 0), Duration::from_secs(60), true),
+            ["--cache-dir", "/tmp/c", "--retry-lock=60s"]
+        );
+        assert_eq!(
+            show(Version::new(0, 18, 0), Duration::ZERO, true),
+            ["--cache-dir", "/tmp/c"]
+        );
+        assert_eq!(
+            show(Version::new(0, 18, 0), Duration::from_secs(60), false),
+            ["--cache-dir", "/tmp/c", "--no-lock"]
+        );
     }
 
     #[test]
     fn snapshots_args_pass_filters_as_separate_arguments() {
-        let f = SnapshotFilter { host: vec!["h".into()], tag: vec!["a,b".into()], path: vec!["/srv".into()] };
-        let got: Vec<String> = snapshots_args(&f).iter().map(|a| a.to_string_lossy().into_owned()).collect();
-        assert_eq!(got, ["snapshots", "--json", "--host", "h", "--tag", "a,b", "--path", "/srv"]);
+        let f = SnapshotFilter {
+            host: vec!["h".into()],
+            tag: vec!["a,b".into()],
+            path: vec!["/srv".into()],
+        };
+        let got: Vec<String> = snapshots_args(&f)
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "snapshots",
+                "--json",
+                "--host",
+                "h",
+                "--tag",
+                "a,b",
+                "--path",
+                "/srv"
+            ]
+        );
     }
-}
-
-/// Lines of `restic check` output that report a problem (text output, restic < 0.18).
-fn is_check_error_line(line: &str) -> bool {
-    const MARKERS: [&str; 10] = [
-        "error",
-        "Error",
-        "does not exist",
-        "does not match",
-        "not referenced in any index",
-        "contains errors",
-        "invalid",
-        "unexpected",
-        "is damaged",
-        "failed",
-    ];
-    !line.is_empty()
-        && !line.starts_with("no errors were found")
-        && !line.contains("check snapshots, trees and blobs")
-        && MARKERS.iter().any(|m| line.contains(m))
 }

@@ -16,7 +16,9 @@ use tokio_util::sync::CancellationToken;
 use crate::check;
 use crate::config::{self, Job, JobKind, Profile, ReadData, Repository};
 use crate::finding::{self, Category};
-use crate::report::{self, jsonl, prometheus, CheckRecord, ErrorRecord, Report, RotationRecord, RunRecord};
+use crate::report::{
+    self, jsonl, prometheus, CheckRecord, ErrorRecord, Report, RotationRecord, RunRecord,
+};
 use crate::restic::{self, CheckRead, Restic, Session};
 use crate::state::{self, Rotation};
 
@@ -43,7 +45,10 @@ pub async fn run_jobs(profile: &Profile, jobs: &[&Job], ctx: &Context) -> Report
         let mut preflight = report::preflight(results, metrics).map_err(|e| e.to_string());
         if let (Ok(()), Some(dir)) = (&preflight, &job.outputs.state_dir) {
             if let Err(e) = std::fs::create_dir_all(dir) {
-                preflight = Err(format!("cannot create state directory {}: {e}; check `state-dir`", dir.display()));
+                preflight = Err(format!(
+                    "cannot create state directory {}: {e}; check `state-dir`",
+                    dir.display()
+                ));
             }
         }
         let mut records = Vec::new();
@@ -56,7 +61,15 @@ pub async fn run_jobs(profile: &Profile, jobs: &[&Job], ctx: &Context) -> Report
             };
             let record = match &preflight {
                 Ok(()) => run_one(job, repo, ctx, &mut detected).await,
-                Err(message) => error_record(job, repo, Utc::now(), 0.0, None, Category::Config, message.clone()),
+                Err(message) => error_record(
+                    job,
+                    repo,
+                    Utc::now(),
+                    0.0,
+                    None,
+                    Category::Config,
+                    message.clone(),
+                ),
             };
             eprintln!("{}", record.summary());
             if let Some(path) = results {
@@ -122,11 +135,20 @@ fn credentials_category(e: &config::Error) -> Category {
     }
 }
 
-async fn run_one(job: &Job, repo: &Repository, ctx: &Context, detected: &mut HashMap<PathBuf, Restic>) -> RunRecord {
+async fn run_one(
+    job: &Job,
+    repo: &Repository,
+    ctx: &Context,
+    detected: &mut HashMap<PathBuf, Restic>,
+) -> RunRecord {
     let JobKind::Check(opts) = &job.kind;
     let started = Utc::now();
     let clock = tokio::time::Instant::now();
-    let state_path = job.outputs.state_dir.as_deref().map(|d| state::path(d, &job.name, &repo.name));
+    let state_path = job
+        .outputs
+        .state_dir
+        .as_deref()
+        .map(|d| state::path(d, &job.name, &repo.name));
     let mut job_state = match state_path.as_deref().map(state::load) {
         Some(Ok((s, warning))) => {
             if let Some(w) = warning {
@@ -135,7 +157,15 @@ async fn run_one(job: &Job, repo: &Repository, ctx: &Context, detected: &mut Has
             s
         }
         Some(Err(e)) => {
-            return error_record(job, repo, started, 0.0, None, Category::Config, e.to_string());
+            return error_record(
+                job,
+                repo,
+                started,
+                0.0,
+                None,
+                Category::Config,
+                e.to_string(),
+            );
         }
         None => state::JobState::default(),
     };
@@ -144,16 +174,28 @@ async fn run_one(job: &Job, repo: &Repository, ctx: &Context, detected: &mut Has
         _ => None,
     };
     let read = CheckRead::from_read_data(&opts.read_data, rotation.as_ref().map(Rotation::group));
-    let program = ctx.restic_override.clone().unwrap_or_else(|| repo.restic.clone());
-    tracing::info!(job = job.name, repository = repo.name, "checking {} (read data: {})", repo.display_url(), read.describe().unwrap_or_else(|| "none".into()));
+    let program = ctx
+        .restic_override
+        .clone()
+        .unwrap_or_else(|| repo.restic.clone());
+    tracing::info!(
+        job = job.name,
+        repository = repo.name,
+        "checking {} (read data: {})",
+        repo.display_url(),
+        read.describe().unwrap_or_else(|| "none".into())
+    );
 
     let mut restic_version = None;
     let result: Result<check::CheckResult, (Category, String)> = async {
-        let creds = config::load_credentials(repo).map_err(|e| (credentials_category(&e), e.to_string()))?;
+        let creds = config::load_credentials(repo)
+            .map_err(|e| (credentials_category(&e), e.to_string()))?;
         let restic = match detected.get(&program) {
             Some(r) => r.clone(),
             None => {
-                let r = Restic::detect(&program).await.map_err(|e| (e.category(), e.to_string()))?;
+                let r = Restic::detect(&program)
+                    .await
+                    .map_err(|e| (e.category(), e.to_string()))?;
                 detected.insert(program.clone(), r.clone());
                 r
             }
@@ -162,7 +204,12 @@ async fn run_one(job: &Job, repo: &Repository, ctx: &Context, detected: &mut Has
         let cache = tempfile::Builder::new()
             .prefix("restic-verify-cache-")
             .tempdir()
-            .map_err(|e| (Category::NoSpace, format!("cannot create a throw-away restic cache in the temp directory: {e}")))?;
+            .map_err(|e| {
+                (
+                    Category::NoSpace,
+                    format!("cannot create a throw-away restic cache in the temp directory: {e}"),
+                )
+            })?;
         let session = Session {
             restic: &restic,
             repository: &repo.name,
@@ -184,7 +231,15 @@ async fn run_one(job: &Job, repo: &Repository, ctx: &Context, detected: &mut Has
 
     let finished = Utc::now();
     let duration = clock.elapsed().as_secs_f64();
-    let mut record = error_record(job, repo, started, duration, restic_version, Category::Internal, String::new());
+    let mut record = error_record(
+        job,
+        repo,
+        started,
+        duration,
+        restic_version,
+        Category::Internal,
+        String::new(),
+    );
     record.error = None;
     let mut check_record = CheckRecord {
         read_data_subset: read.describe(),
@@ -204,7 +259,8 @@ async fn run_one(job: &Job, repo: &Repository, ctx: &Context, detected: &mut Has
             }
             check_record.errors = res.errors;
             check_record.snapshots = Some(res.snapshots);
-            check_record.newest_snapshot_age_seconds = res.newest_snapshot_age.map(|d| d.as_secs_f64());
+            check_record.newest_snapshot_age_seconds =
+                res.newest_snapshot_age.map(|d| d.as_secs_f64());
             check_record.unreadable_snapshots = res.unreadable_snapshots;
             record.findings = res.findings;
         }

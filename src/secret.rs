@@ -46,7 +46,7 @@ pub struct Redactor {
 impl Redactor {
     /// Values shorter than this are not scrubbed: replacing every "a" in a message
     /// would destroy it while protecting nothing worth protecting.
-    const MIN_LEN: usize = 4;
+    const MIN_LEN: usize = 6;
 
     pub fn add(&mut self, secret: &Secret) {
         let v = secret.expose().trim();
@@ -88,12 +88,7 @@ pub fn redact_url(url: &str) -> String {
     } else {
         REDACTED.to_owned()
     };
-    format!(
-        "{}{}@{}",
-        &url[..scheme_end + 3],
-        shown,
-        &rest[at + 1..]
-    )
+    format!("{}{}@{}", &url[..scheme_end + 3], shown, &rest[at + 1..])
 }
 
 /// The password part of a URL's user-info, if any, so a `Redactor` can scrub it.
@@ -120,17 +115,20 @@ mod tests {
     #[test]
     fn redactor_scrubs_every_occurrence_and_longest_first() {
         let mut r = Redactor::default();
-        r.add(&Secret::new("abcd"));
+        r.add(&Secret::new("abcdef"));
         r.add(&Secret::new("abcdefgh"));
         r.add(&Secret::new("ab"));
         assert_eq!(
-            r.redact("x abcdefgh y abcd z ab"),
+            r.redact("x abcdefgh y abcdef z ab"),
             "x [redacted] y [redacted] z ab"
         );
     }
 
     #[rstest]
-    #[case("rest:https://user:pw1234@host:8000/repo", "rest:https://user:[redacted]@host:8000/repo")]
+    #[case(
+        "rest:https://user:pw1234@host:8000/repo",
+        "rest:https://user:[redacted]@host:8000/repo"
+    )]
     #[case("rest:https://token@host/repo", "rest:https://[redacted]@host/repo")]
     #[case("sftp:user@host:/srv/restic", "sftp:user@host:/srv/restic")]
     #[case("/mnt/nas/restic", "/mnt/nas/restic")]

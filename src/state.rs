@@ -117,7 +117,13 @@ pub fn path(state_dir: &Path, job: &str, repository: &str) -> PathBuf {
 
 fn sanitize(name: &str) -> String {
     name.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '_' | '-') { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 
@@ -129,7 +135,9 @@ fn sanitize(name: &str) -> String {
 pub fn load(path: &Path) -> Result<(JobState, Option<String>), Error> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((JobState::default(), None)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok((JobState::default(), None))
+        }
         Err(source) => {
             return Err(Error::Read {
                 path: path.to_owned(),
@@ -165,8 +173,11 @@ pub fn save(path: &Path, state: &JobState) -> Result<(), Error> {
     };
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
-    let mut body = serde_json::to_vec_pretty(&JobState { v: 1, ..state.clone() })
-        .map_err(|e| err(std::io::Error::other(e)))?;
+    let mut body = serde_json::to_vec_pretty(&JobState {
+        v: 1,
+        ..state.clone()
+    })
+    .map_err(|e| err(std::io::Error::other(e)))?;
     body.push(b'\n');
     std::io::Write::write_all(&mut tmp, &body).map_err(err)?;
     tmp.persist(path).map_err(|e| err(e.error))?;
@@ -180,7 +191,9 @@ mod tests {
     use proptest::prelude::*;
 
     fn t(h: u32) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 1, 1, h, 0, 0).single().expect("valid time")
+        Utc.with_ymd_and_hms(2026, 1, 1, h, 0, 0)
+            .single()
+            .expect("valid time")
     }
 
     #[test]
@@ -241,7 +254,10 @@ mod tests {
     fn save_then_load_round_trips_and_corrupt_file_is_moved_aside() {
         let dir = tempfile::tempdir().expect("tempdir");
         let p = path(dir.path(), "weekly", "nas");
-        let mut s = JobState { last_run: Some(t(1)), ..Default::default() };
+        let mut s = JobState {
+            last_run: Some(t(1)),
+            ..Default::default()
+        };
         s.rotation = Some(Rotation::begin(None, 12, t(1)));
         save(&p, &s).expect("save");
         let (loaded, warn) = load(&p).expect("load");

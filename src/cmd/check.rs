@@ -6,7 +6,10 @@
 use std::collections::BTreeMap;
 
 use crate::cli::CheckArgs;
-use crate::config::{self, CheckOptions, Job, JobKind, Outputs, PasswordSource, Profile, ReadData, Repository, SnapshotFilter};
+use crate::config::{
+    self, CheckOptions, Job, JobKind, Outputs, PasswordSource, Profile, ReadData, Repository,
+    SnapshotFilter,
+};
 use crate::error::Error;
 use crate::report::Report;
 use crate::runner::{self, Context};
@@ -26,12 +29,25 @@ pub async fn run(args: CheckArgs, ctx: &Context) -> Result<Report, Error> {
 /// `/mnt/nas/restic/photos` and `sftp:nas:/srv/restic/photos` both give `photos`.
 pub fn derive_name(url: &str) -> String {
     let trimmed = url.trim_end_matches('/');
-    let last = trimmed.rsplit(['/', ':']).find(|s| !s.is_empty()).unwrap_or("repository");
+    let last = trimmed
+        .rsplit(['/', ':'])
+        .find(|s| !s.is_empty())
+        .unwrap_or("repository");
     let name: String = last
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
-    if name.is_empty() { "repository".to_owned() } else { name }
+    if name.is_empty() {
+        "repository".to_owned()
+    } else {
+        name
+    }
 }
 
 /// Turns the flags into a validated one-job profile.
@@ -46,14 +62,20 @@ pub fn profile_from_flags(a: &CheckArgs) -> Result<Profile, config::Error> {
         (None, Some(c), _) => Some(PasswordSource::Command(Secret::new(c.clone()))),
         (None, None, Some(_)) => Some(PasswordSource::EnvFile),
         (None, None, None) => {
-            problems.push("no password: give --password-file FILE or --password-command CMD".to_owned());
+            problems.push(
+                "no password: give --password-file FILE or --password-command CMD".to_owned(),
+            );
             None
         }
     };
     let read_data = if a.read_data {
         ReadData::Full
     } else {
-        match a.read_data_subset.as_deref().map(config::parse_read_data_subset) {
+        match a
+            .read_data_subset
+            .as_deref()
+            .map(config::parse_read_data_subset)
+        {
             None => ReadData::None,
             Some(Ok(r)) => r,
             Some(Err(m)) => {

@@ -21,7 +21,12 @@ pub async fn run(args: RunArgs, ctx: &Context) -> Result<Report, Error> {
                 profile.job(name).ok_or_else(|| Error::UnknownJob {
                     name: name.clone(),
                     profile: args.config.display().to_string(),
-                    known: profile.jobs.iter().map(|j| j.name.as_str()).collect::<Vec<_>>().join(", "),
+                    known: profile
+                        .jobs
+                        .iter()
+                        .map(|j| j.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
                 })
             })
             .collect::<Result<_, _>>()?

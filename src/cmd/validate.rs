@@ -23,8 +23,16 @@ pub async fn run(args: ValidateArgs) -> Result<Report, Error> {
 /// The human-readable plan of a profile.
 pub fn plan(p: &Profile) -> String {
     let mut s = String::new();
-    let src = p.source.as_ref().map_or_else(|| "flags".to_owned(), |p| p.display().to_string());
-    let _ = writeln!(s, "profile {src}: valid; {} repositories, {} jobs", p.repositories.len(), p.jobs.len());
+    let src = p
+        .source
+        .as_ref()
+        .map_or_else(|| "flags".to_owned(), |p| p.display().to_string());
+    let _ = writeln!(
+        s,
+        "profile {src}: valid; {} repositories, {} jobs",
+        p.repositories.len(),
+        p.jobs.len()
+    );
     for r in p.repositories.values() {
         let _ = writeln!(s, "\nrepository {}", r.name);
         let _ = writeln!(s, "  url: {}", r.display_url());
@@ -35,7 +43,11 @@ pub fn plan(p: &Profile) -> String {
         };
         let _ = writeln!(s, "  password: {pw}");
         if let Some(e) = &r.env_file {
-            let _ = writeln!(s, "  env-file: {} (variables go to restic only; values not shown)", e.display());
+            let _ = writeln!(
+                s,
+                "  env-file: {} (variables go to restic only; values not shown)",
+                e.display()
+            );
         }
         let _ = writeln!(
             s,
@@ -48,7 +60,13 @@ pub fn plan(p: &Profile) -> String {
     }
     for j in &p.jobs {
         let JobKind::Check(o) = &j.kind;
-        let _ = writeln!(s, "\njob {} (kind {}) on {}", j.name, j.kind.name(), j.repositories.join(", "));
+        let _ = writeln!(
+            s,
+            "\njob {} (kind {}) on {}",
+            j.name,
+            j.kind.name(),
+            j.repositories.join(", ")
+        );
         let snaps = restic::snapshots_args(&o.filter);
         let _ = writeln!(s, "  {}", restic::display_command(&snaps));
         let read = CheckRead::from_read_data(&o.read_data, None);
@@ -57,10 +75,27 @@ pub fn plan(p: &Profile) -> String {
             check = format!("restic check --read-data-subset=k/{t}  (k = 1..{t}, one group per run; full coverage every {t} runs)");
         }
         let _ = writeln!(s, "  {check}");
-        let max_age = o.max_age.map_or_else(|| "not checked".to_owned(), |d| humantime::format_duration(d).to_string());
-        let _ = writeln!(s, "  max-age {max_age}; min-snapshots {}; timeout {}", o.min_snapshots, humantime::format_duration(j.timeout));
-        let show = |p: &Option<std::path::PathBuf>| p.as_ref().map_or_else(|| "none".to_owned(), |p| p.display().to_string());
-        let _ = writeln!(s, "  results: {}; metrics: {}; state: {}", show(&j.outputs.results), show(&j.outputs.metrics), show(&j.outputs.state_dir));
+        let max_age = o.max_age.map_or_else(
+            || "not checked".to_owned(),
+            |d| humantime::format_duration(d).to_string(),
+        );
+        let _ = writeln!(
+            s,
+            "  max-age {max_age}; min-snapshots {}; timeout {}",
+            o.min_snapshots,
+            humantime::format_duration(j.timeout)
+        );
+        let show = |p: &Option<std::path::PathBuf>| {
+            p.as_ref()
+                .map_or_else(|| "none".to_owned(), |p| p.display().to_string())
+        };
+        let _ = writeln!(
+            s,
+            "  results: {}; metrics: {}; state: {}",
+            show(&j.outputs.results),
+            show(&j.outputs.metrics),
+            show(&j.outputs.state_dir)
+        );
     }
     let mut notes: Vec<String> = p.warnings.clone();
     for r in p.repositories.values() {
@@ -71,19 +106,35 @@ pub fn plan(p: &Profile) -> String {
         }
         if let Some(e) = &r.env_file {
             if !e.exists() {
-                notes.push(format!("env file {} of repository `{}` does not exist", e.display(), r.name));
+                notes.push(format!(
+                    "env file {} of repository `{}` does not exist",
+                    e.display(),
+                    r.name
+                ));
             }
         }
     }
     for j in &p.jobs {
         if let Some(m) = &j.outputs.metrics {
             if m.parent().is_some_and(|d| !d.is_dir()) {
-                notes.push(format!("metrics directory of job `{}` does not exist: {}", j.name, m.parent().map(|d| d.display().to_string()).unwrap_or_default()));
+                notes.push(format!(
+                    "metrics directory of job `{}` does not exist: {}",
+                    j.name,
+                    m.parent()
+                        .map(|d| d.display().to_string())
+                        .unwrap_or_default()
+                ));
             }
         }
         if let Some(r) = &j.outputs.results {
-            if r.parent().is_some_and(|d| !d.as_os_str().is_empty() && !d.is_dir()) {
-                notes.push(format!("results directory of job `{}` does not exist: {}", j.name, r.display()));
+            if r.parent()
+                .is_some_and(|d| !d.as_os_str().is_empty() && !d.is_dir())
+            {
+                notes.push(format!(
+                    "results directory of job `{}` does not exist: {}",
+                    j.name,
+                    r.display()
+                ));
             }
         }
     }

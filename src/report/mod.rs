@@ -127,14 +127,21 @@ impl RunRecord {
                 s.push_str(&format!(", read data {r}"));
             }
             if let Some(r) = &c.rotation {
-                s.push_str(&format!(" (cycle {:.0}% covered)", r.coverage_ratio * 100.0));
+                s.push_str(&format!(
+                    " (cycle {:.0}% covered)",
+                    r.coverage_ratio * 100.0
+                ));
             }
         }
         for f in &self.findings {
             s.push_str(&format!("\n  - {}", f.detail));
         }
         if let Some(e) = &self.error {
-            s.push_str(&format!("\n  - {} error: {}", e.category.as_str(), e.message));
+            s.push_str(&format!(
+                "\n  - {} error: {}",
+                e.category.as_str(),
+                e.message
+            ));
         }
         s
     }

@@ -19,17 +19,50 @@ struct Family {
     help: &'static str,
 }
 
-const SUCCESS: Family = Family { name: "restic_verify_success", help: "Whether the last run of the job on the repository passed (1) or not (0)." };
-const LAST_RUN: Family = Family { name: "restic_verify_last_run_timestamp_seconds", help: "When the last run of the job on the repository started." };
-const LAST_SUCCESS: Family = Family { name: "restic_verify_last_success_timestamp_seconds", help: "When the job last passed on the repository (0 if never)." };
-const DURATION: Family = Family { name: "restic_verify_duration_seconds", help: "How long the last run took." };
-const SNAPSHOTS: Family = Family { name: "restic_verify_snapshots", help: "Snapshots matching the job's filters (NaN if the run could not list them)." };
-const NEWEST_AGE: Family = Family { name: "restic_verify_newest_snapshot_age_seconds", help: "Age of the newest matching snapshot at the last run (NaN if unknown)." };
-const CHECK_ERRORS: Family = Family { name: "restic_verify_check_errors", help: "Errors restic check reported in the last run (NaN if it did not complete)." };
-const COVERAGE: Family = Family { name: "restic_verify_check_cycle_coverage_ratio", help: "Share of pack data read in the current read-data cycle (1 for a full --read-data)." };
-const CYCLE_DONE: Family = Family { name: "restic_verify_check_cycle_completed_timestamp_seconds", help: "When every pack was last read (0 if never)." };
-const ERROR: Family = Family { name: "restic_verify_error", help: "1 for the category of error that stopped the last run, 0 for the others." };
-const LEGACY_STATUS: Family = Family { name: "restic_verification_status", help: "Legacy name kept for existing alert rules: 1 ok, 0 failed." };
+const SUCCESS: Family = Family {
+    name: "restic_verify_success",
+    help: "Whether the last run of the job on the repository passed (1) or not (0).",
+};
+const LAST_RUN: Family = Family {
+    name: "restic_verify_last_run_timestamp_seconds",
+    help: "When the last run of the job on the repository started.",
+};
+const LAST_SUCCESS: Family = Family {
+    name: "restic_verify_last_success_timestamp_seconds",
+    help: "When the job last passed on the repository (0 if never).",
+};
+const DURATION: Family = Family {
+    name: "restic_verify_duration_seconds",
+    help: "How long the last run took.",
+};
+const SNAPSHOTS: Family = Family {
+    name: "restic_verify_snapshots",
+    help: "Snapshots matching the job's filters (NaN if the run could not list them).",
+};
+const NEWEST_AGE: Family = Family {
+    name: "restic_verify_newest_snapshot_age_seconds",
+    help: "Age of the newest matching snapshot at the last run (NaN if unknown).",
+};
+const CHECK_ERRORS: Family = Family {
+    name: "restic_verify_check_errors",
+    help: "Errors restic check reported in the last run (NaN if it did not complete).",
+};
+const COVERAGE: Family = Family {
+    name: "restic_verify_check_cycle_coverage_ratio",
+    help: "Share of pack data read in the current read-data cycle (1 for a full --read-data).",
+};
+const CYCLE_DONE: Family = Family {
+    name: "restic_verify_check_cycle_completed_timestamp_seconds",
+    help: "When every pack was last read (0 if never).",
+};
+const ERROR: Family = Family {
+    name: "restic_verify_error",
+    help: "1 for the category of error that stopped the last run, 0 for the others.",
+};
+const LEGACY_STATUS: Family = Family {
+    name: "restic_verification_status",
+    help: "Legacy name kept for existing alert rules: 1 ok, 0 failed.",
+};
 
 /// Renders the textfile for one job's runs (one per repository).
 pub fn render(runs: &[RunRecord]) -> String {
@@ -44,8 +77,12 @@ pub fn render(runs: &[RunRecord]) -> String {
     gauge(&mut out, &LAST_RUN, &runs, |r| ts(Some(r.ts)));
     gauge(&mut out, &LAST_SUCCESS, &runs, |r| ts(r.last_success));
     gauge(&mut out, &DURATION, &runs, |r| r.duration_seconds);
-    gauge(&mut out, &SNAPSHOTS, &runs, |r| check(r, &|c| c.snapshots.map(|n| n as f64)));
-    gauge(&mut out, &NEWEST_AGE, &runs, |r| check(r, &|c| c.newest_snapshot_age_seconds));
+    gauge(&mut out, &SNAPSHOTS, &runs, |r| {
+        check(r, &|c| c.snapshots.map(|n| n as f64))
+    });
+    gauge(&mut out, &NEWEST_AGE, &runs, |r| {
+        check(r, &|c| c.newest_snapshot_age_seconds)
+    });
     gauge(&mut out, &CHECK_ERRORS, &runs, |r| {
         if r.error.is_some() {
             f64::NAN
@@ -60,12 +97,27 @@ pub fn render(runs: &[RunRecord]) -> String {
             _ => Some(0.0),
         })
     });
-    gauge(&mut out, &CYCLE_DONE, &runs, |r| ts(r.check.as_ref().and_then(|c| c.last_full_read)));
+    gauge(&mut out, &CYCLE_DONE, &runs, |r| {
+        ts(r.check.as_ref().and_then(|c| c.last_full_read))
+    });
     header(&mut out, &ERROR);
     for r in &runs {
         for c in Category::ALL {
-            let v = if r.error.as_ref().is_some_and(|e| e.category == c) { 1.0 } else { 0.0 };
-            sample(&mut out, ERROR.name, &[("job", &r.job), ("repository", &r.repository), ("category", c.as_str())], v);
+            let v = if r.error.as_ref().is_some_and(|e| e.category == c) {
+                1.0
+            } else {
+                0.0
+            };
+            sample(
+                &mut out,
+                ERROR.name,
+                &[
+                    ("job", &r.job),
+                    ("repository", &r.repository),
+                    ("category", c.as_str()),
+                ],
+                v,
+            );
         }
     }
     // The legacy series carries `job` too: two jobs on one repository (a weekly
@@ -73,7 +125,12 @@ pub fn render(runs: &[RunRecord]) -> String {
     // two files, which node_exporter rejects as a duplicate for the whole scrape.
     header(&mut out, &LEGACY_STATUS);
     for r in &runs {
-        sample(&mut out, LEGACY_STATUS.name, &[("job", &r.job), ("repository", &r.repository)], ok(r));
+        sample(
+            &mut out,
+            LEGACY_STATUS.name,
+            &[("job", &r.job), ("repository", &r.repository)],
+            ok(r),
+        );
     }
     out
 }
@@ -90,7 +147,12 @@ fn header(out: &mut String, f: &Family) {
 fn gauge(out: &mut String, f: &Family, runs: &[&RunRecord], value: impl Fn(&RunRecord) -> f64) {
     header(out, f);
     for r in runs {
-        sample(out, f.name, &[("job", &r.job), ("repository", &r.repository)], value(r));
+        sample(
+            out,
+            f.name,
+            &[("job", &r.job), ("repository", &r.repository)],
+            value(r),
+        );
     }
 }
 
@@ -136,9 +198,14 @@ pub fn write_atomic(path: &Path, content: &str) -> Result<(), Error> {
         _ => Path::new("."),
     };
     if !dir.is_dir() {
-        return Err(Error::MetricsDirMissing { dir: dir.to_owned() });
+        return Err(Error::MetricsDirMissing {
+            dir: dir.to_owned(),
+        });
     }
-    let err = |source| Error::Metrics { path: path.to_owned(), source };
+    let err = |source| Error::Metrics {
+        path: path.to_owned(),
+        source,
+    };
     let mut tmp = tempfile::Builder::new()
         .prefix(".restic-verify-")
         .suffix(".prom.tmp")
@@ -160,7 +227,10 @@ mod tests {
     use proptest::prelude::*;
 
     fn record(repo: &str, outcome: Outcome) -> RunRecord {
-        let t = Utc.with_ymd_and_hms(2026, 1, 1, 3, 0, 0).single().expect("time");
+        let t = Utc
+            .with_ymd_and_hms(2026, 1, 1, 3, 0, 0)
+            .single()
+            .expect("time");
         RunRecord {
             v: 1,
             ts: t,
@@ -191,7 +261,10 @@ mod tests {
     #[test]
     fn render_sorts_series_and_marks_error_category() {
         let text = render(&[record("b", Outcome::Error), record("a", Outcome::Pass)]);
-        let success: Vec<&str> = text.lines().filter(|l| l.starts_with("restic_verify_success{")).collect();
+        let success: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("restic_verify_success{"))
+            .collect();
         assert_eq!(
             success,
             [
@@ -199,12 +272,21 @@ mod tests {
                 "restic_verify_success{job=\"weekly\",repository=\"b\"} 0"
             ]
         );
-        assert!(text.contains("restic_verify_error{job=\"weekly\",repository=\"b\",category=\"locked\"} 1\n"));
-        assert!(text.contains("restic_verify_error{job=\"weekly\",repository=\"a\",category=\"locked\"} 0\n"));
+        assert!(text.contains(
+            "restic_verify_error{job=\"weekly\",repository=\"b\",category=\"locked\"} 1\n"
+        ));
+        assert!(text.contains(
+            "restic_verify_error{job=\"weekly\",repository=\"a\",category=\"locked\"} 0\n"
+        ));
         assert!(text.contains("restic_verify_check_errors{job=\"weekly\",repository=\"b\"} NaN\n"));
-        assert!(text.contains("restic_verify_last_success_timestamp_seconds{job=\"weekly\",repository=\"b\"} 0\n"));
+        assert!(text.contains(
+            "restic_verify_last_success_timestamp_seconds{job=\"weekly\",repository=\"b\"} 0\n"
+        ));
         assert!(text.contains("restic_verification_status{job=\"weekly\",repository=\"a\"} 1\n"));
-        assert_eq!(text.matches("# TYPE restic_verify_success gauge").count(), 1);
+        assert_eq!(
+            text.matches("# TYPE restic_verify_success gauge").count(),
+            1
+        );
         assert!(text.ends_with('\n'));
     }
 
@@ -247,6 +329,9 @@ mod tests {
         write_atomic(&p, "a 2\n").expect("write");
         assert_eq!(std::fs::read_to_string(&p).expect("read"), "a 2\n");
         assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 1);
-        assert!(matches!(write_atomic(&dir.path().join("no/x.prom"), ""), Err(Error::MetricsDirMissing { .. })));
+        assert!(matches!(
+            write_atomic(&dir.path().join("no/x.prom"), ""),
+            Err(Error::MetricsDirMissing { .. })
+        ));
     }
 }

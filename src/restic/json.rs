@@ -86,10 +86,14 @@ mod tests {
             r#"{"message_type":"summary","num_errors":2,"broken_packs":["aa"],"suggest_repair_index":false,"suggest_prune":true}"#,
         )
         .expect("parse");
-        assert!(matches!(m, Message::Summary(CheckSummary { num_errors: 2, .. })));
-        let m: Message =
-            serde_json::from_str(r#"{"message_type":"exit_error","code":12,"message":"Fatal: wrong password"}"#)
-                .expect("parse");
+        assert!(matches!(
+            m,
+            Message::Summary(CheckSummary { num_errors: 2, .. })
+        ));
+        let m: Message = serde_json::from_str(
+            r#"{"message_type":"exit_error","code":12,"message":"Fatal: wrong password"}"#,
+        )
+        .expect("parse");
         assert!(matches!(m, Message::ExitError { code: 12, .. }));
         let m: Message = serde_json::from_str(r#"{"message_type":"status","x":1}"#).expect("parse");
         assert!(matches!(m, Message::Other));

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs what the tests and the demo need on a Debian bookworm machine, if missing:
+# restic 0.14 (apt), restic 0.18 (Debian trixie's static binary, unpacked into
+# $RESTIC_018_PREFIX without touching apt's state), and promtool (Debian's prometheus).
+# Idempotent: a second run installs nothing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+prefix=${RESTIC_018_PREFIX:-/opt/restic-0.18}
+
+need=()
+command -v restic >/dev/null 2>&1 || need+=(restic)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+command -v tar >/dev/null 2>&1 || need+=(tar)
+if [ ${#need[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "setup: installing ${need[*]} with apt-get"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+scripts/install-restic-0.18.sh "$prefix" >/dev/null
+echo "setup: $(restic version | cut -d' ' -f1-2) at $(command -v restic); $("$prefix/usr/bin/restic" version | cut -d' ' -f1-2) at $prefix/usr/bin/restic; $(promtool --version 2>&1 | head -1 | cut -d' ' -f1-3)"

@@ -1,0 +1,9 @@
+//! The single integration-test binary: it runs the real `restic-verify` against the
+//! real restic (RESTIC_VERIFY_TEST_RESTIC selects which) on copies of the fixtures.
+
+// Test helpers panic on setup failures by design.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod check;
+mod cli;
+mod util;
