@@ -271,7 +271,7 @@ pub fn classify(exit: ResticExit, stderr: &str) -> Category {
         || (has("unable to open config file") && has("no such file or directory"))
     {
         Category::NotFound
-    } else if has("invalid backend") || has("unable to open repository at") && has("parse") {
+    } else if has("parsing repository location failed") || has("invalid backend") {
         Category::Config
     } else if CORRUPTION_MARKERS.iter().any(|m| has(m)) {
         Category::Corruption
@@ -290,7 +290,7 @@ pub fn key_message(stderr: &str) -> String {
     // restic ≥ 0.18 with --json: {"message_type":"exit_error","message":"..."}
     for l in lines.iter().rev() {
         if let Ok(json::Message::ExitError { message, .. }) = serde_json::from_str(l) {
-            return message.trim().to_owned();
+            return one_line(&message);
         }
     }
     let pick = lines
@@ -302,6 +302,25 @@ pub fn key_message(stderr: &str) -> String {
         .copied()
         .unwrap_or("restic printed nothing on stderr");
     pick.to_owned()
+}
+
+/// Joins a multi-line restic message into one line.
+fn one_line(message: &str) -> String {
+    message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The last stderr line that names a network failure, if any.
+fn network_line(stderr: &str) -> Option<String> {
+    stderr
+        .lines()
+        .rev()
+        .find(|l| NETWORK_MARKERS.iter().any(|m| l.contains(m)))
+        .map(|l| l.trim().to_owned())
 }
 
 /// Who holds a lock, as restic describes it.
@@ -663,13 +682,12 @@ impl Session<'_> {
             Category::NoSpace => {
                 "; free space on the disk holding restic's cache (TMPDIR)".to_owned()
             }
-            Category::Config => "; check the repository's `url`".to_owned(),
+            Category::Config => {
+                "; check the repository's `url` (a local directory may need a `local:` prefix)"
+                    .to_owned()
+            }
             _ => String::new(),
         };
-        let tail_start = fin.stderr.len().saturating_sub(STDERR_TAIL);
-        let tail_start = (tail_start..fin.stderr.len())
-            .find(|i| fin.stderr.is_char_boundary(*i))
-            .unwrap_or(fin.stderr.len());
         Error::Failed {
             command: display_command(args),
             repository: self.repository.to_owned(),
@@ -677,7 +695,7 @@ impl Session<'_> {
             category,
             message,
             hint,
-            stderr_tail: self.redact(&fin.stderr[tail_start..]),
+            stderr_tail: self.redact(tail(&fin.stderr)),
         }
     }
 
@@ -884,6 +902,20 @@ impl Session<'_> {
         let exit = ResticExit::from_status(status);
         tracing::debug!(repository = self.repository, "{command}: {exit}");
         match stop {
+            // restic ≥ 0.16 retries an unreachable backend for up to 15 minutes; when the
+            // deadline cut that short, the cause is the network, not a slow check.
+            Some(Stop::Timeout) if network_line(&stderr).is_some() => Err(Error::Failed {
+                command: command.clone(),
+                repository: self.repository.to_owned(),
+                exit,
+                category: Category::Network,
+                message: self.redact(&network_line(&stderr).unwrap_or_default()),
+                hint: format!(
+                    "; restic was still retrying when the timeout of {} ran out; is the backend reachable from this host?",
+                    humantime::format_duration(self.timeout)
+                ),
+                stderr_tail: self.redact(tail(&stderr)),
+            }),
             Some(Stop::Timeout) => Err(Error::TimedOut {
                 command,
                 repository: self.repository.to_owned(),
@@ -896,6 +928,15 @@ impl Session<'_> {
             None => Ok(Finished { exit, stderr }),
         }
     }
+}
+
+/// The last `STDERR_TAIL` bytes of stderr, cut at a character boundary.
+fn tail(stderr: &str) -> &str {
+    let start = stderr.len().saturating_sub(STDERR_TAIL);
+    let start = (start..stderr.len())
+        .find(|i| stderr.is_char_boundary(*i))
+        .unwrap_or(stderr.len());
+    &stderr[start..]
 }
 
 enum Stop {
@@ -1035,6 +1076,8 @@ mod tests {
         "signal interrupt received, cleaning up\n",
         Category::Interrupted
     )]
+    #[case(ResticExit::Fatal, "Fatal: parsing repository location failed: invalid backend\nIf the repository is in a local directory, you need to add a `local:` prefix\n", Category::Config)]
+    #[case(ResticExit::Fatal, "{\"message_type\":\"exit_error\",\"code\":1,\"message\":\"Fatal: parsing repository location failed: s3: invalid format\"}\n", Category::Config)]
     #[case(ResticExit::Other(42), "", Category::Internal)]
     #[case(ResticExit::Signal(9), "", Category::Internal)]
     fn classify_maps_exit_codes_and_0_14_texts(

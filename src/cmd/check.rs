@@ -159,6 +159,7 @@ mod tests {
     #[case("sftp:nas:/srv/restic/photos", "photos")]
     #[case("rest:https://u:p@host:8000/my repo", "my_repo")]
     #[case("s3:s3.amazonaws.com/bucket", "bucket")]
+    #[case("rest:http://127.0.0.1:8000/", "127.0.0.1")]
     fn derive_name_takes_the_last_component(#[case] url: &str, #[case] want: &str) {
         assert_eq!(derive_name(url), want);
     }

@@ -489,13 +489,22 @@ fn hold_lock(env: &TestEnv, repo: &std::path::Path) -> std::process::Child {
         .spawn()
         .expect("restic backup --stdin");
     let start = Instant::now();
-    while util::locks(repo).is_empty() {
+    // restic writes the lock file in place: wait until it is complete (restic makes it
+    // read-only once written), or a SIGKILL could leave a half-written file that restic
+    // ignores instead of a stale lock.
+    let complete = |p: &std::path::PathBuf| {
+        std::fs::metadata(p)
+            .map(|m| m.len() > 0 && m.permissions().readonly())
+            .unwrap_or(false)
+    };
+    while util::locks(repo).is_empty() || !util::locks(repo).iter().all(complete) {
         assert!(
             start.elapsed() < Duration::from_secs(30),
             "restic did not take a lock"
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    std::thread::sleep(Duration::from_millis(300));
     child
 }
 
@@ -655,5 +664,56 @@ fn check_sigint_during_check_stops_restic_removes_its_lock_and_records_interrupt
     assert!(
         util::locks(&repo).is_empty(),
         "restic's lock is gone after SIGINT"
+    );
+}
+
+#[test]
+fn check_unreachable_backend_is_network_error_exit_3() {
+    let env = TestEnv::new();
+    // Port 1 on loopback refuses connections. restic 0.14 gives up at once; 0.16+
+    // retries for minutes, which the timeout cuts short: still a network error.
+    let out = env
+        .check(std::path::Path::new(
+            "rest:http://user:s3cretToken@127.0.0.1:1/",
+        ))
+        .args(["--name", "offsite", "--timeout", "5s", "--retries", "0"])
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = env.last_record();
+    assert_eq!(r["error"]["category"], "network", "{r}");
+    assert_eq!(r["error"]["retryable"], true);
+    let all = format!(
+        "{}{r}{}",
+        String::from_utf8_lossy(&out.stderr),
+        env.metrics()
+    );
+    assert!(!all.contains("s3cretToken"), "URL credential leaked: {all}");
+}
+
+#[test]
+fn check_url_restic_rejects_is_config_error_exit_2() {
+    let env = TestEnv::new();
+    let out = env
+        .check(std::path::Path::new("foo:bar"))
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = env.last_record();
+    assert_eq!(r["error"]["category"], "config");
+    let msg = r["error"]["message"].as_str().expect("msg");
+    assert!(
+        msg.contains("parsing repository location failed") && msg.contains("`local:` prefix"),
+        "{msg}"
     );
 }
