@@ -30,8 +30,9 @@ pub async fn run(args: CheckArgs, ctx: &Context) -> Result<Report, Error> {
 pub fn derive_name(url: &str) -> String {
     let trimmed = url.trim_end_matches('/');
     let last = trimmed
-        .rsplit(['/', ':'])
-        .find(|s| !s.is_empty())
+        .rsplit(['/', ':', '@'])
+        // A trailing port (`rest:http://host:8000/`) names nothing.
+        .find(|s| !s.is_empty() && !s.chars().all(|c| c.is_ascii_digit()))
         .unwrap_or("repository");
     let name: String = last
         .chars()
