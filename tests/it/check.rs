@@ -580,32 +580,21 @@ fn check_with_stale_lock_reports_unlock_hint_and_unlock_stale_removes_it() {
         .output()
         .expect("run");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    if out.status.code() == Some(0) {
-        // restic ≥ 0.17 ignores stale locks of dead processes on the same host itself,
-        // so there is nothing to report and nothing for --unlock-stale to do.
-        assert!(
-            util::restic_version().1 >= 17,
-            "restic {:?} ran past a stale lock: {stderr}",
-            util::restic_version()
-        );
-        assert_eq!(env.last_record()["outcome"], "pass");
-        return;
-    } else {
-        assert_eq!(out.status.code(), Some(3), "{stderr}");
-        let r = env.last_record();
-        assert_eq!(r["error"]["category"], "locked");
-        assert!(
-            r["error"]["message"]
-                .as_str()
-                .expect("msg")
-                .contains("restic unlock"),
-            "{r}"
-        );
-        assert!(
-            !util::locks(&repo).is_empty(),
-            "the stale lock must not be removed without unlock-stale"
-        );
-    }
+    // Neither 0.14 nor 0.18 notices that the holder is dead: the lock blocks.
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    let r = env.last_record();
+    assert_eq!(r["error"]["category"], "locked");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .expect("msg")
+            .contains("restic unlock"),
+        "{r}"
+    );
+    assert!(
+        !util::locks(&repo).is_empty(),
+        "the stale lock must not be removed without unlock-stale"
+    );
     let out = env
         .check(&repo)
         .args(["--lock-wait", "2s", "--unlock-stale"])
