@@ -47,6 +47,9 @@ pub enum LogFormat {
 pub enum Command {
     /// Check one repository now, configured by flags (no profile needed).
     Check(Box<CheckArgs>),
+    /// Restore a random sample of files from the newest snapshot and compare them with
+    /// the live source (no profile needed).
+    RestoreTest(Box<RestoreTestArgs>),
     /// Run jobs of a profile once (all when none are named); what a systemd timer calls.
     Run(RunArgs),
     /// Load and validate a profile, print the plan; touches no repository.
@@ -61,8 +64,10 @@ pub struct ResticArgs {
     pub restic: Option<PathBuf>,
 }
 
+/// How to reach one repository, and where its results go: shared by `check` and
+/// `restore-test`.
 #[derive(Debug, Clone, Args)]
-pub struct CheckArgs {
+pub struct RepoArgs {
     /// Repository path or URL, as restic takes it (passed to restic in its
     /// environment, never on its command line).
     #[arg(long, value_name = "PATH_OR_URL")]
@@ -71,9 +76,6 @@ pub struct CheckArgs {
     /// component of --repo].
     #[arg(long)]
     pub name: Option<String>,
-    /// Job name used in results and metrics.
-    #[arg(long, default_value = "check")]
-    pub job: String,
     /// File holding the repository password.
     #[arg(long, value_name = "FILE", conflicts_with = "password_command")]
     pub password_file: Option<PathBuf>,
@@ -83,22 +85,6 @@ pub struct CheckArgs {
     /// KEY=VALUE lines passed to restic's environment only (backend credentials).
     #[arg(long, value_name = "FILE")]
     pub env_file: Option<PathBuf>,
-    /// Read all pack data (`restic check --read-data`).
-    #[arg(long, conflicts_with = "read_data_subset")]
-    pub read_data: bool,
-    /// Read part of the pack data: `n/t`, `x%`, a size (`500M`), or `rotate/T` (group
-    /// k/T this run, the next group next run; needs --state-dir).
-    #[arg(long, value_name = "SPEC")]
-    pub read_data_subset: Option<String>,
-    /// Directory for persistent state (rotation cursor, last success).
-    #[arg(long, value_name = "DIR")]
-    pub state_dir: Option<PathBuf>,
-    /// Fail when the newest snapshot of a backup set (host + paths) is older than this.
-    #[arg(long, value_name = "DURATION")]
-    pub max_age: Option<String>,
-    /// Fail when fewer snapshots match.
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    pub min_snapshots: u32,
     /// Only snapshots of this host (repeatable).
     #[arg(long)]
     pub host: Vec<String>,
@@ -127,8 +113,88 @@ pub struct CheckArgs {
     /// Write Prometheus textfile metrics here (atomically).
     #[arg(long, value_name = "FILE.prom")]
     pub metrics: Option<PathBuf>,
+    /// Directory for persistent state (rotation cursor, last success).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
     #[command(flatten)]
     pub restic: ResticArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub repo: RepoArgs,
+    /// Job name used in results and metrics.
+    #[arg(long, default_value = "check")]
+    pub job: String,
+    /// Read all pack data (`restic check --read-data`).
+    #[arg(long, conflicts_with = "read_data_subset")]
+    pub read_data: bool,
+    /// Read part of the pack data: `n/t`, `x%`, a size (`500M`), or `rotate/T` (group
+    /// k/T this run, the next group next run; needs --state-dir).
+    #[arg(long, value_name = "SPEC")]
+    pub read_data_subset: Option<String>,
+    /// Fail when the newest snapshot of a backup set (host + paths) is older than this.
+    #[arg(long, value_name = "DURATION")]
+    pub max_age: Option<String>,
+    /// Fail when fewer snapshots match.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub min_snapshots: u32,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RestoreTestArgs {
+    #[command(flatten)]
+    pub repo: RepoArgs,
+    /// Job name used in results and metrics.
+    #[arg(long, default_value = "restore-test")]
+    pub job: String,
+    /// Snapshot to test: an ID, or `latest` (the newest matching --host/--tag/--path).
+    #[arg(long, default_value = "latest")]
+    pub snapshot: String,
+    /// Number of regular files to sample.
+    #[arg(long, value_name = "N", default_value_t = crate::config::DEFAULT_SAMPLE, conflicts_with = "sample_percent")]
+    pub sample: usize,
+    /// Sample this percentage of the files instead of a fixed number.
+    #[arg(long, value_name = "X")]
+    pub sample_percent: Option<f64>,
+    /// Weight the sample by `count` (every file alike) or `bytes` (large files likelier).
+    #[arg(long, value_name = "HOW", default_value = "count")]
+    pub sample_by: String,
+    /// Cap on the bytes restored (e.g. `2G`).
+    #[arg(long, value_name = "SIZE")]
+    pub max_bytes: Option<String>,
+    /// Only files at least this large.
+    #[arg(long, value_name = "SIZE")]
+    pub min_size: Option<String>,
+    /// Only files at most this large.
+    #[arg(long, value_name = "SIZE")]
+    pub max_size: Option<String>,
+    /// Only tree paths matching this glob (repeatable; `**` crosses directories).
+    #[arg(long, value_name = "GLOB")]
+    pub include: Vec<String>,
+    /// Never tree paths matching this glob (repeatable).
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// A tree path tested on every run, beyond the sample (repeatable).
+    #[arg(long, value_name = "PATH")]
+    pub always: Vec<String>,
+    /// Seed of the sample; the same seed replays a run exactly [default: random, recorded].
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Rewrite tree paths to source paths: `FROM=TO` prefix (repeatable), e.g.
+    /// `/mnt/backup-snapshot=/home`.
+    #[arg(long, value_name = "FROM=TO")]
+    pub map: Vec<String>,
+    /// Where the private restore directory is created [default: the temp dir].
+    #[arg(long, value_name = "DIR")]
+    pub test_dir: Option<PathBuf>,
+    /// Keep the restored files (their directory is logged).
+    #[arg(long)]
+    pub keep: bool,
+    /// Record every file in the JSONL, not only those that are not `match`.
+    #[arg(long)]
+    pub verbose_results: bool,
 }
 
 #[derive(Debug, Clone, Args)]

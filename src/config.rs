@@ -13,8 +13,12 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use globset::{GlobSet, GlobSetBuilder};
 use serde::Deserialize;
 use toml::Spanned;
+
+use crate::restore_test::plan::{FileFilter, SampleOptions};
+use crate::sample::Weighting;
 
 use crate::secret::{self, Redactor, Secret};
 
@@ -186,17 +190,81 @@ pub struct CheckOptions {
     pub filter: SnapshotFilter,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Knobs of a restore-test job.
+#[derive(Debug, Clone)]
+pub struct RestoreOptions {
+    /// A snapshot ID; `None` pins the newest snapshot matching `filter`.
+    pub snapshot: Option<String>,
+    pub filter: SnapshotFilter,
+    pub sample: SampleOptions,
+    pub filter_files: FileFilter,
+    /// Replays a run exactly; `None` draws a seed from the OS (and records it).
+    pub seed: Option<u64>,
+    /// `FROM=TO` prefix rewrites from tree paths to source paths.
+    pub map: Vec<(String, PathBuf)>,
+    /// Where the private restore directory is created.
+    pub test_dir: PathBuf,
+    pub keep: bool,
+    /// Record every file in the JSONL, not only those that are not `match`.
+    pub verbose_results: bool,
+}
+
+/// Default number of files a restore test samples.
+pub const DEFAULT_SAMPLE: usize = 20;
+
+#[derive(Debug, Clone)]
 pub enum JobKind {
     Check(CheckOptions),
+    RestoreTest(Box<RestoreOptions>),
 }
 
 impl JobKind {
     pub fn name(&self) -> &'static str {
         match self {
             JobKind::Check(_) => "check",
+            JobKind::RestoreTest(_) => "restore-test",
         }
     }
+}
+
+/// Parses a size such as `500M`, `2G`, `1024` (bytes; K/M/G/T are powers of 1024).
+///
+/// # Errors
+/// A message naming the accepted forms.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let t = t.strip_suffix(['B', 'b']).unwrap_or(t);
+    let (num, mult) = match t.chars().last() {
+        Some('K' | 'k') => (&t[..t.len() - 1], 1u64 << 10),
+        Some('M' | 'm') => (&t[..t.len() - 1], 1 << 20),
+        Some('G' | 'g') => (&t[..t.len() - 1], 1 << 30),
+        Some('T' | 't') => (&t[..t.len() - 1], 1 << 40),
+        _ => (t, 1),
+    };
+    num.trim()
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .ok_or_else(|| format!("`{s}` is not a size; write e.g. `500M`, `2G`, `4096`"))
+}
+
+/// Compiles glob patterns matched against tree paths (`**` crosses directories).
+///
+/// # Errors
+/// The first pattern that does not compile.
+pub fn compile_globs(patterns: &[String]) -> Result<Option<GlobSet>, String> {
+    if patterns.is_empty() {
+        return Ok(None);
+    }
+    let mut b = GlobSetBuilder::new();
+    for p in patterns {
+        let g = globset::GlobBuilder::new(p)
+            .literal_separator(true)
+            .build()
+            .map_err(|e| format!("`{p}` is not a glob: {e}"))?;
+        b.add(g);
+    }
+    b.build().map(Some).map_err(|e| e.to_string())
 }
 
 /// Where a job's results go.
@@ -270,6 +338,21 @@ struct RawDefaults {
     host: Option<OneOrMany>,
     tag: Option<OneOrMany>,
     path: Option<OneOrMany>,
+    sample: Option<usize>,
+    sample_percent: Option<f64>,
+    sample_by: Option<Spanned<String>>,
+    max_bytes: Option<Spanned<String>>,
+    min_size: Option<Spanned<String>>,
+    max_size: Option<Spanned<String>>,
+    include: Option<Vec<String>>,
+    exclude: Option<Vec<String>>,
+    always: Option<Vec<String>>,
+    test_dir: Option<Spanned<String>>,
+    keep: Option<bool>,
+    map: Option<Vec<Spanned<String>>>,
+    snapshot: Option<String>,
+    seed: Option<u64>,
+    verbose_results: Option<bool>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -302,6 +385,21 @@ struct RawJob {
     tag: Option<OneOrMany>,
     path: Option<OneOrMany>,
     lock_wait: Option<Spanned<String>>,
+    sample: Option<usize>,
+    sample_percent: Option<f64>,
+    sample_by: Option<Spanned<String>>,
+    max_bytes: Option<Spanned<String>>,
+    min_size: Option<Spanned<String>>,
+    max_size: Option<Spanned<String>>,
+    include: Option<Vec<String>>,
+    exclude: Option<Vec<String>>,
+    always: Option<Vec<String>>,
+    test_dir: Option<Spanned<String>>,
+    keep: Option<bool>,
+    map: Option<Vec<Spanned<String>>>,
+    snapshot: Option<String>,
+    seed: Option<u64>,
+    verbose_results: Option<bool>,
 }
 
 // ---------------------------------------------------------------- parsing values
@@ -722,12 +820,15 @@ impl Validator<'_> {
                     min_snapshots: j.min_snapshots.or(d.min_snapshots).unwrap_or(1),
                     filter,
                 }),
+                Some("restore-test") => {
+                    JobKind::RestoreTest(Box::new(self.restore_options(name, j, &d, filter)))
+                }
                 Some(other) => {
                     let span = j.kind.as_ref().map(Spanned::span);
                     self.problem(
                         span,
                         format!(
-                            "[job.{name}] `kind = \"{other}\"` is not a job kind; use \"check\""
+                            "[job.{name}] `kind = \"{other}\"` is not a job kind; use \"check\" or \"restore-test\""
                         ),
                     );
                     continue;
@@ -761,6 +862,103 @@ impl Validator<'_> {
             jobs,
             warnings,
         })
+    }
+}
+
+impl Validator<'_> {
+    fn restore_options(
+        &mut self,
+        name: &str,
+        j: &RawJob,
+        d: &RawDefaults,
+        filter: SnapshotFilter,
+    ) -> RestoreOptions {
+        let mut size = |key: &str, v: Option<&Spanned<String>>| -> Option<u64> {
+            let v = v?;
+            parse_size(v.get_ref())
+                .map_err(|m| self.problem(Some(v.span()), format!("`{key}`: {m}")))
+                .ok()
+        };
+        let max_bytes = size("max-bytes", j.max_bytes.as_ref().or(d.max_bytes.as_ref()));
+        let min_size = size("min-size", j.min_size.as_ref().or(d.min_size.as_ref()));
+        let max_size = size("max-size", j.max_size.as_ref().or(d.max_size.as_ref()));
+        let count = j.sample.or(d.sample).unwrap_or(DEFAULT_SAMPLE);
+        if count == 0 {
+            self.problem(None, format!("[job.{name}] `sample` must be at least 1"));
+        }
+        let percent = j.sample_percent.or(d.sample_percent);
+        if percent.is_some_and(|p| !(p > 0.0 && p <= 100.0)) {
+            self.problem(
+                None,
+                format!("[job.{name}] `sample-percent` must be above 0 and at most 100"),
+            );
+        }
+        let weighting = match j.sample_by.as_ref().or(d.sample_by.as_ref()) {
+            None => Weighting::Count,
+            Some(v) if v.get_ref() == "count" => Weighting::Count,
+            Some(v) if v.get_ref() == "bytes" => Weighting::Bytes,
+            Some(v) => {
+                self.problem(
+                    Some(v.span()),
+                    format!(
+                        "`sample-by = \"{}\"`: use \"count\" or \"bytes\"",
+                        v.get_ref()
+                    ),
+                );
+                Weighting::Count
+            }
+        };
+        let mut globs = |key: &str, v: Option<&Vec<String>>| match compile_globs(
+            v.map_or(&[][..], Vec::as_slice),
+        ) {
+            Ok(g) => g,
+            Err(m) => {
+                self.problem(None, format!("[job.{name}] `{key}`: {m}"));
+                None
+            }
+        };
+        let include = globs("include", j.include.as_ref().or(d.include.as_ref()));
+        let exclude = globs("exclude", j.exclude.as_ref().or(d.exclude.as_ref()));
+        let mut map = Vec::new();
+        for m in j.map.as_ref().or(d.map.as_ref()).into_iter().flatten() {
+            match crate::source::parse_map(m.get_ref()) {
+                Ok(pair) => map.push(pair),
+                Err(msg) => self.problem(Some(m.span()), format!("`map`: {msg}")),
+            }
+        }
+        let test_dir = j
+            .test_dir
+            .as_ref()
+            .or(d.test_dir.as_ref())
+            .map_or_else(std::env::temp_dir, |p| self.file_path(p));
+        RestoreOptions {
+            snapshot: j.snapshot.clone().or(d.snapshot.clone()),
+            filter,
+            sample: SampleOptions {
+                count,
+                percent,
+                max_bytes,
+                weighting,
+                always: j
+                    .always
+                    .clone()
+                    .or(d.always.clone())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .collect(),
+            },
+            filter_files: FileFilter {
+                min_size,
+                max_size,
+                include,
+                exclude,
+            },
+            seed: j.seed.or(d.seed),
+            map,
+            test_dir,
+            keep: j.keep.or(d.keep).unwrap_or(false),
+            verbose_results: j.verbose_results.or(d.verbose_results).unwrap_or(false),
+        }
     }
 }
 
@@ -1006,7 +1204,9 @@ repositories = ["nas"]
         assert_eq!(repo.lock_wait, DEFAULT_LOCK_WAIT);
         let job = p.job("weekly").expect("job");
         assert_eq!(job.timeout, DEFAULT_TIMEOUT);
-        let JobKind::Check(opts) = &job.kind;
+        let JobKind::Check(opts) = &job.kind else {
+            panic!("check job")
+        };
         assert_eq!(opts.read_data, ReadData::None);
         assert_eq!(opts.min_snapshots, 1);
     }
@@ -1075,7 +1275,9 @@ repositories = ["nas"]
             .replace("repositories = [\"nas\"]", "repositories = [\"nas\"]\nmax-age = \"48h\"");
         let p = parse(&text, Path::new("/etc/rv/config.toml")).expect("valid");
         let job = p.job("weekly").expect("job");
-        let JobKind::Check(opts) = &job.kind;
+        let JobKind::Check(opts) = &job.kind else {
+            panic!("check job")
+        };
         assert_eq!(opts.max_age, Some(Duration::from_secs(48 * 3600)));
         assert_eq!(
             job.outputs.results,

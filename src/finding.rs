@@ -54,13 +54,15 @@ pub enum Category {
     Config,
     /// SIGINT or SIGTERM arrived during the run.
     Interrupted,
+    /// A source file to compare against could not be read (permissions).
+    SourceUnreadable,
     /// Anything else: an unknown restic exit code, output that could not be parsed.
     Internal,
 }
 
 impl Category {
     /// Every category, in the order metrics list them.
-    pub const ALL: [Category; 11] = [
+    pub const ALL: [Category; 12] = [
         Category::Auth,
         Category::NotFound,
         Category::Locked,
@@ -71,6 +73,7 @@ impl Category {
         Category::ResticMissing,
         Category::Config,
         Category::Interrupted,
+        Category::SourceUnreadable,
         Category::Internal,
     ];
 
@@ -86,6 +89,7 @@ impl Category {
             Category::ResticMissing => "restic_missing",
             Category::Config => "config",
             Category::Interrupted => "interrupted",
+            Category::SourceUnreadable => "source_unreadable",
             Category::Internal => "internal",
         }
     }
@@ -101,6 +105,7 @@ impl Category {
             | Category::ResticMissing
             | Category::Config
             | Category::Interrupted
+            | Category::SourceUnreadable
             | Category::Internal => false,
         }
     }
@@ -121,6 +126,7 @@ impl Category {
             | Category::ResticMissing
             | Category::Config
             | Category::Interrupted
+            | Category::SourceUnreadable
             | Category::Internal => Outcome::Error,
         }
     }
@@ -138,6 +144,7 @@ impl Category {
             | Category::NoSpace
             | Category::Timeout
             | Category::ResticMissing
+            | Category::SourceUnreadable
             | Category::Internal => exit::COULD_NOT_VERIFY,
         }
     }
@@ -165,6 +172,10 @@ pub enum FindingKind {
     SnapshotTooOld,
     /// Fewer snapshots than `min-snapshots`.
     TooFewSnapshots,
+    /// A restored file differs from an unchanged source.
+    RestoreMismatch,
+    /// restic could not restore a file, or it came back wrong-sized or not at all.
+    RestoreFailed,
 }
 
 /// One observation of a verification.

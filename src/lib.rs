@@ -10,6 +10,7 @@
 pub mod check;
 pub mod cli;
 pub mod cmd;
+pub mod compare;
 pub mod config;
 pub mod error;
 pub mod exit;
@@ -17,9 +18,12 @@ pub mod finding;
 pub mod logging;
 pub mod report;
 pub mod restic;
+pub mod restore_test;
 pub mod runner;
+pub mod sample;
 pub mod secret;
 pub mod signal;
+pub mod source;
 pub mod state;
 
 pub use error::Error;
@@ -33,9 +37,16 @@ use report::Report;
 /// Usage and configuration errors; errors inside job runs are in the `Report`.
 pub async fn run(cli: Cli, ctx: runner::Context) -> Result<Report, Error> {
     match cli.command {
+        Command::RestoreTest(a) => {
+            let ctx = runner::Context {
+                restic_override: a.repo.restic.restic.clone(),
+                ..ctx
+            };
+            cmd::restore_test::run(*a, &ctx).await
+        }
         Command::Check(a) => {
             let ctx = runner::Context {
-                restic_override: a.restic.restic.clone(),
+                restic_override: a.repo.restic.restic.clone(),
                 ..ctx
             };
             cmd::check::run(*a, &ctx).await

@@ -572,6 +572,49 @@ pub struct SnapshotsOutput {
     pub unreadable: Vec<String>,
 }
 
+/// Output of `restic restore`: the files restic reported an error for.
+#[derive(Debug, Default)]
+pub struct RestoreOutput {
+    /// (tree path, reason) as restic printed them.
+    pub errors: Vec<(String, String)>,
+}
+
+/// Escapes a tree path for restic's `--include`: `\ * ? [ ]` get a backslash
+/// (unescaped, `a[b].txt` silently restores `ab.txt`).
+pub fn escape_include(path: &str) -> String {
+    let mut s = String::with_capacity(path.len() + 4);
+    for c in path.chars() {
+        if matches!(c, '\\' | '*' | '?' | '[' | ']') {
+            s.push('\\');
+        }
+        s.push(c);
+    }
+    s
+}
+
+/// Whether `--include` can name this path at all: restic splits patterns on
+/// newlines nowhere, but its matcher cannot match a newline, so such names go
+/// through `restic dump`.
+pub fn includable(path: &str) -> bool {
+    !path.contains(['\n', '\r', '\u{FFFD}'])
+}
+
+/// Arguments of `restic restore`.
+pub fn restore_args(snapshot_id: &str, target: &Path, includes: &[String]) -> Vec<OsString> {
+    let mut a: Vec<OsString> = vec![
+        "restore".into(),
+        snapshot_id.into(),
+        "--target".into(),
+        target.into(),
+        "--verify".into(),
+    ];
+    for i in includes {
+        a.push("--include".into());
+        a.push(escape_include(i).into());
+    }
+    a
+}
+
 /// Output of `restic check`, whether it found damage or not.
 #[derive(Debug)]
 pub struct CheckOutput {
@@ -596,8 +639,11 @@ impl Session<'_> {
     /// # Errors
     /// Any failure to list snapshots, classified.
     pub async fn snapshots(&self, filter: &SnapshotFilter) -> Result<SnapshotsOutput, Error> {
-        let args = snapshots_args(filter);
-        let (out, fin) = self.call(&args, true, |_| ()).await?;
+        self.list_snapshots(snapshots_args(filter)).await
+    }
+
+    async fn list_snapshots(&self, args: Vec<OsString>) -> Result<SnapshotsOutput, Error> {
+        let (out, fin) = self.call(&args, false, |_| ()).await?;
         if fin.exit != ResticExit::Success {
             return Err(self.failed(&args, &fin));
         }
@@ -620,6 +666,16 @@ impl Session<'_> {
             snapshots,
             unreadable,
         })
+    }
+
+    /// `restic snapshots --json <id>`: one snapshot by ID (or prefix).
+    ///
+    /// # Errors
+    /// Any failure to list snapshots, classified.
+    pub async fn snapshots_by_id(&self, id: &str) -> Result<SnapshotsOutput, Error> {
+        let mut args: Vec<OsString> = vec!["snapshots".into(), "--json".into()];
+        args.push(id.into());
+        self.list_snapshots(args).await
     }
 
     /// `restic check`. Damage is `Ok` with `found_damage()`; `Err` only when restic
@@ -661,6 +717,124 @@ impl Session<'_> {
             });
         }
         Err(self.failed(&args, &fin))
+    }
+
+    /// `restic ls --json <id>`, streamed: `on_node` sees every node as it arrives and
+    /// nothing is kept, so memory does not grow with the snapshot.
+    ///
+    /// # Errors
+    /// restic failed, or printed a line that is not a node.
+    pub async fn ls(
+        &self,
+        snapshot_id: &str,
+        on_node: &mut dyn FnMut(json::Node),
+    ) -> Result<u64, Error> {
+        let args: Vec<OsString> = vec!["ls".into(), "--json".into(), snapshot_id.into()];
+        let mut nodes = 0u64;
+        let mut bad: Option<String> = None;
+        let fin = self
+            .spawn(
+                &args,
+                false,
+                &mut |line: &[u8]| {
+                    if bad.is_some() || line.iter().all(u8::is_ascii_whitespace) {
+                        return;
+                    }
+                    match serde_json::from_slice::<json::Node>(line) {
+                        Ok(n) if n.struct_type.as_deref() == Some("snapshot") => {}
+                        Ok(n) => {
+                            nodes += 1;
+                            on_node(n);
+                        }
+                        Err(e) => {
+                            bad = Some(format!(
+                                "{e}: {}",
+                                String::from_utf8_lossy(&line[..line.len().min(200)])
+                            ))
+                        }
+                    }
+                },
+                None,
+            )
+            .await?;
+        if fin.exit != ResticExit::Success {
+            return Err(self.failed(&args, &fin));
+        }
+        if let Some(detail) = bad {
+            return Err(Error::Output {
+                command: display_command(&args),
+                repository: self.repository.to_owned(),
+                detail,
+            });
+        }
+        Ok(nodes)
+    }
+
+    /// `restic restore <id> --target DIR --include …  --verify`. Per-file errors are
+    /// `Ok` (`ignoring error for <path>: <reason>`); anything else is `Err`.
+    ///
+    /// # Errors
+    /// restic could not restore at all (lock, password, damaged index, …).
+    pub async fn restore(
+        &self,
+        snapshot_id: &str,
+        target: &Path,
+        includes: &[String],
+    ) -> Result<RestoreOutput, Error> {
+        let args = restore_args(snapshot_id, target, includes);
+        let (_, fin) = self.call(&args, true, |_| ()).await?;
+        let errors: Vec<(String, String)> = fin
+            .stderr
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("ignoring error for "))
+            .filter_map(|rest| rest.split_once(": "))
+            .map(|(p, why)| (p.to_owned(), self.redact(why)))
+            .collect();
+        if fin.exit == ResticExit::Success
+            || (fin.exit == ResticExit::Fatal
+                && !errors.is_empty()
+                && fin.stderr.contains("There were"))
+        {
+            return Ok(RestoreOutput { errors });
+        }
+        Err(self.failed(&args, &fin))
+    }
+
+    /// `restic dump <id> <path>` into `out`: for names `--include` cannot express.
+    ///
+    /// # Errors
+    /// restic failed (exit 2 when the path is missing or unreadable).
+    pub async fn dump(
+        &self,
+        snapshot_id: &str,
+        path: &str,
+        out: std::fs::File,
+    ) -> Result<(), Error> {
+        let args: Vec<OsString> = vec!["dump".into(), snapshot_id.into(), path.into()];
+        let fin = self.spawn(&args, true, &mut |_| (), Some(out)).await?;
+        if fin.exit == ResticExit::Success {
+            Ok(())
+        } else {
+            Err(self.failed(&args, &fin))
+        }
+    }
+
+    /// `restic stats <id> --json`: the snapshot's restore size in bytes.
+    ///
+    /// # Errors
+    /// restic failed or printed something else.
+    pub async fn restore_size(&self, snapshot_id: &str) -> Result<u64, Error> {
+        let args: Vec<OsString> = vec!["stats".into(), "--json".into(), snapshot_id.into()];
+        let (out, fin) = self.call(&args, false, |_| ()).await?;
+        if fin.exit != ResticExit::Success {
+            return Err(self.failed(&args, &fin));
+        }
+        let stats: json::Stats = serde_json::from_slice(&out).map_err(|e| Error::Output {
+            command: display_command(&args),
+            repository: self.repository.to_owned(),
+            detail: e.to_string(),
+        })?;
+        Ok(stats.total_size)
     }
 
     fn redact(&self, s: &str) -> String {
@@ -729,10 +903,15 @@ impl Session<'_> {
         loop {
             let mut full = Vec::new();
             let fin = self
-                .spawn(args, takes_lock, &mut |l: &[u8]| {
-                    on_line(l);
-                    full.extend_from_slice(l);
-                })
+                .spawn(
+                    args,
+                    takes_lock,
+                    &mut |l: &[u8]| {
+                        on_line(l);
+                        full.extend_from_slice(l);
+                    },
+                    None,
+                )
                 .await?;
             if fin.exit == ResticExit::Success {
                 return Ok((full, fin));
@@ -786,7 +965,7 @@ impl Session<'_> {
     /// `restic unlock`: removes stale locks only.
     async fn unlock(&self) -> Result<(), Error> {
         let args: Vec<OsString> = vec!["unlock".into()];
-        let fin = self.spawn(&args, false, &mut |_| ()).await?;
+        let fin = self.spawn(&args, false, &mut |_| (), None).await?;
         if fin.exit == ResticExit::Success {
             Ok(())
         } else {
@@ -810,6 +989,7 @@ impl Session<'_> {
         args: &[OsString],
         takes_lock: bool,
         on_line: &mut dyn FnMut(&[u8]),
+        stdout_file: Option<std::fs::File>,
     ) -> Result<Finished, Error> {
         let mut full_args = global_args(
             self.restic.version,
@@ -827,9 +1007,13 @@ impl Session<'_> {
         let mut cmd = tokio::process::Command::new(&self.restic.program);
         cmd.args(&full_args)
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
+        let to_file = stdout_file.is_some();
+        match stdout_file {
+            Some(f) => cmd.stdout(Stdio::from(f)),
+            None => cmd.stdout(Stdio::piped()),
+        };
         // A sealed environment: restic's variables come from the profile only.
         for (key, _) in std::env::vars_os() {
             if key.to_string_lossy().starts_with("RESTIC_") {
@@ -856,21 +1040,26 @@ impl Session<'_> {
             command: command.clone(),
             source,
         };
-        let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
+        let Some(stderr) = child.stderr.take() else {
             return Err(io_err(std::io::Error::other(
-                "restic's pipes were not set up",
+                "restic's stderr pipe was not set up",
             )));
         };
         let stderr_task = tokio::spawn(read_capped(stderr));
-        let mut stdout = BufReader::new(stdout);
+        let mut stdout = child.stdout.take().map(BufReader::new);
+        if stdout.is_none() && !to_file {
+            return Err(io_err(std::io::Error::other(
+                "restic's stdout pipe was not set up",
+            )));
+        }
         let mut line = Vec::new();
-        let mut stdout_open = true;
+        let mut stdout_open = stdout.is_some();
         let mut stop: Option<Stop> = None;
         let mut kill_at: Option<Instant> = None;
         let far = Instant::now() + Duration::from_secs(365 * 24 * 3600);
         let status = loop {
             tokio::select! {
-                r = stdout.read_until(b'\n', &mut line), if stdout_open => {
+                r = read_line(&mut stdout, &mut line), if stdout_open => {
                     match r {
                         Ok(0) => stdout_open = false,
                         Ok(_) => { on_line(&line); line.clear(); }
@@ -942,6 +1131,17 @@ fn tail(stderr: &str) -> &str {
 enum Stop {
     Timeout,
     Cancelled,
+}
+
+/// Reads one line from restic's stdout (cancel safe: partial data stays in `line`).
+async fn read_line(
+    stdout: &mut Option<BufReader<tokio::process::ChildStdout>>,
+    line: &mut Vec<u8>,
+) -> std::io::Result<usize> {
+    match stdout {
+        Some(s) => s.read_until(b'\n', line).await,
+        None => Ok(0),
+    }
 }
 
 /// Asks restic to stop the way that lets it remove its lock.
@@ -1169,6 +1369,16 @@ mod tests {
             show(Version::new(0, 18, 0), Duration::from_secs(60), false),
             ["--cache-dir", "/tmp/c", "--no-lock"]
         );
+    }
+
+    #[rstest]
+    #[case("/src/a[b].txt", "/src/a\\[b\\].txt")]
+    #[case("/src/star*.txt", "/src/star\\*.txt")]
+    #[case("/src/q?.txt", "/src/q\\?.txt")]
+    #[case("/src/back\\slash.txt", "/src/back\\\\slash.txt")]
+    #[case("/src/dollar$HOME and spaces.txt", "/src/dollar$HOME and spaces.txt")]
+    fn escape_include_escapes_glob_characters(#[case] path: &str, #[case] want: &str) {
+        assert_eq!(escape_include(path), want);
     }
 
     #[test]

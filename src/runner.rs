@@ -14,12 +14,15 @@ use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
 use crate::check;
-use crate::config::{self, Job, JobKind, Profile, ReadData, Repository};
+use crate::compare::Class;
+use crate::config::{self, CheckOptions, Job, JobKind, Profile, ReadData, Repository};
 use crate::finding::{self, Category};
 use crate::report::{
-    self, jsonl, prometheus, CheckRecord, ErrorRecord, Report, RotationRecord, RunRecord,
+    self, jsonl, prometheus, CheckRecord, ErrorRecord, Report, RestoreRecord, RotationRecord,
+    RunRecord,
 };
 use crate::restic::{self, CheckRead, Restic, Session};
+use crate::restore_test;
 use crate::state::{self, Rotation};
 
 /// What every run of one invocation shares.
@@ -112,6 +115,7 @@ fn error_record(
         tool_version: report::TOOL_VERSION.to_owned(),
         last_success: None,
         check: None,
+        restore_test: None,
         findings: Vec::new(),
         error: Some(ErrorRecord {
             category,
@@ -119,6 +123,12 @@ fn error_record(
             retryable: category.retryable(),
         }),
     }
+}
+
+/// What a completed run of either kind produced.
+enum Work {
+    Check(check::CheckResult),
+    Restore(Box<restore_test::RestoreResult>),
 }
 
 /// Which category a credentials problem belongs to.
@@ -141,7 +151,6 @@ async fn run_one(
     ctx: &Context,
     detected: &mut HashMap<PathBuf, Restic>,
 ) -> RunRecord {
-    let JobKind::Check(opts) = &job.kind;
     let started = Utc::now();
     let clock = tokio::time::Instant::now();
     let state_path = job
@@ -169,11 +178,24 @@ async fn run_one(
         }
         None => state::JobState::default(),
     };
-    let mut rotation = match opts.read_data {
-        ReadData::Rotate(t) => Some(Rotation::begin(job_state.rotation.take(), t, started)),
+    let mut rotation = match &job.kind {
+        JobKind::Check(CheckOptions {
+            read_data: ReadData::Rotate(t),
+            ..
+        }) => Some(Rotation::begin(job_state.rotation.take(), *t, started)),
         _ => None,
     };
-    let read = CheckRead::from_read_data(&opts.read_data, rotation.as_ref().map(Rotation::group));
+    let read = match &job.kind {
+        JobKind::Check(opts) => {
+            CheckRead::from_read_data(&opts.read_data, rotation.as_ref().map(Rotation::group))
+        }
+        JobKind::RestoreTest(_) => CheckRead::Structure,
+    };
+    // The seed is drawn here so that even a run that fails early records it.
+    let seed = match &job.kind {
+        JobKind::RestoreTest(o) => o.seed.unwrap_or_else(rand::random),
+        JobKind::Check(_) => 0,
+    };
     let program = ctx
         .restic_override
         .clone()
@@ -181,13 +203,14 @@ async fn run_one(
     tracing::info!(
         job = job.name,
         repository = repo.name,
-        "checking {} (read data: {})",
+        "{} {} (read data: {})",
+        job.kind.name(),
         repo.display_url(),
         read.describe().unwrap_or_else(|| "none".into())
     );
 
     let mut restic_version = None;
-    let result: Result<check::CheckResult, (Category, String)> = async {
+    let result: Result<Work, (Category, String)> = async {
         let creds = config::load_credentials(repo)
             .map_err(|e| (credentials_category(&e), e.to_string()))?;
         let restic = match detected.get(&program) {
@@ -223,9 +246,16 @@ async fn run_one(
             retries: repo.retries,
             grace: ctx.grace,
         };
-        check::run(&session, opts, &read, started)
-            .await
-            .map_err(|e| (e.category(), creds.redactor.redact(&e.to_string())))
+        match &job.kind {
+            JobKind::Check(opts) => check::run(&session, opts, &read, started)
+                .await
+                .map(Work::Check)
+                .map_err(|e| (e.category(), creds.redactor.redact(&e.to_string()))),
+            JobKind::RestoreTest(opts) => restore_test::run(&session, opts, seed)
+                .await
+                .map(|r| Work::Restore(Box::new(r)))
+                .map_err(|e| (e.category(), creds.redactor.redact(&e.to_string()))),
+        }
     }
     .await;
 
@@ -246,7 +276,37 @@ async fn run_one(
         ..CheckRecord::default()
     };
     match result {
-        Ok(res) => {
+        Ok(Work::Restore(res)) => {
+            record.outcome = finding::verdict(&res.findings);
+            let unreadable: Vec<&str> = res
+                .files
+                .iter()
+                .filter(|f| f.class == Class::Unreadable)
+                .map(|f| f.path.as_str())
+                .collect();
+            if record.outcome == finding::Outcome::Pass && !unreadable.is_empty() {
+                record.outcome = finding::Outcome::Error;
+                record.error = Some(ErrorRecord {
+                    category: Category::SourceUnreadable,
+                    message: format!(
+                        "{} source file(s) could not be read, so they were not verified: {}; give the service read access (e.g. CAP_DAC_READ_SEARCH)",
+                        unreadable.len(),
+                        unreadable.join(", ")
+                    ),
+                    retryable: false,
+                });
+            }
+            record.findings.clone_from(&res.findings);
+            let opts = match &job.kind {
+                JobKind::RestoreTest(o) => Some(o.as_ref()),
+                JobKind::Check(_) => None,
+            };
+            record.restore_test = Some(RestoreRecord::from_result(
+                &res,
+                opts.is_some_and(|o| o.verbose_results),
+            ));
+        }
+        Ok(Work::Check(res)) => {
             record.outcome = finding::verdict(&res.findings);
             if let Some(r) = rotation.as_mut() {
                 r.complete(finished);
@@ -271,6 +331,12 @@ async fn run_one(
                 message,
                 retryable: category.retryable(),
             });
+            if matches!(job.kind, JobKind::RestoreTest(_)) {
+                record.restore_test = Some(RestoreRecord {
+                    seed,
+                    ..RestoreRecord::default()
+                });
+            }
         }
     }
     job_state.last_run = Some(started);
@@ -293,7 +359,9 @@ async fn run_one(
     check_record.last_full_read = job_state.last_full_read;
     job_state.rotation = rotation;
     record.last_success = job_state.last_success;
-    record.check = Some(check_record);
+    if matches!(job.kind, JobKind::Check(_)) {
+        record.check = Some(check_record);
+    }
     if let Some(path) = &state_path {
         if let Err(e) = state::save(path, &job_state) {
             tracing::error!("{e}; the rotation will repeat this group next time");

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::cli::CheckArgs;
+use crate::cli::{CheckArgs, RepoArgs};
 use crate::config::{
     self, CheckOptions, Job, JobKind, Outputs, PasswordSource, Profile, ReadData, Repository,
     SnapshotFilter,
@@ -57,18 +57,6 @@ pub fn derive_name(url: &str) -> String {
 /// Every problem with the flags, in one message.
 pub fn profile_from_flags(a: &CheckArgs) -> Result<Profile, config::Error> {
     let mut problems = Vec::new();
-    let name = a.name.clone().unwrap_or_else(|| derive_name(&a.repo));
-    let password = match (&a.password_file, &a.password_command, &a.env_file) {
-        (Some(f), _, _) => Some(PasswordSource::File(f.clone())),
-        (None, Some(c), _) => Some(PasswordSource::Command(Secret::new(c.clone()))),
-        (None, None, Some(_)) => Some(PasswordSource::EnvFile),
-        (None, None, None) => {
-            problems.push(
-                "no password: give --password-file FILE or --password-command CMD".to_owned(),
-            );
-            None
-        }
-    };
     let read_data = if a.read_data {
         ReadData::Full
     } else {
@@ -85,9 +73,60 @@ pub fn profile_from_flags(a: &CheckArgs) -> Result<Profile, config::Error> {
             }
         }
     };
-    if matches!(read_data, ReadData::Rotate(_)) && a.state_dir.is_none() {
+    if matches!(read_data, ReadData::Rotate(_)) && a.repo.state_dir.is_none() {
         problems.push("--read-data-subset rotate/T needs --state-dir DIR to remember where the rotation stands".to_owned());
     }
+    let max_age = a
+        .max_age
+        .as_deref()
+        .and_then(|v| match config::parse_duration(v) {
+            Ok(d) => Some(d),
+            Err(m) => {
+                problems.push(format!("--max-age: {m}"));
+                None
+            }
+        });
+    let kind = JobKind::Check(CheckOptions {
+        read_data,
+        max_age,
+        min_snapshots: a.min_snapshots,
+        filter: snapshot_filter(&a.repo),
+    });
+    one_job_profile(&a.repo, &a.job, kind, problems)
+}
+
+/// The `--host`/`--tag`/`--path` filter.
+pub fn snapshot_filter(r: &RepoArgs) -> SnapshotFilter {
+    SnapshotFilter {
+        host: r.host.clone(),
+        tag: r.tag.clone(),
+        path: r.path.clone(),
+    }
+}
+
+/// A profile with one repository and one job, from the flags every command shares;
+/// `problems` already found by the caller are reported together with these.
+///
+/// # Errors
+/// Every problem, in one message.
+pub fn one_job_profile(
+    a: &RepoArgs,
+    job: &str,
+    kind: JobKind,
+    mut problems: Vec<String>,
+) -> Result<Profile, config::Error> {
+    let name = a.name.clone().unwrap_or_else(|| derive_name(&a.repo));
+    let password = match (&a.password_file, &a.password_command, &a.env_file) {
+        (Some(f), _, _) => Some(PasswordSource::File(f.clone())),
+        (None, Some(c), _) => Some(PasswordSource::Command(Secret::new(c.clone()))),
+        (None, None, Some(_)) => Some(PasswordSource::EnvFile),
+        (None, None, None) => {
+            problems.push(
+                "no password: give --password-file FILE or --password-command CMD".to_owned(),
+            );
+            None
+        }
+    };
     let mut duration = |flag: &str, v: &str| match config::parse_duration(v) {
         Ok(d) => Some(d),
         Err(m) => {
@@ -95,7 +134,6 @@ pub fn profile_from_flags(a: &CheckArgs) -> Result<Profile, config::Error> {
             None
         }
     };
-    let max_age = a.max_age.as_deref().and_then(|v| duration("--max-age", v));
     let lock_wait = duration("--lock-wait", &a.lock_wait).unwrap_or(config::DEFAULT_LOCK_WAIT);
     let timeout = duration("--timeout", &a.timeout).unwrap_or(config::DEFAULT_TIMEOUT);
     if timeout.is_zero() {
@@ -122,17 +160,8 @@ pub fn profile_from_flags(a: &CheckArgs) -> Result<Profile, config::Error> {
         retries: a.retries,
     };
     let job = Job {
-        name: a.job.clone(),
-        kind: JobKind::Check(CheckOptions {
-            read_data,
-            max_age,
-            min_snapshots: a.min_snapshots,
-            filter: SnapshotFilter {
-                host: a.host.clone(),
-                tag: a.tag.clone(),
-                path: a.path.clone(),
-            },
-        }),
+        name: job.to_owned(),
+        kind,
         repositories: vec![name.clone()],
         timeout,
         outputs: Outputs {

@@ -5,7 +5,9 @@
 use std::fmt::Write as _;
 
 use crate::cli::ValidateArgs;
-use crate::config::{self, JobKind, PasswordSource, Profile, ReadData};
+use crate::config::{
+    self, CheckOptions, JobKind, PasswordSource, Profile, ReadData, RestoreOptions,
+};
 use crate::error::Error;
 use crate::report::Report;
 use crate::restic::{self, CheckRead, Version};
@@ -18,6 +20,68 @@ pub async fn run(args: ValidateArgs) -> Result<Report, Error> {
     let profile = config::load(&args.config)?;
     print!("{}", plan(&profile));
     Ok(Report::default())
+}
+
+fn plan_check(s: &mut String, o: &CheckOptions, timeout: std::time::Duration) {
+    let snaps = restic::snapshots_args(&o.filter);
+    let _ = writeln!(s, "  {}", restic::display_command(&snaps));
+    let read = CheckRead::from_read_data(&o.read_data, None);
+    let mut check = restic::display_command(&restic::check_args(&read, Version::new(0, 14, 0)));
+    if let ReadData::Rotate(t) = o.read_data {
+        check = format!("restic check --read-data-subset=k/{t}  (k = 1..{t}, one group per run; full coverage every {t} runs)");
+    }
+    let _ = writeln!(s, "  {check}");
+    let max_age = o.max_age.map_or_else(
+        || "not checked".to_owned(),
+        |d| humantime::format_duration(d).to_string(),
+    );
+    let _ = writeln!(
+        s,
+        "  max-age {max_age}; min-snapshots {}; timeout {}",
+        o.min_snapshots,
+        humantime::format_duration(timeout)
+    );
+}
+
+fn plan_restore(s: &mut String, o: &RestoreOptions, timeout: std::time::Duration) {
+    let snap = o
+        .snapshot
+        .as_deref()
+        .unwrap_or("the newest matching snapshot");
+    let _ = writeln!(s, "  pin {snap}; restic ls --json <id>; restic restore <id> --target <private dir> --verify --include <sampled files>");
+    let size = |b: Option<u64>| b.map_or_else(|| "none".to_owned(), |b| format!("{b} bytes"));
+    let how = match o.sample.percent {
+        Some(p) => format!("{p}% of files"),
+        None => format!("{} files", o.sample.count),
+    };
+    let _ = writeln!(
+        s,
+        "  sample {how} by {:?} (max-bytes {}), always {}; seed {}; compare with the live source{}",
+        o.sample.weighting,
+        size(o.sample.max_bytes),
+        o.sample.always.len(),
+        o.seed
+            .map_or_else(|| "random".to_owned(), |x| x.to_string()),
+        if o.map.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " (map {})",
+                o.map
+                    .iter()
+                    .map(|(f, t)| format!("{f}={}", t.display()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }
+    );
+    let _ = writeln!(
+        s,
+        "  test-dir {}; keep {}; timeout {}",
+        o.test_dir.display(),
+        o.keep,
+        humantime::format_duration(timeout)
+    );
 }
 
 /// The human-readable plan of a profile.
@@ -59,7 +123,6 @@ pub fn plan(p: &Profile) -> String {
         );
     }
     for j in &p.jobs {
-        let JobKind::Check(o) = &j.kind;
         let _ = writeln!(
             s,
             "\njob {} (kind {}) on {}",
@@ -67,24 +130,10 @@ pub fn plan(p: &Profile) -> String {
             j.kind.name(),
             j.repositories.join(", ")
         );
-        let snaps = restic::snapshots_args(&o.filter);
-        let _ = writeln!(s, "  {}", restic::display_command(&snaps));
-        let read = CheckRead::from_read_data(&o.read_data, None);
-        let mut check = restic::display_command(&restic::check_args(&read, Version::new(0, 14, 0)));
-        if let ReadData::Rotate(t) = o.read_data {
-            check = format!("restic check --read-data-subset=k/{t}  (k = 1..{t}, one group per run; full coverage every {t} runs)");
+        match &j.kind {
+            JobKind::Check(o) => plan_check(&mut s, o, j.timeout),
+            JobKind::RestoreTest(o) => plan_restore(&mut s, o, j.timeout),
         }
-        let _ = writeln!(s, "  {check}");
-        let max_age = o.max_age.map_or_else(
-            || "not checked".to_owned(),
-            |d| humantime::format_duration(d).to_string(),
-        );
-        let _ = writeln!(
-            s,
-            "  max-age {max_age}; min-snapshots {}; timeout {}",
-            o.min_snapshots,
-            humantime::format_duration(j.timeout)
-        );
         let show = |p: &Option<std::path::PathBuf>| {
             p.as_ref()
                 .map_or_else(|| "none".to_owned(), |p| p.display().to_string())

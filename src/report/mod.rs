@@ -6,13 +6,16 @@
 pub mod jsonl;
 pub mod prometheus;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::compare::Class;
 use crate::exit;
 use crate::finding::{Category, Finding, Outcome};
+use crate::restore_test::{verify::FileResult, RestoreResult};
 
 /// Version of the JSONL schema; bumped on any incompatible change.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -72,6 +75,75 @@ pub struct CheckRecord {
     pub last_full_read: Option<DateTime<Utc>>,
 }
 
+/// The snapshot a restore test pinned.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SnapshotRef {
+    pub id: String,
+    pub time: String,
+    pub host: String,
+    pub paths: Vec<String>,
+}
+
+/// The restore-test part of a record.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct RestoreRecord {
+    pub snapshot: Option<SnapshotRef>,
+    /// `--seed` with this value replays the sample exactly.
+    pub seed: u64,
+    /// Regular files of the snapshot that passed the filters.
+    pub population: u64,
+    /// Files tested (restored and compared, or set aside as changed/missing).
+    pub sampled: u64,
+    /// Files per class; every class present.
+    pub counts: BTreeMap<String, u64>,
+    pub bytes_restored: u64,
+    pub restore_seconds: f64,
+    pub throughput_bytes_per_second: Option<f64>,
+    /// The snapshot's restore size divided by the measured throughput: an RTO estimate.
+    pub estimated_full_restore_seconds: Option<f64>,
+    /// Every file that is not `match` (all files with `verbose-results`).
+    pub files: Vec<FileResult>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kept: Option<std::path::PathBuf>,
+}
+
+impl RestoreRecord {
+    pub fn from_result(r: &RestoreResult, verbose: bool) -> RestoreRecord {
+        let throughput = (r.restore_seconds > 0.0 && r.bytes_restored > 0)
+            .then(|| r.bytes_restored as f64 / r.restore_seconds);
+        RestoreRecord {
+            snapshot: Some(SnapshotRef {
+                id: r.snapshot.id.clone(),
+                time: r.snapshot.time.to_rfc3339(),
+                host: r.snapshot.hostname.clone(),
+                paths: r.snapshot.paths.clone(),
+            }),
+            seed: r.seed,
+            population: r.population,
+            sampled: r.files.len() as u64,
+            counts: r
+                .counts()
+                .into_iter()
+                .map(|(c, n)| (c.as_str().to_owned(), n))
+                .collect(),
+            bytes_restored: r.bytes_restored,
+            restore_seconds: r.restore_seconds,
+            throughput_bytes_per_second: throughput,
+            estimated_full_restore_seconds: match (r.snapshot_restore_size, throughput) {
+                (Some(size), Some(t)) => Some(size as f64 / t),
+                _ => None,
+            },
+            files: r
+                .files
+                .iter()
+                .filter(|f| verbose || f.class != Class::Match)
+                .cloned()
+                .collect(),
+            kept: r.kept.clone(),
+        }
+    }
+}
+
 /// One job run on one repository: one JSONL line.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RunRecord {
@@ -88,6 +160,8 @@ pub struct RunRecord {
     pub last_success: Option<DateTime<Utc>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub check: Option<CheckRecord>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restore_test: Option<RestoreRecord>,
     pub findings: Vec<Finding>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorRecord>,
@@ -131,6 +205,28 @@ impl RunRecord {
                     " (cycle {:.0}% covered)",
                     r.coverage_ratio * 100.0
                 ));
+            }
+        }
+        if let Some(r) = &self.restore_test {
+            if r.snapshot.is_some() {
+                let counts: Vec<String> = r
+                    .counts
+                    .iter()
+                    .filter(|(_, n)| **n > 0)
+                    .map(|(c, n)| format!("{n} {c}"))
+                    .collect();
+                s.push_str(&format!(
+                    ", {} file(s) tested: {} (seed {})",
+                    r.sampled,
+                    counts.join(", "),
+                    r.seed
+                ));
+                if let Some(e) = r.estimated_full_restore_seconds {
+                    s.push_str(&format!(
+                        ", full restore ~{}",
+                        humantime::format_duration(std::time::Duration::from_secs(e as u64))
+                    ));
+                }
             }
         }
         for f in &self.findings {

@@ -12,6 +12,7 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 
 use super::{Error, RunRecord};
+use crate::compare::Class;
 use crate::finding::{Category, Outcome};
 
 struct Family {
@@ -64,6 +65,27 @@ const LEGACY_STATUS: Family = Family {
     help: "Legacy name kept for existing alert rules: 1 ok, 0 failed.",
 };
 
+const RESTORE_FILES: Family = Family {
+    name: "restic_verify_restore_test_files",
+    help: "Files of the last restore test per class (match, mismatch, changed, source_missing, restore_failed, unreadable).",
+};
+const RESTORE_BYTES: Family = Family {
+    name: "restic_verify_restore_test_bytes",
+    help: "Bytes restored by the last restore test.",
+};
+const RESTORE_THROUGHPUT: Family = Family {
+    name: "restic_verify_restore_test_throughput_bytes_per_second",
+    help: "Restore throughput measured by the last restore test.",
+};
+const RESTORE_RTO: Family = Family {
+    name: "restic_verify_restore_test_estimated_full_restore_seconds",
+    help: "The snapshot's restore size divided by the measured throughput: an estimate of a full restore.",
+};
+const LEGACY_RESTORE_STATUS: Family = Family {
+    name: "restic_restore_test_status",
+    help: "Legacy name kept for existing alert rules: 1 ok, 0 failed.",
+};
+
 /// Renders the textfile for one job's runs (one per repository).
 pub fn render(runs: &[RunRecord]) -> String {
     let mut runs: Vec<&RunRecord> = runs.iter().collect();
@@ -77,31 +99,38 @@ pub fn render(runs: &[RunRecord]) -> String {
     gauge(&mut out, &LAST_RUN, &runs, |r| ts(Some(r.ts)));
     gauge(&mut out, &LAST_SUCCESS, &runs, |r| ts(r.last_success));
     gauge(&mut out, &DURATION, &runs, |r| r.duration_seconds);
-    gauge(&mut out, &SNAPSHOTS, &runs, |r| {
+    let checks: Vec<&RunRecord> = runs.iter().copied().filter(|r| r.kind == "check").collect();
+    let restores: Vec<&RunRecord> = runs
+        .iter()
+        .copied()
+        .filter(|r| r.kind == "restore-test")
+        .collect();
+    let runs = &runs[..];
+    gauge(&mut out, &SNAPSHOTS, &checks, |r| {
         check(r, &|c| c.snapshots.map(|n| n as f64))
     });
-    gauge(&mut out, &NEWEST_AGE, &runs, |r| {
+    gauge(&mut out, &NEWEST_AGE, &checks, |r| {
         check(r, &|c| c.newest_snapshot_age_seconds)
     });
-    gauge(&mut out, &CHECK_ERRORS, &runs, |r| {
+    gauge(&mut out, &CHECK_ERRORS, &checks, |r| {
         if r.error.is_some() {
             f64::NAN
         } else {
             check(r, &|c| Some(c.errors.len() as f64))
         }
     });
-    gauge(&mut out, &COVERAGE, &runs, |r| {
+    gauge(&mut out, &COVERAGE, &checks, |r| {
         check(r, &|c| match (&c.rotation, c.read_data_subset.as_deref()) {
             (Some(rot), _) => Some(rot.coverage_ratio),
             (None, Some("all")) if r.error.is_none() => Some(1.0),
             _ => Some(0.0),
         })
     });
-    gauge(&mut out, &CYCLE_DONE, &runs, |r| {
+    gauge(&mut out, &CYCLE_DONE, &checks, |r| {
         ts(r.check.as_ref().and_then(|c| c.last_full_read))
     });
     header(&mut out, &ERROR);
-    for r in &runs {
+    for r in runs {
         for c in Category::ALL {
             let v = if r.error.as_ref().is_some_and(|e| e.category == c) {
                 1.0
@@ -120,18 +149,49 @@ pub fn render(runs: &[RunRecord]) -> String {
             );
         }
     }
-    // The legacy series carries `job` too: two jobs on one repository (a weekly
+    // The legacy series carry `job` too: two jobs on one repository (a weekly
     // rotation and a monthly full read) would otherwise write the same series into
     // two files, which node_exporter rejects as a duplicate for the whole scrape.
-    header(&mut out, &LEGACY_STATUS);
-    for r in &runs {
-        sample(
-            &mut out,
-            LEGACY_STATUS.name,
-            &[("job", &r.job), ("repository", &r.repository)],
-            ok(r),
-        );
+    gauge(&mut out, &LEGACY_STATUS, &checks, |r| ok(r));
+    if !restores.is_empty() {
+        header(&mut out, &RESTORE_FILES);
+        for r in &restores {
+            for c in Class::ALL {
+                let n = r
+                    .restore_test
+                    .as_ref()
+                    .and_then(|t| t.counts.get(c.as_str()).copied())
+                    .map_or(f64::NAN, |n| n as f64);
+                sample(
+                    &mut out,
+                    RESTORE_FILES.name,
+                    &[
+                        ("job", &r.job),
+                        ("repository", &r.repository),
+                        ("class", c.as_str()),
+                    ],
+                    n,
+                );
+            }
+        }
     }
+    let restore = |r: &RunRecord, f: &dyn Fn(&super::RestoreRecord) -> Option<f64>| {
+        r.restore_test
+            .as_ref()
+            .filter(|t| t.snapshot.is_some())
+            .and_then(f)
+            .unwrap_or(f64::NAN)
+    };
+    gauge(&mut out, &RESTORE_BYTES, &restores, |r| {
+        restore(r, &|t| Some(t.bytes_restored as f64))
+    });
+    gauge(&mut out, &RESTORE_THROUGHPUT, &restores, |r| {
+        restore(r, &|t| t.throughput_bytes_per_second)
+    });
+    gauge(&mut out, &RESTORE_RTO, &restores, |r| {
+        restore(r, &|t| t.estimated_full_restore_seconds)
+    });
+    gauge(&mut out, &LEGACY_RESTORE_STATUS, &restores, |r| ok(r));
     out
 }
 
@@ -144,7 +204,11 @@ fn header(out: &mut String, f: &Family) {
     let _ = writeln!(out, "# TYPE {} gauge", f.name);
 }
 
+/// One family with one series per run; nothing at all when there are no runs.
 fn gauge(out: &mut String, f: &Family, runs: &[&RunRecord], value: impl Fn(&RunRecord) -> f64) {
+    if runs.is_empty() {
+        return;
+    }
     header(out, f);
     for r in runs {
         sample(
@@ -249,6 +313,7 @@ mod tests {
                 newest_snapshot_age_seconds: Some(3600.0),
                 ..Default::default()
             }),
+            restore_test: None,
             findings: vec![],
             error: (outcome == Outcome::Error).then(|| ErrorRecord {
                 category: Category::Locked,

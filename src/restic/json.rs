@@ -37,6 +37,29 @@ impl Snapshot {
     }
 }
 
+/// One line of `restic ls --json`: the snapshot first, then one node per line.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct Node {
+    #[serde(default)]
+    pub struct_type: Option<String>,
+    #[serde(default, rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub path: String,
+    #[serde(default)]
+    pub size: Option<u64>,
+    #[serde(default)]
+    pub mode: Option<u32>,
+    #[serde(default)]
+    pub mtime: Option<String>,
+}
+
+/// `restic stats --json` (restore-size mode).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct Stats {
+    pub total_size: u64,
+}
+
 /// `restic check --json` summary line (restic ≥ 0.18).
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 pub struct CheckSummary {

@@ -7,4 +7,5 @@
 mod check;
 mod cli;
 mod fixtures;
+mod restore_test;
 mod util;

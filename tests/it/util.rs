@@ -246,3 +246,64 @@ pub fn big_repo(env: &TestEnv) -> PathBuf {
     );
     repo
 }
+
+impl TestEnv {
+    /// Unpacks `fixtures/source.tar.gz` (the tree of snapshot 3, mtimes preserved)
+    /// and returns the `source` directory.
+    pub fn source_tree(&self) -> PathBuf {
+        let dest = self.path("live");
+        std::fs::create_dir_all(&dest).expect("mkdir");
+        let st = StdCommand::new("tar")
+            .arg("xzf")
+            .arg(manifest_dir().join("fixtures/source.tar.gz"))
+            .arg("-C")
+            .arg(&dest)
+            .status()
+            .expect("tar");
+        assert!(st.success());
+        dest.join("source")
+    }
+
+    /// `restic-verify restore-test` on `repo`, comparing with `source`, restoring
+    /// into this env's `test-dir`.
+    pub fn restore_test(&self, repo: &Path, source: &Path) -> Command {
+        let pw = self.fixture_password();
+        let test_dir = self.path("test-dir");
+        std::fs::create_dir_all(&test_dir).expect("mkdir");
+        let mut c = self.cmd();
+        c.arg("restore-test")
+            .arg("--repo")
+            .arg(repo)
+            .arg("--password-file")
+            .arg(pw)
+            .arg("--map")
+            .arg(format!("/source={}", source.display()))
+            .arg("--test-dir")
+            .arg(&test_dir)
+            .arg("--results")
+            .arg(self.path("results.jsonl"))
+            .arg("--metrics")
+            .arg(self.path("metrics.prom"));
+        c
+    }
+
+    /// Entries left in the test dir.
+    pub fn test_dir_entries(&self) -> Vec<PathBuf> {
+        std::fs::read_dir(self.path("test-dir"))
+            .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// A digest of every path, mode, size, file mtime and file content under `dir`:
+/// equal before and after a run proves the run wrote nothing there. A repository's
+/// `locks/` is left out: restic itself takes (and removes) a lock while it restores.
+pub fn tree_digest(dir: &Path) -> String {
+    let out = StdCommand::new("sh")
+        .arg("-c")
+        .arg("find . -path ./locks -prune -o -printf '%p %m %s\\n' | LC_ALL=C sort | sha256sum; find . -path ./locks -prune -o -type f -printf '%p %T@\\n' | LC_ALL=C sort | sha256sum; find . -path ./locks -prune -o -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum")
+        .current_dir(dir)
+        .output()
+        .expect("digest");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

@@ -1,0 +1,203 @@
+//! Streaming SHA-256 of files, and the classification of one sampled file.
+//!
+//! Hashing reads in 256 KiB blocks into `sha2::Sha256`, which uses the CPU's SHA
+//! instructions when present (detected at run time). `classify` is the pure policy:
+//! it never calls a file damaged when the source merely changed since the backup.
+
+use std::io::Read;
+use std::path::Path;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+const BLOCK: usize = 256 * 1024;
+
+/// Hex SHA-256 of everything `r` yields, and the number of bytes.
+///
+/// # Errors
+/// Any read error.
+pub fn hash_reader(mut r: impl Read) -> std::io::Result<(String, u64)> {
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; BLOCK];
+    let mut n = 0u64;
+    loop {
+        let k = match r.read(&mut buf) {
+            Ok(0) => break,
+            Ok(k) => k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        h.update(&buf[..k]);
+        n += k as u64;
+    }
+    Ok((hex(&h.finalize()), n))
+}
+
+/// Hex SHA-256 of a file's contents (opened read-only, never written).
+///
+/// # Errors
+/// The file cannot be opened or read.
+pub fn hash_file(path: &Path) -> std::io::Result<(String, u64)> {
+    hash_reader(std::fs::File::open(path)?)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(HEX[usize::from(b >> 4)] as char);
+        s.push(HEX[usize::from(b & 15)] as char);
+    }
+    s
+}
+
+/// What became of one sampled file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Class {
+    /// Same bytes.
+    Match,
+    /// The source still has the size and mtime the snapshot recorded (or is a ZFS
+    /// snapshot), yet the bytes differ: damage in the backup or bit rot in the source.
+    Mismatch,
+    /// The source's size or mtime differ from the snapshot: changed since the backup.
+    Changed,
+    /// Deleted since the backup.
+    SourceMissing,
+    /// restic reported an error for the file, it did not arrive, or its size is wrong.
+    RestoreFailed,
+    /// The source could not be read.
+    Unreadable,
+}
+
+impl Class {
+    pub const ALL: [Class; 6] = [
+        Class::Match,
+        Class::Mismatch,
+        Class::Changed,
+        Class::SourceMissing,
+        Class::RestoreFailed,
+        Class::Unreadable,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Class::Match => "match",
+            Class::Mismatch => "mismatch",
+            Class::Changed => "changed",
+            Class::SourceMissing => "source_missing",
+            Class::RestoreFailed => "restore_failed",
+            Class::Unreadable => "unreadable",
+        }
+    }
+}
+
+/// The expected side of a comparison.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expected {
+    /// The source file was read: its size, mtime (ns since the epoch) and hash.
+    Read {
+        size: u64,
+        mtime_ns: i128,
+        hash: String,
+    },
+    Missing,
+    Unreadable(String),
+}
+
+/// The restored side of a comparison.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Restored {
+    Arrived {
+        size: u64,
+        hash: String,
+    },
+    /// restic reported an error for this path, or the file is not there.
+    Failed(String),
+}
+
+/// Classifies one file. `recorded` is the snapshot's (size, mtime ns); `immutable`
+/// is true for a ZFS snapshot source, where every difference is a mismatch.
+pub fn classify(
+    recorded: (u64, i128),
+    restored: &Restored,
+    expected: &Expected,
+    immutable: bool,
+) -> Class {
+    let (size, hash) = match restored {
+        Restored::Failed(_) => return Class::RestoreFailed,
+        Restored::Arrived { size, hash } => (*size, hash),
+    };
+    if size != recorded.0 {
+        return Class::RestoreFailed;
+    }
+    match expected {
+        Expected::Missing => Class::SourceMissing,
+        Expected::Unreadable(_) => Class::Unreadable,
+        Expected::Read { hash: h, .. } if h == hash => Class::Match,
+        Expected::Read { .. } if immutable => Class::Mismatch,
+        Expected::Read {
+            size: s, mtime_ns, ..
+        } if *s == recorded.0 && *mtime_ns == recorded.1 => Class::Mismatch,
+        Expected::Read { .. } => Class::Changed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use rstest::rstest;
+
+    #[test]
+    fn hash_of_known_input() {
+        assert_eq!(
+            hash_reader(&b"abc"[..]).expect("hash").0,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    proptest! {
+        // Few cases: each hashes up to 300 KB (more than one 256 KiB block) in a debug build.
+        #![proptest_config(ProptestConfig::with_cases(24))]
+        #[test]
+        fn streaming_hash_equals_one_shot_hash(data in proptest::collection::vec(any::<u8>(), 0..300_000)) {
+            let (h, n) = hash_reader(&data[..]).expect("hash");
+            prop_assert_eq!(n, data.len() as u64);
+            prop_assert_eq!(h, hex(&Sha256::digest(&data)));
+        }
+    }
+
+    fn read(size: u64, mtime: i128, hash: &str) -> Expected {
+        Expected::Read {
+            size,
+            mtime_ns: mtime,
+            hash: hash.into(),
+        }
+    }
+    fn arrived(size: u64, hash: &str) -> Restored {
+        Restored::Arrived {
+            size,
+            hash: hash.into(),
+        }
+    }
+
+    #[rstest]
+    #[case(arrived(5, "a"), read(5, 7, "a"), false, Class::Match)]
+    #[case(arrived(5, "a"), read(5, 7, "b"), false, Class::Mismatch)]
+    #[case(arrived(5, "a"), read(5, 8, "b"), false, Class::Changed)]
+    #[case(arrived(5, "a"), read(6, 7, "b"), false, Class::Changed)]
+    #[case(arrived(5, "a"), read(6, 8, "b"), true, Class::Mismatch)]
+    #[case(arrived(5, "a"), Expected::Missing, false, Class::SourceMissing)]
+    #[case(arrived(5, "a"), Expected::Unreadable("EACCES".into()), false, Class::Unreadable)]
+    #[case(arrived(4, "a"), read(5, 7, "a"), false, Class::RestoreFailed)]
+    #[case(Restored::Failed("ciphertext verification failed".into()), read(5, 7, "a"), false, Class::RestoreFailed)]
+    fn classify_tells_damage_from_change(
+        #[case] restored: Restored,
+        #[case] expected: Expected,
+        #[case] immutable: bool,
+        #[case] want: Class,
+    ) {
+        assert_eq!(classify((5, 7), &restored, &expected, immutable), want);
+    }
+}

@@ -1,0 +1,210 @@
+//! The restore-test job on one repository: pin the snapshot, sample while streaming
+//! `restic ls`, set aside files that changed since the backup (and draw
+//! replacements), restore the rest with restic into a private directory, compare,
+//! classify. Plan → execute → verify, and nothing else.
+
+pub mod execute;
+pub mod plan;
+pub mod verify;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+
+use crate::compare::Class;
+use crate::config::RestoreOptions;
+use crate::finding::{Category, Finding, FindingKind};
+use crate::restic::{self, json::Snapshot, Session};
+use crate::source::PathMap;
+use verify::FileResult;
+
+/// Why a restore test could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Restic(#[from] restic::Error),
+    #[error(transparent)]
+    Execute(#[from] execute::Error),
+    #[error("restic could not load some snapshot files, so the newest snapshot is unknown (restic would silently use an older one): {}", .0.join("; "))]
+    SnapshotUnreadable(Vec<String>),
+    #[error("no snapshot matches{0}")]
+    NoSnapshot(String),
+    #[error("snapshot {0} has no regular file matching the filters: nothing to restore-test")]
+    NothingToTest(String),
+}
+
+impl Error {
+    pub fn category(&self) -> Category {
+        match self {
+            Error::Restic(e) => e.category(),
+            Error::Execute(execute::Error::NoSpace { .. }) => Category::NoSpace,
+            Error::Execute(_) => Category::Config,
+            Error::SnapshotUnreadable(_) => Category::Corruption,
+            Error::NoSnapshot(_) | Error::NothingToTest(_) => Category::NotFound,
+        }
+    }
+}
+
+/// What a completed restore test saw.
+#[derive(Debug, Clone)]
+pub struct RestoreResult {
+    pub snapshot: Snapshot,
+    pub seed: u64,
+    pub population: u64,
+    pub files: Vec<FileResult>,
+    pub bytes_restored: u64,
+    pub restore_seconds: f64,
+    pub snapshot_restore_size: Option<u64>,
+    pub findings: Vec<Finding>,
+    /// Where the restored files were kept (`keep`).
+    pub kept: Option<PathBuf>,
+}
+
+impl RestoreResult {
+    pub fn counts(&self) -> BTreeMap<Class, u64> {
+        let mut m: BTreeMap<Class, u64> = Class::ALL.iter().map(|c| (*c, 0)).collect();
+        for f in &self.files {
+            *m.entry(f.class).or_default() += 1;
+        }
+        m
+    }
+}
+
+/// Runs the restore test.
+///
+/// # Errors
+/// The test could not run (see `Error::category`).
+pub async fn run(
+    session: &Session<'_>,
+    opts: &RestoreOptions,
+    seed: u64,
+) -> Result<RestoreResult, Error> {
+    // 1. Pin the snapshot once; every later call uses its full ID.
+    let listed = match &opts.snapshot {
+        Some(id) => session.snapshots_by_id(id).await?,
+        None => session.snapshots(&opts.filter).await?,
+    };
+    let snapshot =
+        plan::pin_snapshot(&listed.snapshots, &listed.unreadable).map_err(|e| match e {
+            plan::PinError::Unreadable(lines) => Error::SnapshotUnreadable(lines),
+            plan::PinError::NoMatch => Error::NoSnapshot(
+                opts.snapshot
+                    .as_ref()
+                    .map(|s| format!(" `{s}`"))
+                    .unwrap_or_default(),
+            ),
+        })?;
+
+    // 2. Sample while streaming `restic ls`.
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut sampler = plan::Sampler::new(opts.sample.clone(), opts.filter_files.clone());
+    session
+        .ls(&snapshot.id, &mut |node| sampler.offer(&node, &mut rng))
+        .await?;
+    let sample = sampler.finish();
+    let map = PathMap::new(&opts.map, &snapshot.paths);
+
+    // 3. Set aside files that changed or vanished since the backup; draw replacements.
+    let mut results: Vec<FileResult> = Vec::new();
+    let mut to_restore: Vec<plan::Candidate> = Vec::new();
+    let mut spares = sample.spares.into_iter();
+    let mut budget_used: u64 = sample.chosen.iter().map(|c| c.size).sum();
+    let mut queue: std::collections::VecDeque<plan::Candidate> = sample.chosen.into();
+    while let Some(c) = queue.pop_front() {
+        match verify::precheck(&c, &map) {
+            None => to_restore.push(c),
+            Some(r) => {
+                budget_used -= c.size;
+                results.push(r);
+                // A replacement that fits the byte budget, in random order.
+                if let Some(next) = spares.by_ref().find(|s| {
+                    opts.sample
+                        .max_bytes
+                        .is_none_or(|b| budget_used + s.size <= b)
+                }) {
+                    budget_used += next.size;
+                    queue.push_back(next);
+                }
+            }
+        }
+    }
+    to_restore.extend(sample.always);
+    if to_restore.is_empty() && results.is_empty() {
+        return Err(Error::NothingToTest(snapshot.short().to_owned()));
+    }
+
+    // 4. Restore into a private directory, removed on every exit path.
+    let need: u64 = to_restore.iter().map(|c| c.size).sum();
+    let dir = execute::prepare(&opts.test_dir, need)?;
+    let paths: Vec<String> = to_restore.iter().map(|c| c.path.clone()).collect();
+    let started = Instant::now();
+    let errors = if paths.is_empty() {
+        Default::default()
+    } else {
+        execute::restore(session, &snapshot.id, dir.path(), &paths).await?
+    };
+    let restore_seconds = started.elapsed().as_secs_f64();
+
+    // 5. Compare, in parallel, off the async runtime.
+    let target = dir.path().to_owned();
+    let map2 = map.clone();
+    let files = to_restore.clone();
+    let verified =
+        tokio::task::spawn_blocking(move || verify::verify(&files, &target, &errors, &map2, false))
+            .await
+            .unwrap_or_default();
+    let bytes_restored = verified
+        .iter()
+        .filter(|f| f.restored_sha256.is_some())
+        .map(|f| f.size)
+        .sum();
+    results.extend(verified);
+    results.sort_by(|a, b| a.path.cmp(&b.path));
+
+    let snapshot_restore_size = session.restore_size(&snapshot.id).await.ok();
+    let mut findings = Vec::new();
+    for f in &results {
+        match f.class {
+            Class::Mismatch => findings.push(Finding::fail(
+                FindingKind::RestoreMismatch,
+                format!("{}: restored bytes differ from the source, whose size and mtime are unchanged since the backup", f.path),
+            )),
+            Class::RestoreFailed => findings.push(Finding::fail(
+                FindingKind::RestoreFailed,
+                format!("{}: {}", f.path, f.detail.as_deref().unwrap_or("restore failed")),
+            )),
+            _ => {}
+        }
+    }
+    for missing in &sample.always_missing {
+        findings.push(Finding::fail(
+            FindingKind::RestoreFailed,
+            format!(
+                "{missing}: listed in `always` but not in snapshot {}",
+                snapshot.short()
+            ),
+        ));
+    }
+    let kept = if opts.keep {
+        let p = dir.keep();
+        tracing::info!("restored files kept in {}", p.display());
+        Some(p)
+    } else {
+        drop(dir);
+        None
+    };
+    Ok(RestoreResult {
+        snapshot,
+        seed,
+        population: sample.population,
+        files: results,
+        bytes_restored,
+        restore_seconds,
+        snapshot_restore_size,
+        findings,
+        kept,
+    })
+}

@@ -1,0 +1,115 @@
+//! Hashes restored and expected copies (in parallel across files) and classifies
+//! each sampled file. Reads only; the source and the restore are never written.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::plan::Candidate;
+use crate::compare::{self, Class, Expected, Restored};
+use crate::source::{self, PathMap};
+
+/// One verified file, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileResult {
+    pub path: String,
+    pub size: u64,
+    pub class: Class,
+    pub restored_sha256: Option<String>,
+    pub expected_sha256: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// Compares every candidate; `errors` are restic's per-file errors.
+pub fn verify(
+    files: &[Candidate],
+    target: &Path,
+    errors: &HashMap<String, String>,
+    map: &PathMap,
+    immutable: bool,
+) -> Vec<FileResult> {
+    let workers = std::thread::available_parallelism()
+        .map_or(2, std::num::NonZeroUsize::get)
+        .min(files.len().max(1));
+    let chunk = files.len().div_ceil(workers).max(1);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = files
+            .chunks(chunk)
+            .map(|part| {
+                s.spawn(move || {
+                    part.iter()
+                        .map(|c| verify_one(c, target, errors, map, immutable))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    })
+}
+
+fn verify_one(
+    c: &Candidate,
+    target: &Path,
+    errors: &HashMap<String, String>,
+    map: &PathMap,
+    immutable: bool,
+) -> FileResult {
+    let restored_path = super::execute::restored_path(target, &c.path);
+    let restored = match errors.get(&c.path) {
+        Some(why) => Restored::Failed(why.clone()),
+        None => match compare::hash_file(&restored_path) {
+            Ok((hash, size)) => Restored::Arrived { size, hash },
+            Err(e) => Restored::Failed(format!(
+                "restic reported no error but the file did not arrive ({e})"
+            )),
+        },
+    };
+    let expected = source::read_expected(&map.map(&c.path));
+    let class = compare::classify((c.size, c.mtime_ns), &restored, &expected, immutable);
+    let detail = match (&restored, &expected, class) {
+        (Restored::Failed(why), _, _) => Some(why.clone()),
+        (Restored::Arrived { size, .. }, _, Class::RestoreFailed) => Some(format!(
+            "restored {size} bytes, the snapshot recorded {}",
+            c.size
+        )),
+        (_, Expected::Unreadable(why), _) => Some(why.clone()),
+        _ => None,
+    };
+    FileResult {
+        path: c.path.clone(),
+        size: c.size,
+        class,
+        restored_sha256: match restored {
+            Restored::Arrived { hash, .. } => Some(hash),
+            Restored::Failed(_) => None,
+        },
+        expected_sha256: match expected {
+            Expected::Read { hash, .. } => Some(hash),
+            _ => None,
+        },
+        detail,
+    }
+}
+
+/// A file found unusable before restoring (changed or deleted since the backup).
+pub fn precheck(c: &Candidate, map: &PathMap) -> Option<FileResult> {
+    let class = match source::stat(&map.map(&c.path)) {
+        None if !map.map(&c.path).exists() => Class::SourceMissing,
+        None => return None, // not a regular file or unreadable: let verify say so
+        Some((size, mtime)) if size != c.size || mtime != c.mtime_ns => Class::Changed,
+        Some(_) => return None,
+    };
+    Some(FileResult {
+        path: c.path.clone(),
+        size: c.size,
+        class,
+        restored_sha256: None,
+        expected_sha256: None,
+        detail: None,
+    })
+}

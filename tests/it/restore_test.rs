@@ -1,0 +1,478 @@
+//! `restic-verify restore-test` against the real restic: fixture repositories, the
+//! fixture source tree (tricky names included) and damage made on purpose.
+
+use std::process::{Command as StdCommand, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::util::{self, promtool_check, sample, TestEnv};
+
+fn counts(r: &Value) -> Vec<(String, u64)> {
+    r["restore_test"]["counts"]
+        .as_object()
+        .expect("counts")
+        .iter()
+        .filter(|(_, n)| n.as_u64() != Some(0))
+        .map(|(k, n)| (k.clone(), n.as_u64().unwrap_or(0)))
+        .collect()
+}
+
+fn classes(r: &Value) -> Vec<(String, String)> {
+    r["restore_test"]["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .map(|f| {
+            (
+                f["path"].as_str().unwrap_or("").to_owned(),
+                f["class"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn restore_test_clean_repository_matches_every_file_including_tricky_names_and_writes_nothing() {
+    let env = TestEnv::new();
+    let repo = env.fixture_repo("clean");
+    let src = env.source_tree();
+    let (repo_before, src_before) = (util::tree_digest(&repo), util::tree_digest(&src));
+    // More than the snapshot holds: every regular file is tested.
+    let out = env
+        .restore_test(&repo, &src)
+        .args(["--sample", "1000", "--verbose-results"])
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = env.last_record();
+    assert_eq!(r["kind"], "restore-test");
+    assert_eq!(r["outcome"], "pass");
+    let t = &r["restore_test"];
+    assert_eq!(counts(&r), [("match".to_owned(), 38)], "{t}");
+    assert_eq!(t["sampled"], 38);
+    assert_eq!(t["population"], 38);
+    assert_eq!(t["snapshot"]["host"], "fixture-host");
+    assert!(t["seed"].is_u64());
+    assert!(t["bytes_restored"].as_u64().expect("bytes") > 1_800_000);
+    assert!(t["estimated_full_restore_seconds"].as_f64().expect("rto") > 0.0);
+    let paths: Vec<String> = classes(&r).into_iter().map(|(p, _)| p).collect();
+    for tricky in [
+        "/source/tricky/new\nline.txt",
+        "/source/tricky/a[b].txt",
+        "/source/tricky/star*.txt",
+        "/source/tricky/back\\slash.txt",
+        "/source/tricky/-leading-dash.txt",
+        "/source/tricky/dollar$HOME.txt",
+        "/source/tricky/日本語.txt",
+        "/source/tricky/empty.txt",
+        "/source/hardlinks/hardlink-to-original.txt",
+    ] {
+        assert!(
+            paths.iter().any(|p| p == tricky),
+            "{tricky:?} not tested: {paths:?}"
+        );
+    }
+    for f in t["files"].as_array().expect("files") {
+        assert_eq!(f["restored_sha256"], f["expected_sha256"], "{f}");
+    }
+    assert!(
+        env.test_dir_entries().is_empty(),
+        "restored data left behind: {:?}",
+        env.test_dir_entries()
+    );
+    assert_eq!(
+        util::tree_digest(&repo),
+        repo_before,
+        "the repository was written"
+    );
+    assert_eq!(
+        util::tree_digest(&src),
+        src_before,
+        "the source was written"
+    );
+    let m = env.metrics();
+    promtool_check(&m);
+    assert_eq!(sample(&m, "restic_verify_restore_test_files{job=\"restore-test\",repository=\"clean\",class=\"match\"}"), 38.0);
+    assert_eq!(sample(&m, "restic_verify_restore_test_files{job=\"restore-test\",repository=\"clean\",class=\"mismatch\"}"), 0.0);
+    assert_eq!(
+        sample(
+            &m,
+            "restic_restore_test_status{job=\"restore-test\",repository=\"clean\"}"
+        ),
+        1.0
+    );
+    assert!(sample(&m, "restic_verify_restore_test_throughput_bytes_per_second{job=\"restore-test\",repository=\"clean\"}") > 0.0);
+}
+
+fn set_mtime(path: &std::path::Path, stamp: &str) {
+    let st = StdCommand::new("touch")
+        .args(["-h", "-d", stamp])
+        .arg(path)
+        .status()
+        .expect("touch");
+    assert!(st.success());
+}
+
+fn overwrite_keep_mtime(path: &std::path::Path, content: &[u8]) {
+    std::fs::write(path, content).expect("write");
+    set_mtime(path, "2024-01-01T00:00:00Z");
+}
+
+#[test]
+fn restore_test_source_edited_with_mtime_kept_is_mismatch_and_fails() {
+    let env = TestEnv::new();
+    let repo = env.fixture_repo("clean");
+    let src = env.source_tree();
+    // Same size, same mtime, different bytes: what bit rot (or a damaged backup) looks like.
+    let f = src.join("data/a.txt");
+    let mut bytes = std::fs::read(&f).expect("read");
+    bytes[0] ^= 0x20;
+    overwrite_keep_mtime(&f, &bytes);
+    let out = env
+        .restore_test(&repo, &src)
+        .args(["--sample", "1", "--always", "/source/data/a.txt"])
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = env.last_record();
+    assert_eq!(r["outcome"], "fail");
+    assert!(
+        classes(&r).contains(&("/source/data/a.txt".to_owned(), "mismatch".to_owned())),
+        "{r}"
+    );
+    assert_eq!(r["findings"][0]["kind"], "restore_mismatch");
+}
+
+#[test]
+fn restore_test_source_changed_with_new_mtime_is_changed_replaced_and_passes() {
+    let env = TestEnv::new();
+    let repo = env.fixture_repo("clean");
+    let src = env.source_tree();
+    std::fs::write(src.join("data/b.txt"), "edited after the backup\n").expect("write");
+    std::fs::remove_file(src.join("data/c.txt")).expect("rm");
+    let out = env
+        .restore_test(&repo, &src)
+        .args(["--sample", "1000"])
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = env.last_record();
+    assert_eq!(r["outcome"], "pass");
+    let c = classes(&r);
+    assert!(
+        c.contains(&("/source/data/b.txt".to_owned(), "changed".to_owned())),
+        "{c:?}"
+    );
+    assert!(
+        c.contains(&("/source/data/c.txt".to_owned(), "source_missing".to_owned())),
+        "{c:?}"
+    );
+    assert_eq!(
+        counts(&r),
+        [
+            ("changed".to_owned(), 1),
+            ("match".to_owned(), 36),
+            ("source_missing".to_owned(), 1)
+        ]
+    );
+}
+
+#[test]
+fn restore_test_changed_file_is_replaced_by_another_sample() {
+    let env = TestEnv::new();
+    let repo = env.fixture_repo("clean");
+    let src = env.source_tree();
+    // Change every file but one: a sample of 1 must end with one verified match.
+    let keep = src.join("data/a.txt");
+    for entry in walk(&src) {
+        if entry != keep
+            && std::fs::symlink_metadata(&entry)
+                .map(|m| m.file_type().is_file())
+                .unwrap_or(false)
+        {
+            set_mtime(&entry, "2025-06-01T00:00:00Z");
+        }
+    }
+    let out = env
+        .restore_test(&repo, &src)
+        .args(["--sample", "1", "--seed", "3"])
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = env.last_record();
+    let c = counts(&r);
+    // With 38 files and 1 requested, the reservoir keeps 8 (1 + spares); if the one
+    // unchanged file is among them it is reached; either way nothing is reported damaged.
+    assert!(
+        c.iter().all(|(k, _)| k == "match" || k == "changed"),
+        "{c:?}"
+    );
+    assert!(c.iter().any(|(k, n)| k == "changed" && *n >= 1), "{c:?}");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).expect("read_dir").flatten() {
+        let p = e.path();
+        if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+            out.extend(walk(&p));
+        }
+        out.push(p);
+    }
+    out
+}
+
+#[test]
+fn restore_test_flipped_byte_in_the_pack_of_a_sampled_file_fails() {
+    let env = TestEnv::new();
+    let repo = env.fixture_repo("flipped-byte");
+    let src = env.source_tree();
+    let out = env
+        .restore_test(&repo, &src)
+        .args(["--sample", "1", "--always", "/source/big/random-1m.bin"])
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = env.last_record();
+    assert_eq!(r["outcome"], "fail");
+    let c = classes(&r);
+    assert!(
+        c.iter()
+            .any(|(p, k)| p == "/source/big/random-1m.bin"
+                && (k == "restore_failed" || k == "mismatch")),
+        "{c:?}"
+    );
+    assert!(env.test_dir_entries().is_empty());
+}
+
+#[test]
+fn restore_test_same_seed_gives_same_sample() {
+    let env = TestEnv::new();
+    let repo = env.fixture_repo("clean");
+    let src = env.source_tree();
+    let run = || {
+        let out = env
+            .restore_test(&repo, &src)
+            .args(["--sample", "5", "--seed", "42", "--verbose-results"])
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(0));
+        classes(&env.last_record())
+    };
+    let (a, b) = (run(), run());
+    assert_eq!(a.len(), 5);
+    assert_eq!(a, b);
+    let out = env
+        .restore_test(&repo, &src)
+        .args(["--sample", "5", "--seed", "43", "--verbose-results"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0));
+    assert_ne!(
+        classes(&env.last_record()),
+        a,
+        "another seed, another sample"
+    );
+}
+
+#[test]
+fn restore_test_damaged_newest_snapshot_is_not_silently_replaced_by_an_older_one() {
+    let env = TestEnv::new();
+    let repo = env.fixture_repo("damaged-snapshot");
+    let src = env.source_tree();
+    let out = env.restore_test(&repo, &src).output().expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = env.last_record();
+    assert_eq!(r["outcome"], "fail");
+    assert_eq!(r["error"]["category"], "corruption");
+    assert!(
+        r["restore_test"]["seed"].is_u64(),
+        "the seed is recorded even when the test cannot run"
+    );
+}
+
+#[test]
+fn restore_test_unknown_snapshot_is_not_found_exit_3() {
+    let env = TestEnv::new();
+    let repo = env.fixture_repo("clean");
+    let src = env.source_tree();
+    let out = env
+        .restore_test(&repo, &src)
+        .args(["--snapshot", "deadbeef"])
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(env.last_record()["error"]["category"], "not_found");
+}
+
+#[test]
+fn restore_test_with_no_file_matching_is_an_error_not_a_pass() {
+    let env = TestEnv::new();
+    let repo = env.fixture_repo("clean");
+    let src = env.source_tree();
+    let out = env
+        .restore_test(&repo, &src)
+        .args(["--include", "/nothing/**"])
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = env.last_record();
+    assert_eq!(r["outcome"], "error");
+    assert!(r["error"]["message"]
+        .as_str()
+        .expect("msg")
+        .contains("nothing to restore-test"));
+}
+
+#[test]
+fn restore_test_source_that_cannot_be_read_is_an_error_not_a_pass() {
+    let env = TestEnv::new();
+    let repo = env.fixture_repo("clean");
+    let src = env.source_tree();
+    // Tests run as root, who reads any file; a directory where the file was cannot be
+    // read as that file either.
+    let f = src.join("docs/lorem.txt");
+    std::fs::remove_file(&f).expect("rm");
+    std::fs::create_dir(&f).expect("mkdir");
+    let out = env
+        .restore_test(&repo, &src)
+        .args(["--sample", "1", "--always", "/source/docs/lorem.txt"])
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = env.last_record();
+    assert_eq!(r["error"]["category"], "source_unreadable");
+    assert!(classes(&r).contains(&("/source/docs/lorem.txt".to_owned(), "unreadable".to_owned())));
+}
+
+#[test]
+fn restore_test_max_bytes_caps_the_sample() {
+    let env = TestEnv::new();
+    let repo = env.fixture_repo("clean");
+    let src = env.source_tree();
+    let out = env
+        .restore_test(&repo, &src)
+        .args([
+            "--sample",
+            "1000",
+            "--max-bytes",
+            "100K",
+            "--verbose-results",
+        ])
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = env.last_record();
+    assert!(r["restore_test"]["bytes_restored"].as_u64().expect("bytes") <= 100 * 1024);
+    let paths: Vec<String> = classes(&r).into_iter().map(|(p, _)| p).collect();
+    assert!(
+        !paths.iter().any(|p| p.starts_with("/source/big/")),
+        "big files exceed the budget: {paths:?}"
+    );
+}
+
+#[test]
+fn restore_test_sigint_mid_restore_leaves_nothing_and_records_interrupted() {
+    let env = TestEnv::new();
+    let repo = util::big_repo(&env);
+    let test_dir = env.path("test-dir");
+    std::fs::create_dir_all(&test_dir).expect("mkdir");
+    let child = StdCommand::new(assert_cmd::cargo::cargo_bin("restic-verify"))
+        .env("RESTIC_VERIFY_RESTIC", util::restic_bin())
+        .arg("restore-test")
+        .arg("--repo")
+        .arg(&repo)
+        .arg("--password-file")
+        .arg(env.fixture_password())
+        .arg("--test-dir")
+        .arg(&test_dir)
+        .arg("--results")
+        .arg(env.path("results.jsonl"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let start = Instant::now();
+    // Wait until restic is writing the restored file.
+    loop {
+        let writing = walk(&test_dir).iter().any(|p| p.is_file());
+        if writing {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "the restore never started"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("signal");
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = util::read_jsonl(&env.path("results.jsonl"))
+        .pop()
+        .expect("record");
+    assert_eq!(r["error"]["category"], "interrupted");
+    assert!(
+        env.test_dir_entries().is_empty(),
+        "restored data left behind: {:?}",
+        env.test_dir_entries()
+    );
+    assert!(util::locks(&repo).is_empty(), "restic's lock is gone");
+}
