@@ -195,6 +195,19 @@ pub struct RestoreTestArgs {
     /// Record every file in the JSONL, not only those that are not `match`.
     #[arg(long)]
     pub verbose_results: bool,
+    /// Compare with the `live` files, or with the `zfs` snapshot the backup was read
+    /// from (then every difference is a mismatch: a snapshot cannot change).
+    #[arg(long, value_name = "KIND", default_value = "live")]
+    pub source: String,
+    /// ZFS dataset holding the source (with --source zfs), e.g. `tank/home`.
+    #[arg(long, value_name = "DATASET")]
+    pub zfs_dataset: Option<String>,
+    /// ZFS snapshot name [default: the newest created at or before the restic snapshot].
+    #[arg(long, value_name = "NAME")]
+    pub zfs_snapshot: Option<String>,
+    /// Take the ZFS snapshot name from the restic tag that starts with this prefix.
+    #[arg(long, value_name = "PREFIX")]
+    pub zfs_snapshot_tag: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -19,6 +19,7 @@ use toml::Spanned;
 
 use crate::restore_test::plan::{FileFilter, SampleOptions};
 use crate::sample::Weighting;
+use crate::source::{SourceKind, ZfsSnapshot};
 
 use crate::secret::{self, Redactor, Secret};
 
@@ -207,6 +208,8 @@ pub struct RestoreOptions {
     pub keep: bool,
     /// Record every file in the JSONL, not only those that are not `match`.
     pub verbose_results: bool,
+    /// Live files, or the ZFS snapshot the backup was read from.
+    pub source: SourceKind,
 }
 
 /// Default number of files a restore test samples.
@@ -353,6 +356,10 @@ struct RawDefaults {
     snapshot: Option<String>,
     seed: Option<u64>,
     verbose_results: Option<bool>,
+    source: Option<Spanned<String>>,
+    zfs_dataset: Option<String>,
+    zfs_snapshot: Option<String>,
+    zfs_snapshot_tag: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -400,6 +407,10 @@ struct RawJob {
     snapshot: Option<String>,
     seed: Option<u64>,
     verbose_results: Option<bool>,
+    source: Option<Spanned<String>>,
+    zfs_dataset: Option<String>,
+    zfs_snapshot: Option<String>,
+    zfs_snapshot_tag: Option<String>,
 }
 
 // ---------------------------------------------------------------- parsing values
@@ -931,7 +942,34 @@ impl Validator<'_> {
             .as_ref()
             .or(d.test_dir.as_ref())
             .map_or_else(std::env::temp_dir, |p| self.file_path(p));
+        let source = match j.source.as_ref().or(d.source.as_ref()) {
+            None => SourceKind::Live,
+            Some(v) if v.get_ref() == "live" => SourceKind::Live,
+            Some(v) if v.get_ref() == "zfs" => {
+                match j.zfs_dataset.clone().or(d.zfs_dataset.clone()) {
+                    Some(dataset) => SourceKind::Zfs {
+                        dataset,
+                        snapshot: zfs_choice(
+                            j.zfs_snapshot.clone().or(d.zfs_snapshot.clone()),
+                            j.zfs_snapshot_tag.clone().or(d.zfs_snapshot_tag.clone()),
+                        ),
+                    },
+                    None => {
+                        self.problem(Some(v.span()), format!("[job.{name}] `source = \"zfs\"` needs `zfs-dataset`, e.g. zfs-dataset = \"tank/home\""));
+                        SourceKind::Live
+                    }
+                }
+            }
+            Some(v) => {
+                self.problem(
+                    Some(v.span()),
+                    format!("`source = \"{}\"`: use \"live\" or \"zfs\"", v.get_ref()),
+                );
+                SourceKind::Live
+            }
+        };
         RestoreOptions {
+            source,
             snapshot: j.snapshot.clone().or(d.snapshot.clone()),
             filter,
             sample: SampleOptions {
@@ -959,6 +997,15 @@ impl Validator<'_> {
             keep: j.keep.or(d.keep).unwrap_or(false),
             verbose_results: j.verbose_results.or(d.verbose_results).unwrap_or(false),
         }
+    }
+}
+
+/// How the ZFS snapshot is chosen: an explicit name beats a tag prefix beats auto.
+pub fn zfs_choice(name: Option<String>, tag_prefix: Option<String>) -> ZfsSnapshot {
+    match (name, tag_prefix) {
+        (Some(n), _) => ZfsSnapshot::Named(n),
+        (None, Some(p)) => ZfsSnapshot::Tag(p),
+        (None, None) => ZfsSnapshot::Auto,
     }
 }
 

@@ -146,3 +146,224 @@ mod tests {
         );
     }
 }
+
+/// Which ZFS snapshot holds the bytes the backup read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ZfsSnapshot {
+    /// This snapshot name.
+    Named(String),
+    /// The restic snapshot carries a tag `<prefix><name>`.
+    Tag(String),
+    /// The newest ZFS snapshot created at or before the restic snapshot's time.
+    Auto,
+}
+
+/// Where the expected bytes come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceKind {
+    /// The current files.
+    Live,
+    /// A ZFS snapshot of `dataset`, read through `<mountpoint>/.zfs/snapshot/<name>/`.
+    Zfs {
+        dataset: String,
+        snapshot: ZfsSnapshot,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot run `zfs {args}`: {source}; is ZFS installed (zfsutils-linux)?")]
+    Spawn {
+        args: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("`zfs {args}` failed ({status}): {stderr}")]
+    Failed {
+        args: String,
+        status: String,
+        stderr: String,
+    },
+    #[error("no ZFS snapshot of {dataset} was created at or before the restic snapshot's time {time}; name one with `zfs-snapshot`")]
+    NoZfsSnapshot { dataset: String, time: String },
+    #[error("the restic snapshot has no tag starting with `{prefix}` naming its ZFS snapshot")]
+    NoTag { prefix: String },
+    #[error("ZFS snapshot directory {} does not exist (is snapdir reachable, is the name right?)", path.display())]
+    Missing { path: PathBuf },
+}
+
+/// The expected side of a restore test, resolved for one restic snapshot.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    map: PathMap,
+    /// For ZFS: (dataset mountpoint, `<mountpoint>/.zfs/snapshot/<name>`).
+    zfs: Option<(PathBuf, PathBuf)>,
+    /// The ZFS snapshot name, for the record.
+    pub zfs_snapshot: Option<String>,
+}
+
+impl Resolved {
+    pub fn live(map: PathMap) -> Resolved {
+        Resolved {
+            map,
+            zfs: None,
+            zfs_snapshot: None,
+        }
+    }
+
+    /// A ZFS snapshot never changes: every difference is a mismatch.
+    pub fn immutable(&self) -> bool {
+        self.zfs.is_some()
+    }
+
+    /// The file to compare a tree path with.
+    pub fn expected_path(&self, tree_path: &str) -> PathBuf {
+        let live = self.map.map(tree_path);
+        let Some((mountpoint, root)) = &self.zfs else {
+            return live;
+        };
+        // A backup that read `<mp>/.zfs/snapshot/<x>/...` directly records that path.
+        let s = live.to_string_lossy();
+        if let Some(i) = s.find("/.zfs/snapshot/") {
+            let rest = &s[i + "/.zfs/snapshot/".len()..];
+            let rel = rest.split_once('/').map_or("", |(_, r)| r);
+            return root.join(rel);
+        }
+        match live.strip_prefix(mountpoint) {
+            Ok(rel) => root.join(rel),
+            Err(_) => root.join(live.strip_prefix("/").unwrap_or(&live)),
+        }
+    }
+}
+
+async fn zfs(args: &[&str]) -> Result<String, Error> {
+    let shown = args.join(" ");
+    let out = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        tokio::process::Command::new("zfs")
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .map_err(|_| Error::Spawn {
+        args: shown.clone(),
+        source: std::io::Error::other("timed out after 60s"),
+    })?
+    .map_err(|source| Error::Spawn {
+        args: shown.clone(),
+        source,
+    })?;
+    if !out.status.success() {
+        return Err(Error::Failed {
+            args: shown,
+            status: out.status.to_string(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Picks the newest ZFS snapshot created at or before `at` (epoch seconds) from
+/// `zfs list -Hp -t snapshot -o name,creation` output.
+pub fn pick_zfs_snapshot(list: &str, at: i64) -> Option<String> {
+    list.lines()
+        .filter_map(|l| {
+            let (name, created) = l.split_once('\t')?;
+            let created: i64 = created.trim().parse().ok()?;
+            let short = name.split_once('@')?.1.to_owned();
+            (created <= at).then_some((created, short))
+        })
+        .max()
+        .map(|(_, n)| n)
+}
+
+/// Resolves the expected side for a restic snapshot (time as epoch seconds, tags).
+///
+/// # Errors
+/// `zfs` missing or failing, no fitting ZFS snapshot, or its directory missing.
+pub async fn resolve(
+    kind: &SourceKind,
+    map: PathMap,
+    time: i64,
+    time_text: &str,
+    tags: &[String],
+) -> Result<Resolved, Error> {
+    let (dataset, choice) = match kind {
+        SourceKind::Live => return Ok(Resolved::live(map)),
+        SourceKind::Zfs { dataset, snapshot } => (dataset, snapshot),
+    };
+    let mountpoint = PathBuf::from(
+        zfs(&["get", "-H", "-p", "-o", "value", "mountpoint", dataset])
+            .await?
+            .trim(),
+    );
+    let name = match choice {
+        ZfsSnapshot::Named(n) => n.clone(),
+        ZfsSnapshot::Tag(prefix) => tags
+            .iter()
+            .find_map(|t| t.strip_prefix(prefix.as_str()))
+            .map(str::to_owned)
+            .ok_or_else(|| Error::NoTag {
+                prefix: prefix.clone(),
+            })?,
+        ZfsSnapshot::Auto => {
+            let list = zfs(&[
+                "list",
+                "-H",
+                "-p",
+                "-t",
+                "snapshot",
+                "-o",
+                "name,creation",
+                dataset,
+            ])
+            .await?;
+            pick_zfs_snapshot(&list, time).ok_or_else(|| Error::NoZfsSnapshot {
+                dataset: dataset.clone(),
+                time: time_text.to_owned(),
+            })?
+        }
+    };
+    let root = mountpoint.join(".zfs/snapshot").join(&name);
+    if !root.is_dir() {
+        return Err(Error::Missing { path: root });
+    }
+    Ok(Resolved {
+        map,
+        zfs: Some((mountpoint, root)),
+        zfs_snapshot: Some(name),
+    })
+}
+
+#[cfg(test)]
+mod zfs_tests {
+    use super::*;
+
+    #[test]
+    fn pick_zfs_snapshot_takes_the_newest_not_after_the_backup() {
+        let list = "tank/home@a\t100\ntank/home@b\t200\ntank/home@c\t300\n";
+        assert_eq!(pick_zfs_snapshot(list, 250), Some("b".into()));
+        assert_eq!(pick_zfs_snapshot(list, 300), Some("c".into()));
+        assert_eq!(pick_zfs_snapshot(list, 50), None);
+    }
+
+    #[test]
+    fn resolved_maps_live_and_snapshot_mount_paths_into_the_zfs_snapshot() {
+        let r = Resolved {
+            map: PathMap::new(&[("/mnt/backup-snapshot".into(), "/tank/home".into())], &[]),
+            zfs: Some(("/tank/home".into(), "/tank/home/.zfs/snapshot/s1".into())),
+            zfs_snapshot: Some("s1".into()),
+        };
+        assert_eq!(
+            r.expected_path("/mnt/backup-snapshot/u/f"),
+            PathBuf::from("/tank/home/.zfs/snapshot/s1/u/f")
+        );
+        assert_eq!(
+            r.expected_path("/tank/home/.zfs/snapshot/other/u/f"),
+            PathBuf::from("/tank/home/.zfs/snapshot/s1/u/f")
+        );
+        assert!(r.immutable());
+    }
+}

@@ -9,7 +9,7 @@ use crate::report::Report;
 use crate::restore_test::plan::{FileFilter, SampleOptions};
 use crate::runner::{self, Context};
 use crate::sample::Weighting;
-use crate::source;
+use crate::source::{self, SourceKind};
 
 /// Runs the restore test.
 ///
@@ -74,7 +74,23 @@ pub fn profile_from_flags(a: &RestoreTestArgs) -> Result<Profile, config::Error>
             ));
         }
     }
+    let source = match (a.source.as_str(), &a.zfs_dataset) {
+        ("live", _) => SourceKind::Live,
+        ("zfs", Some(dataset)) => SourceKind::Zfs {
+            dataset: dataset.clone(),
+            snapshot: config::zfs_choice(a.zfs_snapshot.clone(), a.zfs_snapshot_tag.clone()),
+        },
+        ("zfs", None) => {
+            problems.push("--source zfs needs --zfs-dataset DATASET".to_owned());
+            SourceKind::Live
+        }
+        (other, _) => {
+            problems.push(format!("--source `{other}`: use `live` or `zfs`"));
+            SourceKind::Live
+        }
+    };
     let kind = JobKind::RestoreTest(Box::new(RestoreOptions {
+        source,
         snapshot: (a.snapshot != "latest").then(|| a.snapshot.clone()),
         filter: snapshot_filter(&a.repo),
         sample: SampleOptions {

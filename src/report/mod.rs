@@ -88,10 +88,14 @@ pub struct SnapshotRef {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct RestoreRecord {
     pub snapshot: Option<SnapshotRef>,
+    /// Where the expected bytes came from: `live` or `zfs:<dataset>@<snapshot>`.
+    pub source: String,
     /// `--seed` with this value replays the sample exactly.
     pub seed: u64,
     /// Regular files of the snapshot that passed the filters.
     pub population: u64,
+    /// Files skipped because their names are not UTF-8 (restic cannot address them).
+    pub unaddressable: u64,
     /// Files tested (restored and compared, or set aside as changed/missing).
     pub sampled: u64,
     /// Files per class; every class present.
@@ -118,8 +122,10 @@ impl RestoreRecord {
                 host: r.snapshot.hostname.clone(),
                 paths: r.snapshot.paths.clone(),
             }),
+            source: r.source.clone(),
             seed: r.seed,
             population: r.population,
+            unaddressable: r.unaddressable,
             sampled: r.files.len() as u64,
             counts: r
                 .counts()

@@ -18,7 +18,7 @@ use crate::compare::Class;
 use crate::config::RestoreOptions;
 use crate::finding::{Category, Finding, FindingKind};
 use crate::restic::{self, json::Snapshot, Session};
-use crate::source::PathMap;
+use crate::source::{self, PathMap};
 use verify::FileResult;
 
 /// Why a restore test could not run.
@@ -34,6 +34,8 @@ pub enum Error {
     NoSnapshot(String),
     #[error("snapshot {0} has no regular file matching the filters: nothing to restore-test")]
     NothingToTest(String),
+    #[error(transparent)]
+    Source(#[from] source::Error),
 }
 
 impl Error {
@@ -44,6 +46,9 @@ impl Error {
             Error::Execute(_) => Category::Config,
             Error::SnapshotUnreadable(_) => Category::Corruption,
             Error::NoSnapshot(_) | Error::NothingToTest(_) => Category::NotFound,
+            Error::Source(source::Error::Spawn { .. }) => Category::Config,
+            Error::Source(source::Error::Failed { .. }) => Category::Internal,
+            Error::Source(_) => Category::NotFound,
         }
     }
 }
@@ -54,6 +59,8 @@ pub struct RestoreResult {
     pub snapshot: Snapshot,
     pub seed: u64,
     pub population: u64,
+    /// Files skipped because their names are not UTF-8 (see `plan::Sample`).
+    pub unaddressable: u64,
     pub files: Vec<FileResult>,
     pub bytes_restored: u64,
     pub restore_seconds: f64,
@@ -61,6 +68,8 @@ pub struct RestoreResult {
     pub findings: Vec<Finding>,
     /// Where the restored files were kept (`keep`).
     pub kept: Option<PathBuf>,
+    /// `live`, or `zfs:<dataset>@<snapshot>`.
+    pub source: String,
 }
 
 impl RestoreResult {
@@ -105,7 +114,20 @@ pub async fn run(
         .ls(&snapshot.id, &mut |node| sampler.offer(&node, &mut rng))
         .await?;
     let sample = sampler.finish();
-    let map = PathMap::new(&opts.map, &snapshot.paths);
+    if sample.unaddressable > 0 {
+        tracing::warn!(
+            "{} file(s) have names that are not UTF-8; restic cannot address them for restore, so they are not sampled",
+            sample.unaddressable
+        );
+    }
+    let map = source::resolve(
+        &opts.source,
+        PathMap::new(&opts.map, &snapshot.paths),
+        snapshot.time.timestamp(),
+        &snapshot.time.to_rfc3339(),
+        snapshot.tags.as_deref().unwrap_or_default(),
+    )
+    .await?;
 
     // 3. Set aside files that changed or vanished since the backup; draw replacements.
     let mut results: Vec<FileResult> = Vec::new();
@@ -153,7 +175,7 @@ pub async fn run(
     let map2 = map.clone();
     let files = to_restore.clone();
     let verified =
-        tokio::task::spawn_blocking(move || verify::verify(&files, &target, &errors, &map2, false))
+        tokio::task::spawn_blocking(move || verify::verify(&files, &target, &errors, &map2))
             .await
             .unwrap_or_default();
     let bytes_restored = verified
@@ -200,11 +222,18 @@ pub async fn run(
         snapshot,
         seed,
         population: sample.population,
+        unaddressable: sample.unaddressable,
         files: results,
         bytes_restored,
         restore_seconds,
         snapshot_restore_size,
         findings,
         kept,
+        source: match (&opts.source, &map.zfs_snapshot) {
+            (source::SourceKind::Zfs { dataset, .. }, Some(name)) => {
+                format!("zfs:{dataset}@{name}")
+            }
+            _ => "live".to_owned(),
+        },
     })
 }

@@ -112,6 +112,9 @@ pub struct Sample {
     pub always_missing: Vec<String>,
     pub population: u64,
     pub over_budget: usize,
+    /// Files whose names hold bytes that are not UTF-8: restic shows them as U+FFFD
+    /// and neither `--include` nor `dump` can address them, so they cannot be tested.
+    pub unaddressable: u64,
 }
 
 /// Streams candidates into a bounded reservoir.
@@ -122,6 +125,7 @@ pub struct Sampler {
     /// Percent mode: everything drawn below `percent`.
     drawn: Vec<Candidate>,
     always: Vec<Candidate>,
+    unaddressable: u64,
 }
 
 impl Sampler {
@@ -139,6 +143,7 @@ impl Sampler {
             filter,
             drawn: Vec::new(),
             always: Vec::new(),
+            unaddressable: 0,
         }
     }
 
@@ -159,6 +164,10 @@ impl Sampler {
         let Some(c) = self.filter.accept(node) else {
             return;
         };
+        if c.path.contains('\u{FFFD}') {
+            self.unaddressable += 1;
+            return;
+        }
         if let Some(p) = self.opts.percent {
             let u: f64 = rng.random();
             if u < p / 100.0 {
@@ -197,6 +206,7 @@ impl Sampler {
             always_missing,
             population,
             over_budget: taken.over_budget,
+            unaddressable: self.unaddressable,
         }
     }
 }

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::plan::Candidate;
 use crate::compare::{self, Class, Expected, Restored};
-use crate::source::{self, PathMap};
+use crate::source::{self, Resolved};
 
 /// One verified file, as recorded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -27,8 +27,7 @@ pub fn verify(
     files: &[Candidate],
     target: &Path,
     errors: &HashMap<String, String>,
-    map: &PathMap,
-    immutable: bool,
+    map: &Resolved,
 ) -> Vec<FileResult> {
     let workers = std::thread::available_parallelism()
         .map_or(2, std::num::NonZeroUsize::get)
@@ -40,7 +39,7 @@ pub fn verify(
             .map(|part| {
                 s.spawn(move || {
                     part.iter()
-                        .map(|c| verify_one(c, target, errors, map, immutable))
+                        .map(|c| verify_one(c, target, errors, map))
                         .collect::<Vec<_>>()
                 })
             })
@@ -56,8 +55,7 @@ fn verify_one(
     c: &Candidate,
     target: &Path,
     errors: &HashMap<String, String>,
-    map: &PathMap,
-    immutable: bool,
+    map: &Resolved,
 ) -> FileResult {
     let restored_path = super::execute::restored_path(target, &c.path);
     let restored = match errors.get(&c.path) {
@@ -69,8 +67,19 @@ fn verify_one(
             )),
         },
     };
-    let expected = source::read_expected(&map.map(&c.path));
-    let class = compare::classify((c.size, c.mtime_ns), &restored, &expected, immutable);
+    // What the snapshot promised beyond the bytes: the permission bits.
+    let restored = match (restored, c.mode) {
+        (Restored::Arrived { .. }, Some(mode)) if !mode_matches(&restored_path, mode) => {
+            Restored::Failed(format!(
+                "restored with mode {:04o}, the snapshot recorded {:04o}",
+                file_mode(&restored_path).unwrap_or(0),
+                mode & 0o777
+            ))
+        }
+        (r, _) => r,
+    };
+    let expected = source::read_expected(&map.expected_path(&c.path));
+    let class = compare::classify((c.size, c.mtime_ns), &restored, &expected, map.immutable());
     let detail = match (&restored, &expected, class) {
         (Restored::Failed(why), _, _) => Some(why.clone()),
         (Restored::Arrived { size, .. }, _, Class::RestoreFailed) => Some(format!(
@@ -96,10 +105,27 @@ fn verify_one(
     }
 }
 
+fn file_mode(path: &Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .ok()
+        .map(|m| m.permissions().mode() & 0o777)
+}
+
+/// restic records Go's FileMode: the permission bits are the low nine.
+fn mode_matches(path: &Path, recorded: u32) -> bool {
+    file_mode(path).is_none_or(|m| m == recorded & 0o777)
+}
+
 /// A file found unusable before restoring (changed or deleted since the backup).
-pub fn precheck(c: &Candidate, map: &PathMap) -> Option<FileResult> {
-    let class = match source::stat(&map.map(&c.path)) {
-        None if !map.map(&c.path).exists() => Class::SourceMissing,
+pub fn precheck(c: &Candidate, map: &Resolved) -> Option<FileResult> {
+    if map.immutable() {
+        // A ZFS snapshot cannot have changed since the backup read it.
+        return None;
+    }
+    let path = map.expected_path(&c.path);
+    let class = match source::stat(&path) {
+        None if !path.exists() => Class::SourceMissing,
         None => return None, // not a regular file or unreadable: let verify say so
         Some((size, mtime)) if size != c.size || mtime != c.mtime_ns => Class::Changed,
         Some(_) => return None,
@@ -112,4 +138,22 @@ pub fn precheck(c: &Candidate, map: &PathMap) -> Option<FileResult> {
         expected_sha256: None,
         detail: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mode_matches_compares_permission_bits_of_the_restored_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = dir.path().join("f");
+        std::fs::write(&f, "x").expect("write");
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        assert!(mode_matches(&f, 0o600));
+        // Go's FileMode keeps type bits high; only the low nine count.
+        assert!(mode_matches(&f, 0x8000_0000 | 0o600));
+        assert!(!mode_matches(&f, 0o644));
+    }
 }

@@ -476,3 +476,185 @@ fn restore_test_sigint_mid_restore_leaves_nothing_and_records_interrupted() {
     );
     assert!(util::locks(&repo).is_empty(), "restic's lock is gone");
 }
+
+/// A dataset mounted at `<env>/pool`: the live tree at `pool/source`, and ZFS
+/// snapshots `before` (taken before the restic snapshot) and `after` under
+/// `pool/.zfs/snapshot/`. `zfs` is the stand-in under tests/fakes.
+fn zfs_layout(env: &TestEnv) -> std::path::PathBuf {
+    let pool = env.path("pool");
+    for dir in [
+        pool.clone(),
+        pool.join(".zfs/snapshot/before"),
+        pool.join(".zfs/snapshot/after"),
+    ] {
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let st = StdCommand::new("tar")
+            .arg("xzf")
+            .arg(util::manifest_dir().join("fixtures/source.tar.gz"))
+            .arg("-C")
+            .arg(&dir)
+            .status()
+            .expect("tar");
+        assert!(st.success());
+    }
+    // The fixture snapshots were taken 2024-01-03T12:00Z.
+    set_mtime(&pool.join(".zfs/snapshot/before"), "2024-01-02T00:00:00Z");
+    set_mtime(&pool.join(".zfs/snapshot/after"), "2025-01-01T00:00:00Z");
+    pool
+}
+
+fn zfs_cmd(env: &TestEnv, repo: &std::path::Path, pool: &std::path::Path) -> assert_cmd::Command {
+    let fakes = util::manifest_dir().join("tests/fakes");
+    let path = format!(
+        "{}:{}",
+        fakes.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut c = env.restore_test(repo, &pool.join("source"));
+    c.env("PATH", path).env("FAKE_ZFS_MOUNTPOINT", pool).args([
+        "--source",
+        "zfs",
+        "--zfs-dataset",
+        "tank/data",
+        "--sample",
+        "1000",
+    ]);
+    c
+}
+
+#[test]
+fn restore_test_zfs_source_compares_with_the_snapshot_not_the_changed_live_file() {
+    let env = TestEnv::new();
+    let repo = env.fixture_repo("clean");
+    let pool = zfs_layout(&env);
+    // The live file changed since the backup; the ZFS snapshot still has the old bytes.
+    std::fs::write(pool.join("source/data/a.txt"), "changed live\n").expect("write");
+    let out = zfs_cmd(&env, &repo, &pool).output().expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = env.last_record();
+    assert_eq!(r["restore_test"]["source"], "zfs:tank/data@before", "{r}");
+    assert_eq!(counts(&r), [("match".to_owned(), 38)]);
+}
+
+#[test]
+fn restore_test_zfs_source_difference_is_mismatch_even_with_a_new_mtime() {
+    let env = TestEnv::new();
+    let repo = env.fixture_repo("clean");
+    let pool = zfs_layout(&env);
+    let f = pool.join(".zfs/snapshot/before/source/data/b.txt");
+    std::fs::write(&f, "rotted\n").expect("write");
+    let out = zfs_cmd(&env, &repo, &pool).output().expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = env.last_record();
+    assert!(
+        classes(&r).contains(&("/source/data/b.txt".to_owned(), "mismatch".to_owned())),
+        "{r}"
+    );
+}
+
+#[test]
+fn restore_test_zfs_source_without_an_earlier_snapshot_is_not_found() {
+    let env = TestEnv::new();
+    let repo = env.fixture_repo("clean");
+    let pool = zfs_layout(&env);
+    std::fs::remove_dir_all(pool.join(".zfs/snapshot/before")).expect("rm");
+    let out = zfs_cmd(&env, &repo, &pool).output().expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = env.last_record();
+    assert_eq!(r["error"]["category"], "not_found");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .expect("msg")
+            .contains("no ZFS snapshot of tank/data"),
+        "{r}"
+    );
+}
+
+#[test]
+fn restore_test_non_utf8_name_is_counted_unaddressable_not_failed() {
+    use std::os::unix::ffi::OsStrExt;
+    let env = TestEnv::new();
+    let src = env.path("nu/src");
+    std::fs::create_dir_all(&src).expect("mkdir");
+    std::fs::write(
+        src.join(std::ffi::OsStr::from_bytes(b"bad\xff\xfename.txt")),
+        "x",
+    )
+    .expect("write");
+    std::fs::write(src.join("ok.txt"), "fine\n").expect("write");
+    let repo = env.path("nu/repo");
+    assert!(env
+        .restic(&repo)
+        .arg("init")
+        .output()
+        .expect("init")
+        .status
+        .success());
+    let b = env
+        .restic(&repo)
+        .arg("backup")
+        .arg(&src)
+        .output()
+        .expect("backup");
+    assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
+    let out = env
+        .restore_test(&repo, &src)
+        .args(["--sample", "10"])
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = env.last_record();
+    assert_eq!(r["restore_test"]["unaddressable"], 1, "{r}");
+    assert_eq!(counts(&r), [("match".to_owned(), 1)]);
+}
+
+#[test]
+fn restore_test_private_mode_file_comes_back_with_its_mode_and_matches() {
+    // The mode is checked on the *restored* file against the snapshot's record (unit
+    // test `verify::tests`); restic restores 0600 as 0600, so this file matches.
+    let env = TestEnv::new();
+    let repo = env.fixture_repo("clean");
+    let src = env.source_tree();
+    let out = env
+        .restore_test(&repo, &src)
+        .args([
+            "--sample",
+            "1",
+            "--always",
+            "/source/modes/private-0600.txt",
+            "--verbose-results",
+        ])
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(classes(&env.last_record()).contains(&(
+        "/source/modes/private-0600.txt".to_owned(),
+        "match".to_owned()
+    )));
+}
