@@ -424,6 +424,10 @@ fn restore_test_max_bytes_caps_the_sample() {
 
 #[test]
 fn restore_test_sigint_mid_restore_leaves_nothing_and_records_interrupted() {
+    interrupt_mid_restore(nix::sys::signal::Signal::SIGINT);
+}
+
+fn interrupt_mid_restore(signal: nix::sys::signal::Signal) {
     let env = TestEnv::new();
     let repo = util::big_repo(&env);
     let test_dir = env.path("test-dir");
@@ -457,7 +461,7 @@ fn restore_test_sigint_mid_restore_leaves_nothing_and_records_interrupted() {
         std::thread::sleep(Duration::from_millis(10));
     }
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("signal");
+    nix::sys::signal::kill(pid, signal).expect("signal");
     let out = child.wait_with_output().expect("wait");
     assert_eq!(
         out.status.code(),
@@ -657,4 +661,103 @@ fn restore_test_private_mode_file_comes_back_with_its_mode_and_matches() {
         "/source/modes/private-0600.txt".to_owned(),
         "match".to_owned()
     )));
+}
+
+/// A 64 KiB tmpfs, unmounted on drop (tests run as root here, as in CI).
+struct SmallFs(std::path::PathBuf);
+
+impl SmallFs {
+    fn mount(dir: std::path::PathBuf) -> SmallFs {
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let out = StdCommand::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+            .arg(&dir)
+            .output()
+            .expect("mount");
+        assert!(
+            out.status.success(),
+            "mounting a small tmpfs needs root: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        SmallFs(dir)
+    }
+}
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        let _ = StdCommand::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn restore_test_full_test_dir_is_refused_before_restoring() {
+    let env = TestEnv::new();
+    let repo = env.fixture_repo("clean");
+    let src = env.source_tree();
+    let small = SmallFs::mount(env.path("small"));
+    let out = env
+        .restore_test(&repo, &src)
+        .arg("--test-dir")
+        .arg(&small.0)
+        .args(["--sample", "1", "--always", "/source/big/random-1m.bin"])
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = env.last_record();
+    assert_eq!(r["error"]["category"], "no_space");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .expect("msg")
+            .contains("free space or choose another `test-dir`"),
+        "{r}"
+    );
+    assert_eq!(
+        std::fs::read_dir(&small.0).expect("ls").count(),
+        0,
+        "nothing written"
+    );
+}
+
+#[test]
+fn restore_test_missing_pack_holding_a_sampled_file_fails() {
+    let env = TestEnv::new();
+    // Backup 3's data pack (the `changes/` files new in snapshot 3) is deleted.
+    let repo = env.fixture_repo("missing-pack");
+    let src = env.source_tree();
+    let out = env
+        .restore_test(&repo, &src)
+        .args([
+            "--sample",
+            "1",
+            "--always",
+            "/source/changes/added-in-3.txt",
+        ])
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = env.last_record();
+    assert!(
+        classes(&r).contains(&(
+            "/source/changes/added-in-3.txt".to_owned(),
+            "restore_failed".to_owned()
+        )),
+        "{r}"
+    );
+    assert!(env.test_dir_entries().is_empty());
+}
+
+#[test]
+fn restore_test_sigterm_mid_restore_leaves_nothing_and_records_interrupted() {
+    interrupt_mid_restore(nix::sys::signal::Signal::SIGTERM);
 }
