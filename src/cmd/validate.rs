@@ -56,12 +56,20 @@ fn plan_restore(s: &mut String, o: &RestoreOptions, timeout: std::time::Duration
     };
     let _ = writeln!(
         s,
-        "  sample {how} by {:?} (max-bytes {}), always {}; seed {}; compare with the live source{}",
-        o.sample.weighting,
+        "  sample {how} by {} (max-bytes {}), always {}; seed {}; compare with {}{}",
+        match o.sample.weighting {
+            crate::sample::Weighting::Count => "count",
+            crate::sample::Weighting::Bytes => "bytes",
+        },
         size(o.sample.max_bytes),
         o.sample.always.len(),
         o.seed
             .map_or_else(|| "random".to_owned(), |x| x.to_string()),
+        match &o.source {
+            crate::source::SourceKind::Live => "the live source".to_owned(),
+            crate::source::SourceKind::Zfs { dataset, snapshot } =>
+                format!("ZFS dataset {dataset}, snapshot {snapshot:?}"),
+        },
         if o.map.is_empty() {
             String::new()
         } else {

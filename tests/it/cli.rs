@@ -362,3 +362,69 @@ fn shipped_profiles_all_validate() {
     }
     assert!(n >= 2, "expected at least two shipped profiles, found {n}");
 }
+
+#[test]
+fn run_profile_restore_test_job_uses_its_profile_keys() {
+    let env = TestEnv::new();
+    env.fixture_repo("clean");
+    let src = env.source_tree();
+    let pw = env.fixture_password();
+    std::fs::create_dir_all(env.path("prom")).expect("mkdir");
+    std::fs::create_dir_all(env.path("tests")).expect("mkdir");
+    let p = write_profile(
+        &env,
+        &format!(
+            r#"
+[defaults]
+password-file = "{pw}"
+results = "results.jsonl"
+metrics-dir = "prom"
+
+[repository.clean]
+url = "repos/{{name}}"
+
+[job.monthly-restore]
+kind = "restore-test"
+repositories = ["clean"]
+sample = 3
+seed = 11
+sample-by = "bytes"
+max-bytes = "2M"
+exclude = ["/source/tricky/**"]
+always = ["/source/data/a.txt"]
+map = ["/source={src}"]
+test-dir = "tests"
+verbose-results = true
+"#,
+            pw = pw.display(),
+            src = src.display()
+        ),
+    );
+    let out = env
+        .cmd()
+        .args(["run", "--config"])
+        .arg(&p)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let r = env.last_record();
+    assert_eq!(r["job"], "monthly-restore");
+    assert_eq!(r["restore_test"]["seed"], 11);
+    let files: Vec<&str> = r["restore_test"]["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .filter_map(|f| f["path"].as_str())
+        .collect();
+    assert_eq!(files.len(), 4, "3 sampled + 1 always: {files:?}");
+    assert!(files.contains(&"/source/data/a.txt"));
+    assert!(
+        !files.iter().any(|f| f.starts_with("/source/tricky/")),
+        "{files:?}"
+    );
+    assert_eq!(std::fs::read_dir(env.path("tests")).expect("ls").count(), 0);
+    let m = std::fs::read_to_string(env.path("prom/restic-verify-monthly-restore.prom"))
+        .expect("metrics");
+    promtool_check(&m);
+    assert_eq!(sample(&m, "restic_verify_restore_test_files{job=\"monthly-restore\",repository=\"clean\",class=\"match\"}"), 4.0);
+}
