@@ -18,7 +18,7 @@ mkdir -p "$BENCH_DIR"
 "$here/gen-dataset.py" "$BENCH_DIR/data/src" --seed "$SEED"
 
 export RESTIC_REPOSITORY="$BENCH_DIR/repo" RESTIC_PASSWORD_FILE="$BENCH_DIR/password"
-[ -f "$RESTIC_PASSWORD_FILE" ] || echo "bench-password-$SEED" > "$RESTIC_PASSWORD_FILE"
+[ -f "$RESTIC_PASSWORD_FILE" ] || (umask 077; echo "bench-password-$SEED" > "$RESTIC_PASSWORD_FILE")
 if [ ! -f "$BENCH_DIR/repo.complete" ]; then
   rm -rf "$BENCH_DIR/repo" "$BENCH_DIR/cache-backup"
   "$RESTIC_014" init < /dev/null

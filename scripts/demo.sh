@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The built-in demo: builds restic-verify, makes a throw-away restic repository with
 # three snapshots, runs a check job from a generated profile (rotating read-data
-# subset, freshness, JSONL and Prometheus output), then flips one byte of a data pack
-# and shows that plain `check` cannot see it while `--read-data` fails the run.
+# subset, freshness, JSONL and Prometheus output) and a restore test, then flips one
+# byte of a data pack and shows that plain `check` cannot see it while `--read-data`
+# and a restore test of the affected file fail the run.
 # Needs nothing but restic (installed with apt-get when missing). Cleans up after itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -51,6 +52,9 @@ echo; echo "== results.jsonl (last line)"; tail -n 1 results.jsonl
 echo; echo "== prom/restic-verify-weekly-check.prom (excerpt)"
 grep -E '^restic_verif(y_success|y_check_cycle_coverage_ratio|y_snapshots|ication_status)' prom/restic-verify-weekly-check.prom
 
+echo; echo "== restic-verify restore-test: 10 random files restored with restic and compared (SHA-256) with src/"
+"$rv" -q restore-test --repo "$demo/repo" --password-file password --name demo --sample 10 --always /src/photo.raw --test-dir "$demo"
+
 pack=$(find repo/data -type f -size +1M | head -n 1)
 echo; echo "== flipping one byte in the middle of $(basename "$pack")"
 python3 - "$pack" <<'PY'
@@ -65,6 +69,10 @@ echo; echo "== restic-verify check (structure only): restic cannot see a flipped
 echo; echo "== restic-verify check --read-data"
 "$rv" -q check --repo "$demo/repo" --password-file password --name demo --read-data; code=$?
 echo "exit code $code (1 = damage found)"
+echo; echo "== restic-verify restore-test --always /src/photo.raw: the damaged file does not come back"
+"$rv" -q restore-test --repo "$demo/repo" --password-file password --name demo --sample 3 --always /src/photo.raw --test-dir "$demo"; rcode=$?
+echo "exit code $rcode (1 = damage found)"
 set -e
+[ "$rcode" -eq 1 ] || { echo "demo: expected exit code 1 from the restore test"; exit 1; }
 [ "$code" -eq 1 ] || { echo "demo: expected exit code 1"; exit 1; }
 echo; echo "demo: done; all temporary files removed"

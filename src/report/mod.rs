@@ -135,8 +135,11 @@ impl RestoreRecord {
             bytes_restored: r.bytes_restored,
             restore_seconds: r.restore_seconds,
             throughput_bytes_per_second: throughput,
+            // A restore that failed part-way measured nothing useful about speed.
             estimated_full_restore_seconds: match (r.snapshot_restore_size, throughput) {
-                (Some(size), Some(t)) => Some(size as f64 / t),
+                (Some(size), Some(t)) if !r.files.iter().any(|f| f.class == Class::RestoreFailed) => {
+                    Some(size as f64 / t)
+                }
                 _ => None,
             },
             files: r
