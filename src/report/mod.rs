@@ -137,7 +137,9 @@ impl RestoreRecord {
             throughput_bytes_per_second: throughput,
             // A restore that failed part-way measured nothing useful about speed.
             estimated_full_restore_seconds: match (r.snapshot_restore_size, throughput) {
-                (Some(size), Some(t)) if !r.files.iter().any(|f| f.class == Class::RestoreFailed) => {
+                (Some(size), Some(t))
+                    if !r.files.iter().any(|f| f.class == Class::RestoreFailed) =>
+                {
                     Some(size as f64 / t)
                 }
                 _ => None,

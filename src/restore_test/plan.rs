@@ -19,6 +19,22 @@ pub struct Candidate {
     pub mode: Option<u32>,
 }
 
+impl Candidate {
+    /// What the snapshot recorded for a node.
+    pub fn from_node(node: &Node) -> Candidate {
+        Candidate {
+            path: node.path.clone(),
+            size: node.size.unwrap_or(0),
+            mtime_ns: node
+                .mtime
+                .as_deref()
+                .and_then(source::parse_mtime)
+                .unwrap_or(0),
+            mode: node.mode,
+        }
+    }
+}
+
 /// Why no snapshot could be pinned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PinError {
@@ -76,16 +92,7 @@ impl FileFilter {
         {
             return None;
         }
-        Some(Candidate {
-            path: node.path.clone(),
-            size,
-            mtime_ns: node
-                .mtime
-                .as_deref()
-                .and_then(source::parse_mtime)
-                .unwrap_or(0),
-            mode: node.mode,
-        })
+        Some(Candidate::from_node(node))
     }
 }
 
@@ -149,16 +156,7 @@ impl Sampler {
 
     pub fn offer<R: Rng + ?Sized>(&mut self, node: &Node, rng: &mut R) {
         if self.opts.always.contains(&node.path) && node.kind == "file" {
-            self.always.push(Candidate {
-                path: node.path.clone(),
-                size: node.size.unwrap_or(0),
-                mtime_ns: node
-                    .mtime
-                    .as_deref()
-                    .and_then(source::parse_mtime)
-                    .unwrap_or(0),
-                mode: node.mode,
-            });
+            self.always.push(Candidate::from_node(node));
             return;
         }
         let Some(c) = self.filter.accept(node) else {
