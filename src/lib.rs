@@ -15,6 +15,7 @@ pub mod config;
 pub mod error;
 pub mod exit;
 pub mod finding;
+pub mod lock;
 pub mod logging;
 pub mod report;
 pub mod restic;

@@ -17,6 +17,7 @@ use crate::check;
 use crate::compare::Class;
 use crate::config::{self, CheckOptions, Job, JobKind, Profile, ReadData, Repository};
 use crate::finding::{self, Category};
+use crate::lock;
 use crate::report::{
     self, jsonl, prometheus, CheckRecord, ErrorRecord, Report, RestoreRecord, RotationRecord,
     RunRecord,
@@ -211,6 +212,17 @@ async fn run_one(
 
     let mut restic_version = None;
     let result: Result<Work, (Category, String)> = async {
+        // Another restic-verify run (a timer, the daemon) on the same repository waits.
+        let _repo_lock = lock::acquire(&repo.name, &repo.url, repo.lock_wait, &ctx.cancel)
+            .await
+            .map_err(|e| {
+                let category = match e {
+                    lock::Error::Busy { .. } => Category::Locked,
+                    lock::Error::Interrupted { .. } => Category::Interrupted,
+                    lock::Error::Open { .. } => Category::Config,
+                };
+                (category, e.to_string())
+            })?;
         let creds = config::load_credentials(repo)
             .map_err(|e| (credentials_category(&e), e.to_string()))?;
         let restic = match detected.get(&program) {

@@ -706,3 +706,78 @@ fn check_url_restic_rejects_is_config_error_exit_2() {
         "{msg}"
     );
 }
+
+#[test]
+fn check_two_runs_on_one_repository_never_overlap() {
+    let env = TestEnv::new();
+    let repo = env.fixture_repo("clean");
+    let pw = env.fixture_password();
+    let runtime = env.path("run");
+    std::fs::create_dir_all(&runtime).expect("mkdir");
+    // The first run holds the repository for a few seconds: its password command is slow.
+    let first = StdCommand::new(assert_cmd::cargo::cargo_bin("restic-verify"))
+        .env("RESTIC_VERIFY_RESTIC", util::restic_bin())
+        .env("RESTIC_VERIFY_RUNTIME_DIR", &runtime)
+        .args(["check", "--repo"])
+        .arg(&repo)
+        .arg("--password-command")
+        .arg(format!("sh -c 'sleep 4; cat {}'", pw.display()))
+        .arg("--results")
+        .arg(env.path("first.jsonl"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(Duration::from_millis(1500));
+    let busy = env
+        .check(&repo)
+        .env("RESTIC_VERIFY_RUNTIME_DIR", &runtime)
+        .args(["--lock-wait", "0s"])
+        .output()
+        .expect("run");
+    assert_eq!(
+        busy.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&busy.stderr)
+    );
+    let r = env.last_record();
+    assert_eq!(r["error"]["category"], "locked");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .expect("msg")
+            .contains("another restic-verify run"),
+        "{r}"
+    );
+    // With time to wait, the second run starts only after the first has finished.
+    let waited = env
+        .check(&repo)
+        .env("RESTIC_VERIFY_RUNTIME_DIR", &runtime)
+        .args(["--lock-wait", "60s"])
+        .output()
+        .expect("run");
+    let first = first.wait_with_output().expect("wait");
+    assert_eq!(first.status.code(), Some(0));
+    assert_eq!(
+        waited.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&waited.stderr)
+    );
+    let a = util::read_jsonl(&env.path("first.jsonl"))
+        .pop()
+        .expect("first record");
+    let b = env.last_record();
+    let end = |r: &serde_json::Value| {
+        chrono::DateTime::parse_from_rfc3339(r["ts"].as_str().expect("ts"))
+            .expect("time")
+            .timestamp_millis() as f64
+            / 1000.0
+            + r["duration_seconds"].as_f64().expect("duration")
+    };
+    // B started while A held the repository, and finished only after A had finished.
+    let b_start = end(&b) - b["duration_seconds"].as_f64().expect("duration");
+    assert!(b_start < end(&a), "B started while A was running: {a} {b}");
+    assert!(end(&b) >= end(&a), "B ran alongside A: {a} {b}");
+}

@@ -1,0 +1,155 @@
+//! A per-repository lock (flock on a file in the runtime directory) that stops two
+//! restic-verify runs — two timers, or a timer and the daemon — from working on the
+//! same repository at once. The second waits up to `lock-wait`, then reports `locked`.
+//!
+//! The lock file is keyed by the repository URL (not its name, which differs between
+//! profiles), hashed so no credential in the URL reaches the file system. The kernel
+//! releases a flock when its holder dies, so a crash never leaves a stale lock.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use nix::fcntl::{Flock, FlockArg};
+use sha2::{Digest, Sha256};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("another restic-verify run is working on repository `{repository}` ({}); waited {}, raise `lock-wait` to wait longer", path.display(), humantime::format_duration(*waited))]
+    Busy {
+        repository: String,
+        path: PathBuf,
+        waited: Duration,
+    },
+    #[error("cannot open lock file {}: {source}; set RESTIC_VERIFY_RUNTIME_DIR to a writable directory", path.display())]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("interrupted while waiting for the lock on repository `{repository}`")]
+    Interrupted { repository: String },
+}
+
+/// Held while a run works on a repository; released on drop.
+#[derive(Debug)]
+pub struct RepoLock {
+    _lock: Flock<std::fs::File>,
+}
+
+/// Where lock files live: `RESTIC_VERIFY_RUNTIME_DIR`, systemd's `RUNTIME_DIRECTORY`,
+/// `/run/restic-verify` when it exists, else the temp directory.
+pub fn runtime_dir() -> PathBuf {
+    for var in ["RESTIC_VERIFY_RUNTIME_DIR", "RUNTIME_DIRECTORY"] {
+        if let Some(v) = std::env::var_os(var).filter(|v| !v.is_empty()) {
+            // systemd may list several directories separated by ':'.
+            let first = v
+                .to_string_lossy()
+                .split(':')
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            return PathBuf::from(first);
+        }
+    }
+    let run = Path::new("/run/restic-verify");
+    if run.is_dir() {
+        return run.to_owned();
+    }
+    std::env::temp_dir()
+}
+
+/// The lock file of a repository URL.
+pub fn path(dir: &Path, url: &str) -> PathBuf {
+    let digest = Sha256::digest(url.as_bytes());
+    let hex: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
+    dir.join(format!("restic-verify-repo-{hex}.lock"))
+}
+
+/// Takes the lock of `url`, waiting up to `wait`.
+///
+/// # Errors
+/// `Busy` after `wait`, `Interrupted` on cancel, `Open` when the file cannot be made.
+pub async fn acquire(
+    repository: &str,
+    url: &str,
+    wait: Duration,
+    cancel: &CancellationToken,
+) -> Result<RepoLock, Error> {
+    let dir = runtime_dir();
+    let path = path(&dir, url);
+    let started = tokio::time::Instant::now();
+    let mut logged = false;
+    loop {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|source| Error::Open {
+                path: path.clone(),
+                source,
+            })?;
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => return Ok(RepoLock { _lock: lock }),
+            Err((_, errno)) if errno == nix::errno::Errno::EWOULDBLOCK => {}
+            Err((_, errno)) => {
+                return Err(Error::Open {
+                    path,
+                    source: std::io::Error::from(errno),
+                })
+            }
+        }
+        let waited = started.elapsed();
+        if waited >= wait {
+            return Err(Error::Busy {
+                repository: repository.to_owned(),
+                path,
+                waited,
+            });
+        }
+        if !logged {
+            tracing::info!(
+                repository,
+                "another restic-verify run holds the repository; waiting up to {}",
+                humantime::format_duration(wait)
+            );
+            logged = true;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(250).min(wait - waited)) => {}
+            () = cancel.cancelled() => return Err(Error::Interrupted { repository: repository.to_owned() }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_hides_the_url_and_differs_per_repository() {
+        let a = path(Path::new("/run/x"), "rest:https://u:secret@h/r");
+        assert!(!a.to_string_lossy().contains("secret"));
+        assert_ne!(a, path(Path::new("/run/x"), "/other"));
+        assert_eq!(a, path(Path::new("/run/x"), "rest:https://u:secret@h/r"));
+    }
+
+    #[tokio::test]
+    async fn acquire_waits_for_the_holder_then_reports_busy() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::env::set_var("RESTIC_VERIFY_RUNTIME_DIR", dir.path());
+        let cancel = CancellationToken::new();
+        let held = acquire("r", "/repo", Duration::ZERO, &cancel)
+            .await
+            .expect("first");
+        let start = std::time::Instant::now();
+        let second = acquire("r", "/repo", Duration::from_millis(600), &cancel).await;
+        assert!(matches!(second, Err(Error::Busy { .. })), "{second:?}");
+        assert!(start.elapsed() >= Duration::from_millis(600));
+        drop(held);
+        acquire("r", "/repo", Duration::ZERO, &cancel)
+            .await
+            .expect("free again");
+    }
+}
