@@ -11,6 +11,7 @@ need=()
 command -v restic >/dev/null 2>&1 || need+=(restic)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v tar >/dev/null 2>&1 || need+=(tar)
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -8,4 +8,5 @@ mod check;
 mod cli;
 mod fixtures;
 mod restore_test;
+mod systemd;
 mod util;
