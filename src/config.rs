@@ -593,7 +593,7 @@ impl Validator<'_> {
     }
 
     fn file_path(&self, v: &Spanned<String>) -> PathBuf {
-        let p = PathBuf::from(v.get_ref());
+        let p = expand_credentials_dir(v.get_ref(), std::env::var_os("CREDENTIALS_DIRECTORY"));
         if p.is_absolute() {
             p
         } else {
@@ -1009,6 +1009,19 @@ pub fn zfs_choice(name: Option<String>, tag_prefix: Option<String>) -> ZfsSnapsh
     }
 }
 
+/// Expands a leading `$CREDENTIALS_DIRECTORY` (systemd's `LoadCredential=` directory,
+/// which differs per unit and instance). Outside such a service it stays as written.
+pub fn expand_credentials_dir(value: &str, dir: Option<std::ffi::OsString>) -> PathBuf {
+    for prefix in ["$CREDENTIALS_DIRECTORY", "${CREDENTIALS_DIRECTORY}"] {
+        if let (Some(rest), Some(dir)) = (value.strip_prefix(prefix), dir.as_ref()) {
+            if rest.is_empty() || rest.starts_with('/') {
+                return PathBuf::from(format!("{}{rest}", dir.to_string_lossy()));
+            }
+        }
+    }
+    PathBuf::from(value)
+}
+
 /// The textfile a job's metrics go to inside `metrics-dir`: one per job, so that
 /// concurrent jobs never overwrite each other's series.
 pub fn metrics_file_name(job: &str) -> String {
@@ -1352,6 +1365,23 @@ repositories = ["nas"]
         let p = parse(&text, Path::new("/x.toml")).expect("valid");
         let dbg = format!("{p:?}");
         assert!(!dbg.contains("s3cr3t"), "{dbg}");
+    }
+
+    #[test]
+    fn credentials_directory_expands_only_when_systemd_set_it() {
+        let dir = Some(std::ffi::OsString::from("/run/credentials/x@y.service"));
+        assert_eq!(
+            expand_credentials_dir("$CREDENTIALS_DIRECTORY/restic-password", dir.clone()),
+            PathBuf::from("/run/credentials/x@y.service/restic-password")
+        );
+        assert_eq!(
+            expand_credentials_dir("${CREDENTIALS_DIRECTORY}/pw", dir),
+            PathBuf::from("/run/credentials/x@y.service/pw")
+        );
+        assert_eq!(
+            expand_credentials_dir("$CREDENTIALS_DIRECTORY/pw", None),
+            PathBuf::from("$CREDENTIALS_DIRECTORY/pw")
+        );
     }
 
     #[test]
