@@ -30,12 +30,7 @@ fn check_clean_repository_passes_with_valid_metrics() {
         .arg("3")
         .output()
         .expect("run");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    util::assert_exit(&out, 0);
     let r = env.last_record();
     assert_eq!(r["v"], 1);
     assert_eq!(r["outcome"], "pass");
@@ -99,12 +94,7 @@ fn check_flipped_byte_is_invisible_to_plain_check_and_fails_read_data() {
     assert_eq!(env.last_record()["outcome"], "pass");
 
     let full = env.check(&repo).arg("--read-data").output().expect("run");
-    assert_eq!(
-        full.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&full.stderr)
-    );
+    util::assert_exit(&full, 1);
     let r = env.last_record();
     assert_eq!(r["outcome"], "fail");
     assert_eq!(r["check"]["read_data_subset"], "all");
@@ -134,12 +124,7 @@ fn check_missing_pack_fails() {
     let env = TestEnv::new();
     let repo = env.fixture_repo("missing-pack");
     let out = env.check(&repo).output().expect("run");
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    util::assert_exit(&out, 1);
     let r = env.last_record();
     assert_eq!(r["outcome"], "fail");
     assert_eq!(r["findings"][0]["kind"], "check_error");
@@ -150,12 +135,7 @@ fn check_truncated_index_fails() {
     let env = TestEnv::new();
     let repo = env.fixture_repo("truncated-index");
     let out = env.check(&repo).output().expect("run");
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    util::assert_exit(&out, 1);
     assert_eq!(env.last_record()["outcome"], "fail");
 }
 
@@ -164,12 +144,7 @@ fn check_damaged_newest_snapshot_fails_even_though_restic_snapshots_exits_0() {
     let env = TestEnv::new();
     let repo = env.fixture_repo("damaged-snapshot");
     let out = env.check(&repo).output().expect("run");
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    util::assert_exit(&out, 1);
     let r = env.last_record();
     assert_eq!(r["outcome"], "fail");
     let kinds: Vec<&str> = r["findings"]
@@ -239,12 +214,7 @@ fn check_wrong_password_is_auth_error_exit_3() {
         .arg(env.path("results.jsonl"))
         .output()
         .expect("run");
-    assert_eq!(
-        out.status.code(),
-        Some(3),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    util::assert_exit(&out, 3);
     let r = env.last_record();
     assert_eq!(r["outcome"], "error");
     assert_eq!(r["error"]["category"], "auth");
@@ -261,12 +231,7 @@ fn check_wrong_password_is_auth_error_exit_3() {
 fn check_missing_repository_is_not_found_exit_3() {
     let env = TestEnv::new();
     let out = env.check(&env.path("no-such-repo")).output().expect("run");
-    assert_eq!(
-        out.status.code(),
-        Some(3),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    util::assert_exit(&out, 3);
     let r = env.last_record();
     assert_eq!(r["error"]["category"], "not_found");
     assert!(
@@ -394,12 +359,7 @@ fn check_rotation_reads_every_group_exactly_once_per_cycle() {
             .arg(env.path("state"))
             .output()
             .expect("run");
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        util::assert_exit(&out, 0);
     }
     let records = env.records();
     let subsets: Vec<&str> = records
@@ -522,12 +482,7 @@ fn check_with_live_lock_waits_then_reports_locked_exit_3() {
     let waited = start.elapsed();
     let _ = holder.kill();
     let _ = holder.wait();
-    assert_eq!(
-        out.status.code(),
-        Some(3),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    util::assert_exit(&out, 3);
     let r = env.last_record();
     assert_eq!(r["error"]["category"], "locked");
     assert_eq!(r["error"]["retryable"], true);
@@ -600,12 +555,7 @@ fn check_with_stale_lock_reports_unlock_hint_and_unlock_stale_removes_it() {
         .args(["--lock-wait", "2s", "--unlock-stale"])
         .output()
         .expect("run");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    util::assert_exit(&out, 0);
     assert!(util::locks(&repo).is_empty());
 }
 
@@ -639,12 +589,7 @@ fn check_sigint_during_check_stops_restic_removes_its_lock_and_records_interrupt
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("signal");
     let out = child.wait_with_output().expect("wait");
-    assert_eq!(
-        out.status.code(),
-        Some(130),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    util::assert_exit(&out, 130);
     let r = util::read_jsonl(&env.path("results.jsonl"))
         .pop()
         .expect("record");
@@ -668,12 +613,7 @@ fn check_unreachable_backend_is_network_error_exit_3() {
         .args(["--name", "offsite", "--timeout", "5s", "--retries", "0"])
         .output()
         .expect("run");
-    assert_eq!(
-        out.status.code(),
-        Some(3),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    util::assert_exit(&out, 3);
     let r = env.last_record();
     assert_eq!(r["error"]["category"], "network", "{r}");
     assert_eq!(r["error"]["retryable"], true);
@@ -692,12 +632,7 @@ fn check_url_restic_rejects_is_config_error_exit_2() {
         .check(std::path::Path::new("foo:bar"))
         .output()
         .expect("run");
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    util::assert_exit(&out, 2);
     let r = env.last_record();
     assert_eq!(r["error"]["category"], "config");
     let msg = r["error"]["message"].as_str().expect("msg");
@@ -735,12 +670,7 @@ fn check_two_runs_on_one_repository_never_overlap() {
         .args(["--lock-wait", "0s"])
         .output()
         .expect("run");
-    assert_eq!(
-        busy.status.code(),
-        Some(3),
-        "{}",
-        String::from_utf8_lossy(&busy.stderr)
-    );
+    util::assert_exit(&busy, 3);
     let r = env.last_record();
     assert_eq!(r["error"]["category"], "locked");
     assert!(
@@ -759,12 +689,7 @@ fn check_two_runs_on_one_repository_never_overlap() {
         .expect("run");
     let first = first.wait_with_output().expect("wait");
     assert_eq!(first.status.code(), Some(0));
-    assert_eq!(
-        waited.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&waited.stderr)
-    );
+    util::assert_exit(&waited, 0);
     let a = util::read_jsonl(&env.path("first.jsonl"))
         .pop()
         .expect("first record");

@@ -101,7 +101,7 @@ fn check_results_in_missing_directory_is_config_error_before_touching_the_reposi
         .arg(env.path("nodir/results.jsonl"))
         .output()
         .expect("run");
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    util::assert_exit(&out, 2);
     assert!(
         stderr(&out).contains("directory")
             && stderr(&out).contains("nodir")
@@ -130,7 +130,7 @@ fn check_results_in_unwritable_directory_is_config_error() {
         .args(["--results", "/proc/restic-verify-results.jsonl"])
         .output()
         .expect("run");
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    util::assert_exit(&out, 2);
     assert!(
         stderr(&out).contains("/proc/restic-verify-results.jsonl"),
         "{}",
@@ -245,7 +245,7 @@ fn run_profile_job_checks_every_repository_and_most_serious_outcome_wins() {
         .arg("weekly")
         .output()
         .expect("run");
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    util::assert_exit(&out, 1);
     let recs = env.records();
     let got: Vec<(&str, &str, &str)> = recs
         .iter()
@@ -319,7 +319,7 @@ fn validate_prints_plan_with_secrets_redacted_and_touches_nothing() {
         .arg(&p)
         .output()
         .expect("run");
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    util::assert_exit(&out, 0);
     let plan = String::from_utf8_lossy(&out.stdout);
     assert!(
         plan.contains("job weekly (kind check) on clean, missing-pack"),
@@ -406,7 +406,7 @@ verbose-results = true
         .arg(&p)
         .output()
         .expect("run");
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    util::assert_exit(&out, 0);
     let r = env.last_record();
     assert_eq!(r["job"], "monthly-restore");
     assert_eq!(r["restore_test"]["seed"], 11);

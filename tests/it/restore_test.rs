@@ -44,12 +44,7 @@ fn restore_test_clean_repository_matches_every_file_including_tricky_names_and_w
         .args(["--sample", "1000", "--verbose-results"])
         .output()
         .expect("run");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    util::assert_exit(&out, 0);
     let r = env.last_record();
     assert_eq!(r["kind"], "restore-test");
     assert_eq!(r["outcome"], "pass");
@@ -139,12 +134,7 @@ fn restore_test_source_edited_with_mtime_kept_is_mismatch_and_fails() {
         .args(["--sample", "1", "--always", "/source/data/a.txt"])
         .output()
         .expect("run");
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    util::assert_exit(&out, 1);
     let r = env.last_record();
     assert_eq!(r["outcome"], "fail");
     assert!(
@@ -166,12 +156,7 @@ fn restore_test_source_changed_with_new_mtime_is_changed_replaced_and_passes() {
         .args(["--sample", "1000"])
         .output()
         .expect("run");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    util::assert_exit(&out, 0);
     let r = env.last_record();
     assert_eq!(r["outcome"], "pass");
     let c = classes(&r);
@@ -214,12 +199,7 @@ fn restore_test_changed_file_is_replaced_by_another_sample() {
         .args(["--sample", "1", "--seed", "3"])
         .output()
         .expect("run");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    util::assert_exit(&out, 0);
     let r = env.last_record();
     let c = counts(&r);
     // With 38 files and 1 requested, the reservoir keeps 8 (1 + spares); if the one
@@ -253,12 +233,7 @@ fn restore_test_flipped_byte_in_the_pack_of_a_sampled_file_fails() {
         .args(["--sample", "1", "--always", "/source/big/random-1m.bin"])
         .output()
         .expect("run");
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    util::assert_exit(&out, 1);
     let r = env.last_record();
     assert_eq!(r["outcome"], "fail");
     let c = classes(&r);
@@ -307,12 +282,7 @@ fn restore_test_damaged_newest_snapshot_is_not_silently_replaced_by_an_older_one
     let repo = env.fixture_repo("damaged-snapshot");
     let src = env.source_tree();
     let out = env.restore_test(&repo, &src).output().expect("run");
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    util::assert_exit(&out, 1);
     let r = env.last_record();
     assert_eq!(r["outcome"], "fail");
     assert_eq!(r["error"]["category"], "corruption");
@@ -332,12 +302,7 @@ fn restore_test_unknown_snapshot_is_not_found_exit_3() {
         .args(["--snapshot", "deadbeef"])
         .output()
         .expect("run");
-    assert_eq!(
-        out.status.code(),
-        Some(3),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    util::assert_exit(&out, 3);
     assert_eq!(env.last_record()["error"]["category"], "not_found");
 }
 
@@ -351,12 +316,7 @@ fn restore_test_with_no_file_matching_is_an_error_not_a_pass() {
         .args(["--include", "/nothing/**"])
         .output()
         .expect("run");
-    assert_eq!(
-        out.status.code(),
-        Some(3),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    util::assert_exit(&out, 3);
     let r = env.last_record();
     assert_eq!(r["outcome"], "error");
     assert!(r["error"]["message"]
@@ -380,12 +340,7 @@ fn restore_test_source_that_cannot_be_read_is_an_error_not_a_pass() {
         .args(["--sample", "1", "--always", "/source/docs/lorem.txt"])
         .output()
         .expect("run");
-    assert_eq!(
-        out.status.code(),
-        Some(3),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    util::assert_exit(&out, 3);
     let r = env.last_record();
     assert_eq!(r["error"]["category"], "source_unreadable");
     assert!(classes(&r).contains(&("/source/docs/lorem.txt".to_owned(), "unreadable".to_owned())));
@@ -407,12 +362,7 @@ fn restore_test_max_bytes_caps_the_sample() {
         ])
         .output()
         .expect("run");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    util::assert_exit(&out, 0);
     let r = env.last_record();
     assert!(r["restore_test"]["bytes_restored"].as_u64().expect("bytes") <= 100 * 1024);
     let paths: Vec<String> = classes(&r).into_iter().map(|(p, _)| p).collect();
@@ -463,12 +413,7 @@ fn interrupt_mid_restore(signal: nix::sys::signal::Signal) {
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     nix::sys::signal::kill(pid, signal).expect("signal");
     let out = child.wait_with_output().expect("wait");
-    assert_eq!(
-        out.status.code(),
-        Some(130),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    util::assert_exit(&out, 130);
     let r = util::read_jsonl(&env.path("results.jsonl"))
         .pop()
         .expect("record");
@@ -534,12 +479,7 @@ fn restore_test_zfs_source_compares_with_the_snapshot_not_the_changed_live_file(
     // The live file changed since the backup; the ZFS snapshot still has the old bytes.
     std::fs::write(pool.join("source/data/a.txt"), "changed live\n").expect("write");
     let out = zfs_cmd(&env, &repo, &pool).output().expect("run");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    util::assert_exit(&out, 0);
     let r = env.last_record();
     assert_eq!(r["restore_test"]["source"], "zfs:tank/data@before", "{r}");
     assert_eq!(counts(&r), [("match".to_owned(), 38)]);
@@ -553,12 +493,7 @@ fn restore_test_zfs_source_difference_is_mismatch_even_with_a_new_mtime() {
     let f = pool.join(".zfs/snapshot/before/source/data/b.txt");
     std::fs::write(&f, "rotted\n").expect("write");
     let out = zfs_cmd(&env, &repo, &pool).output().expect("run");
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    util::assert_exit(&out, 1);
     let r = env.last_record();
     assert!(
         classes(&r).contains(&("/source/data/b.txt".to_owned(), "mismatch".to_owned())),
@@ -573,12 +508,7 @@ fn restore_test_zfs_source_without_an_earlier_snapshot_is_not_found() {
     let pool = zfs_layout(&env);
     std::fs::remove_dir_all(pool.join(".zfs/snapshot/before")).expect("rm");
     let out = zfs_cmd(&env, &repo, &pool).output().expect("run");
-    assert_eq!(
-        out.status.code(),
-        Some(3),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    util::assert_exit(&out, 3);
     let r = env.last_record();
     assert_eq!(r["error"]["category"], "not_found");
     assert!(
@@ -622,12 +552,7 @@ fn restore_test_non_utf8_name_is_counted_unaddressable_not_failed() {
         .args(["--sample", "10"])
         .output()
         .expect("run");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    util::assert_exit(&out, 0);
     let r = env.last_record();
     assert_eq!(r["restore_test"]["unaddressable"], 1, "{r}");
     assert_eq!(counts(&r), [("match".to_owned(), 1)]);
@@ -651,12 +576,7 @@ fn restore_test_private_mode_file_comes_back_with_its_mode_and_matches() {
         ])
         .output()
         .expect("run");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    util::assert_exit(&out, 0);
     assert!(classes(&env.last_record()).contains(&(
         "/source/modes/private-0600.txt".to_owned(),
         "match".to_owned()
@@ -702,12 +622,7 @@ fn restore_test_full_test_dir_is_refused_before_restoring() {
         .args(["--sample", "1", "--always", "/source/big/random-1m.bin"])
         .output()
         .expect("run");
-    assert_eq!(
-        out.status.code(),
-        Some(3),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    util::assert_exit(&out, 3);
     let r = env.last_record();
     assert_eq!(r["error"]["category"], "no_space");
     assert!(
@@ -740,12 +655,7 @@ fn restore_test_missing_pack_holding_a_sampled_file_fails() {
         ])
         .output()
         .expect("run");
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    util::assert_exit(&out, 1);
     let r = env.last_record();
     assert!(
         classes(&r).contains(&(

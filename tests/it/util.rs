@@ -307,3 +307,13 @@ pub fn tree_digest(dir: &Path) -> String {
         .expect("digest");
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// Asserts the exit code of a finished run, showing its stderr when it differs.
+pub fn assert_exit(out: &std::process::Output, code: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "stderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
