@@ -819,24 +819,6 @@ impl Session<'_> {
         }
     }
 
-    /// `restic stats <id> --json`: the snapshot's restore size in bytes.
-    ///
-    /// # Errors
-    /// restic failed or printed something else.
-    pub async fn restore_size(&self, snapshot_id: &str) -> Result<u64, Error> {
-        let args: Vec<OsString> = vec!["stats".into(), "--json".into(), snapshot_id.into()];
-        let (out, fin) = self.call(&args, false, |_| ()).await?;
-        if fin.exit != ResticExit::Success {
-            return Err(self.failed(&args, &fin));
-        }
-        let stats: json::Stats = serde_json::from_slice(&out).map_err(|e| Error::Output {
-            command: display_command(&args),
-            repository: self.repository.to_owned(),
-            detail: e.to_string(),
-        })?;
-        Ok(stats.total_size)
-    }
-
     fn redact(&self, s: &str) -> String {
         self.credentials.redactor.redact(s)
     }

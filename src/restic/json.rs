@@ -54,12 +54,6 @@ pub struct Node {
     pub mtime: Option<String>,
 }
 
-/// `restic stats --json` (restore-size mode).
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-pub struct Stats {
-    pub total_size: u64,
-}
-
 /// `restic check --json` summary line (restic ≥ 0.18).
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 pub struct CheckSummary {
