@@ -130,6 +130,12 @@ impl Version {
         self >= Version::new(0, 16, 0)
     }
 
+    /// restic 0.17 restores a subtree: `restic restore <id>:<subfolder>` (0.14 says
+    /// `invalid id "<id>:<subfolder>"`).
+    pub fn has_subfolder_restore(self) -> bool {
+        self >= Version::new(0, 17, 0)
+    }
+
     /// restic 0.18 prints `check --json` summaries and `exit_error` messages.
     pub fn has_check_json(self) -> bool {
         self >= Version::new(0, 18, 0)

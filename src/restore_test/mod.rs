@@ -114,8 +114,10 @@ pub async fn run(
     // read every tree again (about 3 s on a 200,000-file snapshot). Hard links count
     // once per name here, so the figure can exceed `stats`' by their size.
     let mut restore_size = 0u64;
+    let mut counts = execute::TreeCounts::default();
     session
         .ls(&snapshot.id, &mut |node| {
+            counts.record(&node.path);
             if node.kind == "file" {
                 restore_size += node.size.unwrap_or(0);
             }
@@ -175,7 +177,7 @@ pub async fn run(
     let errors = if paths.is_empty() {
         Default::default()
     } else {
-        execute::restore(session, &snapshot.id, dir.path(), &paths).await?
+        execute::restore(session, &snapshot.id, dir.path(), &paths, &counts).await?
     };
     let restore_seconds = started.elapsed().as_secs_f64();
 

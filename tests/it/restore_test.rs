@@ -671,3 +671,41 @@ fn restore_test_missing_pack_holding_a_sampled_file_fails() {
 fn restore_test_sigterm_mid_restore_leaves_nothing_and_records_interrupted() {
     interrupt_mid_restore(nix::sys::signal::Signal::SIGTERM);
 }
+
+#[test]
+fn restore_test_by_subtree_restores_and_attributes_errors_to_the_right_files() {
+    // A call cost of 1 makes the planner split the restore into one call per subtree
+    // wherever restic supports `<id>:<subfolder>` (0.17+); on 0.14 it stays one call.
+    let env = TestEnv::new();
+    let repo = env.fixture_repo("flipped-byte");
+    let src = env.source_tree();
+    let out = env
+        .restore_test(&repo, &src)
+        .env("RESTIC_VERIFY_RESTORE_CALL_COST", "1")
+        .env("RESTIC_VERIFY_LOG", "debug")
+        .args(["--sample", "1000", "--verbose-results"])
+        .output()
+        .expect("run");
+    util::assert_exit(&out, 1);
+    let r = env.last_record();
+    let c = classes(&r);
+    let failed: Vec<&str> = c
+        .iter()
+        .filter(|(_, k)| k != "match")
+        .map(|(p, _)| p.as_str())
+        .collect();
+    // Only the files whose blobs sit in the damaged pack fail.
+    assert!(failed.contains(&"/source/big/random-1m.bin"), "{c:?}");
+    assert!(
+        c.iter().filter(|(_, k)| k == "match").count() >= 30,
+        "{c:?}"
+    );
+    let log = String::from_utf8_lossy(&out.stderr);
+    if util::restic_version().1 >= 17 {
+        assert!(
+            log.contains(":/source/"),
+            "subtree restores expected in the log:\n{log}"
+        );
+    }
+    assert!(env.test_dir_entries().is_empty());
+}
