@@ -77,10 +77,10 @@ const COUNT_DEPTH: usize = 3;
 /// Measured on a 200,000-file snapshot: about 1.2 s per call and 27 ms per pattern per
 /// call, i.e. 1.35e-7 s per node-pattern (BENCHMARKS.md).
 const CALL_COST: u64 = 9_000_000;
-/// Up to this many paths go into one call; one call is cheapest for small samples.
-const SINGLE_CALL_UP_TO: usize = 100;
+/// Up to this many paths go into one call.
+const SINGLE_CALL_UP_TO: usize = 200;
 /// Larger samples go in sorted batches of this many `--include`s.
-const SORTED_BATCH: usize = 50;
+const SORTED_BATCH: usize = 200;
 
 impl TreeCounts {
     /// Records one node of `restic ls`.
@@ -154,8 +154,9 @@ pub fn plan_calls(
             let nodes = counts.nodes_below(root);
             // Sorted batches share subtrees, and restic does not descend into a
             // directory no pattern of the call can match: on a 200,000-file snapshot
-            // sorted batches of 50 restored 1,000 files in 26.7 s against 30.2 s for
-            // one call with all 1,000 includes (BENCHMARKS.md).
+            // (restic 0.14) sorted batches of 200 restored 1,000 files in 14.8 s and
+            // 5,000 in 42.6 s, against 30.2 s and > 60 s for one call with every
+            // include, and 26.7 s / > 60 s for sorted batches of 50 (BENCHMARKS.md).
             members.sort();
             let batch = if members.len() <= SINGLE_CALL_UP_TO {
                 SINGLE_CALL_UP_TO
@@ -282,16 +283,16 @@ mod tests {
 
     #[test]
     fn plan_calls_without_subtrees_is_sorted_batches_or_one_small_call() {
-        let paths: Vec<String> = (0..120).map(|i| format!("/d{}/f{i:03}", i % 7)).collect();
+        let paths: Vec<String> = (0..420).map(|i| format!("/d{}/f{i:03}", i % 7)).collect();
         let calls = plan_calls(&paths, &TreeCounts::default(), false, CALL_COST);
         assert_eq!(
             calls.iter().map(|c| c.paths.len()).collect::<Vec<_>>(),
-            [50, 50, 20]
+            [200, 200, 20]
         );
         assert!(calls.iter().all(|c| c.root.is_empty()));
         assert!(calls[0].paths.windows(2).all(|w| w[0] <= w[1]), "sorted");
         assert_eq!(calls[0].paths[0], "/d0/f000");
-        let small = plan_calls(&paths[..100], &TreeCounts::default(), false, CALL_COST);
+        let small = plan_calls(&paths[..200], &TreeCounts::default(), false, CALL_COST);
         assert_eq!(small.len(), 1);
     }
 
