@@ -1,0 +1,688 @@
+#!/usr/bin/env python3
+"""restic-verify benchmarks (see BENCHMARKS.md). Run through benches/run.sh, which
+prepares the data first; this script only measures.
+
+  benches/bench.py [--sections 2,3,4,5] [--cap S] [--rv-cap S] [--reps 3]
+                   [--sizes 10,100,...] [--versions 0.14,0.18] [--strategies a,b,...]
+
+Sections (numbers as in the issue):
+  2  restore-test --sample 100 vs the bare restic work it needs (ls + one restore + hashing)
+  3  large samples: restore-test for N = 10 ... 5000, and bare restic include strategies
+  4  peak RSS (VmHWM) of restic-verify on a synthetic `ls --json` stream (benches/fake-restic)
+  5  SHA-256 throughput: sha2 crate (benches/sha) vs `openssl dgst -sha256`
+
+Prints the figures as it goes and writes everything to $BENCH_DIR/results/<time>.json
+(and results/latest.json).
+"""
+import argparse
+import datetime
+import json
+import os
+import random
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+import peak_rss  # noqa: E402
+
+BENCH_DIR = os.environ.get("BENCH_DIR", os.path.join(ROOT, ".bench"))
+RV = os.environ.get("RESTIC_VERIFY", os.path.join(ROOT, "target/release/restic-verify"))
+RESTIC = {"0.14": os.environ.get("RESTIC_014", "/usr/bin/restic"),
+          "0.18": os.environ.get("RESTIC_018", "/opt/restic-0.18/usr/bin/restic")}
+REPO = os.path.join(BENCH_DIR, "repo")
+PASSWORD = os.path.join(BENCH_DIR, "password")
+TMP = os.path.join(BENCH_DIR, "tmp")
+SHA_BENCH = os.path.join(BENCH_DIR, "sha-target/release/sha-bench")
+RESULTS = {}
+
+
+def log(msg=""):
+    print(msg, flush=True)
+
+
+def restic_env():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RESTIC_")}
+    env["RESTIC_REPOSITORY"] = REPO
+    env["RESTIC_PASSWORD_FILE"] = PASSWORD
+    return env
+
+
+def escape_include(p):
+    # as src/restic.rs::escape_include
+    out = []
+    for c in p:
+        if c in "\\*?[]":
+            out.append("\\")
+        out.append(c)
+    return "".join(out)
+
+
+def run_restic(argv, timeout, stdout=subprocess.DEVNULL):
+    """Runs restic; on timeout SIGINT (restic removes its lock), then SIGKILL.
+    Returns (rc, seconds, stderr_tail, timed_out)."""
+    t0 = time.monotonic()
+    with tempfile.TemporaryFile() as err:
+        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=stdout, stderr=err,
+                             env=restic_env())
+        timed_out = False
+        try:
+            p.wait(timeout=max(timeout, 0.1))
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            p.send_signal(signal.SIGINT)
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        err.seek(0)
+        tail = err.read()[-600:].decode(errors="replace")
+    return p.returncode, time.monotonic() - t0, tail, timed_out
+
+
+def count_files(d):
+    n = 0
+    for _, _, files in os.walk(d):
+        n += len(files)
+    return n
+
+
+def snapshot():
+    with open(os.path.join(BENCH_DIR, "repo.complete")) as f:
+        snaps = json.load(f)
+    return snaps[-1]
+
+
+def file_list(snap):
+    """Regular-file tree paths of the snapshot, from a cached `restic ls --json`."""
+    cache = os.path.join(BENCH_DIR, f"files-{snap['short_id']}.json")
+    if not os.path.exists(cache):
+        p = subprocess.run([RESTIC["0.14"], "--no-cache", "ls", "--json", snap["id"]],
+                           stdin=subprocess.DEVNULL, capture_output=True, env=restic_env(),
+                           check=True)
+        files = []
+        for line in p.stdout.splitlines():
+            n = json.loads(line)
+            if n.get("type") == "file":
+                files.append(n["path"])
+        with open(cache, "w") as f:
+            json.dump(files, f)
+    with open(cache) as f:
+        return json.load(f)
+
+
+def fmt(r, cap=None):
+    if r is None:
+        return "-"
+    if r.get("skipped"):
+        return f"> {r['cap']:.0f} s*"
+    if r.get("timed_out"):
+        return f"> {r['cap']:.0f} s"
+    if not r.get("ok", True):
+        return "FAIL"
+    return f"{r['seconds']:.1f}"
+
+
+def rv_run(sample, seed, results, restic_bin, timeout=None, extra=(), timer_log=None,
+           test_dir=TMP, repo=REPO):
+    """restore-test under the VmHWM poller; restic through benches/restic-timer."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RESTIC_")}
+    env["BENCH_REAL_RESTIC"] = restic_bin
+    env["BENCH_TIMER_LOG"] = timer_log or os.path.join(BENCH_DIR, "timer.log")
+    if os.path.exists(env["BENCH_TIMER_LOG"]):
+        os.remove(env["BENCH_TIMER_LOG"])
+    if os.path.exists(results):
+        os.remove(results)
+    argv = [RV, "restore-test", "--repo", repo, "--password-file", PASSWORD,
+            "--restic", os.path.join(HERE, "restic-timer"), "--sample", str(sample),
+            "--seed", str(seed), "--verbose-results", "--results", results,
+            "--test-dir", test_dir, *extra]
+    r = peak_rss.run(argv, timeout=timeout, env=env,
+                     log=os.path.join(BENCH_DIR, "restic-verify.log"))
+    calls = []
+    if os.path.exists(env["BENCH_TIMER_LOG"]):
+        with open(env["BENCH_TIMER_LOG"]) as f:
+            for line in f:
+                sub, n, secs = line.split()
+                calls.append((sub, int(n), float(secs)))
+    r["calls"] = calls
+    r["record"] = None
+    if os.path.exists(results):
+        with open(results) as f:
+            lines = f.read().splitlines()
+        if lines:
+            r["record"] = json.loads(lines[-1])
+    return r
+
+
+def breakdown(calls):
+    agg = {}
+    for sub, n, secs in calls:
+        a = agg.setdefault(sub, [0, 0.0, 0])
+        a[0] += 1
+        a[1] += secs
+        a[2] += n
+    return agg
+
+
+# --------------------------------------------------------------------- section 2
+
+def section2(args, snap):
+    log("== 2. restore-test --sample 100 vs bare restic (restic 0.14) ==")
+    rv_times, bare_times, rows = [], [], []
+    seed = 1
+    results = os.path.join(BENCH_DIR, "s2.jsonl")
+    rb = RESTIC["0.14"]
+    paths = None
+    for rep in range(args.reps):
+        r = rv_run(100, seed, results, rb)
+        rec = r["record"]
+        if r["rc"] != 0 or not rec:
+            log(f"restore-test failed (rc {r['rc']}), see {BENCH_DIR}/restic-verify.log")
+            RESULTS["section2"] = {"error": "restore-test failed"}
+            return
+        files = rec["restore_test"]["files"]
+        paths = [f["path"] for f in files]
+        counts = rec["restore_test"]["counts"]
+        rv_times.append(r["seconds"])
+        # bare: same files, same kind of throw-away cache, same --verify
+        cache = tempfile.mkdtemp(prefix="cache-", dir=TMP)
+        target = tempfile.mkdtemp(prefix="bare-", dir=TMP)
+        t0 = time.monotonic()
+        rc1, t_ls, _, _ = run_restic([rb, "--cache-dir", cache, "ls", "--json", snap["id"]], 600)
+        inc = []
+        for p in paths:
+            inc += ["--include", escape_include(p)]
+        rc2, t_restore, err, _ = run_restic(
+            [rb, "--cache-dir", cache, "restore", snap["id"], "--target", target, "--verify",
+             *inc], 600)
+        t1 = time.monotonic()
+        restored = [os.path.join(target, p.lstrip("/")) for p in paths]
+        h = subprocess.run(["openssl", "dgst", "-sha256", *restored, *paths],
+                           capture_output=True, text=True)
+        t_hash = time.monotonic() - t1
+        bare = time.monotonic() - t0
+        digests = [line.rsplit("= ", 1)[1] for line in h.stdout.splitlines()]
+        same = digests[: len(paths)] == digests[len(paths):]
+        bare_times.append(bare)
+        shutil.rmtree(cache, ignore_errors=True)
+        shutil.rmtree(target, ignore_errors=True)
+        bd = breakdown(r["calls"])
+        row = {"rv_seconds": r["seconds"], "rv_vmhwm_kib": r["vmhwm_kib"],
+               "rv_cpu_seconds": r["cpu_seconds"],
+               "rv_calls": {k: round(v[1], 2) for k, v in bd.items()},
+               "rv_restore_seconds": rec["restore_test"]["restore_seconds"],
+               "rv_counts": counts, "bare_seconds": bare, "bare_ls": t_ls,
+               "bare_restore": t_restore, "bare_hash": t_hash,
+               "bare_ok": rc1 == 0 and rc2 == 0 and same and h.returncode == 0}
+        rows.append(row)
+        log(f"rep {rep + 1}: restic-verify {r['seconds']:.2f} s "
+            f"(calls: {', '.join(f'{k} {v[1]:.2f}' for k, v in bd.items())}; "
+            f"{counts['match']} match; own CPU {r['cpu_seconds']:.2f} s; "
+            f"VmHWM {r['vmhwm_kib'] / 1024:.1f} MiB) | "
+            f"bare {bare:.2f} s (ls {t_ls:.2f} + restore {t_restore:.2f} + "
+            f"openssl {t_hash:.2f}){'' if row['bare_ok'] else ' BARE FAILED: ' + err[-200:]}")
+    m_rv, m_bare = statistics.median(rv_times), statistics.median(bare_times)
+    log(f"median: restic-verify {m_rv:.2f} s, bare {m_bare:.2f} s, "
+        f"ratio {m_rv / m_bare:.3f} (target <= 1.15)")
+    RESULTS["section2"] = {"reps": rows, "median_rv": m_rv, "median_bare": m_bare,
+                           "ratio": m_rv / m_bare, "seed": seed}
+
+
+# --------------------------------------------------------------------- section 3
+
+def strat_restore(rb, calls, cap):
+    """Runs (snapshot_ref, includes, target) restore calls in sequence with one
+    throw-away cache, as restic-verify does; stops at the cap."""
+    cache = tempfile.mkdtemp(prefix="cache-", dir=TMP)
+    t0 = time.monotonic()
+    res = {"calls": len(calls), "ok": True}
+    try:
+        for ref, includes, target in calls:
+            left = cap - (time.monotonic() - t0)
+            # restic 0.14 leaves a stale lock when SIGINT arrives while it creates the
+            # lock (~0.5 s after start): do not start a call that would be cut that early
+            if left <= 5:
+                res["timed_out"] = True
+                break
+            inc = []
+            for p in includes:
+                inc += ["--include", escape_include(p)]
+            rc, _, err, to = run_restic(
+                [rb, "--cache-dir", cache, "restore", ref, "--target", target, "--verify", *inc],
+                left)
+            if to:
+                res["timed_out"] = True
+                break
+            if rc != 0:
+                res["ok"] = False
+                res["error"] = err.strip().splitlines()[-1] if err.strip() else f"rc {rc}"
+                break
+    finally:
+        res["seconds"] = time.monotonic() - t0
+        shutil.rmtree(cache, ignore_errors=True)
+    return res
+
+
+def strat_mount(rb, snap, sample, target, cap):
+    """`restic mount`, copy the sampled files out of the FUSE tree, unmount."""
+    cache = tempfile.mkdtemp(prefix="cache-", dir=TMP)
+    mnt = tempfile.mkdtemp(prefix="mnt-", dir=TMP)
+    t0 = time.monotonic()
+    res = {"calls": 1, "ok": True}
+    p = subprocess.Popen([rb, "--cache-dir", cache, "mount", mnt], stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=restic_env())
+    try:
+        snapdir = os.path.join(mnt, "ids", snap["short_id"])
+        while not os.path.isdir(snapdir):
+            if p.poll() is not None:
+                res["ok"] = False
+                res["error"] = p.stderr.read().decode(errors="replace").strip()[-200:]
+                return res
+            if time.monotonic() - t0 > cap:
+                res["timed_out"] = True
+                return res
+            time.sleep(0.02)
+        for path in sample:
+            if time.monotonic() - t0 > cap:
+                res["timed_out"] = True
+                break
+            dest = os.path.join(target, path.lstrip("/"))
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            shutil.copyfile(snapdir + path, dest)
+    except OSError as e:
+        res["ok"] = False
+        res["error"] = str(e)
+    finally:
+        subprocess.run(["fusermount", "-u", mnt], capture_output=True)
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.send_signal(signal.SIGINT)
+            p.wait(timeout=30)
+        res["seconds"] = time.monotonic() - t0
+        shutil.rmtree(cache, ignore_errors=True)
+        try:
+            os.rmdir(mnt)
+        except OSError:
+            pass
+    return res
+
+
+def group_calls(snap, sample, level, target):
+    """`<id>:<subfolder>` calls: sampled files grouped by their directory `level`
+    levels below the backed-up path; includes relative to that subfolder."""
+    base = snap["paths"][0].rstrip("/")
+    groups = {}
+    for p in sample:
+        rel = p[len(base) + 1:]
+        parts = rel.split("/")
+        key = "/".join(parts[: min(level, len(parts) - 1)])
+        groups.setdefault(key, []).append(p)
+    calls = []
+    for key, paths in sorted(groups.items()):
+        sub = f"{base}/{key}" if key else base
+        inc = ["/" + p[len(sub) + 1:] for p in paths]
+        calls.append((f"{snap['id']}:{sub}", inc, os.path.join(target, key or "_root")))
+    return calls
+
+
+STRATEGIES = ["single", "batch-50", "batch-200", "batch-1000", "sorted-200",
+              "sorted-1000", "sorted-auto", "subdir-1", "subdir-2", "mount"]
+# also available: sorted-50, sorted-500, batch-500 (any batch-B / sorted-B)
+
+
+def auto_batch(n, population):
+    """Batch size for sorted batches that balances restic's per-call cost c0 (opening
+    the repository, loading the index: ~1.4 s here) against include matching, which
+    costs m * B * (nodes under the batch's part of the tree) ~ m * B^2 * T / N with
+    m ~ 210 ns per node and pattern (fitted on restic 0.14, section 3). Minimising
+    (N/B) * c0 + m * T * B gives B = sqrt(c0 * N / (m * T)) = sqrt(6.5e6 * N / T);
+    clamped to 100..1000, then evened out so that the last batch is not tiny."""
+    b = (6.5e6 * n / max(population, 1)) ** 0.5
+    b = min(max(int(round(b)), 100), 1000)
+    calls = -(-n // b)
+    return -(-n // calls)
+
+
+def run_strategy(name, ver, snap, sample, cap, population):
+    rb = RESTIC[ver]
+    target = tempfile.mkdtemp(prefix="strat-", dir=TMP)
+    try:
+        if name == "mount":
+            r = strat_mount(rb, snap, sample, target, cap)
+        elif name.startswith("subdir-"):
+            r = strat_restore(rb, group_calls(snap, sample, int(name[7:]), target), cap)
+        else:
+            if name == "single":
+                order, size = sample, len(sample)
+            elif name == "sorted-auto":
+                order, size = sorted(sample), auto_batch(len(sample), population)
+            else:
+                kind, b = name.split("-")
+                order = sorted(sample) if kind == "sorted" else sample
+                size = int(b)
+            calls = [(snap["id"], order[i:i + size], target)
+                     for i in range(0, len(order), size)]
+            r = strat_restore(rb, calls, cap)
+        if r.get("ok") and not r.get("timed_out"):
+            n = count_files(target)
+            if n != len(sample):
+                r["ok"] = False
+                r["error"] = f"{n} files arrived, {len(sample)} expected"
+    finally:
+        shutil.rmtree(target, ignore_errors=True)
+    r["cap"] = cap
+    return r
+
+
+def section3(args, snap):
+    log("== 3. large samples ==")
+    files = file_list(snap)
+    sizes = args.sizes
+    out = {"sizes": sizes, "cap": args.cap, "rv_cap": args.rv_cap, "restore_test": {},
+           "strategies": {}, "full": {}, "subfolder_syntax": {}}
+    RESULTS["section3"] = out
+
+    # restore-test itself, capped
+    for ver in args.rv_versions:
+        log(f"-- restore-test with restic {ver} (its include strategy as built), "
+            f"cap {args.rv_cap:.0f} s")
+        out["restore_test"][ver] = rv_curve(args, ver, sizes)
+
+    section3_bare(args, snap, files, sizes, out)
+
+
+def rv_curve(args, ver, sizes):
+    curve = {}
+    prev_to = False
+    for n in sizes:
+        if prev_to:
+            curve[str(n)] = {"skipped": True, "cap": args.rv_cap}
+            log(f"N={n}: skipped (smaller N already hit the cap)")
+            continue
+        r = rv_run(n, 100 + n, os.path.join(BENCH_DIR, "s3.jsonl"), RESTIC[ver],
+                   timeout=args.rv_cap)
+        bd = breakdown(r["calls"])
+        rec = r["record"]
+        entry = {"seconds": r["seconds"], "timed_out": r["timed_out"], "cap": args.rv_cap,
+                 "vmhwm_kib": r["vmhwm_kib"], "ok": r["rc"] == 0,
+                 "calls": {k: [v[0], round(v[1], 2)] for k, v in bd.items()}}
+        if rec:
+            entry["counts"] = rec["restore_test"]["counts"]
+            entry["restore_seconds"] = rec["restore_test"]["restore_seconds"]
+        curve[str(n)] = entry
+        prev_to = r["timed_out"]
+        log(f"N={n}: {fmt(entry)}{'' if entry['timed_out'] else ' s'}  (calls: "
+            f"{', '.join(f'{k} {v[0]}x {v[1]:.1f}s' for k, v in bd.items())}; "
+            f"VmHWM {r['vmhwm_kib'] / 1024:.1f} MiB"
+            f"{'; ' + str(entry['counts'].get('match')) + ' match' if 'counts' in entry else ''})")
+    return curve
+
+
+def section3_bare(args, snap, files, sizes, out):
+
+    # subfolder syntax support
+    for ver in args.versions:
+        sub = snap["paths"][0]
+        # `ls` exits 0 on an unknown snapshot, so ask for output, not just the status
+        with tempfile.TemporaryFile() as o:
+            rc, _, err, _ = run_restic(
+                [RESTIC[ver], "--no-cache", "ls", f"{snap['id']}:{sub}"], 120, stdout=o)
+            o.seek(0)
+            listed = len(o.read().splitlines())
+        ok = rc == 0 and listed > 1
+        out["subfolder_syntax"][ver] = {"supported": ok, "rc": rc,
+                                        "stderr": "" if ok else err.strip()[-200:]}
+        log(f"restic {ver}: `<snapshot>:<subfolder>` {'supported' if ok else 'NOT supported'}"
+            f"{'' if ok else ' (rc ' + str(rc) + ': ' + (err.strip().splitlines() or [''])[-1][:100] + ')'}")
+
+    # full restore as the N-independent reference
+    for ver in args.versions:
+        if "full" not in args.strategies:
+            break
+        target = tempfile.mkdtemp(prefix="full-", dir=TMP)
+        r = strat_restore(RESTIC[ver], [(snap["id"], [], target)], args.full_cap)
+        r["cap"] = args.full_cap
+        shutil.rmtree(target, ignore_errors=True)
+        out["full"][ver] = r
+        log(f"restic {ver}: full restore (no includes, 3.3 GB written): {fmt(r)} s")
+
+    for ver in args.versions:
+        out["strategies"][ver] = {}
+        supported = out["subfolder_syntax"][ver]["supported"]
+        for name in args.strategies:
+            if name == "full":
+                continue
+            if ver != "0.14" and name in args.only_014:
+                continue
+            if name.startswith("subdir-") and not supported:
+                continue
+            res = {}
+            out["strategies"][ver][name] = res
+            line = []
+            prev_to = False
+            for n in sizes:
+                sample = random.Random(1000 + n).sample(files, n)
+                if prev_to:
+                    res[str(n)] = {"skipped": True, "cap": args.cap}
+                    line.append(f"{n}: > {args.cap:.0f}*")
+                    continue
+                # a batch at least as large as the sample is the single call
+                bsize = (auto_batch(n, len(files)) if name == "sorted-auto"
+                         else int(name.split("-")[1]) if name.startswith(("batch-", "sorted-"))
+                         else 0)
+                same_as_single = (name.startswith(("batch-", "sorted-")) and bsize >= n
+                                  and "single" in out["strategies"][ver])
+                if same_as_single:
+                    r = dict(out["strategies"][ver]["single"][str(n)], same_as="single")
+                else:
+                    r = run_strategy(name, ver, snap, sample, args.cap, len(files))
+                    if name == "sorted-auto":
+                        r["batch"] = auto_batch(n, len(files))
+                res[str(n)] = r
+                prev_to = bool(r.get("timed_out") or r.get("skipped"))
+                extra = "" if r.get("ok", True) else f" ({r.get('error', '')})"
+                line.append(f"{n}: {fmt(r)}{'=' if same_as_single else ''}{extra}"
+                            + (f" (B={bsize})" if name == "sorted-auto" else ""))
+            log(f"restic {ver} {name:12s} " + " | ".join(line))
+    log("(seconds; '> X' = stopped at the cap, '*' = not run because a smaller N hit the cap,"
+        " '=' = same as single)")
+    stale = os.listdir(os.path.join(REPO, "locks"))
+    out["stale_locks_after"] = len(stale)
+    if stale:
+        log(f"{len(stale)} stale lock(s) left by interrupted restic calls: removing with unlock")
+        run_restic([RESTIC["0.14"], "--no-cache", "unlock"], 120)
+
+
+# --------------------------------------------------------------------- section 4
+
+def section4(args):
+    log("== 4. peak RSS of restic-verify on a synthetic ls stream (benches/fake-restic) ==")
+    fake = os.path.join(HERE, "fake-restic")
+    out = {}
+    RESULTS["section4"] = out
+    fake_dir = os.path.join(BENCH_DIR, "fake")
+    os.makedirs(fake_dir, exist_ok=True)
+    for n in args.rss_sizes:
+        src = os.path.join(fake_dir, f"src-{n}")
+        results = os.path.join(fake_dir, f"rss-{n}.jsonl")
+        extra = ["--map", f"/fake={src}"]
+        env_n = dict(os.environ, FAKE_RESTIC_NODES=str(n))
+        saved = os.environ.get("FAKE_RESTIC_NODES")
+        os.environ["FAKE_RESTIC_NODES"] = str(n)
+        try:
+            if not os.path.isdir(src):
+                # discovery: the same seed replays the same sample; create its live copies
+                d = rv_run(100, 7, results, fake, extra=extra, test_dir=TMP, repo="fake:repo")
+                paths = [f["path"] for f in (d["record"] or {}).get("restore_test", {})
+                         .get("files", [])]
+                subprocess.run([fake, "_make-source", src, *paths], check=True, env=env_n)
+            r = rv_run(100, 7, results, fake, extra=extra, test_dir=TMP, repo="fake:repo")
+        finally:
+            if saved is None:
+                os.environ.pop("FAKE_RESTIC_NODES", None)
+            else:
+                os.environ["FAKE_RESTIC_NODES"] = saved
+        rec = r["record"] or {}
+        counts = rec.get("restore_test", {}).get("counts", {})
+        bd = breakdown(r["calls"])
+        out[str(n)] = {"vmhwm_kib": r["vmhwm_kib"], "seconds": r["seconds"], "rc": r["rc"],
+                       "counts": counts, "population": rec.get("restore_test", {})
+                       .get("population"), "ls_seconds": bd.get("ls", [0, 0])[1]}
+        log(f"nodes={n:>9,}: VmHWM {r['vmhwm_kib'] / 1024:6.1f} MiB, {r['seconds']:.1f} s "
+            f"(fake ls {bd.get('ls', [0, 0])[1]:.1f} s), rc {r['rc']}, "
+            f"population {out[str(n)]['population']}, {counts.get('match', 0)} match")
+    his = [v["vmhwm_kib"] for v in out.values()]
+    if his:
+        log(f"max {max(his) / 1024:.1f} MiB (target < 64 MiB), spread "
+            f"{(max(his) - min(his)) / 1024:.1f} MiB across sizes")
+
+
+# --------------------------------------------------------------------- section 5
+
+def timed(argv, reps):
+    ts = []
+    for _ in range(reps):
+        t0 = time.monotonic()
+        p = subprocess.run(argv, capture_output=True, text=True)
+        ts.append(time.monotonic() - t0)
+        if p.returncode != 0:
+            raise RuntimeError(f"{argv[0]} failed: {p.stderr[-300:]}")
+    return statistics.median(ts), p.stdout
+
+
+def section5(args):
+    log("== 5. SHA-256 throughput (1 GiB files in the page cache) ==")
+    d = os.path.join(BENCH_DIR, "sha")
+    os.makedirs(d, exist_ok=True)
+    files = []
+    for k in range(2):
+        f = os.path.join(d, f"1g-{k}.bin")
+        if not os.path.exists(f) or os.path.getsize(f) != 1 << 30:
+            key = f"{k + 1:02x}" * 32
+            with open(f + ".tmp", "wb") as out:
+                z = subprocess.Popen(["head", "-c", str(1 << 30), "/dev/zero"],
+                                     stdout=subprocess.PIPE)
+                subprocess.run(["openssl", "enc", "-aes-256-ctr", "-nosalt", "-K", key,
+                                "-iv", "00" * 16], stdin=z.stdout, stdout=out, check=True)
+                z.wait()
+            os.rename(f + ".tmp", f)
+        files.append(f)
+    for f in files:  # into the page cache
+        subprocess.run(["cat", f], stdout=subprocess.DEVNULL, check=True)
+    reps = args.sha_reps
+    gib = 1.0
+    t_ossl, o1 = timed(["openssl", "dgst", "-sha256", files[0]], reps)
+    t_crate, _ = timed([SHA_BENCH, files[0]], reps)
+    t_mem, mem_out = timed([SHA_BENCH, "--mem", "1024"], reps)
+    t_sum, _ = timed(["sha256sum", files[0]], 1)
+    # same digest?
+    p = subprocess.run([SHA_BENCH, files[0]], capture_output=True, text=True)
+    same = p.stderr.split()[0] == o1.rsplit("= ", 1)[1].strip()
+    t_j1, _ = timed([SHA_BENCH, "-j", "1", *files], reps)
+    t_j2, _ = timed([SHA_BENCH, "-j", "2", *files], reps)
+    t_ossl2, _ = timed(["bash", "-c", f"openssl dgst -sha256 {files[0]} >/dev/null & "
+                        f"openssl dgst -sha256 {files[1]} >/dev/null; wait"], reps)
+    out = {
+        "openssl_1g_seconds": t_ossl, "crate_1g_seconds": t_crate,
+        "crate_mem_1g_seconds": t_mem, "sha256sum_1g_seconds": t_sum,
+        "same_digest": same,
+        "crate_vs_openssl": t_ossl / t_crate,
+        "crate_2files_1thread_seconds": t_j1, "crate_2files_2threads_seconds": t_j2,
+        "crate_2thread_speedup": t_j1 / t_j2,
+        "openssl_2files_2procs_seconds": t_ossl2,
+    }
+    RESULTS["section5"] = out
+    log(f"openssl dgst -sha256 1 GiB: {t_ossl:.3f} s ({gib * 1024 / t_ossl:.0f} MiB/s)")
+    log(f"sha2 0.10.9, 256 KiB reads: {t_crate:.3f} s ({gib * 1024 / t_crate:.0f} MiB/s), "
+        f"in memory {t_mem:.3f} s; digest equal to openssl: {same}")
+    log(f"sha256sum (coreutils) 1 GiB: {t_sum:.3f} s")
+    log(f"crate / openssl throughput ratio: {t_ossl / t_crate:.3f} (target >= 0.9)")
+    log(f"2 files x 1 GiB: 1 thread {t_j1:.3f} s, 2 threads {t_j2:.3f} s, speedup "
+        f"{t_j1 / t_j2:.2f}x (target close to 2x); 2 openssl processes {t_ossl2:.3f} s")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sections", default="2,5,3,4")
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--cap", type=float, default=45.0,
+                    help="seconds per bare strategy point (section 3)")
+    ap.add_argument("--rv-cap", type=float, default=100.0,
+                    help="seconds per restore-test point (section 3)")
+    ap.add_argument("--full-cap", type=float, default=150.0)
+    ap.add_argument("--sizes", default="10,100,500,1000,2000,5000")
+    ap.add_argument("--rss-sizes", default="250000,500000,1000000,2000000")
+    ap.add_argument("--versions", default="0.14,0.18",
+                    help="restic versions for the bare strategies (section 3)")
+    ap.add_argument("--rv-versions", default="0.14,0.18",
+                    help="restic versions restore-test runs with (section 3)")
+    ap.add_argument("--strategies", default="full," + ",".join(STRATEGIES))
+    ap.add_argument("--sha-reps", type=int, default=5)
+    ap.add_argument("--only-014", default="batch-50,batch-200,batch-1000,sorted-1000",
+                    help="strategies measured with restic 0.14 only (time budget)")
+    args = ap.parse_args()
+    args.sizes = [int(x) for x in args.sizes.split(",")]
+    args.rss_sizes = [int(x) for x in args.rss_sizes.split(",")]
+    args.versions = args.versions.split(",")
+    args.rv_versions = args.rv_versions.split(",")
+    args.strategies = args.strategies.split(",")
+    args.only_014 = set(args.only_014.split(",")) if args.only_014 else set()
+    os.makedirs(TMP, exist_ok=True)
+    started = time.monotonic()
+    snap = snapshot()
+    RESULTS["meta"] = {
+        "started": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+        "snapshot": snap["id"], "args": {k: v if not isinstance(v, set) else sorted(v)
+                                         for k, v in vars(args).items()},
+        "restic": {v: subprocess.run([b, "version"], capture_output=True, text=True)
+                   .stdout.strip() for v, b in RESTIC.items()},
+        "restic_verify": subprocess.run(["git", "-C", ROOT, "describe", "--always", "--dirty"],
+                                        capture_output=True, text=True).stdout.strip(),
+        "cpu": next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
+                     if l.startswith("model name")), "?"),
+        "nproc": os.cpu_count(),
+    }
+    log(f"snapshot {snap['short_id']} of {snap['paths'][0]}; "
+        f"restic-verify {RESULTS['meta']['restic_verify']}; {RESULTS['meta']['cpu']}, "
+        f"{os.cpu_count()} cores")
+    for s in args.sections.split(","):
+        t0 = time.monotonic()
+        load0 = open("/proc/loadavg").read().split()[0]
+        if s == "2":
+            section2(args, snap)
+        elif s == "3":
+            section3(args, snap)
+        elif s == "4":
+            section4(args)
+        elif s == "5":
+            section5(args)
+        RESULTS.setdefault("section_seconds", {})[s] = time.monotonic() - t0
+        load1 = open("/proc/loadavg").read().split()[0]
+        RESULTS.setdefault("section_loadavg", {})[s] = [load0, load1]
+        log(f"(section {s}: {time.monotonic() - t0:.0f} s; 1-min load average {load0} before,"
+            f" {load1} after: the machine is shared, anything above ~2 means interference)")
+        log()
+        save()
+    log(f"total {time.monotonic() - started:.0f} s; results in {BENCH_DIR}/results/latest.json")
+
+
+def save():
+    d = os.path.join(BENCH_DIR, "results")
+    os.makedirs(d, exist_ok=True)
+    stamp = RESULTS["meta"]["started"].replace(":", "").split(".")[0]
+    for name in (f"{stamp}.json", "latest.json"):
+        with open(os.path.join(d, name), "w") as f:
+            json.dump(RESULTS, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

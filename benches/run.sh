@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Runs the restic-verify benchmarks (BENCHMARKS.md): builds, prepares the data once, measures.
+#
+#   benches/run.sh                      everything (~25-30 min with the data in place;
+#                                       the first run adds ~3 min to generate and back up)
+#   benches/run.sh --sections 2,5       only some sections (2, 3, 4, 5)
+#   benches/run.sh --sections 3 --sizes 100,1000 --versions 0.18 --strategies single,sorted-200
+#   benches/run.sh --help               all options of benches/bench.py
+#
+# Needs: cargo, python3 (stdlib only), openssl, bc, restic 0.14 at $RESTIC_014
+# (default /usr/bin/restic: `apt-get install restic` on bookworm), restic 0.18 at $RESTIC_018
+# (default /opt/restic-0.18/usr/bin/restic: scripts/install-restic-0.18.sh /opt/restic-0.18),
+# fusermount and /dev/fuse for the `mount` strategy (it reports FAIL without them),
+# ~12 GB free under $BENCH_DIR (default <repo>/.bench, git-ignored; reused between runs).
+# Prints the figures; the raw numbers go to $BENCH_DIR/results/latest.json.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+export BENCH_DIR=${BENCH_DIR:-$root/.bench}
+export RESTIC_014=${RESTIC_014:-/usr/bin/restic}
+export RESTIC_018=${RESTIC_018:-/opt/restic-0.18/usr/bin/restic}
+
+for arg in "$@"; do
+  case "$arg" in -h|--help) exec python3 "$here/bench.py" --help ;; esac
+done
+for tool in cargo python3 openssl bc "$RESTIC_014" "$RESTIC_018"; do
+  command -v "$tool" >/dev/null 2>&1 || { echo "run.sh: $tool not found (see the header of $0)" >&2; exit 1; }
+done
+mkdir -p "$BENCH_DIR/bin" "$BENCH_DIR/results"
+
+# restic-verify as it is now, copied so that a rebuild during the run cannot change it
+(cd "$root" && cargo build --release --quiet)
+cp "$root/target/release/restic-verify" "$BENCH_DIR/bin/restic-verify"
+export RESTIC_VERIFY=$BENCH_DIR/bin/restic-verify
+# the stand-alone sha2 probe (own Cargo.toml and lock file, same sha2 as Cargo.lock)
+(cd "$here/sha" && cargo build --release --quiet --target-dir "$BENCH_DIR/sha-target")
+
+"$here/prepare.sh"
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+python3 "$here/bench.py" "$@" 2>&1 | tee "$BENCH_DIR/results/run-$stamp.log"
