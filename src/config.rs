@@ -17,8 +17,10 @@ use globset::{GlobSet, GlobSetBuilder};
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::notify::{self, EmailOptions, Notifier, SecretUrl, State, TlsMode};
 use crate::restore_test::plan::{FileFilter, SampleOptions};
 use crate::sample::Weighting;
+use crate::schedule::{self, Schedule};
 use crate::source::{SourceKind, ZfsSnapshot};
 
 use crate::secret::{self, Redactor, Secret};
@@ -33,6 +35,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(12 * 3600);
 pub const DEFAULT_RETRIES: u32 = 2;
 /// restic's `--read-data-subset=n/t` accepts at most this many groups.
 pub const MAX_SUBSET_GROUPS: u16 = 256;
+/// How many repositories are worked on at once by default.
+pub const DEFAULT_MAX_CONCURRENT: usize = 1;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -105,6 +109,10 @@ pub struct Profile {
     pub source: Option<PathBuf>,
     pub repositories: BTreeMap<String, Repository>,
     pub jobs: Vec<Job>,
+    /// `[notify.NAME]` tables, by name.
+    pub notifiers: BTreeMap<String, Notifier>,
+    /// How many repositories are worked on at once (`[defaults] max-concurrent`).
+    pub max_concurrent: usize,
     /// Things worth saying that do not stop the run (e.g. a world-readable password file).
     pub warnings: Vec<String>,
 }
@@ -288,6 +296,12 @@ pub struct Job {
     pub repositories: Vec<String>,
     pub timeout: Duration,
     pub outputs: Outputs,
+    /// When the daemon runs the job; `None`: only on demand.
+    pub schedule: Option<Schedule>,
+    /// Random delay added to each scheduled start (below this).
+    pub jitter: Duration,
+    /// Names of `[notify.*]` tables told about this job's runs.
+    pub notify: Vec<String>,
 }
 
 // ---------------------------------------------------------------- raw TOML
@@ -317,12 +331,38 @@ struct RawFile {
     repository: BTreeMap<String, Spanned<RawRepository>>,
     #[serde(default)]
     job: BTreeMap<String, Spanned<RawJob>>,
+    #[serde(default)]
+    notify: BTreeMap<String, Spanned<RawNotify>>,
+}
+
+/// `[notify.NAME]`: which keys apply depends on `type`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+struct RawNotify {
+    r#type: Option<Spanned<String>>,
+    url: Option<Spanned<String>>,
+    url_file: Option<Spanned<String>>,
+    states: Option<Spanned<Vec<String>>>,
+    timeout: Option<Spanned<String>>,
+    smtp_host: Option<Spanned<String>>,
+    smtp_port: Option<u16>,
+    tls: Option<Spanned<String>>,
+    from: Option<Spanned<String>>,
+    to: Option<OneOrMany>,
+    username: Option<String>,
+    password_file: Option<Spanned<String>>,
+    ca_file: Option<Spanned<String>>,
+    token_file: Option<Spanned<String>>,
+    instance: Option<Spanned<String>>,
 }
 
 /// Keys that say how to reach a repository.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 struct RawDefaults {
+    max_concurrent: Option<Spanned<usize>>,
+    notify: Option<Spanned<Vec<String>>>,
+    jitter: Option<Spanned<String>>,
     password_file: Option<Spanned<String>>,
     password_command: Option<Spanned<String>>,
     env_file: Option<Spanned<String>>,
@@ -379,6 +419,9 @@ struct RawRepository {
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 struct RawJob {
     kind: Option<Spanned<String>>,
+    schedule: Option<Spanned<String>>,
+    jitter: Option<Spanned<String>>,
+    notify: Option<Spanned<Vec<String>>>,
     repositories: Option<Spanned<Vec<String>>>,
     results: Option<Spanned<String>>,
     metrics_dir: Option<Spanned<String>>,
@@ -852,12 +895,31 @@ impl Validator<'_> {
                     continue;
                 }
             };
+            let (schedule, jitter) = self.schedule(name, j, &d);
+            let notify = match j.notify.as_ref().or(d.notify.as_ref()) {
+                Some(list) => {
+                    for n in list.get_ref() {
+                        if !raw.notify.contains_key(n) {
+                            let known: Vec<&str> = raw.notify.keys().map(String::as_str).collect();
+                            let hint = nearest(n, &known)
+                                .map(|k| format!("; did you mean `{k}`?"))
+                                .unwrap_or_default();
+                            self.problem(Some(list.span()), format!("[job.{name}] `notify` names `{n}`, which no [notify.*] table defines{hint}"));
+                        }
+                    }
+                    list.get_ref().clone()
+                }
+                None => Vec::new(),
+            };
             jobs.push(Job {
                 name: name.clone(),
                 kind,
                 repositories: repos,
                 timeout,
                 outputs,
+                schedule,
+                jitter,
+                notify,
             });
         }
         for r in repositories.values() {
@@ -867,16 +929,326 @@ impl Validator<'_> {
                 }
             }
         }
+        let mut notifiers = BTreeMap::new();
+        for (name, spanned) in &raw.notify {
+            if let Some(n) = self.notifier(name, spanned) {
+                notifiers.insert(name.clone(), n);
+            }
+        }
+        let max_concurrent = match &d.max_concurrent {
+            Some(m) if *m.get_ref() == 0 => {
+                self.problem(Some(m.span()), "`max-concurrent` must be at least 1");
+                1
+            }
+            Some(m) => *m.get_ref(),
+            None => DEFAULT_MAX_CONCURRENT,
+        };
         Some(Profile {
             source: Some(self.path.to_owned()),
             repositories,
             jobs,
+            notifiers,
+            max_concurrent,
             warnings,
         })
     }
 }
 
 impl Validator<'_> {
+    /// `schedule` and `jitter` of a job: the cron expression must parse and fire
+    /// again, and the jitter must stay below the shortest interval between runs.
+    fn schedule(
+        &mut self,
+        name: &str,
+        j: &RawJob,
+        d: &RawDefaults,
+    ) -> (Option<Schedule>, Duration) {
+        let jitter_raw = j.jitter.as_ref().or(d.jitter.as_ref());
+        let jitter = self
+            .duration("jitter", &jitter_raw.cloned())
+            .unwrap_or(Duration::ZERO);
+        let Some(expr) = &j.schedule else {
+            if let Some(js) = &j.jitter {
+                self.problem(Some(js.span()), format!("[job.{name}] sets `jitter` but no `schedule`; add e.g. schedule = \"0 3 * * 0\""));
+            }
+            return (None, jitter);
+        };
+        let s = match schedule::parse(expr.get_ref()) {
+            Ok(s) => s,
+            Err(m) => {
+                self.problem(Some(expr.span()), format!("[job.{name}] `schedule`: {m}"));
+                return (None, jitter);
+            }
+        };
+        let now = chrono::Local::now();
+        if schedule::next_fire(&s, &now).is_none() {
+            self.problem(Some(expr.span()), format!("[job.{name}] `schedule = \"{s}\"` never fires (no such date in the coming years)"));
+            return (None, jitter);
+        }
+        if let Some(period) = schedule::shortest_interval(&s, &now) {
+            if !jitter.is_zero() && jitter >= period {
+                self.problem(
+                    jitter_raw.map(Spanned::span),
+                    format!(
+                        "[job.{name}] `jitter = \"{}\"` is not shorter than the shortest interval between runs of `{s}` ({}); runs would overlap or be skipped: lower it",
+                        humantime::format_duration(jitter),
+                        humantime::format_duration(period)
+                    ),
+                );
+            }
+        }
+        (Some(s), jitter)
+    }
+
+    /// One `[notify.NAME]` table.
+    fn notifier(&mut self, name: &str, spanned: &Spanned<RawNotify>) -> Option<Notifier> {
+        let span = spanned.span();
+        let n = spanned.get_ref();
+        if !valid_name(name) {
+            self.problem(
+                Some(span.clone()),
+                format!(
+                    "notifier name `{name}` may only contain letters, digits, `.`, `_` and `-`"
+                ),
+            );
+        }
+        const TYPES: [&str; 5] = [
+            "email",
+            "healthchecks",
+            "ntfy",
+            "uptime-kuma",
+            "pushgateway",
+        ];
+        let Some(ty) = &n.r#type else {
+            self.problem(
+                Some(span),
+                format!(
+                    "[notify.{name}] has no `type`; use one of {}",
+                    TYPES.join(", ")
+                ),
+            );
+            return None;
+        };
+        let type_name = ty.get_ref().as_str();
+        if !TYPES.contains(&type_name) {
+            let hint = nearest(type_name, &TYPES)
+                .map(|k| format!("did you mean `{k}`? "))
+                .unwrap_or_default();
+            self.problem(Some(ty.span()), format!("[notify.{name}] `type = \"{type_name}\"` is not a notifier type; {hint}(types: {})", TYPES.join(", ")));
+            return None;
+        }
+        // Keys that belong to another type are mistakes worth naming.
+        let email_only = [
+            ("smtp-host", n.smtp_host.is_some()),
+            ("smtp-port", n.smtp_port.is_some()),
+            ("tls", n.tls.is_some()),
+            ("from", n.from.is_some()),
+            ("to", n.to.is_some()),
+            ("username", n.username.is_some()),
+            ("password-file", n.password_file.is_some()),
+            ("ca-file", n.ca_file.is_some()),
+        ];
+        let mut foreign: Vec<&str> = Vec::new();
+        if type_name != "email" {
+            foreign.extend(email_only.iter().filter(|(_, set)| *set).map(|(k, _)| *k));
+        } else if n.url.is_some() || n.url_file.is_some() {
+            foreign.push(if n.url.is_some() { "url" } else { "url-file" });
+        }
+        if type_name != "ntfy" && n.token_file.is_some() {
+            foreign.push("token-file");
+        }
+        if type_name != "pushgateway" && n.instance.is_some() {
+            foreign.push("instance");
+        }
+        if type_name == "pushgateway" && n.url_file.is_some() {
+            foreign.push("url-file");
+        }
+        if !foreign.is_empty() {
+            self.problem(
+                Some(span.clone()),
+                format!(
+                    "[notify.{name}] (type {type_name}) does not use {}",
+                    foreign
+                        .iter()
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            );
+        }
+        let timeout = self
+            .duration("timeout", &n.timeout)
+            .unwrap_or(notify::DEFAULT_TIMEOUT);
+        if timeout.is_zero() {
+            self.problem(
+                n.timeout.as_ref().map(Spanned::span),
+                format!("[notify.{name}] `timeout` must be above zero"),
+            );
+        }
+        let states = match &n.states {
+            None => notify::Kind::default_states(type_name).to_vec(),
+            Some(list) => {
+                let mut out = Vec::new();
+                for st in list.get_ref() {
+                    match State::parse(st) {
+                        Some(State::Start) if !notify::Kind::supports_start(type_name) => {
+                            self.problem(Some(list.span()), format!("[notify.{name}] a {type_name} notifier has nothing to send at `start`; use success, failure, recovery"));
+                        }
+                        Some(x) => out.push(x),
+                        None => self.problem(Some(list.span()), format!("[notify.{name}] `states` has `{st}`; use start, success, failure, recovery")),
+                    }
+                }
+                out
+            }
+        };
+        let url = match (&n.url, &n.url_file) {
+            (Some(u), Some(_)) => {
+                self.problem(
+                    Some(u.span()),
+                    format!("[notify.{name}] sets both `url` and `url-file`; keep one"),
+                );
+                None
+            }
+            (Some(u), None) => {
+                // The URL itself is a secret: never echo it back.
+                match reqwest::Url::parse(u.get_ref()) {
+                    Ok(parsed)
+                        if matches!(parsed.scheme(), "http" | "https")
+                            && parsed.host_str().is_some() =>
+                    {
+                        Some(SecretUrl::Inline(Secret::new(u.get_ref().clone())))
+                    }
+                    _ => {
+                        self.problem(Some(u.span()), format!("[notify.{name}] `url` is not an http(s) URL (value not shown; it may hold a token)"));
+                        None
+                    }
+                }
+            }
+            (None, Some(f)) => Some(SecretUrl::File(self.file_path(f))),
+            (None, None) => None,
+        };
+        let need_url = |v: &mut Self| {
+            let what = match type_name {
+                "healthchecks" => "the check's ping URL, e.g. url-file = \"/etc/restic-verify/hc-url\" holding https://hc-ping.com/<uuid>",
+                "ntfy" => "server and topic, e.g. url = \"https://ntfy.sh/my-backups\"",
+                "uptime-kuma" => "the push URL, e.g. url-file holding https://kuma.example/api/push/<token>",
+                _ => "the base URL, e.g. url = \"http://pushgateway:9091\"",
+            };
+            v.problem(
+                Some(span.clone()),
+                format!("[notify.{name}] needs `url` or `url-file`: {what}"),
+            );
+        };
+        let kind = match type_name {
+            "email" => {
+                let host = n.smtp_host.as_ref().map(|h| h.get_ref().clone());
+                if host.is_none() {
+                    self.problem(Some(span.clone()), format!("[notify.{name}] needs `smtp-host`, e.g. smtp-host = \"mail.example.org\""));
+                }
+                let tls = match n.tls.as_ref().map(|t| t.get_ref().as_str()) {
+                    None | Some("starttls") => TlsMode::Starttls,
+                    Some("tls") => TlsMode::Tls,
+                    Some("none") => TlsMode::None,
+                    Some(other) => {
+                        self.problem(n.tls.as_ref().map(Spanned::span), format!("[notify.{name}] `tls = \"{other}\"`: use \"starttls\" (port 587), \"tls\" (port 465) or \"none\" (local relay, port 25)"));
+                        TlsMode::Starttls
+                    }
+                };
+                let from = n.from.as_ref().map(|f| f.get_ref().clone());
+                match &from {
+                    None => self.problem(Some(span.clone()), format!("[notify.{name}] needs `from`, e.g. from = \"restic-verify <backup@example.org>\"")),
+                    Some(f) => {
+                        if f.parse::<lettre::message::Mailbox>().is_err() {
+                            self.problem(n.from.as_ref().map(Spanned::span), format!("[notify.{name}] `from = \"{f}\"` is not an email address"));
+                        }
+                    }
+                }
+                let to = n.to.clone().map(OneOrMany::into_vec).unwrap_or_default();
+                if to.is_empty() {
+                    self.problem(
+                        Some(span.clone()),
+                        format!("[notify.{name}] needs `to`, e.g. to = [\"admin@example.org\"]"),
+                    );
+                }
+                for t in &to {
+                    if t.parse::<lettre::message::Mailbox>().is_err() {
+                        self.problem(
+                            Some(span.clone()),
+                            format!(
+                                "[notify.{name}] `to` has `{t}`, which is not an email address"
+                            ),
+                        );
+                    }
+                }
+                if n.username.is_some() != n.password_file.is_some() {
+                    self.problem(Some(span.clone()), format!("[notify.{name}] `username` and `password-file` go together; set both or neither"));
+                }
+                if tls == TlsMode::None
+                    && n.username.is_some()
+                    && host.as_deref().is_some_and(|h| !is_loopback(h))
+                {
+                    self.problem(Some(span.clone()), format!("[notify.{name}] would send the SMTP password unencrypted to {}; use tls = \"starttls\" or \"tls\"", host.as_deref().unwrap_or("")));
+                }
+                notify::Kind::Email(EmailOptions {
+                    port: n.smtp_port.unwrap_or(tls.default_port()),
+                    host: host.unwrap_or_default(),
+                    tls,
+                    from: from.unwrap_or_default(),
+                    to,
+                    username: n.username.clone(),
+                    password_file: n.password_file.as_ref().map(|p| self.file_path(p)),
+                    ca_file: n.ca_file.as_ref().map(|p| self.file_path(p)),
+                })
+            }
+            "pushgateway" => {
+                let Some(u) = &n.url else {
+                    need_url(self);
+                    return None;
+                };
+                let url = match reqwest::Url::parse(u.get_ref()) {
+                    Ok(url) if matches!(url.scheme(), "http" | "https") => url,
+                    _ => {
+                        self.problem(Some(u.span()), format!("[notify.{name}] `url` is not an http(s) URL, e.g. url = \"http://pushgateway:9091\""));
+                        return None;
+                    }
+                };
+                let instance = n
+                    .instance
+                    .as_ref()
+                    .map_or_else(crate::restic::this_host, |i| i.get_ref().clone());
+                if instance.is_empty() || instance.contains('/') {
+                    self.problem(
+                        n.instance.as_ref().map(Spanned::span),
+                        format!("[notify.{name}] `instance` must be non-empty and without `/`"),
+                    );
+                }
+                notify::Kind::Pushgateway { url, instance }
+            }
+            other => {
+                let Some(url) = url else {
+                    if n.url.is_none() && n.url_file.is_none() {
+                        need_url(self);
+                    }
+                    return None;
+                };
+                match other {
+                    "healthchecks" => notify::Kind::Healthchecks { url },
+                    "ntfy" => notify::Kind::Ntfy {
+                        url,
+                        token_file: n.token_file.as_ref().map(|p| self.file_path(p)),
+                    },
+                    _ => notify::Kind::UptimeKuma { url },
+                }
+            }
+        };
+        Some(Notifier {
+            name: name.to_owned(),
+            kind,
+            states,
+            timeout,
+        })
+    }
+
     fn restore_options(
         &mut self,
         name: &str,
@@ -1026,6 +1398,14 @@ pub fn expand_credentials_dir(value: &str, dir: Option<std::ffi::OsString>) -> P
 /// concurrent jobs never overwrite each other's series.
 pub fn metrics_file_name(job: &str) -> String {
     format!("restic-verify-{job}.prom")
+}
+
+fn is_loopback(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .trim_matches(|c| c == '[' || c == ']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn valid_name(name: &str) -> bool {

@@ -17,11 +17,13 @@ pub mod exit;
 pub mod finding;
 pub mod lock;
 pub mod logging;
+pub mod notify;
 pub mod report;
 pub mod restic;
 pub mod restore_test;
 pub mod runner;
 pub mod sample;
+pub mod schedule;
 pub mod secret;
 pub mod signal;
 pub mod source;
@@ -58,6 +60,13 @@ pub async fn run(cli: Cli, ctx: runner::Context) -> Result<Report, Error> {
                 ..ctx
             };
             cmd::run::run(a, &ctx).await
+        }
+        Command::Daemon(a) => {
+            let ctx = runner::Context {
+                restic_override: a.restic.restic.clone(),
+                ..ctx
+            };
+            cmd::daemon::run(a, &ctx).await
         }
         Command::Validate(a) => cmd::validate::run(a).await,
     }

@@ -733,7 +733,7 @@ impl Session<'_> {
     pub async fn ls(
         &self,
         snapshot_id: &str,
-        on_node: &mut dyn FnMut(json::Node),
+        on_node: &mut (dyn FnMut(json::Node) + Send),
     ) -> Result<u64, Error> {
         let args: Vec<OsString> = vec!["ls".into(), "--json".into(), snapshot_id.into()];
         let mut nodes = 0u64;
@@ -882,7 +882,7 @@ impl Session<'_> {
         &self,
         args: &[OsString],
         takes_lock: bool,
-        mut on_line: impl FnMut(&[u8]),
+        mut on_line: impl FnMut(&[u8]) + Send,
     ) -> Result<(Vec<u8>, Finished), Error> {
         let started = Instant::now();
         let mut network_attempts = 0;
@@ -976,7 +976,7 @@ impl Session<'_> {
         &self,
         args: &[OsString],
         takes_lock: bool,
-        on_line: &mut dyn FnMut(&[u8]),
+        on_line: &mut (dyn FnMut(&[u8]) + Send),
         stdout_file: Option<std::fs::File>,
     ) -> Result<Finished, Error> {
         let mut full_args = global_args(

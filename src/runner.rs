@@ -1,16 +1,19 @@
 //! Runs jobs of a checked `Profile`: for each job and each of its repositories, one
 //! verification, one `RunRecord`, one JSONL line; then the job's metrics file.
 //!
-//! Shared by `check` (a one-job profile built from flags), `run` and, later, the
-//! daemon. It decides the order of side effects: results are checked writable
-//! before any repository is touched, state is saved after each run, and a run that
-//! could not verify is recorded as such, never skipped.
+//! Shared by `check` (a one-job profile built from flags), `run` and the daemon. It
+//! decides the order of side effects: results are checked writable before any
+//! repository is touched, notifiers hear `start` before and the outcome after, state
+//! is saved after each run, the metrics file (with notification failures) is written
+//! last, and a run that could not verify is recorded as such, never skipped.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use tokio::sync::{OwnedMutexGuard, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::check;
@@ -18,6 +21,7 @@ use crate::compare::Class;
 use crate::config::{self, CheckOptions, Job, JobKind, Profile, ReadData, Repository};
 use crate::finding::{self, Category};
 use crate::lock;
+use crate::notify;
 use crate::report::{
     self, jsonl, prometheus, CheckRecord, ErrorRecord, Report, RestoreRecord, RotationRecord,
     RunRecord,
@@ -36,35 +40,116 @@ pub struct Context {
     pub grace: Duration,
 }
 
-/// Runs `jobs` (all from `profile`) in order and returns what happened.
+/// What concurrent job runs of one process share: the `max-concurrent` slots, one
+/// queue per repository (two jobs never work on one repository at once inside a
+/// process; `lock.rs` does the same across processes), and detected restic versions.
+#[derive(Debug, Clone)]
+pub struct Shared {
+    slots: Arc<Semaphore>,
+    repos: Arc<std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+    detected: Arc<tokio::sync::Mutex<HashMap<PathBuf, Restic>>>,
+}
+
+impl Shared {
+    pub fn new(max_concurrent: usize) -> Shared {
+        Shared {
+            slots: Arc::new(Semaphore::new(max_concurrent.max(1))),
+            repos: Arc::default(),
+            detected: Arc::default(),
+        }
+    }
+
+    /// The same repository queues and restic cache with a new `max-concurrent` (a
+    /// reloaded profile); runs already going keep their slots.
+    pub fn with_slots(&self, max_concurrent: usize) -> Shared {
+        Shared {
+            slots: Arc::new(Semaphore::new(max_concurrent.max(1))),
+            ..self.clone()
+        }
+    }
+
+    /// Waits for the repository's turn, then for a free slot.
+    async fn enter(&self, url: &str) -> Option<(OwnedMutexGuard<()>, OwnedSemaphorePermit)> {
+        let queue = {
+            let mut repos = self.repos.lock().ok()?;
+            repos.entry(url.to_owned()).or_default().clone()
+        };
+        let turn = queue.lock_owned().await;
+        let slot = self.slots.clone().acquire_owned().await.ok()?;
+        Some((turn, slot))
+    }
+}
+
+/// Runs `jobs` (all from `profile`) one after the other and returns what happened.
 pub async fn run_jobs(profile: &Profile, jobs: &[&Job], ctx: &Context) -> Report {
     for w in &profile.warnings {
         tracing::warn!("{w}");
     }
-    let mut detected: HashMap<PathBuf, Restic> = HashMap::new();
+    let shared = Shared::new(profile.max_concurrent);
     let mut report = Report::default();
     for job in jobs {
-        let results = job.outputs.results.as_deref();
-        let metrics = job.outputs.metrics.as_deref();
-        let mut preflight = report::preflight(results, metrics).map_err(|e| e.to_string());
-        if let (Ok(()), Some(dir)) = (&preflight, &job.outputs.state_dir) {
-            if let Err(e) = std::fs::create_dir_all(dir) {
-                preflight = Err(format!(
-                    "cannot create state directory {}: {e}; check `state-dir`",
-                    dir.display()
-                ));
-            }
+        let outcome = run_job(profile, job, ctx, &shared).await;
+        if outcome.results_unwritable {
+            report.exit_override = Some(crate::exit::COULD_NOT_VERIFY);
         }
-        let mut records = Vec::new();
-        for name in &job.repositories {
-            if ctx.cancel.is_cancelled() {
-                break;
-            }
-            let Some(repo) = profile.repositories.get(name) else {
-                continue; // INVARIANT: config validation resolved every name.
+        report.runs.extend(outcome.records);
+    }
+    report
+}
+
+/// What one run of one job produced.
+#[derive(Debug, Default)]
+pub struct JobOutcome {
+    pub records: Vec<RunRecord>,
+    /// A JSONL line could not be written (the run must not exit 0).
+    pub results_unwritable: bool,
+    /// Failed notification deliveries per notifier.
+    pub notification_failures: BTreeMap<String, u64>,
+}
+
+/// Runs one job on all its repositories (up to `max-concurrent` at once), tells its
+/// notifiers, appends the JSONL lines and writes the job's metrics file.
+pub async fn run_job(profile: &Profile, job: &Job, ctx: &Context, shared: &Shared) -> JobOutcome {
+    let started = tokio::time::Instant::now();
+    let results = job.outputs.results.as_deref();
+    let metrics = job.outputs.metrics.as_deref();
+    let mut preflight = report::preflight(results, metrics).map_err(|e| e.to_string());
+    if let (Ok(()), Some(dir)) = (&preflight, &job.outputs.state_dir) {
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            preflight = Err(format!(
+                "cannot create state directory {}: {e}; check `state-dir`",
+                dir.display()
+            ));
+        }
+    }
+    let notifiers: Vec<&notify::Notifier> = job
+        .notify
+        .iter()
+        .filter_map(|n| profile.notifiers.get(n))
+        .collect();
+    let notices = notify::Run::new(notifiers);
+    let previous_failed = previous_run_failed(job);
+    let mut failures = BTreeMap::new();
+    if !notices.is_empty() && !ctx.cancel.is_cancelled() {
+        merge(
+            &mut failures,
+            notices.start(&job.name, &job.repositories).await,
+        );
+    }
+
+    let runs = job.repositories.iter().map(|name| {
+        let preflight = &preflight;
+        async move {
+            let repo = profile.repositories.get(name)?; // INVARIANT: validation resolved every name.
+            let _turn = tokio::select! {
+                t = shared.enter(&repo.url) => t?,
+                () = ctx.cancel.cancelled() => return None,
             };
-            let record = match &preflight {
-                Ok(()) => run_one(job, repo, ctx, &mut detected).await,
+            if ctx.cancel.is_cancelled() {
+                return None;
+            }
+            let record = match preflight {
+                Ok(()) => run_one(job, repo, ctx, shared).await,
                 Err(message) => error_record(
                     job,
                     repo,
@@ -76,22 +161,94 @@ pub async fn run_jobs(profile: &Profile, jobs: &[&Job], ctx: &Context) -> Report
                 ),
             };
             eprintln!("{}", record.summary());
+            let mut unwritable = false;
             if let Some(path) = results {
                 if let Err(e) = jsonl::append(path, &record) {
                     tracing::error!("{e}");
-                    report.exit_override = Some(crate::exit::COULD_NOT_VERIFY);
+                    unwritable = true;
                 }
             }
-            records.push(record);
+            Some((record, unwritable))
         }
-        if let (Some(path), false) = (metrics, records.is_empty()) {
-            if let Err(e) = prometheus::write_atomic(path, &prometheus::render(&records)) {
-                tracing::error!("{e}");
-            }
-        }
-        report.runs.extend(records);
+    });
+    let mut outcome = JobOutcome::default();
+    for (record, unwritable) in futures_util::future::join_all(runs)
+        .await
+        .into_iter()
+        .flatten()
+    {
+        outcome.results_unwritable |= unwritable;
+        outcome.records.push(record);
     }
-    report
+    let records = &outcome.records;
+    let interrupted = records.iter().any(|r| {
+        r.error
+            .as_ref()
+            .is_some_and(|e| e.category == Category::Interrupted)
+    });
+    if !notices.is_empty() && !records.is_empty() {
+        if interrupted {
+            tracing::warn!(
+                job = job.name,
+                "the run was interrupted; no outcome is sent to the notifiers"
+            );
+        } else {
+            let finish = notify::Finish {
+                job: &job.name,
+                kind: job.kind.name(),
+                records,
+                exit_code: crate::exit::combine(records.iter().map(RunRecord::exit_code)),
+                recovery: previous_failed,
+                duration: started.elapsed(),
+            };
+            merge(&mut failures, notices.finish(&finish).await);
+        }
+    }
+    if let (Some(path), false) = (metrics, records.is_empty()) {
+        let text =
+            prometheus::render(records) + &prometheus::render_notifications(&job.name, &failures);
+        if let Err(e) = prometheus::write_atomic(path, &text) {
+            tracing::error!("{e}");
+        }
+    }
+    outcome.notification_failures = failures;
+    outcome
+}
+
+fn merge(into: &mut BTreeMap<String, u64>, from: BTreeMap<String, u64>) {
+    for (k, v) in from {
+        *into.entry(k).or_insert(0) += v;
+    }
+}
+
+/// Whether the job's last recorded run on any of its repositories did not pass
+/// (so that a pass now is a recovery). Needs `state-dir`; without it, `false`.
+fn previous_run_failed(job: &Job) -> bool {
+    let Some(dir) = job.outputs.state_dir.as_deref() else {
+        return false;
+    };
+    job.repositories.iter().any(
+        |repo| match state::load(&state::path(dir, &job.name, repo)) {
+            Ok((s, _)) => s.last_run.is_some() && s.last_success != s.last_run,
+            Err(_) => false,
+        },
+    )
+}
+
+/// When the job last started on each of its repositories (`None` for one it never
+/// ran on); the daemon's catch-up reads this.
+pub fn last_runs(job: &Job) -> Vec<Option<chrono::DateTime<Utc>>> {
+    let Some(dir) = job.outputs.state_dir.as_deref() else {
+        return job.repositories.iter().map(|_| None).collect();
+    };
+    job.repositories
+        .iter()
+        .map(|repo| {
+            state::load(&state::path(dir, &job.name, repo))
+                .ok()
+                .and_then(|(s, _)| s.last_run)
+        })
+        .collect()
 }
 
 fn error_record(
@@ -146,12 +303,7 @@ fn credentials_category(e: &config::Error) -> Category {
     }
 }
 
-async fn run_one(
-    job: &Job,
-    repo: &Repository,
-    ctx: &Context,
-    detected: &mut HashMap<PathBuf, Restic>,
-) -> RunRecord {
+async fn run_one(job: &Job, repo: &Repository, ctx: &Context, shared: &Shared) -> RunRecord {
     let started = Utc::now();
     let clock = tokio::time::Instant::now();
     let state_path = job
@@ -225,13 +377,18 @@ async fn run_one(
             })?;
         let creds = config::load_credentials(repo)
             .map_err(|e| (credentials_category(&e), e.to_string()))?;
-        let restic = match detected.get(&program) {
-            Some(r) => r.clone(),
+        let known = shared.detected.lock().await.get(&program).cloned();
+        let restic = match known {
+            Some(r) => r,
             None => {
                 let r = Restic::detect(&program)
                     .await
                     .map_err(|e| (e.category(), e.to_string()))?;
-                detected.insert(program.clone(), r.clone());
+                shared
+                    .detected
+                    .lock()
+                    .await
+                    .insert(program.clone(), r.clone());
                 r
             }
         };

@@ -169,11 +169,16 @@ pub fn one_job_profile(
             metrics: a.metrics.clone(),
             state_dir: a.state_dir.clone(),
         },
+        schedule: None,
+        jitter: std::time::Duration::ZERO,
+        notify: Vec::new(),
     };
     Ok(Profile {
         source: None,
         repositories: BTreeMap::from([(name, repository)]),
         jobs: vec![job],
+        notifiers: BTreeMap::new(),
+        max_concurrent: 1,
         warnings,
     })
 }

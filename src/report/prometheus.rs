@@ -6,6 +6,7 @@
 //! Every known series is emitted for every repository, with NaN where a value is
 //! unknown (an errored run has no snapshot count; 0 would read as "fresh").
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -192,6 +193,29 @@ pub fn render(runs: &[RunRecord]) -> String {
         restore(r, &|t| t.estimated_full_restore_seconds)
     });
     gauge(&mut out, &LEGACY_RESTORE_STATUS, &restores, |r| ok(r));
+    out
+}
+
+const NOTIFICATION_FAILURES: Family = Family {
+    name: "restic_verify_notification_failures",
+    help: "Notifications of the job's last run that failed after one retry, per notifier.",
+};
+
+/// The notification-failure family for one job (nothing when it has no notifiers).
+pub fn render_notifications(job: &str, failures: &BTreeMap<String, u64>) -> String {
+    let mut out = String::new();
+    if failures.is_empty() {
+        return out;
+    }
+    header(&mut out, &NOTIFICATION_FAILURES);
+    for (notifier, n) in failures {
+        sample(
+            &mut out,
+            NOTIFICATION_FAILURES.name,
+            &[("job", job), ("notifier", notifier)],
+            *n as f64,
+        );
+    }
     out
 }
 

@@ -1,0 +1,643 @@
+//! Notifications: the checked notifier settings, the events of a job run, and the
+//! dispatcher. This module and its children are the only code that sends anything.
+//!
+//! Rules: every delivery runs under the notifier's timeout (10 s by default) and is
+//! retried once; a delivery that still fails is logged at `warn` and counted (the
+//! count goes into `restic_verify_notification_failures{notifier}`), and it never
+//! changes the run's outcome or exit code. Notifier URLs hold secrets (a
+//! Healthchecks UUID, an ntfy topic, an Uptime Kuma token): they are logged only as
+//! scheme and host, and request errors are stripped of their URL.
+
+pub mod email;
+pub mod healthchecks;
+pub mod ntfy;
+pub mod pushgateway;
+pub mod uptime_kuma;
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use crate::finding::Outcome;
+use crate::report::RunRecord;
+use crate::secret::Secret;
+
+/// How long one delivery may take by default.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Pause before the one retry.
+const RETRY_PAUSE: Duration = Duration::from_secs(1);
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{what} file {} cannot be read: {source}; create it or fix `{key}`", path.display())]
+    SecretFile {
+        what: &'static str,
+        key: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{what} file {} is empty", path.display())]
+    SecretFileEmpty { what: &'static str, path: PathBuf },
+    #[error("the URL in {} is not a valid http(s) URL", path.display())]
+    BadUrlFile { path: PathBuf },
+    #[error("request to {target} failed: {message}")]
+    Http { target: String, message: String },
+    #[error("{target} answered {status}: {body}")]
+    Status {
+        target: String,
+        status: u16,
+        body: String,
+    },
+    #[error("timed out after {} talking to {target}", humantime::format_duration(*timeout))]
+    Timeout { target: String, timeout: Duration },
+    #[error("email through {target}: {message}")]
+    Smtp { target: String, message: String },
+}
+
+/// When a notifier speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum State {
+    /// Before the job starts.
+    Start,
+    /// The job passed on every repository.
+    Success,
+    /// The job failed or could not verify on some repository.
+    Failure,
+    /// The first success after a failure.
+    Recovery,
+}
+
+impl State {
+    pub const ALL: [State; 4] = [
+        State::Start,
+        State::Success,
+        State::Failure,
+        State::Recovery,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Start => "start",
+            State::Success => "success",
+            State::Failure => "failure",
+            State::Recovery => "recovery",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<State> {
+        State::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+}
+
+/// A URL that is a secret: given inline or read from a file when sending.
+#[derive(Debug, Clone)]
+pub enum SecretUrl {
+    Inline(Secret),
+    File(PathBuf),
+}
+
+impl SecretUrl {
+    /// The URL, read from its file if it lives in one.
+    ///
+    /// # Errors
+    /// The file is missing, empty or holds no valid URL.
+    pub fn resolve(&self) -> Result<reqwest::Url, Error> {
+        match self {
+            SecretUrl::Inline(s) => reqwest::Url::parse(s.expose()).map_err(|_| Error::Http {
+                target: "notifier".into(),
+                message: "invalid URL".into(),
+            }),
+            SecretUrl::File(path) => {
+                let text = read_secret_file(path, "URL", "url-file")?;
+                reqwest::Url::parse(text.expose().trim())
+                    .ok()
+                    .filter(|u| matches!(u.scheme(), "http" | "https"))
+                    .ok_or_else(|| Error::BadUrlFile { path: path.clone() })
+            }
+        }
+    }
+
+    /// What may be shown: scheme and host, or the file's path.
+    pub fn describe(&self) -> String {
+        match self {
+            SecretUrl::Inline(s) => origin(s.expose()),
+            SecretUrl::File(p) => format!("URL from {}", p.display()),
+        }
+    }
+
+    pub fn file(&self) -> Option<&Path> {
+        match self {
+            SecretUrl::File(p) => Some(p),
+            SecretUrl::Inline(_) => None,
+        }
+    }
+}
+
+/// Reads a one-line secret file (trimmed).
+///
+/// # Errors
+/// Missing, unreadable or empty file.
+pub fn read_secret_file(
+    path: &Path,
+    what: &'static str,
+    key: &'static str,
+) -> Result<Secret, Error> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::SecretFile {
+        what,
+        key,
+        path: path.to_owned(),
+        source,
+    })?;
+    let t = text.trim();
+    if t.is_empty() {
+        return Err(Error::SecretFileEmpty {
+            what,
+            path: path.to_owned(),
+        });
+    }
+    Ok(Secret::new(t.to_owned()))
+}
+
+/// SMTP connection security.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsMode {
+    /// Plain connection upgraded with STARTTLS (required); port 587 by default.
+    Starttls,
+    /// TLS from the first byte (SMTPS); port 465 by default.
+    Tls,
+    /// No encryption, for a local relay; port 25 by default.
+    None,
+}
+
+impl TlsMode {
+    pub fn default_port(self) -> u16 {
+        match self {
+            TlsMode::Starttls => 587,
+            TlsMode::Tls => 465,
+            TlsMode::None => 25,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct EmailOptions {
+    pub host: String,
+    pub port: u16,
+    pub tls: TlsMode,
+    pub from: String,
+    pub to: Vec<String>,
+    pub username: Option<String>,
+    pub password_file: Option<PathBuf>,
+    /// Extra CA certificate (PEM) for a relay with a private CA.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// What kind of notifier, with its settings.
+#[derive(Debug, Clone)]
+pub enum Kind {
+    Email(EmailOptions),
+    Healthchecks {
+        url: SecretUrl,
+    },
+    Ntfy {
+        url: SecretUrl,
+        token_file: Option<PathBuf>,
+    },
+    UptimeKuma {
+        url: SecretUrl,
+    },
+    Pushgateway {
+        url: reqwest::Url,
+        instance: String,
+    },
+}
+
+impl Kind {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Kind::Email(_) => "email",
+            Kind::Healthchecks { .. } => "healthchecks",
+            Kind::Ntfy { .. } => "ntfy",
+            Kind::UptimeKuma { .. } => "uptime-kuma",
+            Kind::Pushgateway { .. } => "pushgateway",
+        }
+    }
+
+    /// The states a notifier of this type reports when `states` is not set.
+    pub fn default_states(type_name: &str) -> &'static [State] {
+        match type_name {
+            "healthchecks" => &[State::Start, State::Success, State::Failure],
+            "uptime-kuma" | "pushgateway" => &[State::Success, State::Failure],
+            _ => &[State::Failure, State::Recovery],
+        }
+    }
+
+    /// Whether this type has anything to say before a job starts.
+    pub fn supports_start(type_name: &str) -> bool {
+        !matches!(type_name, "uptime-kuma" | "pushgateway")
+    }
+
+    /// Where it sends, safe to log.
+    pub fn describe(&self) -> String {
+        match self {
+            Kind::Email(o) => format!("smtp://{}:{} to {}", o.host, o.port, o.to.join(", ")),
+            Kind::Healthchecks { url } | Kind::Ntfy { url, .. } | Kind::UptimeKuma { url } => {
+                url.describe()
+            }
+            Kind::Pushgateway { url, instance } => {
+                format!("{} (instance {instance})", origin(url.as_str()))
+            }
+        }
+    }
+}
+
+/// One `[notify.NAME]` table, checked.
+#[derive(Debug, Clone)]
+pub struct Notifier {
+    pub name: String,
+    pub kind: Kind,
+    pub states: Vec<State>,
+    pub timeout: Duration,
+}
+
+/// The finished job, as notifiers see it.
+#[derive(Debug, Clone)]
+pub struct Finish<'a> {
+    pub job: &'a str,
+    pub kind: &'a str,
+    pub records: &'a [RunRecord],
+    /// The job's combined exit code (0, 1, 3, ...).
+    pub exit_code: u8,
+    /// The previous run failed or could not verify, and this one passed.
+    pub recovery: bool,
+    pub duration: Duration,
+}
+
+impl Finish<'_> {
+    pub fn passed(&self) -> bool {
+        !self.records.is_empty() && self.records.iter().all(|r| r.outcome == Outcome::Pass)
+    }
+
+    /// `PASS`, `FAIL` or `ERROR`: the most serious outcome of the job's runs.
+    pub fn verdict(&self) -> &'static str {
+        if self.records.iter().any(|r| r.outcome == Outcome::Fail) {
+            "FAIL"
+        } else if self.passed() {
+            "PASS"
+        } else {
+            "ERROR"
+        }
+    }
+
+    pub fn repositories(&self) -> String {
+        self.records
+            .iter()
+            .map(|r| r.repository.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// One line: verdict, job, repositories.
+    pub fn title(&self) -> String {
+        format!(
+            "restic-verify {}: {} on {}",
+            self.verdict(),
+            self.job,
+            self.repositories()
+        )
+    }
+
+    /// The run's log: the files that did not match, then each repository's summary
+    /// with its findings and error, and last the verdict line of each repository, so
+    /// that a tail cut to a server's limit keeps the verdicts.
+    pub fn log(&self) -> String {
+        let mut s = String::new();
+        for r in self.records {
+            if let Some(t) = &r.restore_test {
+                for f in t
+                    .files
+                    .iter()
+                    .filter(|f| f.class != crate::compare::Class::Match)
+                {
+                    let _ = writeln!(
+                        s,
+                        "{} on {}: {} {} ({} bytes)",
+                        r.job,
+                        r.repository,
+                        f.class.as_str(),
+                        f.path,
+                        f.size
+                    );
+                }
+            }
+        }
+        for r in self.records {
+            let _ = writeln!(s, "{}", r.summary());
+        }
+        for r in self.records {
+            let summary = r.summary();
+            let _ = writeln!(s, "{}", summary.lines().next().unwrap_or_default());
+        }
+        s
+    }
+}
+
+/// `scheme://host[:port]/...`: what of a secret-bearing URL may be logged.
+pub fn origin(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) => {
+            let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
+            format!("{}://{}{port}/...", u.scheme(), u.host_str().unwrap_or(""))
+        }
+        Err(_) => "an invalid URL".to_owned(),
+    }
+}
+
+/// Keeps the last `limit` bytes of `text` (on a character boundary), marking the cut.
+pub fn tail(text: &str, limit: usize) -> String {
+    if text.len() <= limit {
+        return text.to_owned();
+    }
+    const MARK: &str = "[... truncated]\n";
+    let keep = limit.saturating_sub(MARK.len());
+    let mut start = text.len() - keep;
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    format!("{MARK}{}", &text[start..])
+}
+
+/// Keeps the first `limit` bytes of `text` (on a character boundary).
+pub fn head(text: &str, limit: usize) -> String {
+    if text.len() <= limit {
+        return text.to_owned();
+    }
+    let mut end = limit.saturating_sub(3);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &text[..end])
+}
+
+/// One job run's notifications: the shared run id and what servers told us.
+pub struct Run<'a> {
+    notifiers: Vec<&'a Notifier>,
+    /// Pairs Healthchecks' start and finish pings.
+    pub rid: uuid::Uuid,
+    /// Healthchecks' `Ping-Body-Limit`, learnt from the start ping.
+    body_limit: Mutex<Option<usize>>,
+    client: reqwest::Client,
+}
+
+impl<'a> Run<'a> {
+    pub fn new(notifiers: Vec<&'a Notifier>) -> Run<'a> {
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("restic-verify/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .unwrap_or_default();
+        Run {
+            notifiers,
+            rid: uuid::Uuid::new_v4(),
+            body_limit: Mutex::new(None),
+            client,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.notifiers.is_empty()
+    }
+
+    /// Sends `start` to the notifiers that want it; failures per notifier.
+    pub async fn start(&self, job: &str, repositories: &[String]) -> BTreeMap<String, u64> {
+        let wanted: Vec<&Notifier> = self
+            .notifiers
+            .iter()
+            .copied()
+            .filter(|n| n.states.contains(&State::Start))
+            .collect();
+        let sends = wanted.iter().map(|n| async move {
+            let ok = self
+                .deliver(n, State::Start, || self.send_start(n, job, repositories))
+                .await;
+            (n.name.clone(), u64::from(!ok))
+        });
+        futures_collect(sends).await
+    }
+
+    /// Sends the finish (success, failure or recovery) to the notifiers that want
+    /// it; returns the failed deliveries per notifier (every notifier of the job
+    /// listed, 0 where all went well).
+    pub async fn finish(&self, f: &Finish<'_>) -> BTreeMap<String, u64> {
+        let sends = self.notifiers.iter().map(|n| async move {
+            let state = if f.passed() {
+                if f.recovery && n.states.contains(&State::Recovery) {
+                    Some(State::Recovery)
+                } else if n.states.contains(&State::Success) {
+                    Some(State::Success)
+                } else {
+                    None
+                }
+            } else if n.states.contains(&State::Failure) {
+                Some(State::Failure)
+            } else {
+                None
+            };
+            let ok = match state {
+                Some(state) => {
+                    self.deliver(n, state, || self.send_finish(n, state, f))
+                        .await
+                }
+                None => true,
+            };
+            (n.name.clone(), u64::from(!ok))
+        });
+        futures_collect(sends).await
+    }
+
+    /// Runs one delivery with the timeout and one retry; logs the outcome.
+    async fn deliver<F, Fut>(&self, n: &Notifier, state: State, send: F) -> bool
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<(), Error>>,
+    {
+        for attempt in 1..=2 {
+            let result = match tokio::time::timeout(n.timeout, send()).await {
+                Ok(r) => r,
+                Err(_) => Err(Error::Timeout {
+                    target: n.kind.describe(),
+                    timeout: n.timeout,
+                }),
+            };
+            match result {
+                Ok(()) => {
+                    tracing::info!(
+                        notifier = n.name,
+                        "notified {} ({})",
+                        state.as_str(),
+                        n.kind.type_name()
+                    );
+                    return true;
+                }
+                Err(e) if attempt == 1 => {
+                    tracing::warn!(
+                        notifier = n.name,
+                        "notification `{}` ({}) failed, retrying once: {e}",
+                        n.name,
+                        state.as_str()
+                    );
+                    tokio::time::sleep(RETRY_PAUSE).await;
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        notifier = n.name,
+                        "notification `{}` ({}) failed; the run's outcome is unchanged: {e}",
+                        n.name,
+                        state.as_str()
+                    );
+                }
+            }
+        }
+        false
+    }
+
+    async fn send_start(
+        &self,
+        n: &Notifier,
+        job: &str,
+        repositories: &[String],
+    ) -> Result<(), Error> {
+        match &n.kind {
+            Kind::Healthchecks { url } => {
+                let limit = healthchecks::start(&self.client, url, self.rid).await?;
+                if let Ok(mut l) = self.body_limit.lock() {
+                    *l = limit;
+                }
+                Ok(())
+            }
+            Kind::Ntfy { url, token_file } => {
+                ntfy::start(&self.client, url, token_file.as_deref(), job, repositories).await
+            }
+            Kind::Email(o) => email::start(o, n.timeout, job, repositories).await,
+            Kind::UptimeKuma { .. } | Kind::Pushgateway { .. } => Ok(()),
+        }
+    }
+
+    async fn send_finish(&self, n: &Notifier, state: State, f: &Finish<'_>) -> Result<(), Error> {
+        match &n.kind {
+            Kind::Healthchecks { url } => {
+                let limit = self.body_limit.lock().ok().and_then(|l| *l);
+                healthchecks::finish(&self.client, url, self.rid, f, limit).await
+            }
+            Kind::Ntfy { url, token_file } => {
+                ntfy::finish(&self.client, url, token_file.as_deref(), state, f).await
+            }
+            Kind::UptimeKuma { url } => uptime_kuma::finish(&self.client, url, f).await,
+            Kind::Pushgateway { url, instance } => {
+                pushgateway::push(&self.client, url, instance, f).await
+            }
+            Kind::Email(o) => email::finish(o, n.timeout, state, f).await,
+        }
+    }
+}
+
+/// Awaits the deliveries concurrently and sums `(name, failures)` pairs.
+async fn futures_collect<F>(futures: impl Iterator<Item = F>) -> BTreeMap<String, u64>
+where
+    F: std::future::Future<Output = (String, u64)>,
+{
+    let mut out = BTreeMap::new();
+    for (name, failed) in futures_util::future::join_all(futures).await {
+        *out.entry(name).or_insert(0) += failed;
+    }
+    out
+}
+
+/// Maps a request error to ours, without the URL (which may hold a secret).
+pub(crate) fn http_error(target: &str, e: reqwest::Error) -> Error {
+    let e = e.without_url();
+    let mut message = e.to_string();
+    let mut src = std::error::Error::source(&e);
+    while let Some(s) = src {
+        let _ = write!(message, ": {s}");
+        src = s.source();
+    }
+    Error::Http {
+        target: target.to_owned(),
+        message,
+    }
+}
+
+/// Turns a non-2xx answer into an error with the start of its body.
+pub(crate) async fn check_status(
+    target: &str,
+    resp: reqwest::Response,
+) -> Result<reqwest::Response, Error> {
+    let status = resp.status();
+    if status.is_success() {
+        return Ok(resp);
+    }
+    let body = resp.text().await.unwrap_or_default();
+    Err(Error::Status {
+        target: target.to_owned(),
+        status: status.as_u16(),
+        body: head(body.trim(), 200),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tail_keeps_end_within_limit_on_char_boundary() {
+        let text = "ä".repeat(100) + "summary line\n";
+        let t = tail(&text, 50);
+        assert!(t.len() <= 50, "{}", t.len());
+        assert!(t.ends_with("summary line\n"));
+        assert!(t.starts_with("[... truncated]"));
+        assert_eq!(tail("short", 50), "short");
+    }
+
+    #[test]
+    fn head_keeps_start_within_limit() {
+        let h = head(&"é".repeat(3000), 4096);
+        assert!(h.len() <= 4096);
+        assert!(h.ends_with("..."));
+    }
+
+    #[test]
+    fn origin_hides_path_query_and_userinfo() {
+        assert_eq!(
+            origin("https://user:pw@hc-ping.com/0f3c2d1e-uuid?x=1"),
+            "https://hc-ping.com/..."
+        );
+        assert_eq!(
+            origin("http://127.0.0.1:8080/topic"),
+            "http://127.0.0.1:8080/..."
+        );
+        assert_eq!(origin("not a url"), "an invalid URL");
+    }
+
+    #[test]
+    fn default_states_per_type() {
+        assert_eq!(
+            Kind::default_states("healthchecks"),
+            &[State::Start, State::Success, State::Failure]
+        );
+        assert_eq!(
+            Kind::default_states("email"),
+            &[State::Failure, State::Recovery]
+        );
+        assert_eq!(
+            Kind::default_states("ntfy"),
+            &[State::Failure, State::Recovery]
+        );
+        assert_eq!(
+            Kind::default_states("uptime-kuma"),
+            &[State::Success, State::Failure]
+        );
+    }
+}
