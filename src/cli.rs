@@ -52,7 +52,15 @@ pub enum Command {
     RestoreTest(Box<RestoreTestArgs>),
     /// Run jobs of a profile once (all when none are named); what a systemd timer calls.
     Run(RunArgs),
-    /// Load and validate a profile, print the plan; touches no repository.
+    /// Run every job of a profile on its `schedule`, until SIGTERM/SIGINT.
+    ///
+    /// SIGHUP reloads the profile (a bad one is reported and the running one kept);
+    /// SIGUSR1 runs every job now; SIGTERM/SIGINT stop restic cleanly, write what was
+    /// cut short, and exit 0. A run missed while the daemon was down is started once
+    /// at start-up (needs `state-dir`).
+    Daemon(DaemonArgs),
+    /// Load and validate a profile, print the plan and the next fire times; touches
+    /// no repository.
     Validate(ValidateArgs),
 }
 
@@ -222,10 +230,27 @@ pub struct RunArgs {
 }
 
 #[derive(Debug, Clone, Args)]
+pub struct DaemonArgs {
+    /// The profile.
+    #[arg(long, short, env = "RESTIC_VERIFY_CONFIG", default_value = crate::config::DEFAULT_CONFIG_PATH, value_name = "FILE")]
+    pub config: PathBuf,
+    /// Do not start runs missed while the daemon was down.
+    #[arg(long)]
+    pub no_catch_up: bool,
+    #[command(flatten)]
+    pub restic: ResticArgs,
+}
+
+#[derive(Debug, Clone, Args)]
 pub struct ValidateArgs {
     /// The profile.
     #[arg(long, short, env = "RESTIC_VERIFY_CONFIG", default_value = crate::config::DEFAULT_CONFIG_PATH, value_name = "FILE")]
     pub config: PathBuf,
+    /// Also reach every notifier without sending anything: log in to SMTP servers,
+    /// open a connection to HTTP ones (a request would count as a ping), and read
+    /// their URL, token and password files.
+    #[arg(long)]
+    pub check_notifiers: bool,
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 //!
 //! The first signal cancels the token: running restic calls get SIGINT (so restic
 //! removes its lock), temporary data is removed, and the records of what was cut
-//! short are written with category `interrupted`. Nothing else in the crate
+//! short are written with category `interrupted`. The daemon also listens to SIGHUP
+//! (reload the profile) and SIGUSR1 (run every job now). Nothing else in the crate
 //! installs signal handlers.
 
 use tokio::signal::unix::{signal, SignalKind};
@@ -37,4 +38,24 @@ pub fn install(kind: SignalHandlerKind) -> std::io::Result<CancellationToken> {
         });
     }
     Ok(token)
+}
+
+/// The daemon's extra signals.
+pub struct DaemonSignals {
+    /// SIGHUP: reload the profile.
+    pub reload: tokio::signal::unix::Signal,
+    /// SIGUSR1: run every job now.
+    pub run_now: tokio::signal::unix::Signal,
+}
+
+/// Installs SIGHUP and SIGUSR1 handlers (replacing their default action, which
+/// would end the process).
+///
+/// # Errors
+/// The handlers could not be registered.
+pub fn daemon() -> std::io::Result<DaemonSignals> {
+    Ok(DaemonSignals {
+        reload: signal(SignalKind::hangup())?,
+        run_now: signal(SignalKind::user_defined1())?,
+    })
 }

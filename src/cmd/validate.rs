@@ -3,14 +3,17 @@
 //! nothing and touches no repository.
 
 use std::fmt::Write as _;
+use std::path::Path;
 
 use crate::cli::ValidateArgs;
 use crate::config::{
     self, CheckOptions, JobKind, PasswordSource, Profile, ReadData, RestoreOptions,
 };
 use crate::error::Error;
+use crate::notify;
 use crate::report::Report;
 use crate::restic::{self, CheckRead, Version};
+use crate::schedule;
 
 /// Validates and prints the plan on stdout.
 ///
@@ -18,8 +21,111 @@ use crate::restic::{self, CheckRead, Version};
 /// The profile is invalid (exit 2), with every problem listed.
 pub async fn run(args: ValidateArgs) -> Result<Report, Error> {
     let profile = config::load(&args.config)?;
-    print!("{}", plan(&profile));
-    Ok(Report::default())
+    print!("{}", plan(&profile, &chrono::Local::now()));
+    let mut problems = notifier_files(&profile);
+    if args.check_notifiers && problems.is_empty() {
+        problems.extend(probe_notifiers(&profile).await);
+    }
+    if problems.is_empty() {
+        return Ok(Report::default());
+    }
+    Err(config::Error::Invalid {
+        path: args.config.clone(),
+        problems: problems
+            .into_iter()
+            .map(|message| config::Problem {
+                location: None,
+                path: args.config.clone(),
+                message,
+            })
+            .collect(),
+    }
+    .into())
+}
+
+/// Secret files of notifiers that cannot be read here. A path under an unset
+/// `$CREDENTIALS_DIRECTORY` is only known to the service, so it is not checked.
+fn notifier_files(p: &Profile) -> Vec<String> {
+    let mut out = Vec::new();
+    for n in p.notifiers.values() {
+        let files: Vec<(&str, &Path)> = match &n.kind {
+            notify::Kind::Healthchecks { url } | notify::Kind::UptimeKuma { url } => {
+                url.file().map(|f| ("url-file", f)).into_iter().collect()
+            }
+            notify::Kind::Ntfy { url, token_file } => url
+                .file()
+                .map(|f| ("url-file", f))
+                .into_iter()
+                .chain(token_file.as_deref().map(|f| ("token-file", f)))
+                .collect(),
+            notify::Kind::Email(o) => o
+                .password_file
+                .as_deref()
+                .map(|f| ("password-file", f))
+                .into_iter()
+                .chain(o.ca_file.as_deref().map(|f| ("ca-file", f)))
+                .collect(),
+            notify::Kind::Pushgateway { .. } => Vec::new(),
+        };
+        for (key, f) in files {
+            if f.to_string_lossy().contains("$CREDENTIALS_DIRECTORY") {
+                continue;
+            }
+            let check = if key == "url-file" {
+                notify::SecretUrl::File(f.to_owned()).resolve().map(|_| ())
+            } else {
+                notify::read_secret_file(f, "secret", "file").map(|_| ())
+            };
+            if let Err(e) = check {
+                out.push(format!("[notify.{}] `{key}`: {e}", n.name));
+            }
+        }
+    }
+    out
+}
+
+/// Reaches every notifier without sending: SMTP login, TCP connect for HTTP.
+async fn probe_notifiers(p: &Profile) -> Vec<String> {
+    let mut out = Vec::new();
+    for n in p.notifiers.values() {
+        let result = match &n.kind {
+            notify::Kind::Email(o) => notify::email::probe(o, n.timeout)
+                .await
+                .map_err(|e| e.to_string()),
+            notify::Kind::Healthchecks { url }
+            | notify::Kind::UptimeKuma { url }
+            | notify::Kind::Ntfy { url, .. } => match url.resolve() {
+                Ok(u) => connect(&u, n.timeout).await,
+                Err(e) => Err(e.to_string()),
+            },
+            notify::Kind::Pushgateway { url, .. } => connect(url, n.timeout).await,
+        };
+        match result {
+            Ok(()) => println!("notifier {}: reachable", n.name),
+            Err(e) => out.push(format!("[notify.{}] cannot be reached: {e}", n.name)),
+        }
+    }
+    out
+}
+
+/// Opens (and closes) a TCP connection to the URL's host and port.
+async fn connect(url: &reqwest::Url, timeout: std::time::Duration) -> Result<(), String> {
+    let host = url.host_str().unwrap_or_default().to_owned();
+    let port = url.port_or_known_default().unwrap_or(443);
+    let shown = notify::origin(url.as_str());
+    match tokio::time::timeout(
+        timeout,
+        tokio::net::TcpStream::connect((host.as_str(), port)),
+    )
+    .await
+    {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(format!("{shown}: {e}")),
+        Err(_) => Err(format!(
+            "{shown}: no answer within {}",
+            humantime::format_duration(timeout)
+        )),
+    }
 }
 
 fn plan_check(s: &mut String, o: &CheckOptions, timeout: std::time::Duration) {
@@ -92,8 +198,11 @@ fn plan_restore(s: &mut String, o: &RestoreOptions, timeout: std::time::Duration
     );
 }
 
-/// The human-readable plan of a profile.
-pub fn plan(p: &Profile) -> String {
+/// The human-readable plan of a profile, with fire times after `now`.
+pub fn plan<Tz: chrono::TimeZone>(p: &Profile, now: &chrono::DateTime<Tz>) -> String
+where
+    Tz::Offset: std::fmt::Display,
+{
     let mut s = String::new();
     let src = p
         .source
@@ -142,6 +251,28 @@ pub fn plan(p: &Profile) -> String {
             JobKind::Check(o) => plan_check(&mut s, o, j.timeout),
             JobKind::RestoreTest(o) => plan_restore(&mut s, o, j.timeout),
         }
+        match &j.schedule {
+            Some(sched) => {
+                let jitter = if j.jitter.is_zero() {
+                    String::new()
+                } else {
+                    format!(", jitter up to {}", humantime::format_duration(j.jitter))
+                };
+                let _ = writeln!(s, "  schedule `{sched}`{jitter}; next fire times:");
+                for t in schedule::upcoming(sched, now, 5) {
+                    let _ = writeln!(s, "    {}", t.format("%Y-%m-%d %H:%M:%S %:z (%a)"));
+                }
+            }
+            None => {
+                let _ = writeln!(
+                    s,
+                    "  schedule: none (runs with `restic-verify run`, or SIGUSR1 to the daemon)"
+                );
+            }
+        }
+        if !j.notify.is_empty() {
+            let _ = writeln!(s, "  notify: {}", j.notify.join(", "));
+        }
         let show = |p: &Option<std::path::PathBuf>| {
             p.as_ref()
                 .map_or_else(|| "none".to_owned(), |p| p.display().to_string())
@@ -154,6 +285,22 @@ pub fn plan(p: &Profile) -> String {
             show(&j.outputs.state_dir)
         );
     }
+    for n in p.notifiers.values() {
+        let _ = writeln!(
+            s,
+            "\nnotifier {} ({}): {}; states {}; timeout {}",
+            n.name,
+            n.kind.type_name(),
+            n.kind.describe(),
+            n.states
+                .iter()
+                .map(|st| st.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            humantime::format_duration(n.timeout)
+        );
+    }
+    let _ = writeln!(s, "\nmax-concurrent: {}", p.max_concurrent);
     let mut notes: Vec<String> = p.warnings.clone();
     for r in p.repositories.values() {
         if let PasswordSource::File(f) = &r.password {
