@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the tests and the demo need on a Debian bookworm machine, if missing:
 # restic 0.14 (apt), restic 0.18 (Debian trixie's static binary, unpacked into
-# $RESTIC_018_PREFIX without touching apt's state), and promtool (Debian's prometheus).
+# $RESTIC_018_PREFIX without touching apt's state), promtool (Debian's prometheus), and
+# the loopback servers the notification tests deliver to: an SMTP server (aiosmtpd),
+# Prometheus' Pushgateway and node_exporter (the tests start and stop them).
 # Idempotent: a second run installs nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +14,10 @@ command -v restic >/dev/null 2>&1 || need+=(restic)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v tar >/dev/null 2>&1 || need+=(tar)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+# Debian's python (not a pyenv one on PATH) has the aiosmtpd package; tests use it.
+/usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1 || need+=(python3-aiosmtpd)
+command -v prometheus-pushgateway >/dev/null 2>&1 || need+=(prometheus-pushgateway)
+command -v prometheus-node-exporter >/dev/null 2>&1 || need+=(prometheus-node-exporter)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

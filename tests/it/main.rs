@@ -6,7 +6,10 @@
 
 mod check;
 mod cli;
+mod daemon;
 mod fixtures;
+mod notify;
 mod restore_test;
+mod servers;
 mod systemd;
 mod util;

@@ -1,0 +1,246 @@
+//! Real servers on loopback for the notifier tests, each stopped when dropped: an
+//! HTTP server that records requests (tests/servers/http_recorder.py), an SMTP server
+//! that stores messages (tests/servers/smtp_server.py, Debian's aiosmtpd), Prometheus'
+//! Pushgateway and node_exporter (Debian's packages). A missing server fails the test.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command as StdCommand, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::util::{self, TestEnv};
+
+/// Debian's python, which has `aiosmtpd` (a pyenv python on PATH may not).
+fn system_python() -> PathBuf {
+    std::env::var_os("RESTIC_VERIFY_TEST_PYTHON")
+        .map_or_else(|| "/usr/bin/python3".into(), PathBuf::from)
+}
+
+fn wait_for_file(path: &Path, child: &mut Child, what: &str) -> String {
+    let start = Instant::now();
+    loop {
+        if let Ok(s) = std::fs::read_to_string(path) {
+            return s;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                let _ = e.read_to_string(&mut err);
+            }
+            panic!("{what} exited ({status}) before listening:\n{err}");
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{what} did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn stop(child: &mut Child) {
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(5) {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// The HTTP recorder.
+pub struct HttpRecorder {
+    child: Child,
+    pub port: u16,
+    log: PathBuf,
+}
+
+impl HttpRecorder {
+    /// Starts it with extra `http_recorder.py` arguments (e.g. `--status 500`).
+    pub fn start(env: &TestEnv, name: &str, extra: &[&str]) -> HttpRecorder {
+        let port_file = env.path(&format!("{name}.port"));
+        let log = env.path(&format!("{name}.requests.jsonl"));
+        let mut child = StdCommand::new("python3")
+            .arg(util::manifest_dir().join("tests/servers/http_recorder.py"))
+            .arg("--port-file")
+            .arg(&port_file)
+            .arg("--log")
+            .arg(&log)
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("python3 for tests/servers/http_recorder.py");
+        let port = wait_for_file(&port_file, &mut child, "http_recorder.py")
+            .trim()
+            .parse()
+            .expect("port");
+        HttpRecorder { child, port, log }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Every request received so far.
+    pub fn requests(&self) -> Vec<Value> {
+        util::read_jsonl(&self.log)
+    }
+}
+
+impl Drop for HttpRecorder {
+    fn drop(&mut self) {
+        stop(&mut self.child);
+    }
+}
+
+/// The SMTP server.
+pub struct SmtpServer {
+    child: Child,
+    pub port: u16,
+    maildir: PathBuf,
+}
+
+impl SmtpServer {
+    /// Starts it; with `auth`, AUTH is required and only these credentials pass.
+    pub fn start(env: &TestEnv, auth: Option<(&str, &str)>) -> SmtpServer {
+        let port_file = env.path("smtp.port");
+        let maildir = env.path("maildir");
+        let mut c = StdCommand::new(system_python());
+        c.arg(util::manifest_dir().join("tests/servers/smtp_server.py"))
+            .arg("--port-file")
+            .arg(&port_file)
+            .arg("--maildir")
+            .arg(&maildir);
+        if let Some((u, p)) = auth {
+            c.args(["--user", u, "--password", p]);
+        }
+        let mut child = c
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("/usr/bin/python3 with aiosmtpd (Debian's python3-aiosmtpd; scripts/setup.sh installs it)");
+        let port = wait_for_file(
+            &port_file,
+            &mut child,
+            "smtp_server.py (needs python3-aiosmtpd)",
+        )
+        .trim()
+        .parse()
+        .expect("port");
+        SmtpServer {
+            child,
+            port,
+            maildir,
+        }
+    }
+
+    /// Messages received so far, in order.
+    pub fn messages(&self) -> Vec<Value> {
+        let mut out = Vec::new();
+        for n in 1.. {
+            match std::fs::read_to_string(self.maildir.join(format!("{n}.json"))) {
+                Ok(t) => out.push(serde_json::from_str(&t).expect("message json")),
+                Err(_) => break,
+            }
+        }
+        out
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        stop(&mut self.child);
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// A plain HTTP GET on loopback; the body of a 200 answer.
+pub fn http_get(port: u16, path: &str) -> Option<String> {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).ok()?;
+    let (head, body) = resp.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.0 200")
+        .then(|| body.to_owned())
+        .or_else(|| head.starts_with("HTTP/1.1 200").then(|| body.to_owned()))
+}
+
+/// A Prometheus exporter-like server started from a Debian binary.
+pub struct Exporter {
+    child: Child,
+    pub port: u16,
+}
+
+impl Exporter {
+    fn start(bin: &str, args: &[String], package: &str) -> Exporter {
+        let port = free_port();
+        let mut child = StdCommand::new(bin)
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("{bin}: {e}; install Debian's `{package}` (scripts/setup.sh does)")
+            });
+        let start = Instant::now();
+        while http_get(port, "/metrics").is_none() {
+            if let Ok(Some(status)) = child.try_wait() {
+                let mut err = String::new();
+                if let Some(mut e) = child.stderr.take() {
+                    let _ = e.read_to_string(&mut err);
+                }
+                panic!("{bin} exited ({status}):\n{err}");
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "{bin} did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Exporter { child, port }
+    }
+
+    /// Prometheus' Pushgateway.
+    pub fn pushgateway() -> Exporter {
+        Exporter::start("prometheus-pushgateway", &[], "prometheus-pushgateway")
+    }
+
+    /// node_exporter with only the textfile collector, reading `dir`.
+    pub fn node_exporter(dir: &Path) -> Exporter {
+        Exporter::start(
+            "prometheus-node-exporter",
+            &[
+                "--collector.disable-defaults".to_owned(),
+                "--collector.textfile".to_owned(),
+                format!("--collector.textfile.directory={}", dir.display()),
+            ],
+            "prometheus-node-exporter",
+        )
+    }
+
+    pub fn metrics(&self) -> String {
+        http_get(self.port, "/metrics").expect("/metrics")
+    }
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        stop(&mut self.child);
+    }
+}
