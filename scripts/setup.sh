@@ -16,6 +16,7 @@ command -v tar >/dev/null 2>&1 || need+=(tar)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 # Debian's python (not a pyenv one on PATH) has the aiosmtpd package; tests use it.
 /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1 || need+=(python3-aiosmtpd)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v prometheus-pushgateway >/dev/null 2>&1 || need+=(prometheus-pushgateway)
 command -v prometheus-node-exporter >/dev/null 2>&1 || need+=(prometheus-node-exporter)
 if [ ${#need[@]} -gt 0 ]; then

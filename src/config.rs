@@ -1118,6 +1118,12 @@ impl Validator<'_> {
                     {
                         Some(SecretUrl::Inline(Secret::new(u.get_ref().clone())))
                     }
+                    // A bare check UUID means healthchecks.io.
+                    _ if type_name == "healthchecks"
+                        && uuid::Uuid::try_parse(u.get_ref()).is_ok() =>
+                    {
+                        Some(SecretUrl::Inline(Secret::new(u.get_ref().clone())))
+                    }
                     _ => {
                         self.problem(Some(u.span()), format!("[notify.{name}] `url` is not an http(s) URL (value not shown; it may hold a token)"));
                         None

@@ -71,8 +71,12 @@ fn notifier_files(p: &Profile) -> Vec<String> {
             if f.to_string_lossy().contains("$CREDENTIALS_DIRECTORY") {
                 continue;
             }
+            let uuid_base = matches!(n.kind, notify::Kind::Healthchecks { .. })
+                .then_some(notify::healthchecks::HOSTED);
             let check = if key == "url-file" {
-                notify::SecretUrl::File(f.to_owned()).resolve().map(|_| ())
+                notify::SecretUrl::File(f.to_owned())
+                    .resolve_with(uuid_base)
+                    .map(|_| ())
             } else {
                 notify::read_secret_file(f, "secret", "file").map(|_| ())
             };
@@ -92,12 +96,18 @@ async fn probe_notifiers(p: &Profile) -> Vec<String> {
             notify::Kind::Email(o) => notify::email::probe(o, n.timeout)
                 .await
                 .map_err(|e| e.to_string()),
-            notify::Kind::Healthchecks { url }
-            | notify::Kind::UptimeKuma { url }
-            | notify::Kind::Ntfy { url, .. } => match url.resolve() {
-                Ok(u) => connect(&u, n.timeout).await,
-                Err(e) => Err(e.to_string()),
-            },
+            notify::Kind::Healthchecks { url } => {
+                match url.resolve_with(Some(notify::healthchecks::HOSTED)) {
+                    Ok(u) => connect(&u, n.timeout).await,
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+            notify::Kind::UptimeKuma { url } | notify::Kind::Ntfy { url, .. } => {
+                match url.resolve() {
+                    Ok(u) => connect(&u, n.timeout).await,
+                    Err(e) => Err(e.to_string()),
+                }
+            }
             notify::Kind::Pushgateway { url, .. } => connect(url, n.timeout).await,
         };
         match result {

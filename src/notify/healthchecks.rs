@@ -1,9 +1,13 @@
 //! Healthchecks (healthchecks.io or self-hosted): `POST <ping-url>/start?rid=<uuid>`
 //! before the job and `POST <ping-url>/<exit status>?rid=<uuid>` after, the run's log
 //! as the body, cut to the server's `Ping-Body-Limit` (learnt from the start ping;
-//! 10,000 bytes, the self-hosted default, when unknown).
+//! 10,000 bytes, the self-hosted default, when unknown). The URL (or a file holding
+//! it) may also be just the check's UUID, which means healthchecks.io.
 
 use super::{check_status, http_error, origin, tail, Error, Finish, SecretUrl};
+
+/// Where a bare check UUID pings.
+pub const HOSTED: &str = "https://hc-ping.com";
 
 /// Body limit assumed until the server states its own.
 pub const DEFAULT_BODY_LIMIT: usize = 10_000;
@@ -26,7 +30,7 @@ pub async fn start(
     url: &SecretUrl,
     rid: uuid::Uuid,
 ) -> Result<Option<usize>, Error> {
-    let base = url.resolve()?;
+    let base = url.resolve_with(Some(HOSTED))?;
     let target = origin(base.as_str());
     let resp = client
         .post(ping_url(&base, "start", rid))
@@ -52,7 +56,7 @@ pub async fn finish(
     f: &Finish<'_>,
     body_limit: Option<usize>,
 ) -> Result<(), Error> {
-    let base = url.resolve()?;
+    let base = url.resolve_with(Some(HOSTED))?;
     let target = origin(base.as_str());
     let body = tail(&f.log(), body_limit.unwrap_or(DEFAULT_BODY_LIMIT));
     let resp = client
@@ -68,6 +72,23 @@ pub async fn finish(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bare_uuid_means_hosted_healthchecks() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("hc");
+        std::fs::write(&f, "5f0b8a55-2c1e-4e7b-9d3f-0a1b2c3d4e5f\n").unwrap();
+        let u = SecretUrl::File(f.clone())
+            .resolve_with(Some(HOSTED))
+            .unwrap();
+        assert_eq!(
+            u.as_str(),
+            "https://hc-ping.com/5f0b8a55-2c1e-4e7b-9d3f-0a1b2c3d4e5f"
+        );
+        std::fs::write(&f, "not a url\n").unwrap();
+        let e = SecretUrl::File(f).resolve_with(Some(HOSTED)).unwrap_err();
+        assert!(e.to_string().contains("holds no http(s) URL"), "{e}");
+    }
 
     #[test]
     fn ping_url_appends_suffix_and_rid() {

@@ -41,7 +41,7 @@ pub enum Error {
     },
     #[error("{what} file {} is empty", path.display())]
     SecretFileEmpty { what: &'static str, path: PathBuf },
-    #[error("the URL in {} is not a valid http(s) URL", path.display())]
+    #[error("{} holds no http(s) URL (nor, for Healthchecks, a check UUID)", path.display())]
     BadUrlFile { path: PathBuf },
     #[error("request to {target} failed: {message}")]
     Http { target: String, message: String },
@@ -105,19 +105,36 @@ impl SecretUrl {
     /// # Errors
     /// The file is missing, empty or holds no valid URL.
     pub fn resolve(&self) -> Result<reqwest::Url, Error> {
-        match self {
-            SecretUrl::Inline(s) => reqwest::Url::parse(s.expose()).map_err(|_| Error::Http {
-                target: "notifier".into(),
-                message: "invalid URL".into(),
-            }),
-            SecretUrl::File(path) => {
-                let text = read_secret_file(path, "URL", "url-file")?;
-                reqwest::Url::parse(text.expose().trim())
-                    .ok()
-                    .filter(|u| matches!(u.scheme(), "http" | "https"))
-                    .ok_or_else(|| Error::BadUrlFile { path: path.clone() })
+        self.resolve_with(None)
+    }
+
+    /// Like `resolve`, but a bare UUID (a Healthchecks check's UUID, as its web UI
+    /// shows it) becomes `<uuid_base>/<uuid>`.
+    ///
+    /// # Errors
+    /// The file is missing, empty or holds no valid URL.
+    pub fn resolve_with(&self, uuid_base: Option<&str>) -> Result<reqwest::Url, Error> {
+        let (text, path) = match self {
+            SecretUrl::Inline(s) => (s.clone(), None),
+            SecretUrl::File(path) => (read_secret_file(path, "URL", "url-file")?, Some(path)),
+        };
+        let text = text.expose().trim();
+        let expanded = match uuid_base {
+            Some(base) if uuid::Uuid::try_parse(text).is_ok() => {
+                format!("{}/{text}", base.trim_end_matches('/'))
             }
-        }
+            _ => text.to_owned(),
+        };
+        reqwest::Url::parse(&expanded)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+            .ok_or_else(|| match path {
+                Some(p) => Error::BadUrlFile { path: p.clone() },
+                None => Error::Http {
+                    target: "notifier".into(),
+                    message: "invalid URL".into(),
+                },
+            })
     }
 
     /// What may be shown: scheme and host, or the file's path.

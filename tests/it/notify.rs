@@ -288,6 +288,52 @@ fn email_failure_reaches_smtp_server_with_subject_and_failing_details() {
 }
 
 #[test]
+fn email_over_starttls_verifies_the_server_certificate() {
+    let env = TestEnv::new();
+    let (ca, cert, key) = crate::servers::test_ca(&env);
+    let smtp = SmtpServer::start_with(&env, Some(("rv", "tls-pw")), Some((&cert, &key)));
+    std::fs::write(env.path("smtp-pw"), "tls-pw\n").unwrap();
+    let repo = env.fixture_repo("clean");
+    let table = |ca_line: &str| {
+        format!(
+            "[notify.mail]\ntype = \"email\"\nsmtp-host = \"127.0.0.1\"\nsmtp-port = {}\ntls = \"starttls\"\nfrom = \"rv@example.org\"\nto = \"admin@example.org\"\nusername = \"rv\"\npassword-file = \"{}\"\nstates = [\"success\"]\n{ca_line}",
+            smtp.port,
+            env.path("smtp-pw").display()
+        )
+    };
+    // Without the private CA the certificate is not trusted: nothing is sent, and
+    // the run still passes.
+    let p = profile(&env, &repo, &["mail"], &table(""));
+    let out = run(&env, &p);
+    util::assert_exit(&out, 0);
+    assert!(smtp.messages().is_empty());
+    assert_eq!(
+        sample(
+            &job_metrics(&env),
+            "restic_verify_notification_failures{job=\"nightly\",notifier=\"mail\"}"
+        ),
+        1.0
+    );
+    // With it, the message goes through STARTTLS.
+    let p = profile(
+        &env,
+        &repo,
+        &["mail"],
+        &table(&format!("ca-file = \"{}\"\n", ca.display())),
+    );
+    let out = run(&env, &p);
+    util::assert_exit(&out, 0);
+    let msgs = smtp.messages();
+    assert_eq!(msgs.len(), 1, "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(msgs[0]["tls"], true);
+    assert_eq!(msgs[0]["auth_user"], "rv");
+    assert!(msgs[0]["data"]
+        .as_str()
+        .unwrap()
+        .contains("Subject: restic-verify PASS: nightly on clean"));
+}
+
+#[test]
 fn email_refused_login_keeps_exit_code_counts_failure_and_fails_validate() {
     let env = TestEnv::new();
     let smtp = SmtpServer::start(&env, Some(("rv", "right-password")));

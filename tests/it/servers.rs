@@ -109,6 +109,15 @@ pub struct SmtpServer {
 impl SmtpServer {
     /// Starts it; with `auth`, AUTH is required and only these credentials pass.
     pub fn start(env: &TestEnv, auth: Option<(&str, &str)>) -> SmtpServer {
+        SmtpServer::start_with(env, auth, None)
+    }
+
+    /// Starts it with STARTTLS required, serving `cert`/`key` (PEM files).
+    pub fn start_with(
+        env: &TestEnv,
+        auth: Option<(&str, &str)>,
+        tls: Option<(&Path, &Path)>,
+    ) -> SmtpServer {
         let port_file = env.path("smtp.port");
         let maildir = env.path("maildir");
         let mut c = StdCommand::new(system_python());
@@ -119,6 +128,9 @@ impl SmtpServer {
             .arg(&maildir);
         if let Some((u, p)) = auth {
             c.args(["--user", u, "--password", p]);
+        }
+        if let Some((cert, key)) = tls {
+            c.arg("--cert").arg(cert).arg("--key").arg(key);
         }
         let mut child = c
             .stdout(Stdio::null())
@@ -243,4 +255,25 @@ impl Drop for Exporter {
     fn drop(&mut self) {
         stop(&mut self.child);
     }
+}
+
+/// A private CA and a certificate for 127.0.0.1 signed by it (openssl), for TLS
+/// tests: returns (ca.pem, cert.pem, key.pem).
+pub fn test_ca(env: &TestEnv) -> (PathBuf, PathBuf, PathBuf) {
+    let d = env.path("pki");
+    std::fs::create_dir_all(&d).unwrap();
+    let script = r#"set -e
+openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj "/CN=restic-verify test CA" 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -keyout key.pem -out req.csr -subj "/CN=127.0.0.1" 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' > ext.cnf
+openssl x509 -req -in req.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out cert.pem -days 2 -extfile ext.cnf 2>/dev/null
+"#;
+    let st = StdCommand::new("sh")
+        .arg("-c")
+        .arg(script)
+        .current_dir(&d)
+        .status()
+        .expect("openssl (Debian's `openssl`; scripts/setup.sh installs it)");
+    assert!(st.success(), "openssl could not make the test CA");
+    (d.join("ca.pem"), d.join("cert.pem"), d.join("key.pem"))
 }
