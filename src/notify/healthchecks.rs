@@ -4,7 +4,7 @@
 //! 10,000 bytes, the self-hosted default, when unknown). The URL (or a file holding
 //! it) may also be just the check's UUID, which means healthchecks.io.
 
-use super::{check_status, http_error, origin, tail, Error, Finish, SecretUrl};
+use super::{origin, send, tail, Error, Finish, SecretUrl};
 
 /// Where a bare check UUID pings.
 pub const HOSTED: &str = "https://hc-ping.com";
@@ -32,12 +32,7 @@ pub async fn start(
 ) -> Result<Option<usize>, Error> {
     let base = url.resolve_with(Some(HOSTED))?;
     let target = origin(base.as_str());
-    let resp = client
-        .post(ping_url(&base, "start", rid))
-        .send()
-        .await
-        .map_err(|e| http_error(&target, e))?;
-    let resp = check_status(&target, resp).await?;
+    let resp = send(&target, client.post(ping_url(&base, "start", rid))).await?;
     Ok(resp
         .headers()
         .get("ping-body-limit")
@@ -59,14 +54,11 @@ pub async fn finish(
     let base = url.resolve_with(Some(HOSTED))?;
     let target = origin(base.as_str());
     let body = tail(&f.log(), body_limit.unwrap_or(DEFAULT_BODY_LIMIT));
-    let resp = client
+    let req = client
         .post(ping_url(&base, &f.exit_code.to_string(), rid))
         .header("content-type", "text/plain; charset=utf-8")
-        .body(body)
-        .send()
-        .await
-        .map_err(|e| http_error(&target, e))?;
-    check_status(&target, resp).await.map(|_| ())
+        .body(body);
+    send(&target, req).await.map(|_| ())
 }
 
 #[cfg(test)]

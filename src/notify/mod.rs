@@ -587,6 +587,16 @@ pub(crate) fn http_error(target: &str, e: reqwest::Error) -> Error {
     }
 }
 
+/// Sends a request; a transport error or a non-2xx answer becomes our error,
+/// naming only `target` (scheme and host).
+pub(crate) async fn send(
+    target: &str,
+    req: reqwest::RequestBuilder,
+) -> Result<reqwest::Response, Error> {
+    let resp = req.send().await.map_err(|e| http_error(target, e))?;
+    check_status(target, resp).await
+}
+
 /// Turns a non-2xx answer into an error with the start of its body.
 pub(crate) async fn check_status(
     target: &str,

@@ -5,9 +5,7 @@
 
 use std::path::Path;
 
-use super::{
-    check_status, head, http_error, origin, read_secret_file, Error, Finish, SecretUrl, State,
-};
+use super::{head, origin, read_secret_file, send, Error, Finish, SecretUrl, State};
 
 /// ntfy turns longer messages into attachments.
 pub const MESSAGE_LIMIT: usize = 4096;
@@ -33,8 +31,7 @@ async fn post(
         let token = read_secret_file(path, "ntfy token", "token-file")?;
         req = req.bearer_auth(token.expose());
     }
-    let resp = req.send().await.map_err(|e| http_error(&target, e))?;
-    check_status(&target, resp).await.map(|_| ())
+    send(&target, req).await.map(|_| ())
 }
 
 /// Says that a job started.

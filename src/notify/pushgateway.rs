@@ -4,7 +4,7 @@
 //! has its own group. Pushed metrics must not carry the grouping labels, so the
 //! textfile's `job` label (the restic-verify job) travels as `restic_verify_job`.
 
-use super::{check_status, http_error, origin, Error, Finish};
+use super::{origin, send, Error, Finish};
 use crate::report::prometheus;
 
 /// The grouping key's `job` value.
@@ -57,14 +57,11 @@ pub async fn push(
     f: &Finish<'_>,
 ) -> Result<(), Error> {
     let target = origin(base.as_str());
-    let resp = client
+    let req = client
         .put(group_url(base, instance, f.job))
         .header("content-type", "text/plain; version=0.0.4")
-        .body(body(f))
-        .send()
-        .await
-        .map_err(|e| http_error(&target, e))?;
-    check_status(&target, resp).await.map(|_| ())
+        .body(body(f));
+    send(&target, req).await.map(|_| ())
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! push URL as Kuma shows it carries example parameters (`?status=up&msg=OK&ping=`);
 //! they are replaced. Kuma answers `{"ok":true}`, or `{"ok":false,"msg":…}`.
 
-use super::{check_status, head, http_error, origin, Error, Finish, SecretUrl};
+use super::{head, origin, send, Error, Finish, SecretUrl};
 
 /// Kuma shows `msg` in its UI; keep it short.
 const MSG_LIMIT: usize = 250;
@@ -34,12 +34,7 @@ pub async fn finish(
 ) -> Result<(), Error> {
     let base = url.resolve()?;
     let target = origin(base.as_str());
-    let resp = client
-        .get(push_url(&base, f))
-        .send()
-        .await
-        .map_err(|e| http_error(&target, e))?;
-    let resp = check_status(&target, resp).await?;
+    let resp = send(&target, client.get(push_url(&base, f))).await?;
     let body = resp.text().await.unwrap_or_default();
     match serde_json::from_str::<serde_json::Value>(&body) {
         Ok(v) if v.get("ok") == Some(&serde_json::Value::Bool(false)) => Err(Error::Status {

@@ -327,18 +327,21 @@ fn daemon_never_runs_two_jobs_on_one_repository_at_once() {
     }
 }
 
+/// Writes `config.toml`: the common header, then `body`.
+fn write_profile(env: &TestEnv, max_concurrent: u32, body: &str) -> PathBuf {
+    let p = env.path("config.toml");
+    std::fs::write(&p, format!("{}{body}", header(env, max_concurrent))).unwrap();
+    p
+}
+
 #[test]
 fn daemon_without_scheduled_jobs_refuses_to_start() {
     let env = TestEnv::new();
-    let p = env.path("config.toml");
-    std::fs::write(
-        &p,
-        format!(
-            "{}[repository.r]\nurl = \"/nonexistent\"\n\n[job.j]\nkind = \"check\"\nrepositories = [\"r\"]\n",
-            header(&env, 1)
-        ),
-    )
-    .unwrap();
+    let p = write_profile(
+        &env,
+        1,
+        "[repository.r]\nurl = \"/nonexistent\"\n\n[job.j]\nkind = \"check\"\nrepositories = [\"r\"]\n",
+    );
     let out = env
         .cmd()
         .arg("daemon")
@@ -357,15 +360,11 @@ fn daemon_without_scheduled_jobs_refuses_to_start() {
 #[test]
 fn validate_prints_next_five_fire_times_of_each_scheduled_job() {
     let env = TestEnv::new();
-    let p = env.path("config.toml");
-    std::fs::write(
-        &p,
-        format!(
-            "{}[repository.r]\nurl = \"/srv/restic\"\n\n[job.weekly]\nkind = \"check\"\nrepositories = [\"r\"]\nschedule = \"0 3 * * 0\"\njitter = \"30m\"\n\n[job.manual]\nkind = \"check\"\nrepositories = [\"r\"]\n",
-            header(&env, 3)
-        ),
-    )
-    .unwrap();
+    let p = write_profile(
+        &env,
+        3,
+        "[repository.r]\nurl = \"/srv/restic\"\n\n[job.weekly]\nkind = \"check\"\nrepositories = [\"r\"]\nschedule = \"0 3 * * 0\"\njitter = \"30m\"\n\n[job.manual]\nkind = \"check\"\nrepositories = [\"r\"]\n",
+    );
     let out = env
         .cmd()
         .env("TZ", "UTC")

@@ -47,6 +47,16 @@ notify = [{names}]
     p
 }
 
+/// `[notify.mail]` for the loopback SMTP server, logging in as `rv` with the
+/// password in `smtp-pw`; `extra` lines appended.
+fn mail_table(env: &TestEnv, smtp: &SmtpServer, tls: &str, extra: &str) -> String {
+    format!(
+        "[notify.mail]\ntype = \"email\"\nsmtp-host = \"127.0.0.1\"\nsmtp-port = {}\ntls = \"{tls}\"\nusername = \"rv\"\npassword-file = \"{}\"\n{extra}",
+        smtp.port,
+        env.path("smtp-pw").display()
+    )
+}
+
 fn run(env: &TestEnv, profile: &std::path::Path) -> std::process::Output {
     env.cmd()
         .arg("run")
@@ -254,10 +264,11 @@ fn email_failure_reaches_smtp_server_with_subject_and_failing_details() {
         &env,
         &repo,
         &["mail"],
-        &format!(
-            "[notify.mail]\ntype = \"email\"\nsmtp-host = \"127.0.0.1\"\nsmtp-port = {}\ntls = \"none\"\nfrom = \"restic-verify <rv@example.org>\"\nto = [\"admin@example.org\", \"oncall@example.org\"]\nusername = \"rv\"\npassword-file = \"{}\"\n",
-            smtp.port,
-            env.path("smtp-pw").display()
+        &mail_table(
+            &env,
+            &smtp,
+            "none",
+            "from = \"restic-verify <rv@example.org>\"\nto = [\"admin@example.org\", \"oncall@example.org\"]\n",
         ),
     );
     let out = run(&env, &p);
@@ -295,10 +306,16 @@ fn email_over_starttls_verifies_the_server_certificate() {
     std::fs::write(env.path("smtp-pw"), "tls-pw\n").unwrap();
     let repo = env.fixture_repo("clean");
     let table = |ca_line: &str| {
-        format!(
-            "[notify.mail]\ntype = \"email\"\nsmtp-host = \"127.0.0.1\"\nsmtp-port = {}\ntls = \"starttls\"\nfrom = \"rv@example.org\"\nto = \"admin@example.org\"\nusername = \"rv\"\npassword-file = \"{}\"\nstates = [\"success\"]\n{ca_line}",
-            smtp.port,
-            env.path("smtp-pw").display()
+        mail_table(
+            &env,
+            &smtp,
+            "starttls",
+            &format!(
+                "from = \"rv@example.org\"
+to = \"admin@example.org\"
+states = [\"success\"]
+{ca_line}"
+            ),
         )
     };
     // Without the private CA the certificate is not trusted: nothing is sent, and
@@ -343,10 +360,11 @@ fn email_refused_login_keeps_exit_code_counts_failure_and_fails_validate() {
         &env,
         &repo,
         &["mail"],
-        &format!(
-            "[notify.mail]\ntype = \"email\"\nsmtp-host = \"127.0.0.1\"\nsmtp-port = {}\ntls = \"none\"\nfrom = \"rv@example.org\"\nto = \"admin@example.org\"\nusername = \"rv\"\npassword-file = \"{}\"\nstates = [\"success\", \"failure\"]\n",
-            smtp.port,
-            env.path("smtp-pw").display()
+        &mail_table(
+            &env,
+            &smtp,
+            "none",
+            "from = \"rv@example.org\"\nto = \"admin@example.org\"\nstates = [\"success\", \"failure\"]\n",
         ),
     );
     let out = run(&env, &p);

@@ -18,11 +18,13 @@ fn system_python() -> PathBuf {
         .map_or_else(|| "/usr/bin/python3".into(), PathBuf::from)
 }
 
-fn wait_for_file(path: &Path, child: &mut Child, what: &str) -> String {
+/// Polls `ready` until it gives a value; fails when `child` exits first (with its
+/// stderr) or after 30 s.
+fn wait_up<T>(child: &mut Child, what: &str, mut ready: impl FnMut() -> Option<T>) -> T {
     let start = Instant::now();
     loop {
-        if let Ok(s) = std::fs::read_to_string(path) {
-            return s;
+        if let Some(v) = ready() {
+            return v;
         }
         if let Ok(Some(status)) = child.try_wait() {
             let mut err = String::new();
@@ -37,6 +39,10 @@ fn wait_for_file(path: &Path, child: &mut Child, what: &str) -> String {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+fn wait_for_file(path: &Path, child: &mut Child, what: &str) -> String {
+    wait_up(child, what, || std::fs::read_to_string(path).ok())
 }
 
 fn stop(child: &mut Child) {
@@ -210,21 +216,7 @@ impl Exporter {
             .unwrap_or_else(|e| {
                 panic!("{bin}: {e}; install Debian's `{package}` (scripts/setup.sh does)")
             });
-        let start = Instant::now();
-        while http_get(port, "/metrics").is_none() {
-            if let Ok(Some(status)) = child.try_wait() {
-                let mut err = String::new();
-                if let Some(mut e) = child.stderr.take() {
-                    let _ = e.read_to_string(&mut err);
-                }
-                panic!("{bin} exited ({status}):\n{err}");
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "{bin} did not start"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_up(&mut child, bin, || http_get(port, "/metrics"));
         Exporter { child, port }
     }
 
