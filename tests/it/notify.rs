@@ -311,10 +311,7 @@ fn email_over_starttls_verifies_the_server_certificate() {
             &smtp,
             "starttls",
             &format!(
-                "from = \"rv@example.org\"
-to = \"admin@example.org\"
-states = [\"success\"]
-{ca_line}"
+                "from = \"rv@example.org\"\nto = \"admin@example.org\"\nstates = [\"success\"]\n{ca_line}"
             ),
         )
     };
