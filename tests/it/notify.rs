@@ -439,6 +439,26 @@ fn dead_and_erroring_notifiers_leave_exit_code_and_are_counted() {
     assert_eq!(failing.requests().len(), 2, "one delivery and one retry");
     let r = env.last_record();
     assert_eq!(r["outcome"], "fail");
+
+    // validate --check-notifiers tells the dead one apart before any run.
+    let v = env
+        .cmd()
+        .args(["validate", "--check-notifiers", "--config"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    util::assert_exit(&v, 2);
+    let verr = String::from_utf8_lossy(&v.stderr);
+    assert!(
+        verr.contains(&format!(
+            "[notify.dead] cannot be reached: http://127.0.0.1:{dead_port}/..."
+        )),
+        "{verr}"
+    );
+    assert!(
+        !verr.contains("[notify.err]"),
+        "the erroring server is reachable: {verr}"
+    );
 }
 
 #[test]
