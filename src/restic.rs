@@ -554,6 +554,9 @@ impl Restic {
     }
 }
 
+/// How long the clean-up of a lock left by an interrupted restic may take.
+const LOCK_CLEANUP_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Everything one job run on one repository needs to call restic.
 pub struct Session<'a> {
     pub restic: &'a Restic,
@@ -950,6 +953,66 @@ impl Session<'_> {
         }
     }
 
+    /// restic writes its lock file, waits about 200 ms for competing locks, and only
+    /// then registers the lock for removal on SIGINT: interrupted in that window it
+    /// exits and leaves a lock of a dead process behind. When a lock of the
+    /// interrupted process `pid` on this host exists, `restic unlock` (stale locks
+    /// only) removes it. Runs with its own short deadline: the run is cancelled.
+    async fn remove_lock_left_by(&self, pid: u32) {
+        let cleanup = Session {
+            restic: self.restic,
+            repository: self.repository,
+            credentials: self.credentials,
+            cache_dir: self.cache_dir,
+            deadline: Instant::now() + LOCK_CLEANUP_TIMEOUT,
+            timeout: LOCK_CLEANUP_TIMEOUT,
+            cancel: CancellationToken::new(),
+            lock_wait: Duration::ZERO,
+            unlock_stale: false,
+            retries: 0,
+            grace: self.grace,
+        };
+        let host = this_host();
+        let mut ids = Vec::new();
+        let list: Vec<OsString> = vec!["list".into(), "locks".into()];
+        if cleanup
+            .spawn(
+                &list,
+                false,
+                &mut |l| ids.push(String::from_utf8_lossy(l).trim().to_owned()),
+                None,
+            )
+            .await
+            .is_err()
+        {
+            return;
+        }
+        for id in ids.iter().filter(|i| !i.is_empty()) {
+            let mut text = Vec::new();
+            let cat: Vec<OsString> = vec!["cat".into(), "lock".into(), id.into()];
+            if cleanup
+                .spawn(&cat, false, &mut |l| text.extend_from_slice(l), None)
+                .await
+                .is_err()
+            {
+                continue;
+            }
+            let Ok(lock) = serde_json::from_slice::<json::Lock>(&text) else {
+                continue;
+            };
+            if lock.pid == pid && lock.hostname == host {
+                tracing::info!(
+                    repository = self.repository,
+                    "restic was interrupted while taking its lock and left it behind; removing it with `restic unlock`"
+                );
+                if let Err(e) = cleanup.unlock().await {
+                    tracing::warn!(repository = self.repository, "{e}");
+                }
+                return;
+            }
+        }
+    }
+
     /// `restic unlock`: removes stale locks only.
     async fn unlock(&self) -> Result<(), Error> {
         let args: Vec<OsString> = vec!["unlock".into()];
@@ -987,6 +1050,13 @@ impl Session<'_> {
         );
         full_args.extend(args.iter().cloned());
         let command = display_command(args);
+        // Nothing new starts once the run is cancelled.
+        if self.cancel.is_cancelled() {
+            return Err(Error::Interrupted {
+                command,
+                repository: self.repository.to_owned(),
+            });
+        }
         tracing::debug!(
             repository = self.repository,
             "running {}",
@@ -1033,6 +1103,7 @@ impl Session<'_> {
                 "restic's stderr pipe was not set up",
             )));
         };
+        let child_pid = child.id();
         let stderr_task = tokio::spawn(read_capped(stderr));
         let mut stdout = child.stdout.take().map(BufReader::new);
         if stdout.is_none() && !to_file {
@@ -1077,6 +1148,9 @@ impl Session<'_> {
         }
         let stderr = stderr_task.await.unwrap_or_default();
         let exit = ResticExit::from_status(status);
+        if let (Some(Stop::Cancelled), true, Some(pid)) = (&stop, takes_lock, child_pid) {
+            Box::pin(self.remove_lock_left_by(pid)).await;
+        }
         tracing::debug!(repository = self.repository, "{command}: {exit}");
         match stop {
             // restic ≥ 0.16 retries an unreachable backend for up to 15 minutes; when the

@@ -116,3 +116,12 @@ mod tests {
         assert!(matches!(m, Message::Other));
     }
 }
+
+/// A lock file (`restic cat lock <id>`): who holds it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Lock {
+    #[serde(default)]
+    pub hostname: String,
+    #[serde(default)]
+    pub pid: u32,
+}

@@ -602,6 +602,54 @@ fn check_sigint_during_check_stops_restic_removes_its_lock_and_records_interrupt
 }
 
 #[test]
+fn check_sigint_as_restic_takes_its_lock_leaves_no_lock() {
+    // restic writes its lock, waits ~200 ms for competitors, and only then arranges
+    // to remove it on SIGINT: a SIGINT in that window leaves a lock of a dead process
+    // (seen with a daemon stopped just as a scheduled check started). restic-verify
+    // removes such a lock after the interruption.
+    let env = TestEnv::new();
+    let repo = env.fixture_repo("clean");
+    let child = StdCommand::new(assert_cmd::cargo::cargo_bin("restic-verify"))
+        .env("RESTIC_VERIFY_RESTIC", util::restic_bin())
+        .env("RESTIC_VERIFY_LOG", "info")
+        .arg("check")
+        .arg("--repo")
+        .arg(&repo)
+        .arg("--password-file")
+        .arg(env.fixture_password())
+        .arg("--results")
+        .arg(env.path("results.jsonl"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let start = Instant::now();
+    while util::locks(&repo).is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "restic check never took its lock"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("signal");
+    let out = child.wait_with_output().expect("wait");
+    util::assert_exit(&out, 130);
+    assert_eq!(
+        util::read_jsonl(&env.path("results.jsonl"))
+            .pop()
+            .expect("record")["error"]["category"],
+        "interrupted"
+    );
+    assert!(
+        util::locks(&repo).is_empty(),
+        "a lock was left behind: {:?}\n{}",
+        util::locks(&repo),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
 fn check_unreachable_backend_is_network_error_exit_3() {
     let env = TestEnv::new();
     // Port 1 on loopback refuses connections. restic 0.14 gives up at once; 0.16+
