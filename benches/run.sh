@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Runs the restic-verify benchmarks (BENCHMARKS.md): builds, prepares the data once, measures.
 #
-#   benches/run.sh                      everything (~25-30 min with the data in place;
+#   benches/run.sh                      everything (~25 min on 2 cores with the data in place;
 #                                       the first run adds ~3 min to generate and back up)
 #   benches/run.sh --sections 2,5       only some sections (2, 3, 4, 5)
 #   benches/run.sh --sections 3 --sizes 100,1000 --versions 0.18 --strategies single,sorted-200
 #   benches/run.sh --help               all options of benches/bench.py
+#   RESTIC_VERIFY=/path/to/restic-verify benches/run.sh ...   measure that binary, no build
 #
 # Needs: cargo, python3 (stdlib only), openssl, bc, restic 0.14 at $RESTIC_014
 # (default /usr/bin/restic: `apt-get install restic` on bookworm), restic 0.18 at $RESTIC_018
@@ -28,10 +29,20 @@ for tool in cargo python3 openssl bc "$RESTIC_014" "$RESTIC_018"; do
 done
 mkdir -p "$BENCH_DIR/bin" "$BENCH_DIR/results"
 
-# restic-verify as it is now, copied so that a rebuild during the run cannot change it
-(cd "$root" && cargo build --release --quiet)
-cp "$root/target/release/restic-verify" "$BENCH_DIR/bin/restic-verify"
-export RESTIC_VERIFY=$BENCH_DIR/bin/restic-verify
+# restic-verify: a pre-set $RESTIC_VERIFY is used as it is (e.g. built from a frozen
+# `git worktree add ../bench-wt HEAD` while the working tree keeps changing); otherwise
+# the binary as the working tree builds now, copied so that a rebuild during the run
+# cannot change it.
+if [ -n "${RESTIC_VERIFY:-}" ]; then
+  [ -x "$RESTIC_VERIFY" ] || { echo "run.sh: RESTIC_VERIFY=$RESTIC_VERIFY is not executable" >&2; exit 1; }
+  echo "run.sh: using RESTIC_VERIFY=$RESTIC_VERIFY as it is (no build)" >&2
+else
+  (cd "$root" && cargo build --release --quiet)
+  cp "$root/target/release/restic-verify" "$BENCH_DIR/bin/restic-verify"
+  export RESTIC_VERIFY=$BENCH_DIR/bin/restic-verify
+  # the commit it was built from (bench.py records it; the copy sits outside the tree)
+  export BENCH_RV_REV=${BENCH_RV_REV:-$(git -C "$root" describe --always --dirty 2>/dev/null || echo "?")}
+fi
 # the stand-alone sha2 probe (own Cargo.toml and lock file, same sha2 as Cargo.lock)
 (cd "$here/sha" && cargo build --release --quiet --target-dir "$BENCH_DIR/sha-target")
 
