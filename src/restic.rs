@@ -738,7 +738,38 @@ impl Session<'_> {
         snapshot_id: &str,
         on_node: &mut (dyn FnMut(json::Node) + Send),
     ) -> Result<u64, Error> {
-        let args: Vec<OsString> = vec!["ls".into(), "--json".into(), snapshot_id.into()];
+        self.ls_with(snapshot_id, None, on_node)
+            .await
+            .map(|(nodes, _)| nodes)
+    }
+
+    /// `restic ls --json latest` with the filters: streams the newest matching
+    /// snapshot as restic picks it, and returns the node count and the ID of the
+    /// snapshot restic listed (the caller checks it against its own pin, because
+    /// restic silently skips snapshot files it cannot load).
+    ///
+    /// # Errors
+    /// As `ls`.
+    pub async fn ls_latest(
+        &self,
+        filter: &SnapshotFilter,
+        on_node: &mut (dyn FnMut(json::Node) + Send),
+    ) -> Result<(u64, Option<String>), Error> {
+        self.ls_with("latest", Some(filter), on_node).await
+    }
+
+    async fn ls_with(
+        &self,
+        target: &str,
+        filter: Option<&SnapshotFilter>,
+        on_node: &mut (dyn FnMut(json::Node) + Send),
+    ) -> Result<(u64, Option<String>), Error> {
+        let mut args: Vec<OsString> = vec!["ls".into(), "--json".into()];
+        if let Some(f) = filter {
+            push_filter(&mut args, f);
+        }
+        args.push(target.into());
+        let mut listed: Option<String> = None;
         let mut nodes = 0u64;
         let mut bad: Option<String> = None;
         let fin = self
@@ -750,7 +781,11 @@ impl Session<'_> {
                         return;
                     }
                     match serde_json::from_slice::<json::Node>(line) {
-                        Ok(n) if n.struct_type.as_deref() == Some("snapshot") => {}
+                        Ok(n) if n.struct_type.as_deref() == Some("snapshot") => {
+                            listed = serde_json::from_slice::<json::SnapshotId>(line)
+                                .ok()
+                                .map(|s| s.id);
+                        }
                         Ok(n) => {
                             nodes += 1;
                             on_node(n);
@@ -776,7 +811,7 @@ impl Session<'_> {
                 detail,
             });
         }
-        Ok(nodes)
+        Ok((nodes, listed))
     }
 
     /// `restic restore <id> --target DIR --include …  --verify`. Per-file errors are

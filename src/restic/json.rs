@@ -125,3 +125,9 @@ pub struct Lock {
     #[serde(default)]
     pub pid: u32,
 }
+
+/// The ID on the snapshot line that `ls --json` prints first.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SnapshotId {
+    pub id: String,
+}

@@ -82,6 +82,50 @@ impl RestoreResult {
     }
 }
 
+/// What the `ls` stream feeds: the seeded sampler, the tree counts for planning
+/// restore calls, and the snapshot's restore size. The size is summed from the same
+/// stream because `restic stats` would read every tree again (about 3 s on a
+/// 200,000-file snapshot); hard links count once per name here, so the figure can
+/// exceed `stats`' by their size.
+struct Stream {
+    rng: StdRng,
+    sampler: plan::Sampler,
+    restore_size: u64,
+    counts: execute::TreeCounts,
+}
+
+impl Stream {
+    fn new(seed: u64, opts: &RestoreOptions) -> Stream {
+        Stream {
+            rng: StdRng::seed_from_u64(seed),
+            sampler: plan::Sampler::new(opts.sample.clone(), opts.filter_files.clone()),
+            restore_size: 0,
+            counts: execute::TreeCounts::default(),
+        }
+    }
+
+    fn offer(&mut self, node: &restic::json::Node) {
+        self.counts.record(&node.path);
+        if node.kind == "file" {
+            self.restore_size += node.size.unwrap_or(0);
+        }
+        self.sampler.offer(node, &mut self.rng);
+    }
+}
+
+/// The snapshot to test, from the listing (an unreadable snapshot file is an error).
+fn pin(opts: &RestoreOptions, listed: &restic::SnapshotsOutput) -> Result<Snapshot, Error> {
+    plan::pin_snapshot(&listed.snapshots, &listed.unreadable).map_err(|e| match e {
+        plan::PinError::Unreadable(lines) => Error::SnapshotUnreadable(lines),
+        plan::PinError::NoMatch => Error::NoSnapshot(
+            opts.snapshot
+                .as_ref()
+                .map(|s| format!(" `{s}`"))
+                .unwrap_or_default(),
+        ),
+    })
+}
+
 /// Runs the restore test.
 ///
 /// # Errors
@@ -92,38 +136,50 @@ pub async fn run(
     seed: u64,
 ) -> Result<RestoreResult, Error> {
     // 1. Pin the snapshot once; every later call uses its full ID.
-    let listed = match &opts.snapshot {
-        Some(id) => session.snapshots_by_id(id).await?,
-        None => session.snapshots(&opts.filter).await?,
-    };
-    let snapshot =
-        plan::pin_snapshot(&listed.snapshots, &listed.unreadable).map_err(|e| match e {
-            plan::PinError::Unreadable(lines) => Error::SnapshotUnreadable(lines),
-            plan::PinError::NoMatch => Error::NoSnapshot(
-                opts.snapshot
-                    .as_ref()
-                    .map(|s| format!(" `{s}`"))
-                    .unwrap_or_default(),
-            ),
-        })?;
-
     // 2. Sample while streaming `restic ls`.
-    let mut rng = StdRng::seed_from_u64(seed);
-    let mut sampler = plan::Sampler::new(opts.sample.clone(), opts.filter_files.clone());
-    // The snapshot's restore size, summed from the same stream: `restic stats` would
-    // read every tree again (about 3 s on a 200,000-file snapshot). Hard links count
-    // once per name here, so the figure can exceed `stats`' by their size.
-    let mut restore_size = 0u64;
-    let mut counts = execute::TreeCounts::default();
-    session
-        .ls(&snapshot.id, &mut |node| {
-            counts.record(&node.path);
-            if node.kind == "file" {
-                restore_size += node.size.unwrap_or(0);
+    // Without an explicit ID, the listing and `ls latest` run at once (the listing
+    // costs ~0.4 s of key derivation and snapshot loading); the stream is kept only
+    // when restic listed the snapshot that the pin chose, else it is read again by
+    // ID. The same seed gives the same sample either way: the stream is the same.
+    let mut stream = Stream::new(seed, opts);
+    let pinned = match &opts.snapshot {
+        Some(id) => {
+            let listed = session.snapshots_by_id(id).await?;
+            let snapshot = pin(opts, &listed)?;
+            session
+                .ls(&snapshot.id, &mut |node| stream.offer(&node))
+                .await?;
+            snapshot
+        }
+        None => {
+            let mut offer = |node: restic::json::Node| stream.offer(&node);
+            let (listed, streamed) = tokio::join!(
+                session.snapshots(&opts.filter),
+                session.ls_latest(&opts.filter, &mut offer)
+            );
+            let snapshot = pin(opts, &listed?)?;
+            let same = matches!(&streamed, Ok((_, Some(id))) if *id == snapshot.id);
+            if !same {
+                tracing::debug!(
+                    "`restic ls latest` listed {:?}, the pin is {}: reading the pinned snapshot",
+                    streamed.as_ref().ok().and_then(|(_, id)| id.clone()),
+                    snapshot.short()
+                );
+                stream = Stream::new(seed, opts);
+                session
+                    .ls(&snapshot.id, &mut |node| stream.offer(&node))
+                    .await?;
             }
-            sampler.offer(&node, &mut rng);
-        })
-        .await?;
+            snapshot
+        }
+    };
+    let snapshot = pinned;
+    let Stream {
+        sampler,
+        restore_size,
+        counts,
+        ..
+    } = stream;
     let sample = sampler.finish();
     if sample.unaddressable > 0 {
         tracing::warn!(
