@@ -4,28 +4,13 @@
 //! sha-bench --mem MIB         hash MIB of in-memory data (no I/O): the crate's raw speed
 //! Prints one line per run: `bytes=… seconds=… mib_per_s=…` then the digests on stderr.
 use sha2::{Digest, Sha256};
-use std::io::Read;
 use std::time::Instant;
 
 const BLOCK: usize = 256 * 1024;
 
+/// restic-verify's own streaming hash (src/compare.rs), so the probe measures what ships.
 fn hash_file(path: &str) -> std::io::Result<(String, u64)> {
-    let mut r = std::fs::File::open(path)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; BLOCK];
-    let mut n = 0u64;
-    loop {
-        let k = match r.read(&mut buf) {
-            Ok(0) => break,
-            Ok(k) => k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        h.update(&buf[..k]);
-        n += k as u64;
-    }
-    let d = h.finalize();
-    Ok((d.iter().map(|b| format!("{b:02x}")).collect(), n))
+    restic_verify::compare::hash_file(std::path::Path::new(path))
 }
 
 fn main() {
