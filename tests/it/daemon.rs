@@ -192,7 +192,7 @@ fn daemon_schedules_reloads_runs_on_sigusr1_and_stops_cleanly_mid_restore() {
     d.wait(
         Duration::from_secs(120),
         "restic writing the restored file",
-        || walk(&td).iter().any(|p| p.is_file()),
+        || util::walk(&td).iter().any(|p| p.is_file()),
     );
     let (code, log) = d.stop(Duration::from_secs(120));
     assert_eq!(code, 0, "daemon exit status after SIGTERM:\n{log}");
@@ -203,9 +203,9 @@ fn daemon_schedules_reloads_runs_on_sigusr1_and_stops_cleanly_mid_restore() {
         .expect("a record of the cut-short restore test");
     assert_eq!(last["error"]["category"], "interrupted", "{last}");
     assert!(
-        walk(&test_dir).is_empty(),
+        util::walk(&test_dir).is_empty(),
         "restored data left: {:?}",
-        walk(&test_dir)
+        util::walk(&test_dir)
     );
     assert!(
         util::locks(&big).is_empty(),
@@ -215,20 +215,6 @@ fn daemon_schedules_reloads_runs_on_sigusr1_and_stops_cleanly_mid_restore() {
         util::locks(&clean).is_empty(),
         "lock left in the clean repository"
     );
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                out.extend(walk(&p));
-            }
-            out.push(p);
-        }
-    }
-    out
 }
 
 #[test]

@@ -185,7 +185,7 @@ fn restore_test_changed_file_is_replaced_by_another_sample() {
     let src = env.source_tree();
     // Change every file but one: a sample of 1 must end with one verified match.
     let keep = src.join("data/a.txt");
-    for entry in walk(&src) {
+    for entry in util::walk(&src) {
         if entry != keep
             && std::fs::symlink_metadata(&entry)
                 .map(|m| m.file_type().is_file())
@@ -209,18 +209,6 @@ fn restore_test_changed_file_is_replaced_by_another_sample() {
         "{c:?}"
     );
     assert!(c.iter().any(|(k, n)| k == "changed" && *n >= 1), "{c:?}");
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).expect("read_dir").flatten() {
-        let p = e.path();
-        if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-            out.extend(walk(&p));
-        }
-        out.push(p);
-    }
-    out
 }
 
 #[test]
@@ -400,7 +388,7 @@ fn interrupt_mid_restore(signal: nix::sys::signal::Signal) {
     let start = Instant::now();
     // Wait until restic is writing the restored file.
     loop {
-        let writing = walk(&test_dir).iter().any(|p| p.is_file());
+        let writing = util::walk(&test_dir).iter().any(|p| p.is_file());
         if writing {
             break;
         }

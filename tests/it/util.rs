@@ -207,6 +207,24 @@ pub fn sample(text: &str, series: &str) -> f64 {
         .expect("value")
 }
 
+/// Every path below `dir` (not following symlinks); nothing for a missing `dir`.
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
+        Err(e) => panic!("cannot list {}: {e}", dir.display()),
+    };
+    let mut out = Vec::new();
+    for e in rd.flatten() {
+        let p = e.path();
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            out.extend(walk(&p));
+        }
+        out.push(p);
+    }
+    out
+}
+
 /// Lists the lock files of a repository.
 pub fn locks(repo: &Path) -> Vec<PathBuf> {
     std::fs::read_dir(repo.join("locks"))
