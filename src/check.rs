@@ -10,9 +10,20 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::config::CheckOptions;
 use crate::finding::{Finding, FindingKind};
+use crate::restic::args::{ReadData, SnapshotFilter};
 use crate::restic::{self, json::Snapshot, CheckRead, Session};
+
+/// Knobs of a check job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckOptions {
+    pub read_data: ReadData,
+    /// The newest snapshot of every backup set must be younger than this.
+    pub max_age: Option<Duration>,
+    /// The repository must hold at least this many (matching) snapshots.
+    pub min_snapshots: u32,
+    pub filter: SnapshotFilter,
+}
 
 /// What a completed check saw.
 #[derive(Debug, Clone)]
@@ -126,7 +137,6 @@ pub fn evaluate_snapshots(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{ReadData, SnapshotFilter};
     use chrono::TimeZone;
 
     fn snap(id: &str, host: &str, path: &str, hours_ago: i64, now: DateTime<Utc>) -> Snapshot {

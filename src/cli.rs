@@ -161,7 +161,7 @@ pub struct RestoreTestArgs {
     #[arg(long, default_value = "latest")]
     pub snapshot: String,
     /// Number of regular files to sample.
-    #[arg(long, value_name = "N", default_value_t = crate::config::DEFAULT_SAMPLE, conflicts_with = "sample_percent")]
+    #[arg(long, value_name = "N", default_value_t = crate::restore_test::DEFAULT_SAMPLE, conflicts_with = "sample_percent")]
     pub sample: usize,
     /// Sample this percentage of the files instead of a fixed number.
     #[arg(long, value_name = "X")]

@@ -12,6 +12,18 @@ use sha2::{Digest, Sha256};
 
 const BLOCK: usize = 256 * 1024;
 
+/// One verified file, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileResult {
+    pub path: String,
+    pub size: u64,
+    pub class: Class,
+    pub restored_sha256: Option<String>,
+    pub expected_sha256: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
 /// Hex SHA-256 of everything `r` yields, and the number of bytes.
 ///
 /// # Errors

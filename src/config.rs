@@ -17,13 +17,17 @@ use globset::{GlobSet, GlobSetBuilder};
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::check::CheckOptions;
 use crate::notify::{self, EmailOptions, Notifier, SecretUrl, State, TlsMode};
 use crate::restore_test::plan::{FileFilter, SampleOptions};
+use crate::restore_test::{RestoreOptions, DEFAULT_SAMPLE};
 use crate::sample::Weighting;
 use crate::schedule::{self, Schedule};
 use crate::source::{SourceKind, ZfsSnapshot};
 
-use crate::secret::{self, Redactor, Secret};
+use crate::credentials::{password_file_warning, PasswordSource};
+use crate::restic::args::{parse_read_data_subset, ReadData, SnapshotFilter};
+use crate::secret::{self, Secret};
 
 /// Where `run` and `validate` look for the profile when `--config` is not given.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/restic-verify/config.toml";
@@ -33,8 +37,6 @@ pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(5 * 60);
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(12 * 3600);
 /// How many times a network failure is retried by default.
 pub const DEFAULT_RETRIES: u32 = 2;
-/// restic's `--read-data-subset=n/t` accepts at most this many groups.
-pub const MAX_SUBSET_GROUPS: u16 = 256;
 /// How many repositories are worked on at once by default.
 pub const DEFAULT_MAX_CONCURRENT: usize = 1;
 
@@ -53,31 +55,6 @@ pub enum Error {
     },
     #[error("{0}")]
     Flags(String),
-    #[error("password file {} for repository `{repository}` does not exist; create it (mode 0600) or point `password-file` at the right file", path.display())]
-    PasswordFileMissing { repository: String, path: PathBuf },
-    #[error("password file {} for repository `{repository}` cannot be read: {source}", path.display())]
-    PasswordFileUnreadable {
-        repository: String,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("password file {} for repository `{repository}` is empty; restic refuses an empty password", path.display())]
-    PasswordFileEmpty { repository: String, path: PathBuf },
-    #[error("env file {} for repository `{repository}` cannot be read: {source}", path.display())]
-    EnvFileUnreadable {
-        repository: String,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("env file {}:{line} for repository `{repository}`: {message}", path.display())]
-    EnvFileInvalid {
-        repository: String,
-        path: PathBuf,
-        line: usize,
-        message: String,
-    },
 }
 
 /// One thing wrong with a profile, located in its file.
@@ -123,23 +100,12 @@ impl Profile {
     }
 }
 
-/// How restic gets the repository password.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PasswordSource {
-    /// `RESTIC_PASSWORD_FILE`.
-    File(PathBuf),
-    /// `RESTIC_PASSWORD_COMMAND`; the command line itself may hold a secret.
-    Command(Secret),
-    /// The env file sets one of restic's password variables itself.
-    EnvFile,
-}
-
 /// A repository and how to reach it.
 #[derive(Debug, Clone)]
 pub struct Repository {
     pub name: String,
     /// The URL or path as restic takes it; may contain credentials: show `display_url()`.
-    pub url: String,
+    pub url: Secret,
     pub password: PasswordSource,
     pub env_file: Option<PathBuf>,
     /// The restic binary to run.
@@ -152,76 +118,9 @@ pub struct Repository {
 impl Repository {
     /// The URL with any password in it replaced.
     pub fn display_url(&self) -> String {
-        secret::redact_url(&self.url)
+        secret::redact_url(self.url.expose())
     }
 }
-
-/// How much pack data `restic check` reads.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ReadData {
-    /// Structure only.
-    None,
-    /// `--read-data`: every pack.
-    Full,
-    /// `--read-data-subset=SPEC` as restic takes it (`n/t`, `x%`, a size).
-    Subset(String),
-    /// `rotate/T`: group `k/T` this run, the next group the next run; needs a state dir.
-    Rotate(u16),
-}
-
-impl fmt::Display for ReadData {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ReadData::None => f.write_str("none"),
-            ReadData::Full => f.write_str("all"),
-            ReadData::Subset(s) => f.write_str(s),
-            ReadData::Rotate(t) => write!(f, "rotate/{t}"),
-        }
-    }
-}
-
-/// Which snapshots count, as restic's `--host`, `--tag`, `--path` filters.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SnapshotFilter {
-    pub host: Vec<String>,
-    pub tag: Vec<String>,
-    pub path: Vec<String>,
-}
-
-/// Knobs of a check job.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CheckOptions {
-    pub read_data: ReadData,
-    /// The newest snapshot of every backup set must be younger than this.
-    pub max_age: Option<Duration>,
-    /// The repository must hold at least this many (matching) snapshots.
-    pub min_snapshots: u32,
-    pub filter: SnapshotFilter,
-}
-
-/// Knobs of a restore-test job.
-#[derive(Debug, Clone)]
-pub struct RestoreOptions {
-    /// A snapshot ID; `None` pins the newest snapshot matching `filter`.
-    pub snapshot: Option<String>,
-    pub filter: SnapshotFilter,
-    pub sample: SampleOptions,
-    pub filter_files: FileFilter,
-    /// Replays a run exactly; `None` draws a seed from the OS (and records it).
-    pub seed: Option<u64>,
-    /// `FROM=TO` prefix rewrites from tree paths to source paths.
-    pub map: Vec<(String, PathBuf)>,
-    /// Where the private restore directory is created.
-    pub test_dir: PathBuf,
-    pub keep: bool,
-    /// Record every file in the JSONL, not only those that are not `match`.
-    pub verbose_results: bool,
-    /// Live files, or the ZFS snapshot the backup was read from.
-    pub source: SourceKind,
-}
-
-/// Default number of files a restore test samples.
-pub const DEFAULT_SAMPLE: usize = 20;
 
 #[derive(Debug, Clone)]
 pub enum JobKind {
@@ -467,63 +366,6 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         .map_err(|e| format!("`{s}` is not a duration ({e}); write e.g. `90s`, `30m`, `48h`, `7d`"))
 }
 
-/// Parses a read-data spec: `n/t`, `x%`, a size such as `100M`, or `rotate/T`.
-///
-/// # Errors
-/// A message saying which bound was broken and what restic accepts.
-pub fn parse_read_data_subset(s: &str) -> Result<ReadData, String> {
-    let s = s.trim();
-    if let Some(t) = s.strip_prefix("rotate/") {
-        let t: u16 = t.parse().map_err(|_| {
-            format!(
-                "`{s}`: `rotate/T` needs a whole number of groups T from 1 to {MAX_SUBSET_GROUPS}"
-            )
-        })?;
-        if t == 0 || t > MAX_SUBSET_GROUPS {
-            return Err(format!(
-                "`{s}`: T must be from 1 to {MAX_SUBSET_GROUPS} (restic splits packs into at most {MAX_SUBSET_GROUPS} groups)"
-            ));
-        }
-        return Ok(ReadData::Rotate(t));
-    }
-    if let Some((n, t)) = s.split_once('/') {
-        let (Ok(n), Ok(t)) = (n.parse::<u32>(), t.parse::<u32>()) else {
-            return Err(format!("`{s}`: `n/t` needs whole numbers, e.g. `1/12`"));
-        };
-        if t == 0 || t > u32::from(MAX_SUBSET_GROUPS) {
-            return Err(format!(
-                "`{s}`: t must be from 1 to {MAX_SUBSET_GROUPS} (restic splits packs into at most {MAX_SUBSET_GROUPS} groups)"
-            ));
-        }
-        if n == 0 || n > t {
-            return Err(format!("`{s}`: n must be from 1 to {t}"));
-        }
-        return Ok(ReadData::Subset(format!("{n}/{t}")));
-    }
-    if let Some(p) = s.strip_suffix('%') {
-        let p: f64 = p
-            .parse()
-            .map_err(|_| format!("`{s}`: a percentage needs a number, e.g. `10%`"))?;
-        if !(p > 0.0 && p <= 100.0) {
-            return Err(format!(
-                "`{s}`: a percentage must be above 0 and at most 100"
-            ));
-        }
-        return Ok(ReadData::Subset(s.to_owned()));
-    }
-    let digits_end = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(digits_end);
-    if !num.is_empty()
-        && num.parse::<u64>().map(|n| n > 0).unwrap_or(false)
-        && matches!(unit, "" | "K" | "M" | "G" | "T" | "k" | "m" | "g" | "t")
-    {
-        return Ok(ReadData::Subset(s.to_owned()));
-    }
-    Err(format!(
-        "`{s}` is not a read-data subset; use `n/t` (e.g. `1/12`), `x%` (e.g. `5%`), a size (e.g. `500M`) or `rotate/T` (e.g. `rotate/12`)"
-    ))
-}
-
 // ---------------------------------------------------------------- loading
 
 /// Reads and validates a profile file.
@@ -535,17 +377,47 @@ pub fn load(path: &Path) -> Result<Profile, Error> {
         path: path.to_owned(),
         source,
     })?;
-    parse(&text, path)
+    let mut profile = parse(&text, path, &Env::from_process())?;
+    for r in profile.repositories.values() {
+        if let PasswordSource::File(p) = &r.password {
+            profile.warnings.extend(password_file_warning(&r.name, p));
+        }
+    }
+    Ok(profile)
+}
+
+/// What parsing may know about the world, passed in so that parsing itself does no
+/// I/O and reads no clock: the systemd credentials directory, this host's name
+/// (a Pushgateway `instance` default) and the time (a schedule must fire again).
+#[derive(Debug, Clone)]
+pub struct Env {
+    pub credentials_directory: Option<std::ffi::OsString>,
+    pub host: String,
+    pub now: chrono::DateTime<chrono::Local>,
+}
+
+impl Env {
+    /// This process's environment, host name and clock.
+    pub fn from_process() -> Env {
+        Env {
+            credentials_directory: std::env::var_os("CREDENTIALS_DIRECTORY"),
+            host: nix::unistd::gethostname()
+                .map(|h| h.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            now: chrono::Local::now(),
+        }
+    }
 }
 
 /// Validates profile text as if it had been read from `path`.
 ///
 /// # Errors
 /// `Error::Invalid` listing every problem.
-pub fn parse(text: &str, path: &Path) -> Result<Profile, Error> {
+pub fn parse(text: &str, path: &Path, env: &Env) -> Result<Profile, Error> {
     let mut v = Validator {
         text,
         path,
+        env,
         base: path.parent().map(Path::to_path_buf).unwrap_or_default(),
         problems: Vec::new(),
     };
@@ -595,6 +467,7 @@ fn toml_message(e: &toml::de::Error) -> String {
 struct Validator<'a> {
     text: &'a str,
     path: &'a Path,
+    env: &'a Env,
     base: PathBuf,
     problems: Vec<Problem>,
 }
@@ -636,7 +509,7 @@ impl Validator<'_> {
     }
 
     fn file_path(&self, v: &Spanned<String>) -> PathBuf {
-        let p = expand_credentials_dir(v.get_ref(), std::env::var_os("CREDENTIALS_DIRECTORY"));
+        let p = expand_credentials_dir(v.get_ref(), self.env.credentials_directory.clone());
         if p.is_absolute() {
             p
         } else {
@@ -646,7 +519,7 @@ impl Validator<'_> {
 
     fn check(&mut self, raw: RawFile) -> Option<Profile> {
         let d = raw.defaults;
-        let mut warnings = Vec::new();
+        let warnings = Vec::new();
         let mut repositories = BTreeMap::new();
         for (name, spanned) in &raw.repository {
             let span = spanned.span();
@@ -719,7 +592,7 @@ impl Validator<'_> {
                     name.clone(),
                     Repository {
                         name: name.clone(),
-                        url: expanded,
+                        url: Secret::new(expanded),
                         password,
                         env_file,
                         restic,
@@ -922,13 +795,6 @@ impl Validator<'_> {
                 notify,
             });
         }
-        for r in repositories.values() {
-            if let PasswordSource::File(p) = &r.password {
-                if let Some(w) = password_file_warning(&r.name, p) {
-                    warnings.push(w);
-                }
-            }
-        }
         let mut notifiers = BTreeMap::new();
         for (name, spanned) in &raw.notify {
             if let Some(n) = self.notifier(name, spanned) {
@@ -980,7 +846,7 @@ impl Validator<'_> {
                 return (None, jitter);
             }
         };
-        let now = chrono::Local::now();
+        let now = self.env.now;
         if schedule::next_fire(&s, &now).is_none() {
             self.problem(Some(expr.span()), format!("[job.{name}] `schedule = \"{s}\"` never fires (no such date in the coming years)"));
             return (None, jitter);
@@ -1221,7 +1087,7 @@ impl Validator<'_> {
                 let instance = n
                     .instance
                     .as_ref()
-                    .map_or_else(crate::restic::this_host, |i| i.get_ref().clone());
+                    .map_or_else(|| self.env.host.clone(), |i| i.get_ref().clone());
                 if instance.is_empty() || instance.contains('/') {
                     self.problem(
                         n.instance.as_ref().map(Spanned::span),
@@ -1430,170 +1296,20 @@ fn nearest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
         .map(|(_, c)| c)
 }
 
-/// A warning when a password file can be read by group or others.
-pub fn password_file_warning(repository: &str, path: &Path) -> Option<String> {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(path).ok()?.permissions().mode();
-    (mode & 0o077 != 0).then(|| {
-        format!(
-            "password file {} for repository `{repository}` is readable by others (mode {:04o}); run `chmod 600 {}`",
-            path.display(),
-            mode & 0o7777,
-            path.display()
-        )
-    })
-}
-
-// ---------------------------------------------------------------- run-time secrets
-
-/// What restic's environment needs for one repository, loaded at run time.
-#[derive(Debug, Clone, Default)]
-pub struct Credentials {
-    /// Variables for restic's environment only (never logged).
-    pub env: Vec<(String, Secret)>,
-    /// Scrubs every secret of this repository from text.
-    pub redactor: Redactor,
-}
-
-/// restic's variables that this tool sets itself; the env file may set the password ones
-/// only when the profile names no password.
-const RESTIC_PASSWORD_VARS: [&str; 3] = [
-    "RESTIC_PASSWORD",
-    "RESTIC_PASSWORD_FILE",
-    "RESTIC_PASSWORD_COMMAND",
-];
-
-/// Loads the password source and env file of a repository.
-///
-/// # Errors
-/// A missing, unreadable or empty password file; an unreadable or malformed env file.
-pub fn load_credentials(repo: &Repository) -> Result<Credentials, Error> {
-    let mut creds = Credentials::default();
-    if let Some(pw) = secret::url_password(&repo.url) {
-        creds.redactor.add(&pw);
-    }
-    creds.env.push((
-        "RESTIC_REPOSITORY".to_owned(),
-        Secret::new(repo.url.clone()),
-    ));
-    match &repo.password {
-        PasswordSource::File(path) => {
-            let content = std::fs::read(path).map_err(|source| {
-                if source.kind() == std::io::ErrorKind::NotFound {
-                    Error::PasswordFileMissing {
-                        repository: repo.name.clone(),
-                        path: path.clone(),
-                    }
-                } else {
-                    Error::PasswordFileUnreadable {
-                        repository: repo.name.clone(),
-                        path: path.clone(),
-                        source,
-                    }
-                }
-            })?;
-            let text = String::from_utf8_lossy(&content);
-            if text.trim().is_empty() {
-                return Err(Error::PasswordFileEmpty {
-                    repository: repo.name.clone(),
-                    path: path.clone(),
-                });
-            }
-            creds.redactor.add(&Secret::new(text.trim()));
-            creds.env.push((
-                "RESTIC_PASSWORD_FILE".to_owned(),
-                Secret::new(path.to_string_lossy()),
-            ));
-        }
-        PasswordSource::Command(cmd) => {
-            creds.redactor.add(cmd);
-            creds
-                .env
-                .push(("RESTIC_PASSWORD_COMMAND".to_owned(), cmd.clone()));
-        }
-        PasswordSource::EnvFile => {}
-    }
-    if let Some(path) = &repo.env_file {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::EnvFileUnreadable {
-            repository: repo.name.clone(),
-            path: path.clone(),
-            source,
-        })?;
-        let vars = parse_env_file(&text).map_err(|(line, message)| Error::EnvFileInvalid {
-            repository: repo.name.clone(),
-            path: path.clone(),
-            line,
-            message,
-        })?;
-        let has_password = vars
-            .iter()
-            .any(|(k, _)| RESTIC_PASSWORD_VARS.contains(&k.as_str()));
-        if repo.password == PasswordSource::EnvFile && !has_password {
-            return Err(Error::EnvFileInvalid {
-                repository: repo.name.clone(),
-                path: path.clone(),
-                line: 0,
-                message: "no password: the profile names none and the env file sets none of RESTIC_PASSWORD_FILE, RESTIC_PASSWORD_COMMAND, RESTIC_PASSWORD".to_owned(),
-            });
-        }
-        for (k, v) in vars {
-            if k == "RESTIC_REPOSITORY" {
-                return Err(Error::EnvFileInvalid {
-                    repository: repo.name.clone(),
-                    path: path.clone(),
-                    line: 0,
-                    message:
-                        "sets RESTIC_REPOSITORY; the repository comes from the profile's `url`"
-                            .to_owned(),
-                });
-            }
-            creds.redactor.add(&v);
-            creds.env.push((k, v));
-        }
-    }
-    Ok(creds)
-}
-
-/// Parses `KEY=VALUE` lines: blank lines and `#` comments are skipped, `export ` is
-/// allowed, and one pair of surrounding quotes is removed from the value.
-///
-/// # Errors
-/// The 1-based line number and what is wrong with it (the value is never quoted back).
-pub fn parse_env_file(text: &str) -> Result<Vec<(String, Secret)>, (usize, String)> {
-    let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let line = line.strip_prefix("export ").unwrap_or(line);
-        let Some((k, v)) = line.split_once('=') else {
-            return Err((i + 1, "expected KEY=VALUE".to_owned()));
-        };
-        let k = k.trim();
-        if k.is_empty()
-            || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-            || k.starts_with(|c: char| c.is_ascii_digit())
-        {
-            return Err((i + 1, format!("`{k}` is not a valid variable name")));
-        }
-        let v = v.trim();
-        let v = ['"', '\'']
-            .iter()
-            .find_map(|q| v.strip_prefix(*q).and_then(|x| x.strip_suffix(*q)))
-            .unwrap_or(v);
-        out.push((k.to_owned(), Secret::new(v)));
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rstest::rstest;
+
+    fn test_env() -> Env {
+        Env {
+            credentials_directory: None,
+            host: "testhost".into(),
+            now: chrono::Local::now(),
+        }
+    }
 
     fn problems(text: &str) -> Vec<String> {
-        match parse(text, Path::new("/etc/rv.toml")) {
+        match parse(text, Path::new("/etc/rv.toml"), &test_env()) {
             Ok(_) => Vec::new(),
             Err(Error::Invalid { problems, .. }) => {
                 problems.iter().map(ToString::to_string).collect()
@@ -1614,38 +1330,11 @@ kind = "check"
 repositories = ["nas"]
 "#;
 
-    #[rstest]
-    #[case("1/12", Ok(ReadData::Subset("1/12".into())))]
-    #[case("12/12", Ok(ReadData::Subset("12/12".into())))]
-    #[case("rotate/12", Ok(ReadData::Rotate(12)))]
-    #[case("rotate/256", Ok(ReadData::Rotate(256)))]
-    #[case("10%", Ok(ReadData::Subset("10%".into())))]
-    #[case("2.5%", Ok(ReadData::Subset("2.5%".into())))]
-    #[case("100M", Ok(ReadData::Subset("100M".into())))]
-    #[case("0/5", Err("n must be from 1 to 5"))]
-    #[case("6/5", Err("n must be from 1 to 5"))]
-    #[case("1/300", Err("t must be from 1 to 256"))]
-    #[case("rotate/300", Err("T must be from 1 to 256"))]
-    #[case("rotate/0", Err("T must be from 1 to 256"))]
-    #[case("0%", Err("above 0"))]
-    #[case("101%", Err("at most 100"))]
-    #[case("lots", Err("not a read-data subset"))]
-    fn parse_read_data_subset_accepts_restic_forms_and_rejects_out_of_range(
-        #[case] input: &str,
-        #[case] want: Result<ReadData, &str>,
-    ) {
-        match (parse_read_data_subset(input), want) {
-            (Ok(got), Ok(want)) => assert_eq!(got, want),
-            (Err(got), Err(want)) => assert!(got.contains(want), "{got}"),
-            (got, want) => panic!("{input}: got {got:?}, want {want:?}"),
-        }
-    }
-
     #[test]
     fn parse_minimal_profile_expands_name_and_applies_defaults() {
-        let p = parse(MINIMAL, Path::new("/etc/rv.toml")).expect("valid");
+        let p = parse(MINIMAL, Path::new("/etc/rv.toml"), &test_env()).expect("valid");
         let repo = &p.repositories["nas"];
-        assert_eq!(repo.url, "/mnt/nas/restic/nas");
+        assert_eq!(repo.url.expose(), "/mnt/nas/restic/nas");
         assert_eq!(repo.password, PasswordSource::File("/run/pw".into()));
         assert_eq!(repo.lock_wait, DEFAULT_LOCK_WAIT);
         let job = p.job("weekly").expect("job");
@@ -1719,7 +1408,7 @@ repositories = ["nas"]
         let text = MINIMAL
             .replace("[defaults]", "[defaults]\nmax-age = \"7d\"\nresults = \"log/results.jsonl\"\nmetrics-dir = \"/prom\"")
             .replace("repositories = [\"nas\"]", "repositories = [\"nas\"]\nmax-age = \"48h\"");
-        let p = parse(&text, Path::new("/etc/rv/config.toml")).expect("valid");
+        let p = parse(&text, Path::new("/etc/rv/config.toml"), &test_env()).expect("valid");
         let job = p.job("weekly").expect("job");
         let JobKind::Check(opts) = &job.kind else {
             panic!("check job")
@@ -1748,7 +1437,7 @@ repositories = ["nas"]
             "password-file = \"/run/pw\"",
             "password-command = \"pass show restic-s3cr3t\"",
         );
-        let p = parse(&text, Path::new("/x.toml")).expect("valid");
+        let p = parse(&text, Path::new("/x.toml"), &test_env()).expect("valid");
         let dbg = format!("{p:?}");
         assert!(!dbg.contains("s3cr3t"), "{dbg}");
     }
@@ -1767,21 +1456,6 @@ repositories = ["nas"]
         assert_eq!(
             expand_credentials_dir("$CREDENTIALS_DIRECTORY/pw", None),
             PathBuf::from("$CREDENTIALS_DIRECTORY/pw")
-        );
-    }
-
-    #[test]
-    fn parse_env_file_handles_comments_export_and_quotes() {
-        let vars = parse_env_file("# c\n\nexport B2_ACCOUNT_ID=abc\nB2_ACCOUNT_KEY=\"k e y\"\n")
-            .expect("ok");
-        let got: Vec<_> = vars.iter().map(|(k, v)| (k.as_str(), v.expose())).collect();
-        assert_eq!(
-            got,
-            vec![("B2_ACCOUNT_ID", "abc"), ("B2_ACCOUNT_KEY", "k e y")]
-        );
-        assert_eq!(
-            parse_env_file("a\n").map(|_| ()),
-            Err((1, "expected KEY=VALUE".into()))
         );
     }
 }

@@ -12,12 +12,14 @@ pub mod cli;
 pub mod cmd;
 pub mod compare;
 pub mod config;
+pub mod credentials;
 pub mod error;
 pub mod exit;
 pub mod finding;
 pub mod lock;
 pub mod logging;
 pub mod notify;
+pub mod process;
 pub mod report;
 pub mod restic;
 pub mod restore_test;
@@ -28,6 +30,7 @@ pub mod secret;
 pub mod signal;
 pub mod source;
 pub mod state;
+pub mod zfs;
 
 pub use error::Error;
 

@@ -27,11 +27,7 @@ fn main() -> ExitCode {
                 return exit::COULD_NOT_VERIFY;
             }
         };
-        let ctx = runner::Context {
-            cancel,
-            restic_override: None,
-            grace: restic::DEFAULT_GRACE,
-        };
+        let ctx = runner::Context::new(cancel, restic::DEFAULT_GRACE);
         match restic_verify::run(cli, ctx).await {
             Ok(report) => report.exit_code(),
             Err(err) => {

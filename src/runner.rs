@@ -17,8 +17,10 @@ use tokio::sync::{OwnedMutexGuard, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::check;
+use crate::check::CheckOptions;
 use crate::compare::Class;
-use crate::config::{self, CheckOptions, Job, JobKind, Profile, ReadData, Repository};
+use crate::config::{Job, JobKind, Profile, Repository};
+use crate::credentials;
 use crate::finding::{self, Category};
 use crate::lock;
 use crate::notify;
@@ -26,7 +28,8 @@ use crate::report::{
     self, jsonl, prometheus, CheckRecord, ErrorRecord, Report, RestoreRecord, RotationRecord,
     RunRecord,
 };
-use crate::restic::{self, CheckRead, Restic, Session};
+use crate::restic::ReadData;
+use crate::restic::{CheckRead, Restic, Session};
 use crate::restore_test;
 use crate::state::{self, Rotation};
 
@@ -38,6 +41,25 @@ pub struct Context {
     pub restic_override: Option<PathBuf>,
     /// How long restic gets after SIGINT before SIGKILL.
     pub grace: Duration,
+    /// A second SIGINT/SIGTERM: stop children at once (the grace is cut short).
+    pub hurry: Option<CancellationToken>,
+    /// This machine's host name (records, notifications, restic's lock owner).
+    pub host: String,
+}
+
+impl Context {
+    /// A context for this process: the host name is read once, here.
+    pub fn new(cancel: CancellationToken, grace: Duration) -> Context {
+        Context {
+            cancel,
+            restic_override: None,
+            grace,
+            hurry: None,
+            host: nix::unistd::gethostname()
+                .map(|h| h.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        }
+    }
 }
 
 /// What concurrent job runs of one process share: the `max-concurrent` slots, one
@@ -142,7 +164,7 @@ pub async fn run_job(profile: &Profile, job: &Job, ctx: &Context, shared: &Share
         async move {
             let repo = profile.repositories.get(name)?; // INVARIANT: validation resolved every name.
             let _turn = tokio::select! {
-                t = shared.enter(&repo.url) => t?,
+                t = shared.enter(repo.url.expose()) => t?,
                 () = ctx.cancel.cancelled() => return None,
             };
             if ctx.cancel.is_cancelled() {
@@ -151,6 +173,7 @@ pub async fn run_job(profile: &Profile, job: &Job, ctx: &Context, shared: &Share
             let record = match preflight {
                 Ok(()) => run_one(job, repo, ctx, shared).await,
                 Err(message) => error_record(
+                    &ctx.host,
                     job,
                     repo,
                     Utc::now(),
@@ -199,6 +222,7 @@ pub async fn run_job(profile: &Profile, job: &Job, ctx: &Context, shared: &Share
                 records,
                 exit_code: crate::exit::combine(records.iter().map(RunRecord::exit_code)),
                 recovery: previous_failed,
+                host: &ctx.host,
                 duration: started.elapsed(),
             };
             merge(&mut failures, notices.finish(&finish).await);
@@ -252,6 +276,7 @@ pub fn last_runs(job: &Job) -> Vec<Option<chrono::DateTime<Utc>>> {
 }
 
 fn error_record(
+    host: &str,
     job: &Job,
     repo: &Repository,
     ts: chrono::DateTime<Utc>,
@@ -263,7 +288,7 @@ fn error_record(
     RunRecord {
         v: report::SCHEMA_VERSION,
         ts,
-        host: restic::this_host(),
+        host: host.to_owned(),
         job: job.name.clone(),
         kind: job.kind.name().to_owned(),
         repository: repo.name.clone(),
@@ -290,16 +315,11 @@ enum Work {
 }
 
 /// Which category a credentials problem belongs to.
-fn credentials_category(e: &config::Error) -> Category {
-    match e {
-        config::Error::PasswordFileMissing { .. }
-        | config::Error::PasswordFileUnreadable { .. }
-        | config::Error::PasswordFileEmpty { .. } => Category::Auth,
-        config::Error::Read { .. }
-        | config::Error::Invalid { .. }
-        | config::Error::Flags(_)
-        | config::Error::EnvFileUnreadable { .. }
-        | config::Error::EnvFileInvalid { .. } => Category::Config,
+fn credentials_category(e: &credentials::Error) -> Category {
+    if e.is_password() {
+        Category::Auth
+    } else {
+        Category::Config
     }
 }
 
@@ -320,6 +340,7 @@ async fn run_one(job: &Job, repo: &Repository, ctx: &Context, shared: &Shared) -
         }
         Some(Err(e)) => {
             return error_record(
+                &ctx.host,
                 job,
                 repo,
                 started,
@@ -365,7 +386,7 @@ async fn run_one(job: &Job, repo: &Repository, ctx: &Context, shared: &Shared) -
     let mut restic_version = None;
     let result: Result<Work, (Category, String)> = async {
         // Another restic-verify run (a timer, the daemon) on the same repository waits.
-        let _repo_lock = lock::acquire(&repo.name, &repo.url, repo.lock_wait, &ctx.cancel)
+        let _repo_lock = lock::acquire(&repo.name, repo.url.expose(), repo.lock_wait, &ctx.cancel)
             .await
             .map_err(|e| {
                 let category = match e {
@@ -375,8 +396,13 @@ async fn run_one(job: &Job, repo: &Repository, ctx: &Context, shared: &Shared) -
                 };
                 (category, e.to_string())
             })?;
-        let creds = config::load_credentials(repo)
-            .map_err(|e| (credentials_category(&e), e.to_string()))?;
+        let creds = credentials::load(&credentials::Source {
+            repository: &repo.name,
+            url: &repo.url,
+            password: &repo.password,
+            env_file: repo.env_file.as_deref(),
+        })
+        .map_err(|e| (credentials_category(&e), e.to_string()))?;
         let known = shared.detected.lock().await.get(&program).cloned();
         let restic = match known {
             Some(r) => r,
@@ -414,6 +440,8 @@ async fn run_one(job: &Job, repo: &Repository, ctx: &Context, shared: &Shared) -
             unlock_stale: repo.unlock_stale,
             retries: repo.retries,
             grace: ctx.grace,
+            hurry: ctx.hurry.clone(),
+            host: &ctx.host,
         };
         match &job.kind {
             JobKind::Check(opts) => check::run(&session, opts, &read, started)
@@ -431,6 +459,7 @@ async fn run_one(job: &Job, repo: &Repository, ctx: &Context, shared: &Shared) -
     let finished = Utc::now();
     let duration = clock.elapsed().as_secs_f64();
     let mut record = error_record(
+        &ctx.host,
         job,
         repo,
         started,

@@ -170,28 +170,6 @@ pub enum SourceKind {
     },
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("cannot run `zfs {args}`: {source}; is ZFS installed (zfsutils-linux)?")]
-    Spawn {
-        args: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("`zfs {args}` failed ({status}): {stderr}")]
-    Failed {
-        args: String,
-        status: String,
-        stderr: String,
-    },
-    #[error("no ZFS snapshot of {dataset} was created at or before the restic snapshot's time {time}; name one with `zfs-snapshot`")]
-    NoZfsSnapshot { dataset: String, time: String },
-    #[error("the restic snapshot has no tag starting with `{prefix}` naming its ZFS snapshot")]
-    NoTag { prefix: String },
-    #[error("ZFS snapshot directory {} does not exist (is snapdir reachable, is the name right?)", path.display())]
-    Missing { path: PathBuf },
-}
-
 /// The expected side of a restore test, resolved for one restic snapshot.
 #[derive(Debug, Clone)]
 pub struct Resolved {
@@ -208,6 +186,16 @@ impl Resolved {
             map,
             zfs: None,
             zfs_snapshot: None,
+        }
+    }
+
+    /// The ZFS snapshot `name` of the dataset mounted at `mountpoint`, read through
+    /// `root` (`<mountpoint>/.zfs/snapshot/<name>`).
+    pub fn zfs(map: PathMap, mountpoint: PathBuf, root: PathBuf, name: String) -> Resolved {
+        Resolved {
+            map,
+            zfs: Some((mountpoint, root)),
+            zfs_snapshot: Some(name),
         }
     }
 
@@ -236,35 +224,6 @@ impl Resolved {
     }
 }
 
-async fn zfs(args: &[&str]) -> Result<String, Error> {
-    let shown = args.join(" ");
-    let out = tokio::time::timeout(
-        std::time::Duration::from_secs(60),
-        tokio::process::Command::new("zfs")
-            .args(args)
-            .stdin(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .map_err(|_| Error::Spawn {
-        args: shown.clone(),
-        source: std::io::Error::other("timed out after 60s"),
-    })?
-    .map_err(|source| Error::Spawn {
-        args: shown.clone(),
-        source,
-    })?;
-    if !out.status.success() {
-        return Err(Error::Failed {
-            args: shown,
-            status: out.status.to_string(),
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-        });
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
 /// Picks the newest ZFS snapshot created at or before `at` (epoch seconds) from
 /// `zfs list -Hp -t snapshot -o name,creation` output.
 pub fn pick_zfs_snapshot(list: &str, at: i64) -> Option<String> {
@@ -277,64 +236,6 @@ pub fn pick_zfs_snapshot(list: &str, at: i64) -> Option<String> {
         })
         .max()
         .map(|(_, n)| n)
-}
-
-/// Resolves the expected side for a restic snapshot (time as epoch seconds, tags).
-///
-/// # Errors
-/// `zfs` missing or failing, no fitting ZFS snapshot, or its directory missing.
-pub async fn resolve(
-    kind: &SourceKind,
-    map: PathMap,
-    time: i64,
-    time_text: &str,
-    tags: &[String],
-) -> Result<Resolved, Error> {
-    let (dataset, choice) = match kind {
-        SourceKind::Live => return Ok(Resolved::live(map)),
-        SourceKind::Zfs { dataset, snapshot } => (dataset, snapshot),
-    };
-    let mountpoint = PathBuf::from(
-        zfs(&["get", "-H", "-p", "-o", "value", "mountpoint", dataset])
-            .await?
-            .trim(),
-    );
-    let name = match choice {
-        ZfsSnapshot::Named(n) => n.clone(),
-        ZfsSnapshot::Tag(prefix) => tags
-            .iter()
-            .find_map(|t| t.strip_prefix(prefix.as_str()))
-            .map(str::to_owned)
-            .ok_or_else(|| Error::NoTag {
-                prefix: prefix.clone(),
-            })?,
-        ZfsSnapshot::Auto => {
-            let list = zfs(&[
-                "list",
-                "-H",
-                "-p",
-                "-t",
-                "snapshot",
-                "-o",
-                "name,creation",
-                dataset,
-            ])
-            .await?;
-            pick_zfs_snapshot(&list, time).ok_or_else(|| Error::NoZfsSnapshot {
-                dataset: dataset.clone(),
-                time: time_text.to_owned(),
-            })?
-        }
-    };
-    let root = mountpoint.join(".zfs/snapshot").join(&name);
-    if !root.is_dir() {
-        return Err(Error::Missing { path: root });
-    }
-    Ok(Resolved {
-        map,
-        zfs: Some((mountpoint, root)),
-        zfs_snapshot: Some(name),
-    })
 }
 
 #[cfg(test)]

@@ -5,13 +5,13 @@
 
 use std::collections::BTreeMap;
 
+use crate::check::CheckOptions;
 use crate::cli::{CheckArgs, RepoArgs};
-use crate::config::{
-    self, CheckOptions, Job, JobKind, Outputs, PasswordSource, Profile, ReadData, Repository,
-    SnapshotFilter,
-};
+use crate::config::{self, Job, JobKind, Outputs, Profile, Repository};
+use crate::credentials::{password_file_warning, PasswordSource};
 use crate::error::Error;
 use crate::report::Report;
+use crate::restic::{ReadData, SnapshotFilter};
 use crate::runner::{self, Context};
 use crate::secret::Secret;
 
@@ -63,7 +63,7 @@ pub fn profile_from_flags(a: &CheckArgs) -> Result<Profile, config::Error> {
         match a
             .read_data_subset
             .as_deref()
-            .map(config::parse_read_data_subset)
+            .map(crate::restic::args::parse_read_data_subset)
         {
             None => ReadData::None,
             Some(Ok(r)) => r,
@@ -147,11 +147,11 @@ pub fn one_job_profile(
     };
     let mut warnings = Vec::new();
     if let PasswordSource::File(p) = &password {
-        warnings.extend(config::password_file_warning(&name, p));
+        warnings.extend(password_file_warning(&name, p));
     }
     let repository = Repository {
         name: name.clone(),
-        url: a.repo.clone(),
+        url: Secret::new(a.repo.clone()),
         password,
         env_file: a.env_file.clone(),
         restic: a.restic.restic.clone().unwrap_or_else(|| "restic".into()),

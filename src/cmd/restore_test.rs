@@ -3,10 +3,11 @@
 
 use crate::cli::RestoreTestArgs;
 use crate::cmd::check::{one_job_profile, snapshot_filter};
-use crate::config::{self, Job, JobKind, Profile, RestoreOptions};
+use crate::config::{self, Job, JobKind, Profile};
 use crate::error::Error;
 use crate::report::Report;
 use crate::restore_test::plan::{FileFilter, SampleOptions};
+use crate::restore_test::RestoreOptions;
 use crate::runner::{self, Context};
 use crate::sample::Weighting;
 use crate::source::{self, SourceKind};

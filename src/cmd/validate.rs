@@ -5,14 +5,16 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use crate::check::CheckOptions;
 use crate::cli::ValidateArgs;
-use crate::config::{
-    self, CheckOptions, JobKind, PasswordSource, Profile, ReadData, RestoreOptions,
-};
+use crate::config::{self, JobKind, Profile};
+use crate::credentials::PasswordSource;
 use crate::error::Error;
 use crate::notify;
 use crate::report::Report;
-use crate::restic::{self, CheckRead, Version};
+use crate::restic::args::{check_args, display_command, snapshots_args};
+use crate::restic::{CheckRead, ReadData, Version};
+use crate::restore_test::RestoreOptions;
 use crate::schedule;
 
 /// Validates and prints the plan on stdout.
@@ -139,10 +141,10 @@ async fn connect(url: &reqwest::Url, timeout: std::time::Duration) -> Result<(),
 }
 
 fn plan_check(s: &mut String, o: &CheckOptions, timeout: std::time::Duration) {
-    let snaps = restic::snapshots_args(&o.filter);
-    let _ = writeln!(s, "  {}", restic::display_command(&snaps));
+    let snaps = snapshots_args(&o.filter);
+    let _ = writeln!(s, "  {}", display_command(&snaps));
     let read = CheckRead::from_read_data(&o.read_data, None);
-    let mut check = restic::display_command(&restic::check_args(&read, Version::new(0, 14, 0)));
+    let mut check = display_command(&check_args(&read, Version::new(0, 14, 0)));
     if let ReadData::Rotate(t) = o.read_data {
         check = format!("restic check --read-data-subset=k/{t}  (k = 1..{t}, one group per run; full coverage every {t} runs)");
     }

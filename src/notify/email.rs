@@ -148,7 +148,7 @@ pub async fn finish(
         f.duration.as_secs_f64(),
         f.log(),
         env!("CARGO_PKG_VERSION"),
-        crate::restic::this_host(),
+        f.host,
     );
     send(o, timeout, &subject, body).await
 }

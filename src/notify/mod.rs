@@ -291,6 +291,8 @@ pub struct Finish<'a> {
     /// The previous run failed or could not verify, and this one passed.
     pub recovery: bool,
     pub duration: Duration,
+    /// This machine's host name.
+    pub host: &'a str,
 }
 
 impl Finish<'_> {

@@ -13,9 +13,10 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::compare::Class;
+use crate::compare::FileResult;
 use crate::exit;
 use crate::finding::{Category, Finding, Outcome};
-use crate::restore_test::{verify::FileResult, RestoreResult};
+use crate::restore_test::RestoreResult;
 
 /// Version of the JSONL schema; bumped on any incompatible change.
 pub const SCHEMA_VERSION: u32 = 1;

@@ -124,6 +124,9 @@ pub struct Lock {
     pub hostname: String,
     #[serde(default)]
     pub pid: u32,
+    /// When the lock was created (RFC 3339).
+    #[serde(default)]
+    pub time: Option<chrono::DateTime<chrono::FixedOffset>>,
 }
 
 /// The ID on the snapshot line that `ls --json` prints first.

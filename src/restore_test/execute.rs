@@ -192,8 +192,10 @@ pub async fn restore(
     counts: &TreeCounts,
 ) -> Result<HashMap<String, String>, restic::Error> {
     let mut errors = HashMap::new();
-    let (plain, special): (Vec<String>, Vec<String>) =
-        paths.iter().cloned().partition(|p| restic::includable(p));
+    let (plain, special): (Vec<String>, Vec<String>) = paths
+        .iter()
+        .cloned()
+        .partition(|p| restic::args::includable(p));
     let subtrees = session.restic.version.has_subfolder_restore();
     for call in plan_calls(&plain, counts, subtrees, call_cost()) {
         // `<id>:<root>` restores the subtree's content into the target itself, so the

@@ -15,11 +15,38 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 
 use crate::compare::Class;
-use crate::config::RestoreOptions;
+use crate::compare::FileResult;
 use crate::finding::{Category, Finding, FindingKind};
+use crate::restic::args::SnapshotFilter;
 use crate::restic::{self, json::Snapshot, Session};
-use crate::source::{self, PathMap};
-use verify::FileResult;
+use crate::source::PathMap;
+use crate::source::SourceKind;
+use crate::zfs;
+use plan::{FileFilter, SampleOptions};
+
+/// Knobs of a restore-test job.
+#[derive(Debug, Clone)]
+pub struct RestoreOptions {
+    /// A snapshot ID; `None` pins the newest snapshot matching `filter`.
+    pub snapshot: Option<String>,
+    pub filter: SnapshotFilter,
+    pub sample: SampleOptions,
+    pub filter_files: FileFilter,
+    /// Replays a run exactly; `None` draws a seed from the OS (and records it).
+    pub seed: Option<u64>,
+    /// `FROM=TO` prefix rewrites from tree paths to source paths.
+    pub map: Vec<(String, PathBuf)>,
+    /// Where the private restore directory is created.
+    pub test_dir: PathBuf,
+    pub keep: bool,
+    /// Record every file in the JSONL, not only those that are not `match`.
+    pub verbose_results: bool,
+    /// Live files, or the ZFS snapshot the backup was read from.
+    pub source: SourceKind,
+}
+
+/// Default number of files a restore test samples.
+pub const DEFAULT_SAMPLE: usize = 20;
 
 /// Why a restore test could not run.
 #[derive(Debug, thiserror::Error)]
@@ -35,7 +62,7 @@ pub enum Error {
     #[error("snapshot {0} has no regular file matching the filters: nothing to restore-test")]
     NothingToTest(String),
     #[error(transparent)]
-    Source(#[from] source::Error),
+    Source(#[from] zfs::Error),
 }
 
 impl Error {
@@ -46,8 +73,10 @@ impl Error {
             Error::Execute(_) => Category::Config,
             Error::SnapshotUnreadable(_) => Category::Corruption,
             Error::NoSnapshot(_) | Error::NothingToTest(_) => Category::NotFound,
-            Error::Source(source::Error::Spawn { .. }) => Category::Config,
-            Error::Source(source::Error::Failed { .. }) => Category::Internal,
+            Error::Source(zfs::Error::Spawn { .. }) => Category::Config,
+            Error::Source(zfs::Error::Failed { .. }) => Category::Internal,
+            Error::Source(zfs::Error::TimedOut { .. }) => Category::Timeout,
+            Error::Source(zfs::Error::Interrupted { .. }) => Category::Interrupted,
             Error::Source(_) => Category::NotFound,
         }
     }
@@ -187,7 +216,8 @@ pub async fn run(
             sample.unaddressable
         );
     }
-    let map = source::resolve(
+    let map = zfs::resolve(
+        &session.cancel,
         &opts.source,
         PathMap::new(&opts.map, &snapshot.paths),
         snapshot.time.timestamp(),
@@ -296,7 +326,7 @@ pub async fn run(
         findings,
         kept,
         source: match (&opts.source, &map.zfs_snapshot) {
-            (source::SourceKind::Zfs { dataset, .. }, Some(name)) => {
+            (SourceKind::Zfs { dataset, .. }, Some(name)) => {
                 format!("zfs:{dataset}@{name}")
             }
             _ => "live".to_owned(),

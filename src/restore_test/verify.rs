@@ -4,23 +4,10 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use serde::Serialize;
-
 use super::plan::Candidate;
+use crate::compare::FileResult;
 use crate::compare::{self, Class, Expected, Restored};
 use crate::source::{self, Resolved};
-
-/// One verified file, as recorded.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FileResult {
-    pub path: String,
-    pub size: u64,
-    pub class: Class,
-    pub restored_sha256: Option<String>,
-    pub expected_sha256: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
-}
 
 /// Compares every candidate; `errors` are restic's per-file errors.
 pub fn verify(

@@ -1,0 +1,383 @@
+//! Why a restic call failed, from its exit code and stderr (pure): restic's exit
+//! codes as an enum, stderr classified into a `Category`, the line that says best
+//! what went wrong, who holds a lock, and which `check` lines report damage.
+
+use std::fmt;
+use std::process::ExitStatus;
+use std::time::Duration;
+
+use super::json;
+use crate::finding::Category;
+
+/// How much of stderr an error message quotes.
+const STDERR_TAIL: usize = 8 * 1024;
+
+/// restic's exit status, as its scripting documentation lists them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResticExit {
+    Success,
+    /// 1: fatal error (0.14 uses it for nearly everything).
+    Fatal,
+    /// 2: Go runtime error; also `dump` with a missing path.
+    Runtime,
+    /// 3: backup could not read some source data.
+    PartialRead,
+    /// 10 (≥ 0.17): repository does not exist.
+    RepositoryMissing,
+    /// 11 (≥ 0.17): failed to lock the repository.
+    LockFailed,
+    /// 12 (≥ 0.17.1): wrong password.
+    WrongPassword,
+    /// 130: interrupted (SIGINT).
+    Interrupted,
+    /// Killed by a signal (SIGTERM, SIGKILL, SIGPIPE).
+    Signal(i32),
+    /// Anything else; restic's docs say it MUST be treated as a failure.
+    Other(i32),
+}
+
+impl ResticExit {
+    pub fn from_status(status: ExitStatus) -> Self {
+        use std::os::unix::process::ExitStatusExt;
+        match status.code() {
+            Some(0) => ResticExit::Success,
+            Some(1) => ResticExit::Fatal,
+            Some(2) => ResticExit::Runtime,
+            Some(3) => ResticExit::PartialRead,
+            Some(10) => ResticExit::RepositoryMissing,
+            Some(11) => ResticExit::LockFailed,
+            Some(12) => ResticExit::WrongPassword,
+            Some(130) => ResticExit::Interrupted,
+            Some(c) => ResticExit::Other(c),
+            None => ResticExit::Signal(status.signal().unwrap_or(0)),
+        }
+    }
+}
+
+impl fmt::Display for ResticExit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ResticExit::Success => f.write_str("exit 0"),
+            ResticExit::Fatal => f.write_str("exit 1"),
+            ResticExit::Runtime => f.write_str("exit 2"),
+            ResticExit::PartialRead => f.write_str("exit 3"),
+            ResticExit::RepositoryMissing => f.write_str("exit 10"),
+            ResticExit::LockFailed => f.write_str("exit 11"),
+            ResticExit::WrongPassword => f.write_str("exit 12"),
+            ResticExit::Interrupted => f.write_str("exit 130"),
+            ResticExit::Signal(s) => write!(f, "killed by signal {s}"),
+            ResticExit::Other(c) => write!(f, "exit {c}"),
+        }
+    }
+}
+
+/// What `restic snapshots` prints on stderr for a snapshot file it cannot load
+/// before leaving it out of its output and exiting 0: 0.14 says `could not load
+/// snapshot <id>: …`, 0.18 says `Ignoring "<id>": failed to load snapshot <id>: …`.
+pub const SNAPSHOT_LOAD_MARKERS: [&str; 3] = [
+    "could not load snapshot",
+    "unable to load snapshot",
+    "failed to load snapshot",
+];
+
+/// Text restic prints when it found damage while loading what it needs.
+const CORRUPTION_MARKERS: [&str; 10] = [
+    "failed to load snapshot",
+    "repository contains errors",
+    "LoadIndex returned errors",
+    "error loading index",
+    "ciphertext verification failed",
+    "Pack ID does not match",
+    "could not load snapshot",
+    "unexpected end of JSON input",
+    "invalid data returned",
+    "load <snapshot/",
+];
+
+const NETWORK_MARKERS: [&str; 10] = [
+    "connection refused",
+    "no such host",
+    "i/o timeout",
+    "network is unreachable",
+    "connection reset",
+    "TLS handshake timeout",
+    "no route to host",
+    "dial tcp",
+    "server misbehaving",
+    "context deadline exceeded",
+];
+
+/// Decides why a restic call failed, from its exit code and stderr.
+///
+/// restic ≥ 0.17 says it with exit codes 10/11/12; 0.14 says everything with exit 1,
+/// so its stderr texts are matched too. Unknown failures are `Internal`, never success.
+pub fn classify(exit: ResticExit, stderr: &str) -> Category {
+    let has = |m: &str| stderr.contains(m);
+    match exit {
+        ResticExit::WrongPassword => return Category::Auth,
+        ResticExit::LockFailed => return Category::Locked,
+        ResticExit::RepositoryMissing => return Category::NotFound,
+        ResticExit::Interrupted => return Category::Interrupted,
+        _ => {}
+    }
+    if has("wrong password or no key found")
+        || has("an empty password is not a password")
+        || has("Resolving password failed")
+        || has("password command failed")
+    {
+        Category::Auth
+    } else if has("repository is already locked") || has("unable to create lock") {
+        Category::Locked
+    } else if has("no space left on device") {
+        Category::NoSpace
+    } else if NETWORK_MARKERS.iter().any(|m| has(m)) {
+        Category::Network
+    } else if has("Is there a repository at the following location?")
+        || has("repository does not exist")
+        || (has("unable to open config file") && has("no such file or directory"))
+    {
+        Category::NotFound
+    } else if has("parsing repository location failed") || has("invalid backend") {
+        Category::Config
+    } else if CORRUPTION_MARKERS.iter().any(|m| has(m)) {
+        Category::Corruption
+    } else {
+        Category::Internal
+    }
+}
+
+/// The line of stderr that says best what went wrong.
+pub fn key_message(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    // restic ≥ 0.18 with --json: {"message_type":"exit_error","message":"..."}
+    for l in lines.iter().rev() {
+        if let Ok(json::Message::ExitError { message, .. }) = serde_json::from_str(l) {
+            return one_line(&message);
+        }
+    }
+    let pick = lines
+        .iter()
+        .rev()
+        .find(|l| l.starts_with("Fatal:"))
+        .or_else(|| lines.iter().find(|l| l.contains("already locked")))
+        .or_else(|| lines.iter().rev().find(|l| !l.starts_with('{')))
+        .copied()
+        .unwrap_or("restic printed nothing on stderr");
+    pick.to_owned()
+}
+
+/// Joins a multi-line restic message into one line.
+fn one_line(message: &str) -> String {
+    message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The last stderr line that names a network failure, if any.
+pub fn network_line(stderr: &str) -> Option<String> {
+    stderr
+        .lines()
+        .rev()
+        .find(|l| NETWORK_MARKERS.iter().any(|m| l.contains(m)))
+        .map(|l| l.trim().to_owned())
+}
+
+/// Who holds a lock, as restic describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockHolder {
+    pub pid: u32,
+    pub host: String,
+    pub age: Option<Duration>,
+}
+
+impl LockHolder {
+    /// Parses `… already locked [exclusively ]by PID 1234 on HOST by USER …` and
+    /// `lock was created at … (1h2m3s ago)`.
+    pub fn parse(stderr: &str) -> Option<LockHolder> {
+        let after = stderr.split("by PID ").nth(1)?;
+        let mut words = after.split_whitespace();
+        let pid = words.next()?.parse().ok()?;
+        if words.next()? != "on" {
+            return None;
+        }
+        let host = words.next()?.to_owned();
+        let age = stderr
+            .split("lock was created at ")
+            .nth(1)
+            .and_then(|s| s.split('(').nth(1))
+            .and_then(|s| s.split(" ago)").next())
+            .and_then(parse_go_duration);
+        Some(LockHolder { pid, host, age })
+    }
+
+    /// restic's own rule: a lock is stale when it is older than 30 minutes, or when it
+    /// was made on this host by a process that no longer exists.
+    pub fn is_stale(&self, this_host: &str, pid_alive: impl Fn(u32) -> bool) -> bool {
+        self.age.is_some_and(|a| a > Duration::from_secs(30 * 60))
+            || (self.host == this_host && !pid_alive(self.pid))
+    }
+}
+
+/// Parses Go's `time.Duration` text (`1h2m3.5s`, `350ms`, `2.1µs`).
+pub fn parse_go_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    let mut total = 0f64;
+    let mut num = String::new();
+    let mut chars = s.chars().peekable();
+    let mut any = false;
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() || c == '.' {
+            num.push(c);
+            continue;
+        }
+        let mut unit = c.to_string();
+        while let Some(&n) = chars.peek() {
+            if n.is_ascii_digit() || n == '.' {
+                break;
+            }
+            unit.push(n);
+            chars.next();
+        }
+        let v: f64 = num.parse().ok()?;
+        num.clear();
+        total += v * match unit.as_str() {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 1e-3,
+            "us" | "µs" => 1e-6,
+            "ns" => 1e-9,
+            _ => return None,
+        };
+        any = true;
+    }
+    (any && num.is_empty()).then(|| Duration::from_secs_f64(total))
+}
+
+/// The last `STDERR_TAIL` bytes of stderr, cut at a character boundary.
+pub fn tail(stderr: &str) -> &str {
+    let start = stderr.len().saturating_sub(STDERR_TAIL);
+    let start = (start..stderr.len())
+        .find(|i| stderr.is_char_boundary(*i))
+        .unwrap_or(stderr.len());
+    &stderr[start..]
+}
+
+/// Lines of `restic check` output that report a problem (text output, restic < 0.18).
+pub fn is_check_error_line(line: &str) -> bool {
+    const MARKERS: [&str; 10] = [
+        "error",
+        "Error",
+        "does not exist",
+        "does not match",
+        "not referenced in any index",
+        "contains errors",
+        "invalid",
+        "unexpected",
+        "is damaged",
+        "failed",
+    ];
+    !line.is_empty()
+        && !line.starts_with("no errors were found")
+        // The summary line, and restic's own retries of a missing file, add nothing.
+        && line != "Fatal: repository contains errors"
+        && !line.contains("returned error, retrying after")
+        && !line.contains("check snapshots, trees and blobs")
+        && MARKERS.iter().any(|m| line.contains(m))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    #[rstest]
+    #[case(
+        ResticExit::Fatal,
+        "Fatal: wrong password or no key found\n",
+        Category::Auth
+    )]
+    #[case(ResticExit::WrongPassword, "", Category::Auth)]
+    #[case(
+        ResticExit::Fatal,
+        "Resolving password failed: Fatal: /x does not exist\n",
+        Category::Auth
+    )]
+    #[case(ResticExit::Fatal, "Fatal: unable to open config file: stat /r/config: no such file or directory\nIs there a repository at the following location?\n/r\n", Category::NotFound)]
+    #[case(ResticExit::RepositoryMissing, "", Category::NotFound)]
+    #[case(ResticExit::Fatal, "unable to create lock in backend: repository is already locked exclusively by PID 7 on h by u (UID 0, GID 0)\n", Category::Locked)]
+    #[case(ResticExit::LockFailed, "", Category::Locked)]
+    #[case(
+        ResticExit::Fatal,
+        "Fatal: repository contains errors\n",
+        Category::Corruption
+    )]
+    #[case(ResticExit::Fatal, "Fatal: unable to open config file: Head \"http://127.0.0.1:1/config\": dial tcp 127.0.0.1:1: connect: connection refused\nIs there a repository at the following location?\n", Category::Network)]
+    #[case(
+        ResticExit::Fatal,
+        "write /tmp/x: no space left on device\n",
+        Category::NoSpace
+    )]
+    #[case(
+        ResticExit::Interrupted,
+        "signal interrupt received, cleaning up\n",
+        Category::Interrupted
+    )]
+    #[case(ResticExit::Fatal, "Fatal: parsing repository location failed: invalid backend\nIf the repository is in a local directory, you need to add a `local:` prefix\n", Category::Config)]
+    #[case(ResticExit::Fatal, "{\"message_type\":\"exit_error\",\"code\":1,\"message\":\"Fatal: parsing repository location failed: s3: invalid format\"}\n", Category::Config)]
+    #[case(ResticExit::Other(42), "", Category::Internal)]
+    #[case(ResticExit::Signal(9), "", Category::Internal)]
+    fn classify_maps_exit_codes_and_0_14_texts(
+        #[case] exit: ResticExit,
+        #[case] stderr: &str,
+        #[case] want: Category,
+    ) {
+        assert_eq!(classify(exit, stderr), want);
+    }
+
+    #[test]
+    fn key_message_prefers_json_exit_error_then_fatal_line() {
+        assert_eq!(
+            key_message("noise\n{\"message_type\":\"exit_error\",\"code\":12,\"message\":\"Fatal: wrong password or no key found\\n\"}\n"),
+            "Fatal: wrong password or no key found"
+        );
+        assert_eq!(key_message("a\nFatal: boom\nb\n"), "Fatal: boom");
+        assert_eq!(key_message(""), "restic printed nothing on stderr");
+    }
+
+    #[test]
+    fn lock_holder_parses_0_14_message_and_judges_staleness() {
+        let stderr = "unable to create lock in backend: repository is already locked exclusively by PID 4242 on myhost by root (UID 0, GID 0)\nlock was created at 2024-01-01 10:00:00 (1h2m3.5s ago)\nstorage ID 1a2b3c4d\n";
+        let h = LockHolder::parse(stderr).expect("parsed");
+        assert_eq!(h.pid, 4242);
+        assert_eq!(h.host, "myhost");
+        assert_eq!(h.age, Some(Duration::from_secs_f64(3723.5)));
+        assert!(h.is_stale("otherhost", |_| true), "older than 30 min");
+        let young = LockHolder {
+            age: Some(Duration::from_secs(5)),
+            ..h
+        };
+        assert!(!young.is_stale("myhost", |_| true), "live process");
+        assert!(
+            young.is_stale("myhost", |_| false),
+            "dead process on this host"
+        );
+        assert!(!young.is_stale("otherhost", |_| false), "other host, young");
+    }
+
+    #[rstest]
+    #[case("1h2m3.5s", Some(3723.5))]
+    #[case("350ms", Some(0.35))]
+    #[case("2m0s", Some(120.0))]
+    #[case("soon", None)]
+    fn parse_go_duration_reads_go_format(#[case] s: &str, #[case] secs: Option<f64>) {
+        assert_eq!(parse_go_duration(s).map(|d| d.as_secs_f64()), secs);
+    }
+}

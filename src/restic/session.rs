@@ -1,0 +1,541 @@
+//! The typed restic calls of one job run on one repository (`snapshots`, `check`,
+//! `ls`, `restore`, `dump`), with lock and network retries, and the mapping of a
+//! failed call to a classified `Error` whose message names the command in short.
+//! Every call goes through `process`.
+
+use std::ffi::OsString;
+use std::path::Path;
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::args::{
+    check_args, display_command, global_args, push_filter, restore_args, snapshots_args, CheckRead,
+    SnapshotFilter,
+};
+use super::classify::{
+    classify, is_check_error_line, key_message, network_line, tail, LockHolder, ResticExit,
+    SNAPSHOT_LOAD_MARKERS,
+};
+use super::{json, Error, Restic};
+use crate::credentials::Credentials;
+use crate::finding::Category;
+use crate::process;
+
+/// What a finished restic call left behind.
+#[derive(Debug)]
+pub struct Finished {
+    pub exit: ResticExit,
+    pub stderr: String,
+}
+
+/// How long the clean-up of a lock left by an interrupted restic may take.
+pub(super) const LOCK_CLEANUP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Everything one job run on one repository needs to call restic.
+pub struct Session<'a> {
+    pub restic: &'a Restic,
+    pub repository: &'a str,
+    pub credentials: &'a Credentials,
+    /// The throw-away cache of this run.
+    pub cache_dir: &'a Path,
+    pub deadline: Instant,
+    pub timeout: Duration,
+    pub cancel: CancellationToken,
+    pub lock_wait: Duration,
+    pub unlock_stale: bool,
+    pub retries: u32,
+    pub grace: Duration,
+    /// A second SIGINT/SIGTERM: skip the rest of the grace period.
+    pub hurry: Option<CancellationToken>,
+    /// This machine's host name, as restic writes it into locks.
+    pub host: &'a str,
+}
+
+/// Output of `restic snapshots`.
+#[derive(Debug)]
+pub struct SnapshotsOutput {
+    pub snapshots: Vec<json::Snapshot>,
+    /// Snapshot files restic could not load (`could not load snapshot …` on stderr).
+    pub unreadable: Vec<String>,
+}
+
+/// Output of `restic restore`: the files restic reported an error for.
+#[derive(Debug, Default)]
+pub struct RestoreOutput {
+    /// (tree path, reason) as restic printed them.
+    pub errors: Vec<(String, String)>,
+}
+
+/// Output of `restic check`, whether it found damage or not.
+#[derive(Debug)]
+pub struct CheckOutput {
+    pub exit: ResticExit,
+    /// Error lines as restic printed them.
+    pub errors: Vec<String>,
+    /// restic ≥ 0.18 summary.
+    pub summary: Option<json::CheckSummary>,
+}
+
+impl CheckOutput {
+    pub fn found_damage(&self) -> bool {
+        self.exit != ResticExit::Success
+            || !self.errors.is_empty()
+            || self.summary.as_ref().is_some_and(|s| s.num_errors > 0)
+    }
+}
+
+impl Session<'_> {
+    /// `restic snapshots --json`, with unreadable snapshot files reported, not hidden.
+    ///
+    /// # Errors
+    /// Any failure to list snapshots, classified.
+    pub async fn snapshots(&self, filter: &SnapshotFilter) -> Result<SnapshotsOutput, Error> {
+        self.list_snapshots(snapshots_args(filter)).await
+    }
+
+    async fn list_snapshots(&self, args: Vec<OsString>) -> Result<SnapshotsOutput, Error> {
+        let (out, fin) = self.call(&args, false, |_| ()).await?;
+        if fin.exit != ResticExit::Success {
+            return Err(self.failed(&args, &fin));
+        }
+        let snapshots: Vec<json::Snapshot> = if out.iter().all(u8::is_ascii_whitespace) {
+            Vec::new()
+        } else {
+            serde_json::from_slice(&out).map_err(|e| Error::Output {
+                command: display_command(&args),
+                repository: self.repository.to_owned(),
+                detail: e.to_string(),
+            })?
+        };
+        let unreadable = fin
+            .stderr
+            .lines()
+            .filter(|l| SNAPSHOT_LOAD_MARKERS.iter().any(|m| l.contains(m)))
+            .map(|l| self.redact(l.trim()))
+            .collect();
+        Ok(SnapshotsOutput {
+            snapshots,
+            unreadable,
+        })
+    }
+
+    /// `restic snapshots --json <id>`: one snapshot by ID (or prefix).
+    ///
+    /// # Errors
+    /// Any failure to list snapshots, classified.
+    pub async fn snapshots_by_id(&self, id: &str) -> Result<SnapshotsOutput, Error> {
+        let mut args: Vec<OsString> = vec!["snapshots".into(), "--json".into()];
+        args.push(id.into());
+        self.list_snapshots(args).await
+    }
+
+    /// `restic check`. Damage is `Ok` with `found_damage()`; `Err` only when restic
+    /// could not check (lock, password, network, …).
+    ///
+    /// # Errors
+    /// Any failure that is not a report of damage.
+    pub async fn check(&self, read: &CheckRead) -> Result<CheckOutput, Error> {
+        let args = check_args(read, self.restic.version);
+        let (out, fin) = self.call(&args, true, |_| ()).await?;
+        let stdout = String::from_utf8_lossy(&out);
+        let mut summary = None;
+        let mut errors = Vec::new();
+        for line in stdout.lines().chain(fin.stderr.lines()) {
+            let line = line.trim();
+            if line.starts_with('{') {
+                match serde_json::from_str::<json::Message>(line) {
+                    Ok(json::Message::Summary(s)) => summary = Some(s),
+                    Ok(json::Message::Error { message: Some(m) }) => {
+                        errors.push(self.redact(m.trim()))
+                    }
+                    _ => {}
+                }
+            } else if is_check_error_line(line) {
+                errors.push(self.redact(line));
+            }
+        }
+        let damage = fin.exit == ResticExit::Fatal
+            && (classify(fin.exit, &fin.stderr) == Category::Corruption
+                || summary.as_ref().is_some_and(|s| s.num_errors > 0));
+        if fin.exit == ResticExit::Success || damage {
+            if damage && errors.is_empty() {
+                errors.push(self.redact(&key_message(&fin.stderr)));
+            }
+            return Ok(CheckOutput {
+                exit: fin.exit,
+                errors,
+                summary,
+            });
+        }
+        Err(self.failed(&args, &fin))
+    }
+
+    /// `restic ls --json <id>`, streamed: `on_node` sees every node as it arrives and
+    /// nothing is kept, so memory does not grow with the snapshot.
+    ///
+    /// # Errors
+    /// restic failed, or printed a line that is not a node.
+    pub async fn ls(
+        &self,
+        snapshot_id: &str,
+        on_node: &mut (dyn FnMut(json::Node) + Send),
+    ) -> Result<u64, Error> {
+        self.ls_with(snapshot_id, None, on_node)
+            .await
+            .map(|(nodes, _)| nodes)
+    }
+
+    /// `restic ls --json latest` with the filters: streams the newest matching
+    /// snapshot as restic picks it, and returns the node count and the ID of the
+    /// snapshot restic listed (the caller checks it against its own pin, because
+    /// restic silently skips snapshot files it cannot load).
+    ///
+    /// # Errors
+    /// As `ls`.
+    pub async fn ls_latest(
+        &self,
+        filter: &SnapshotFilter,
+        on_node: &mut (dyn FnMut(json::Node) + Send),
+    ) -> Result<(u64, Option<String>), Error> {
+        self.ls_with("latest", Some(filter), on_node).await
+    }
+
+    async fn ls_with(
+        &self,
+        target: &str,
+        filter: Option<&SnapshotFilter>,
+        on_node: &mut (dyn FnMut(json::Node) + Send),
+    ) -> Result<(u64, Option<String>), Error> {
+        let mut args: Vec<OsString> = vec!["ls".into(), "--json".into()];
+        if let Some(f) = filter {
+            push_filter(&mut args, f);
+        }
+        args.push(target.into());
+        let mut listed: Option<String> = None;
+        let mut nodes = 0u64;
+        let mut bad: Option<String> = None;
+        let fin = self
+            .spawn(
+                &args,
+                false,
+                &mut |line: &[u8]| {
+                    if bad.is_some() || line.iter().all(u8::is_ascii_whitespace) {
+                        return;
+                    }
+                    match serde_json::from_slice::<json::Node>(line) {
+                        Ok(n) if n.struct_type.as_deref() == Some("snapshot") => {
+                            listed = serde_json::from_slice::<json::SnapshotId>(line)
+                                .ok()
+                                .map(|s| s.id);
+                        }
+                        Ok(n) => {
+                            nodes += 1;
+                            on_node(n);
+                        }
+                        Err(e) => {
+                            bad = Some(format!(
+                                "{e}: {}",
+                                String::from_utf8_lossy(&line[..line.len().min(200)])
+                            ))
+                        }
+                    }
+                },
+                None,
+            )
+            .await?;
+        if fin.exit != ResticExit::Success {
+            return Err(self.failed(&args, &fin));
+        }
+        if let Some(detail) = bad {
+            return Err(Error::Output {
+                command: display_command(&args),
+                repository: self.repository.to_owned(),
+                detail,
+            });
+        }
+        Ok((nodes, listed))
+    }
+
+    /// `restic restore <id> --target DIR --include …  --verify`. Per-file errors are
+    /// `Ok` (`ignoring error for <path>: <reason>`); anything else is `Err`.
+    ///
+    /// # Errors
+    /// restic could not restore at all (lock, password, damaged index, …).
+    pub async fn restore(
+        &self,
+        snapshot_id: &str,
+        target: &Path,
+        includes: &[String],
+    ) -> Result<RestoreOutput, Error> {
+        let args = restore_args(snapshot_id, target, includes);
+        let (_, fin) = self.call(&args, true, |_| ()).await?;
+        let errors: Vec<(String, String)> = fin
+            .stderr
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("ignoring error for "))
+            .filter_map(|rest| rest.split_once(": "))
+            .map(|(p, why)| (p.to_owned(), self.redact(why)))
+            .collect();
+        if fin.exit == ResticExit::Success
+            || (fin.exit == ResticExit::Fatal
+                && !errors.is_empty()
+                && fin.stderr.contains("There were"))
+        {
+            return Ok(RestoreOutput { errors });
+        }
+        Err(self.failed(&args, &fin))
+    }
+
+    /// `restic dump <id> <path>` into `out`: for names `--include` cannot express.
+    ///
+    /// # Errors
+    /// restic failed (exit 2 when the path is missing or unreadable).
+    pub async fn dump(
+        &self,
+        snapshot_id: &str,
+        path: &str,
+        out: std::fs::File,
+    ) -> Result<(), Error> {
+        let args: Vec<OsString> = vec!["dump".into(), snapshot_id.into(), path.into()];
+        let fin = self.spawn(&args, true, &mut |_| (), Some(out)).await?;
+        if fin.exit == ResticExit::Success {
+            Ok(())
+        } else {
+            Err(self.failed(&args, &fin))
+        }
+    }
+
+    fn redact(&self, s: &str) -> String {
+        self.credentials.redactor.redact(s)
+    }
+
+    pub(super) fn failed(&self, args: &[OsString], fin: &Finished) -> Error {
+        let category = classify(fin.exit, &fin.stderr);
+        let message = self.redact(&key_message(&fin.stderr));
+        let hint = match category {
+            Category::Auth => {
+                "; check the repository's `password-file`/`password-command`".to_owned()
+            }
+            Category::NotFound => {
+                "; check the repository's `url` (is the disk mounted?)".to_owned()
+            }
+            Category::Locked => self.lock_hint(&fin.stderr),
+            Category::Network => "; is the backend reachable from this host?".to_owned(),
+            Category::NoSpace => {
+                "; free space on the disk holding restic's cache (TMPDIR)".to_owned()
+            }
+            Category::Config => {
+                "; check the repository's `url` (a local directory may need a `local:` prefix)"
+                    .to_owned()
+            }
+            _ => String::new(),
+        };
+        Error::Failed {
+            command: display_command(args),
+            repository: self.repository.to_owned(),
+            exit: fin.exit,
+            category,
+            message,
+            hint,
+            stderr_tail: self.redact(tail(&fin.stderr)),
+        }
+    }
+
+    fn lock_hint(&self, stderr: &str) -> String {
+        match LockHolder::parse(stderr) {
+            Some(h) if h.is_stale(self.host, process::alive) => format!(
+                "; the lock is stale (PID {} on {} is gone or the lock is older than 30 minutes): run `restic unlock` on the repository, or set `unlock-stale = true`",
+                h.pid, h.host
+            ),
+            Some(h) => format!(
+                "; held by PID {} on {}; waited {}, raise `lock-wait` to wait longer",
+                h.pid,
+                h.host,
+                humantime::format_duration(self.lock_wait)
+            ),
+            None => format!("; waited {}", humantime::format_duration(self.lock_wait)),
+        }
+    }
+
+    /// Runs one restic call with lock and network retries; returns stdout and the end state.
+    async fn call(
+        &self,
+        args: &[OsString],
+        takes_lock: bool,
+        mut on_line: impl FnMut(&[u8]) + Send,
+    ) -> Result<(Vec<u8>, Finished), Error> {
+        let started = Instant::now();
+        let mut network_attempts = 0;
+        let mut lock_attempts = 0u32;
+        let mut unlocked = false;
+        loop {
+            let mut full = Vec::new();
+            let fin = self
+                .spawn(
+                    args,
+                    takes_lock,
+                    &mut |l: &[u8]| {
+                        on_line(l);
+                        full.extend_from_slice(l);
+                    },
+                    None,
+                )
+                .await?;
+            if fin.exit == ResticExit::Success {
+                return Ok((full, fin));
+            }
+            match classify(fin.exit, &fin.stderr) {
+                Category::Locked => {
+                    let holder = LockHolder::parse(&fin.stderr);
+                    let stale = holder
+                        .as_ref()
+                        .is_some_and(|h| h.is_stale(self.host, process::alive));
+                    if stale && self.unlock_stale && !unlocked {
+                        tracing::warn!(
+                            repository = self.repository,
+                            "removing a stale lock (`unlock-stale = true`)"
+                        );
+                        self.unlock().await?;
+                        unlocked = true;
+                        continue;
+                    }
+                    // restic ≥ 0.16 waited itself (--retry-lock); 0.14 needs us to retry.
+                    let waited = started.elapsed();
+                    if stale || self.restic.version.has_retry_lock() || waited >= self.lock_wait {
+                        return Ok((full, fin));
+                    }
+                    let pause = Duration::from_secs(1u64 << lock_attempts.min(5))
+                        .min(self.lock_wait.saturating_sub(waited));
+                    lock_attempts += 1;
+                    tracing::info!(
+                        repository = self.repository,
+                        "repository is locked; retrying in {}",
+                        humantime::format_duration(pause)
+                    );
+                    self.pause(args, pause).await?;
+                }
+                Category::Network if network_attempts < self.retries => {
+                    network_attempts += 1;
+                    let pause = Duration::from_secs(5 << network_attempts);
+                    tracing::warn!(
+                        repository = self.repository,
+                        "network error; retry {network_attempts} of {} in {}",
+                        self.retries,
+                        humantime::format_duration(pause)
+                    );
+                    self.pause(args, pause).await?;
+                }
+                _ => return Ok((full, fin)),
+            }
+        }
+    }
+
+    async fn pause(&self, args: &[OsString], pause: Duration) -> Result<(), Error> {
+        let command = display_command(args);
+        tokio::select! {
+            () = tokio::time::sleep(pause) => Ok(()),
+            () = tokio::time::sleep_until(self.deadline) => Err(Error::TimedOut { command, repository: self.repository.to_owned(), after: self.timeout }),
+            () = self.cancel.cancelled() => Err(Error::Interrupted { command, repository: self.repository.to_owned() }),
+        }
+    }
+
+    /// Runs restic once through `process`, feeds each stdout line to `on_line`,
+    /// and turns a stop (deadline, cancellation) into the matching error.
+    pub(super) async fn spawn(
+        &self,
+        args: &[OsString],
+        takes_lock: bool,
+        on_line: &mut (dyn FnMut(&[u8]) + Send),
+        stdout_file: Option<std::fs::File>,
+    ) -> Result<Finished, Error> {
+        let mut full_args = global_args(
+            self.restic.version,
+            self.cache_dir,
+            self.lock_wait,
+            takes_lock,
+        );
+        full_args.extend(args.iter().cloned());
+        let command = display_command(args);
+        // Nothing new starts once the run is cancelled.
+        if self.cancel.is_cancelled() {
+            return Err(Error::Interrupted {
+                command,
+                repository: self.repository.to_owned(),
+            });
+        }
+        tracing::debug!(
+            repository = self.repository,
+            "running {}",
+            display_command(&full_args)
+        );
+        let limits = process::Limits {
+            deadline: self.deadline,
+            cancel: self.cancel.clone(),
+            grace: self.grace,
+            hurry: self.hurry.clone(),
+        };
+        let exit = process::run(
+            process::Spec {
+                program: &self.restic.program,
+                args: &full_args,
+                sealed_prefix: Some("RESTIC_"),
+                env: &self.credentials.env,
+                stdout: match stdout_file {
+                    Some(f) => process::Stdout::File(f),
+                    None => process::Stdout::Lines,
+                },
+            },
+            &limits,
+            on_line,
+        )
+        .await
+        .map_err(|e| match e {
+            process::Error::NotFound { source, .. } => Error::NotInstalled {
+                program: self.restic.program.clone(),
+                source,
+            },
+            process::Error::Io { source, .. } => Error::Io {
+                command: command.clone(),
+                source,
+            },
+        })?;
+        let code = ResticExit::from_status(exit.status);
+        if let (Some(process::Stopped::Cancelled), true, Some(pid)) =
+            (exit.stopped, takes_lock, exit.pid)
+        {
+            Box::pin(self.remove_lock_left_by(pid)).await;
+        }
+        tracing::debug!(repository = self.repository, "{command}: {code}");
+        let stderr = exit.stderr;
+        match exit.stopped {
+            // restic ≥ 0.16 retries an unreachable backend for up to 15 minutes; when the
+            // deadline cut that short, the cause is the network, not a slow check.
+            Some(process::Stopped::Deadline) if network_line(&stderr).is_some() => {
+                Err(Error::Failed {
+                    command: command.clone(),
+                    repository: self.repository.to_owned(),
+                    exit: code,
+                    category: Category::Network,
+                    message: self.redact(&network_line(&stderr).unwrap_or_default()),
+                    hint: format!(
+                        "; restic was still retrying when the timeout of {} ran out; is the backend reachable from this host?",
+                        humantime::format_duration(self.timeout)
+                    ),
+                    stderr_tail: self.redact(tail(&stderr)),
+                })
+            }
+            Some(process::Stopped::Deadline) => Err(Error::TimedOut {
+                command,
+                repository: self.repository.to_owned(),
+                after: self.timeout,
+            }),
+            Some(process::Stopped::Cancelled) => Err(Error::Interrupted {
+                command,
+                repository: self.repository.to_owned(),
+            }),
+            None => Ok(Finished { exit: code, stderr }),
+        }
+    }
+}
