@@ -383,10 +383,12 @@ async fn run_one(job: &Job, repo: &Repository, ctx: &Context, shared: &Shared) -
         read.describe().unwrap_or_else(|| "none".into())
     );
 
+    // A job's own `lock-wait` beats the repository's, for this job only.
+    let lock_wait = job.lock_wait.unwrap_or(repo.lock_wait);
     let mut restic_version = None;
     let result: Result<Work, (Category, String)> = async {
         // Another restic-verify run (a timer, the daemon) on the same repository waits.
-        let _repo_lock = lock::acquire(&repo.name, repo.url.expose(), repo.lock_wait, &ctx.cancel)
+        let _repo_lock = lock::acquire(&repo.name, repo.url.expose(), lock_wait, &ctx.cancel)
             .await
             .map_err(|e| {
                 let category = match e {
@@ -436,7 +438,7 @@ async fn run_one(job: &Job, repo: &Repository, ctx: &Context, shared: &Shared) -
             deadline: clock + job.timeout,
             timeout: job.timeout,
             cancel: ctx.cancel.clone(),
-            lock_wait: repo.lock_wait,
+            lock_wait,
             unlock_stale: repo.unlock_stale,
             retries: repo.retries,
             grace: ctx.grace,

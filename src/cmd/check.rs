@@ -1,19 +1,16 @@
 //! `restic-verify check`: one repository, configured by flags, checked now.
 //!
-//! Builds a one-job `Profile` from the flags (validated like a profile file) and
-//! hands it to the runner, so ad hoc checks and profile jobs behave identically.
+//! Builds a one-job `Profile` from the flags (through the profile validator, so a
+//! flag and its key accept the same values) and hands it to the runner, so ad hoc
+//! checks and profile jobs behave identically.
 
-use std::collections::BTreeMap;
-
-use crate::check::CheckOptions;
 use crate::cli::{CheckArgs, RepoArgs};
-use crate::config::{self, Job, JobKind, Outputs, Profile, Repository};
-use crate::credentials::{password_file_warning, PasswordSource};
+use crate::config::flags::{given, FlagProfile};
+use crate::config::raw::{OneOrMany, RawJob, RawRepository};
+use crate::config::{self, Env, Job, Profile};
 use crate::error::Error;
 use crate::report::Report;
-use crate::restic::{ReadData, SnapshotFilter};
 use crate::runner::{self, Context};
-use crate::secret::Secret;
 
 /// Runs the check.
 ///
@@ -51,136 +48,55 @@ pub fn derive_name(url: &str) -> String {
     }
 }
 
-/// Turns the flags into a validated one-job profile.
+/// Turns the flags into a validated one-job profile (the same validation as a
+/// profile's `[job.*]` keys).
 ///
 /// # Errors
 /// Every problem with the flags, in one message.
 pub fn profile_from_flags(a: &CheckArgs) -> Result<Profile, config::Error> {
-    let mut problems = Vec::new();
-    let read_data = if a.read_data {
-        ReadData::Full
-    } else {
-        match a
-            .read_data_subset
-            .as_deref()
-            .map(crate::restic::args::parse_read_data_subset)
-        {
-            None => ReadData::None,
-            Some(Ok(r)) => r,
-            Some(Err(m)) => {
-                problems.push(format!("--read-data-subset: {m}"));
-                ReadData::None
-            }
-        }
+    let job = RawJob {
+        kind: Some(given("check".to_owned())),
+        read_data: a.read_data.then_some(true),
+        read_data_subset: a.read_data_subset.clone().map(given),
+        max_age: a.max_age.clone().map(given),
+        min_snapshots: Some(a.min_snapshots),
+        ..RawJob::default()
     };
-    if matches!(read_data, ReadData::Rotate(_)) && a.repo.state_dir.is_none() {
-        problems.push("--read-data-subset rotate/T needs --state-dir DIR to remember where the rotation stands".to_owned());
-    }
-    let max_age = a
-        .max_age
-        .as_deref()
-        .and_then(|v| match config::parse_duration(v) {
-            Ok(d) => Some(d),
-            Err(m) => {
-                problems.push(format!("--max-age: {m}"));
-                None
-            }
-        });
-    let kind = JobKind::Check(CheckOptions {
-        read_data,
-        max_age,
-        min_snapshots: a.min_snapshots,
-        filter: snapshot_filter(&a.repo),
-    });
-    one_job_profile(&a.repo, &a.job, kind, problems)
+    config::flags::profile(flag_profile(&a.repo, &a.job, job), &Env::from_process())
 }
 
-/// The `--host`/`--tag`/`--path` filter.
-pub fn snapshot_filter(r: &RepoArgs) -> SnapshotFilter {
-    SnapshotFilter {
-        host: r.host.clone(),
-        tag: r.tag.clone(),
-        path: r.path.clone(),
-    }
-}
-
-/// A profile with one repository and one job, from the flags every command shares;
-/// `problems` already found by the caller are reported together with these.
-///
-/// # Errors
-/// Every problem, in one message.
-pub fn one_job_profile(
-    a: &RepoArgs,
-    job: &str,
-    kind: JobKind,
-    mut problems: Vec<String>,
-) -> Result<Profile, config::Error> {
-    let name = a.name.clone().unwrap_or_else(|| derive_name(&a.repo));
-    let password = match (&a.password_file, &a.password_command, &a.env_file) {
-        (Some(f), _, _) => Some(PasswordSource::File(f.clone())),
-        (None, Some(c), _) => Some(PasswordSource::Command(Secret::new(c.clone()))),
-        (None, None, Some(_)) => Some(PasswordSource::EnvFile),
-        (None, None, None) => {
-            problems.push(
-                "no password: give --password-file FILE or --password-command CMD".to_owned(),
-            );
-            None
-        }
+/// The repository flags every command shares, and the job keys they carry
+/// (filters, timeout, outputs), added to `job`.
+pub(crate) fn flag_profile(a: &RepoArgs, job_name: &str, mut job: RawJob) -> FlagProfile {
+    let path = |p: &Option<std::path::PathBuf>| {
+        p.as_ref().map(|p| given(p.to_string_lossy().into_owned()))
     };
-    let mut duration = |flag: &str, v: &str| match config::parse_duration(v) {
-        Ok(d) => Some(d),
-        Err(m) => {
-            problems.push(format!("{flag}: {m}"));
-            None
-        }
-    };
-    let lock_wait = duration("--lock-wait", &a.lock_wait).unwrap_or(config::DEFAULT_LOCK_WAIT);
-    let timeout = duration("--timeout", &a.timeout).unwrap_or(config::DEFAULT_TIMEOUT);
-    if timeout.is_zero() {
-        problems.push("--timeout must be above zero".to_owned());
-    }
-    if a.repo.trim().is_empty() {
-        problems.push("--repo is empty".to_owned());
-    }
-    let Some(password) = password.filter(|_| problems.is_empty()) else {
-        return Err(config::Error::Flags(problems.join("\n")));
-    };
-    let mut warnings = Vec::new();
-    if let PasswordSource::File(p) = &password {
-        warnings.extend(password_file_warning(&name, p));
-    }
-    let repository = Repository {
-        name: name.clone(),
-        url: Secret::new(a.repo.clone()),
-        password,
-        env_file: a.env_file.clone(),
-        restic: a.restic.restic.clone().unwrap_or_else(|| "restic".into()),
-        lock_wait,
-        unlock_stale: a.unlock_stale,
-        retries: a.retries,
-    };
-    let job = Job {
-        name: job.to_owned(),
-        kind,
-        repositories: vec![name.clone()],
-        timeout,
-        outputs: Outputs {
-            results: a.results.clone(),
-            metrics: a.metrics.clone(),
-            state_dir: a.state_dir.clone(),
+    job.host = (!a.host.is_empty()).then(|| OneOrMany::Many(a.host.clone()));
+    job.tag = (!a.tag.is_empty()).then(|| OneOrMany::Many(a.tag.clone()));
+    job.path = (!a.path.is_empty()).then(|| OneOrMany::Many(a.path.clone()));
+    job.timeout = Some(given(a.timeout.clone()));
+    job.results = path(&a.results);
+    job.state_dir = path(&a.state_dir);
+    FlagProfile {
+        repository_name: a.name.clone().unwrap_or_else(|| derive_name(&a.repo)),
+        repository: RawRepository {
+            url: Some(given(a.repo.clone())),
+            password_file: path(&a.password_file),
+            password_command: a.password_command.clone().map(given),
+            env_file: path(&a.env_file),
+            restic: a
+                .restic
+                .restic
+                .as_ref()
+                .map(|p| given(p.to_string_lossy().into_owned())),
+            lock_wait: Some(given(a.lock_wait.clone())),
+            unlock_stale: Some(a.unlock_stale),
+            retries: Some(a.retries),
         },
-        schedule: None,
-        jitter: std::time::Duration::ZERO,
-        notify: Vec::new(),
-    };
-    Ok(Profile {
-        source: None,
-        repositories: BTreeMap::from([(name, repository)]),
-        jobs: vec![job],
-        notifiers: BTreeMap::new(),
-        max_concurrent: 1,
-        warnings,
-    })
+        job_name: job_name.to_owned(),
+        job,
+        metrics_file: a.metrics.clone(),
+    }
 }
 
 #[cfg(test)]

@@ -1,16 +1,15 @@
 //! `restic-verify restore-test`: one repository, configured by flags, restore-tested
-//! now. Builds a one-job profile like `check` does and hands it to the runner.
+//! now. Builds a one-job profile like `check` does (through the profile validator)
+//! and hands it to the runner.
 
 use crate::cli::RestoreTestArgs;
-use crate::cmd::check::{one_job_profile, snapshot_filter};
-use crate::config::{self, Job, JobKind, Profile};
+use crate::cmd::check::flag_profile;
+use crate::config::flags::given;
+use crate::config::raw::RawJob;
+use crate::config::{self, Env, Job, Profile};
 use crate::error::Error;
 use crate::report::Report;
-use crate::restore_test::plan::{FileFilter, SampleOptions};
-use crate::restore_test::RestoreOptions;
 use crate::runner::{self, Context};
-use crate::sample::Weighting;
-use crate::source::{self, SourceKind};
 
 /// Runs the restore test.
 ///
@@ -22,96 +21,50 @@ pub async fn run(args: RestoreTestArgs, ctx: &Context) -> Result<Report, Error> 
     Ok(runner::run_jobs(&profile, &jobs, ctx).await)
 }
 
-/// Turns the flags into a validated one-job profile.
+/// Turns the flags into a validated one-job profile (the same validation as a
+/// profile's `[job.*]` keys).
 ///
 /// # Errors
 /// Every problem with the flags, in one message.
 pub fn profile_from_flags(a: &RestoreTestArgs) -> Result<Profile, config::Error> {
-    let mut problems = Vec::new();
-    let mut size = |flag: &str, v: &Option<String>| {
-        v.as_deref().and_then(|v| {
-            config::parse_size(v)
-                .map_err(|m| problems.push(format!("{flag}: {m}")))
-                .ok()
-        })
-    };
-    let max_bytes = size("--max-bytes", &a.max_bytes);
-    let min_size = size("--min-size", &a.min_size);
-    let max_size = size("--max-size", &a.max_size);
-    if a.sample == 0 {
-        problems.push("--sample must be at least 1".to_owned());
-    }
-    if a.sample_percent.is_some_and(|p| !(p > 0.0 && p <= 100.0)) {
-        problems.push("--sample-percent must be above 0 and at most 100".to_owned());
-    }
-    let weighting = match a.sample_by.as_str() {
-        "count" => Weighting::Count,
-        "bytes" => Weighting::Bytes,
-        other => {
-            problems.push(format!("--sample-by `{other}`: use `count` or `bytes`"));
-            Weighting::Count
-        }
-    };
-    let mut globs = |flag: &str, v: &[String]| {
-        config::compile_globs(v)
-            .map_err(|m| problems.push(format!("{flag}: {m}")))
-            .ok()
-            .flatten()
-    };
-    let include = globs("--include", &a.include);
-    let exclude = globs("--exclude", &a.exclude);
-    let mut map = Vec::new();
-    for m in &a.map {
-        match source::parse_map(m) {
-            Ok(pair) => map.push(pair),
-            Err(msg) => problems.push(format!("--map: {msg}")),
-        }
-    }
-    if let Some(dir) = &a.test_dir {
-        if !dir.is_dir() {
-            problems.push(format!(
-                "--test-dir {} does not exist; create it first",
-                dir.display()
-            ));
-        }
-    }
-    let source = match (a.source.as_str(), &a.zfs_dataset) {
-        ("live", _) => SourceKind::Live,
-        ("zfs", Some(dataset)) => SourceKind::Zfs {
-            dataset: dataset.clone(),
-            snapshot: config::zfs_choice(a.zfs_snapshot.clone(), a.zfs_snapshot_tag.clone()),
-        },
-        ("zfs", None) => {
-            problems.push("--source zfs needs --zfs-dataset DATASET".to_owned());
-            SourceKind::Live
-        }
-        (other, _) => {
-            problems.push(format!("--source `{other}`: use `live` or `zfs`"));
-            SourceKind::Live
-        }
-    };
-    let kind = JobKind::RestoreTest(Box::new(RestoreOptions {
-        source,
+    let list = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
+    let job = RawJob {
+        kind: Some(given("restore-test".to_owned())),
         snapshot: (a.snapshot != "latest").then(|| a.snapshot.clone()),
-        filter: snapshot_filter(&a.repo),
-        sample: SampleOptions {
-            count: a.sample,
-            percent: a.sample_percent,
-            max_bytes,
-            weighting,
-            always: a.always.iter().cloned().collect(),
-        },
-        filter_files: FileFilter {
-            min_size,
-            max_size,
-            include,
-            exclude,
-        },
+        sample: Some(a.sample),
+        sample_percent: a.sample_percent,
+        sample_by: Some(given(a.sample_by.clone())),
+        max_bytes: a.max_bytes.clone().map(given),
+        min_size: a.min_size.clone().map(given),
+        max_size: a.max_size.clone().map(given),
+        include: list(&a.include),
+        exclude: list(&a.exclude),
+        always: list(&a.always),
         seed: a.seed,
-        map,
-        test_dir: a.test_dir.clone().unwrap_or_else(std::env::temp_dir),
-        keep: a.keep,
-        verbose_results: a.verbose_results,
-    }));
-    one_job_profile(&a.repo, &a.job, kind, problems)
+        map: list(&a.map).map(|m| m.into_iter().map(given).collect()),
+        test_dir: a
+            .test_dir
+            .as_ref()
+            .map(|p| given(p.to_string_lossy().into_owned())),
+        keep: Some(a.keep),
+        verbose_results: Some(a.verbose_results),
+        source: Some(given(a.source.clone())),
+        zfs_dataset: a.zfs_dataset.clone(),
+        zfs_snapshot: a.zfs_snapshot.clone(),
+        zfs_snapshot_tag: a.zfs_snapshot_tag.clone(),
+        ..RawJob::default()
+    };
+    let flags = config::flags::profile(flag_profile(&a.repo, &a.job, job), &Env::from_process());
+    // The one fact about the world the validator leaves to the command.
+    let missing_dir = a
+        .test_dir
+        .as_ref()
+        .filter(|d| !d.is_dir())
+        .map(|d| format!("--test-dir {} does not exist; create it first", d.display()));
+    match (flags, missing_dir) {
+        (Ok(p), None) => Ok(p),
+        (Ok(_), Some(m)) => Err(config::Error::Flags(m)),
+        (Err(config::Error::Flags(e)), Some(m)) => Err(config::Error::Flags(format!("{e}\n{m}"))),
+        (Err(e), _) => Err(e),
+    }
 }

@@ -1,0 +1,185 @@
+//! TOML profiles: raw types (`raw`), value parsers (`value`), validation
+//! (`validate`, with `validate_job` and `validate_notify`) into a checked `Profile`
+//! (`profile`), and the command-line flags of `check`/`restore-test`, which go
+//! through the same validation (`flags`).
+//!
+//! Precedence: command line, then environment, then profile, where `[job.X]` beats
+//! `[repository.Y]`, which beats `[defaults]`. Validation reports *every* problem it
+//! finds, each with the file, line and column of the offending key, and the checked
+//! `Profile` holds parsed durations, read-data specs and paths, so no later code
+//! handles raw strings. Secrets are accepted only as files or commands, and their
+//! `Debug` is redacted. Parsing is a pure function of the text and an explicit
+//! `Env`; only `load` reads the profile file (and stats password files for a
+//! warning). Nothing here writes.
+
+pub mod flags;
+pub mod profile;
+pub mod raw;
+mod validate;
+mod validate_job;
+mod validate_notify;
+pub mod value;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::credentials::{password_file_warning, PasswordSource};
+use raw::RawFile;
+use validate::{Mode, Validator};
+
+pub use profile::{Job, JobKind, Outputs, Profile, Repository};
+pub use value::{
+    compile_globs, expand_credentials_dir, metrics_file_name, parse_duration, parse_size,
+    zfs_choice,
+};
+
+/// Where `run` and `validate` look for the profile when `--config` is not given.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/restic-verify/config.toml";
+/// How long a locked repository is retried by default.
+pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(5 * 60);
+/// How long one job run on one repository may take by default.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(12 * 3600);
+/// How many times a network failure is retried by default.
+pub const DEFAULT_RETRIES: u32 = 2;
+/// How many repositories are worked on at once by default.
+pub const DEFAULT_MAX_CONCURRENT: usize = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot read profile {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid profile {}:\n{}", path.display(), problems.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
+    Invalid {
+        path: PathBuf,
+        problems: Vec<Problem>,
+    },
+    #[error("{0}")]
+    Flags(String),
+}
+
+/// One thing wrong with a profile, located in its file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// 1-based line and column of the key or value, when known.
+    pub location: Option<(usize, usize)>,
+    pub path: PathBuf,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.location {
+            Some((line, col)) => {
+                write!(f, "{}:{line}:{col}: {}", self.path.display(), self.message)
+            }
+            None => write!(f, "{}: {}", self.path.display(), self.message),
+        }
+    }
+}
+
+// ---------------------------------------------------------------- loading
+
+/// Reads and validates a profile file.
+///
+/// # Errors
+/// `Error::Read` when the file cannot be read, `Error::Invalid` with every problem otherwise.
+pub fn load(path: &Path) -> Result<Profile, Error> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let mut profile = parse(&text, path, &Env::from_process())?;
+    for r in profile.repositories.values() {
+        if let PasswordSource::File(p) = &r.password {
+            profile.warnings.extend(password_file_warning(&r.name, p));
+        }
+    }
+    Ok(profile)
+}
+
+/// What parsing may know about the world, passed in so that parsing itself does no
+/// I/O and reads no clock: the systemd credentials directory, this host's name
+/// (a Pushgateway `instance` default) and the time (a schedule must fire again).
+#[derive(Debug, Clone)]
+pub struct Env {
+    pub credentials_directory: Option<std::ffi::OsString>,
+    pub host: String,
+    pub now: chrono::DateTime<chrono::Local>,
+}
+
+impl Env {
+    /// This process's environment, host name and clock.
+    pub fn from_process() -> Env {
+        Env {
+            credentials_directory: std::env::var_os("CREDENTIALS_DIRECTORY"),
+            host: nix::unistd::gethostname()
+                .map(|h| h.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            now: chrono::Local::now(),
+        }
+    }
+}
+
+/// Validates profile text as if it had been read from `path`.
+///
+/// # Errors
+/// `Error::Invalid` listing every problem.
+pub fn parse(text: &str, path: &Path, env: &Env) -> Result<Profile, Error> {
+    let mut v = Validator {
+        text,
+        path,
+        env,
+        base: path.parent().map(Path::to_path_buf).unwrap_or_default(),
+        problems: Vec::new(),
+        mode: Mode::Profile,
+    };
+    let raw: RawFile = match toml::from_str(text) {
+        Ok(raw) => raw,
+        Err(e) => {
+            let message = toml_message(&e);
+            v.problem(e.span(), message);
+            return Err(v.into_error());
+        }
+    };
+    let profile = v.check(raw);
+    match profile {
+        Some(p) if v.problems.is_empty() => Ok(p),
+        _ => Err(v.into_error()),
+    }
+}
+
+/// A toml error's message, with the nearest valid key suggested for an unknown one.
+fn toml_message(e: &toml::de::Error) -> String {
+    let msg = e.message().trim().to_owned();
+    // serde's wording: "unknown field `x`, expected one of `a`, `b`" (or "expected `a`").
+    if let Some(rest) = msg.strip_prefix("unknown field `") {
+        if let Some((unknown, expected)) = rest.split_once('`') {
+            let candidates: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+            let best = candidates
+                .iter()
+                .map(|c| (strsim::levenshtein(unknown, c), *c))
+                .min();
+            return match best {
+                Some((d, c)) if d <= 3 || c.starts_with(unknown) || unknown.starts_with(c) => {
+                    format!(
+                        "unknown key `{unknown}`; did you mean `{c}`? (valid keys here: {})",
+                        candidates.join(", ")
+                    )
+                }
+                _ => format!(
+                    "unknown key `{unknown}` (valid keys here: {})",
+                    candidates.join(", ")
+                ),
+            };
+        }
+    }
+    msg
+}

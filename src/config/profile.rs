@@ -1,0 +1,104 @@
+//! The checked profile: everything parsed, every reference resolved. What the
+//! runner, the daemon and `validate` work from; built only by `validate` (from a
+//! file) and `flags` (from the command line).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::check::CheckOptions;
+use crate::credentials::PasswordSource;
+use crate::notify::settings::Notifier;
+use crate::restore_test::RestoreOptions;
+use crate::schedule::Schedule;
+use crate::secret::{self, Secret};
+
+/// A validated profile: everything parsed, every reference resolved.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    /// The file it came from, or `None` for a profile built from flags.
+    pub source: Option<PathBuf>,
+    pub repositories: BTreeMap<String, Repository>,
+    pub jobs: Vec<Job>,
+    /// `[notify.NAME]` tables, by name.
+    pub notifiers: BTreeMap<String, Notifier>,
+    /// How many repositories are worked on at once (`[defaults] max-concurrent`).
+    pub max_concurrent: usize,
+    /// Things worth saying that do not stop the run (e.g. a world-readable password file).
+    pub warnings: Vec<String>,
+}
+
+impl Profile {
+    pub fn job(&self, name: &str) -> Option<&Job> {
+        self.jobs.iter().find(|j| j.name == name)
+    }
+}
+
+/// A repository and how to reach it.
+#[derive(Debug, Clone)]
+pub struct Repository {
+    pub name: String,
+    /// The URL or path as restic takes it; may contain credentials: show `display_url()`.
+    pub url: Secret,
+    pub password: PasswordSource,
+    pub env_file: Option<PathBuf>,
+    /// The restic binary to run.
+    pub restic: PathBuf,
+    pub lock_wait: Duration,
+    pub unlock_stale: bool,
+    pub retries: u32,
+}
+
+impl Repository {
+    /// The URL with any password in it replaced.
+    pub fn display_url(&self) -> String {
+        secret::redact_url(self.url.expose())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum JobKind {
+    Check(CheckOptions),
+    RestoreTest(Box<RestoreOptions>),
+}
+
+impl JobKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            JobKind::Check(_) => "check",
+            JobKind::RestoreTest(_) => "restore-test",
+        }
+    }
+}
+
+/// Parses a size such as `500M`, `2G`, `1024` (bytes; K/M/G/T are powers of 1024).
+///
+/// # Errors
+/// A message naming the accepted forms.
+/// Where a job's results go.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outputs {
+    /// JSONL history file.
+    pub results: Option<PathBuf>,
+    /// Prometheus textfile for this job.
+    pub metrics: Option<PathBuf>,
+    /// Persistent state (rotation cursor, last success).
+    pub state_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub name: String,
+    pub kind: JobKind,
+    pub repositories: Vec<String>,
+    pub timeout: Duration,
+    /// `lock-wait` set on the job: beats the repository's for this job's runs.
+    pub lock_wait: Option<Duration>,
+    pub outputs: Outputs,
+    /// When the daemon runs the job; `None`: only on demand.
+    pub schedule: Option<Schedule>,
+    /// Random delay added to each scheduled start (below this).
+    pub jitter: Duration,
+    /// Names of `[notify.*]` tables told about this job's runs.
+    pub notify: Vec<String>,
+}

@@ -1,0 +1,432 @@
+//! Validation of a raw profile (or of the command-line flags, turned into the same
+//! raw tables) into a checked `Profile`: every problem is collected with its
+//! location, not just the first. Repositories and jobs here; `validate_job` has a
+//! job's schedule and restore-test keys, `validate_notify` the notifier tables.
+//! Pure: the world comes in through `Env`.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::profile::{Job, JobKind, Outputs, Profile, Repository};
+use super::raw::{OneOrMany, RawFile};
+use super::value::{
+    expand_credentials_dir, metrics_file_name, nearest, parse_duration, valid_name,
+};
+use super::{
+    Env, Error, Problem, DEFAULT_LOCK_WAIT, DEFAULT_MAX_CONCURRENT, DEFAULT_RETRIES,
+    DEFAULT_TIMEOUT,
+};
+use crate::check::CheckOptions;
+use crate::credentials::PasswordSource;
+use crate::restic::args::{parse_read_data_subset, ReadData, SnapshotFilter};
+use crate::secret::Secret;
+
+/// Where the keys being validated came from: a profile file or the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Mode {
+    Profile,
+    Flags,
+}
+
+pub(super) struct Validator<'a> {
+    pub(super) text: &'a str,
+    pub(super) path: &'a Path,
+    pub(super) env: &'a Env,
+    /// Relative paths are relative to this (the profile's directory; empty for flags).
+    pub(super) base: PathBuf,
+    pub(super) problems: Vec<Problem>,
+    pub(super) mode: Mode,
+}
+
+impl Validator<'_> {
+    /// A key as the user wrote it: `` `max-age` `` in a profile, `--max-age` on the
+    /// command line.
+    pub(super) fn key(&self, key: &str) -> String {
+        match self.mode {
+            Mode::Profile => format!("`{key}`"),
+            Mode::Flags => format!("--{key}"),
+        }
+    }
+
+    /// A key with its value as the user wrote it.
+    pub(super) fn setting(&self, key: &str, value: &str) -> String {
+        match self.mode {
+            Mode::Profile => format!("`{key} = \"{value}\"`"),
+            Mode::Flags => format!("--{key} {value}"),
+        }
+    }
+
+    /// `[job.NAME] ` before a message about a job's key in a profile; nothing for flags.
+    pub(super) fn job_ctx(&self, name: &str) -> String {
+        match self.mode {
+            Mode::Profile => format!("[job.{name}] "),
+            Mode::Flags => String::new(),
+        }
+    }
+
+    pub(super) fn location(&self, span: Option<Range<usize>>) -> Option<(usize, usize)> {
+        let start = span?.start.min(self.text.len());
+        let before = &self.text[..start];
+        let line = before.matches('\n').count() + 1;
+        let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        Some((line, col))
+    }
+
+    pub(super) fn problem(&mut self, span: Option<Range<usize>>, message: impl Into<String>) {
+        let location = self.location(span);
+        self.problems.push(Problem {
+            location,
+            path: self.path.to_owned(),
+            message: message.into(),
+        });
+    }
+
+    pub(super) fn into_error(self) -> Error {
+        match self.mode {
+            Mode::Profile => Error::Invalid {
+                path: self.path.to_owned(),
+                problems: self.problems,
+            },
+            Mode::Flags => Error::Flags(
+                self.problems
+                    .into_iter()
+                    .map(|p| p.message)
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            ),
+        }
+    }
+
+    pub(super) fn duration(&mut self, key: &str, v: &Option<Spanned<String>>) -> Option<Duration> {
+        let v = v.as_ref()?;
+        match parse_duration(v.get_ref()) {
+            Ok(d) => Some(d),
+            Err(m) => {
+                let key = self.key(key);
+                self.problem(Some(v.span()), format!("{key}: {m}"));
+                None
+            }
+        }
+    }
+
+    pub(super) fn file_path(&self, v: &Spanned<String>) -> PathBuf {
+        let p = expand_credentials_dir(v.get_ref(), self.env.credentials_directory.clone());
+        if p.is_absolute() {
+            p
+        } else {
+            self.base.join(p)
+        }
+    }
+
+    pub(super) fn check(&mut self, raw: RawFile) -> Option<Profile> {
+        let d = raw.defaults;
+        let warnings = Vec::new();
+        let mut repositories = BTreeMap::new();
+        for (name, spanned) in &raw.repository {
+            let span = spanned.span();
+            let r = spanned.get_ref();
+            if !valid_name(name) {
+                self.problem(Some(span.clone()), format!("repository name `{name}` may only contain letters, digits, `.`, `_` and `-`"));
+            }
+            let Some(url) = r.url.as_ref() else {
+                self.problem(Some(span), format!("[repository.{name}] has no `url`; add e.g. url = \"/mnt/nas/restic/{{name}}\""));
+                continue;
+            };
+            let expanded = url.get_ref().replace("{name}", name);
+            if expanded.trim().is_empty() {
+                let message = match self.mode {
+                    Mode::Profile => format!("[repository.{name}] `url` is empty"),
+                    Mode::Flags => "--repo is empty".to_owned(),
+                };
+                self.problem(Some(url.span()), message);
+            }
+            let pf = r.password_file.as_ref().or(d.password_file.as_ref());
+            let pc = r.password_command.as_ref().or(d.password_command.as_ref());
+            let env_file = r
+                .env_file
+                .as_ref()
+                .or(d.env_file.as_ref())
+                .map(|p| self.file_path(p));
+            let password = match (
+                r.password_file.as_ref(),
+                r.password_command.as_ref(),
+                pf,
+                pc,
+            ) {
+                (Some(a), Some(_), _, _) => {
+                    self.problem(Some(a.span()), format!("[repository.{name}] sets both `password-file` and `password-command`; keep one"));
+                    None
+                }
+                (Some(f), None, _, _) => Some(PasswordSource::File(self.file_path(f))),
+                (None, Some(c), _, _) => {
+                    Some(PasswordSource::Command(Secret::new(c.get_ref().clone())))
+                }
+                (None, None, Some(f), None) => Some(PasswordSource::File(self.file_path(f))),
+                (None, None, None, Some(c)) => {
+                    Some(PasswordSource::Command(Secret::new(c.get_ref().clone())))
+                }
+                (None, None, Some(f), Some(_)) => {
+                    self.problem(
+                        Some(f.span()),
+                        "[defaults] sets both `password-file` and `password-command`; keep one",
+                    );
+                    None
+                }
+                (None, None, None, None) if env_file.is_some() => Some(PasswordSource::EnvFile),
+                (None, None, None, None) => {
+                    let message = match self.mode {
+                        Mode::Profile => format!("[repository.{name}] has no password: set `password-file` (or `password-command`) here or in [defaults]"),
+                        Mode::Flags => "no password: give --password-file FILE or --password-command CMD".to_owned(),
+                    };
+                    self.problem(Some(span.clone()), message);
+                    None
+                }
+            };
+            let lock_wait = self
+                .duration(
+                    "lock-wait",
+                    r.lock_wait.as_ref().map_or(&d.lock_wait, |_| &r.lock_wait),
+                )
+                .unwrap_or(DEFAULT_LOCK_WAIT);
+            let restic = r
+                .restic
+                .as_ref()
+                .or(d.restic.as_ref())
+                .map_or_else(|| PathBuf::from("restic"), |s| PathBuf::from(s.get_ref()));
+            if let Some(password) = password {
+                repositories.insert(
+                    name.clone(),
+                    Repository {
+                        name: name.clone(),
+                        url: Secret::new(expanded),
+                        password,
+                        env_file,
+                        restic,
+                        lock_wait,
+                        unlock_stale: r.unlock_stale.or(d.unlock_stale).unwrap_or(false),
+                        retries: r.retries.or(d.retries).unwrap_or(DEFAULT_RETRIES),
+                    },
+                );
+            }
+        }
+
+        if raw.job.is_empty() {
+            self.problem(None, "the profile defines no job; add e.g. [job.weekly-check] with kind = \"check\" and repositories = [...]");
+        }
+        let mut jobs = Vec::new();
+        for (name, spanned) in &raw.job {
+            let span = spanned.span();
+            let j = spanned.get_ref();
+            if !valid_name(name) {
+                self.problem(
+                    Some(span.clone()),
+                    format!("job name `{name}` may only contain letters, digits, `.`, `_` and `-`"),
+                );
+            }
+            let repos: Vec<String> = match &j.repositories {
+                Some(r) => {
+                    for repo in r.get_ref() {
+                        if !raw.repository.contains_key(repo) {
+                            let known: Vec<&str> =
+                                raw.repository.keys().map(String::as_str).collect();
+                            let hint = nearest(repo, &known)
+                                .map(|k| format!("; did you mean `{k}`?"))
+                                .unwrap_or_default();
+                            self.problem(Some(r.span()), format!("[job.{name}] names repository `{repo}`, which no [repository.*] table defines{hint}"));
+                        }
+                    }
+                    if r.get_ref().is_empty() {
+                        self.problem(
+                            Some(r.span()),
+                            format!("[job.{name}] `repositories` is empty"),
+                        );
+                    }
+                    r.get_ref().clone()
+                }
+                None => {
+                    self.problem(
+                        Some(span.clone()),
+                        format!(
+                            "[job.{name}] has no `repositories`; add e.g. repositories = [\"nas\"]"
+                        ),
+                    );
+                    Vec::new()
+                }
+            };
+            let kind_name = j.kind.as_ref().map(|k| k.get_ref().as_str());
+            let read_data_subset = j.read_data_subset.as_ref().or(d.read_data_subset.as_ref());
+            let read_data = match (j.read_data.or(d.read_data), read_data_subset) {
+                (Some(true), Some(s)) => {
+                    self.problem(Some(s.span()), format!("[job.{name}] sets both `read-data = true` and `read-data-subset`; keep one"));
+                    ReadData::Full
+                }
+                (Some(true), None) => ReadData::Full,
+                (_, Some(s)) => match parse_read_data_subset(s.get_ref()) {
+                    Ok(r) => r,
+                    Err(m) => {
+                        let key = self.key("read-data-subset");
+                        self.problem(Some(s.span()), format!("{key}: {m}"));
+                        ReadData::None
+                    }
+                },
+                (_, None) => ReadData::None,
+            };
+            let max_age = self.duration(
+                "max-age",
+                if j.max_age.is_some() {
+                    &j.max_age
+                } else {
+                    &d.max_age
+                },
+            );
+            let timeout = self
+                .duration(
+                    "timeout",
+                    if j.timeout.is_some() {
+                        &j.timeout
+                    } else {
+                        &d.timeout
+                    },
+                )
+                .unwrap_or(DEFAULT_TIMEOUT);
+            if timeout.is_zero() {
+                let key = self.key("timeout");
+                self.problem(
+                    j.timeout.as_ref().or(d.timeout.as_ref()).map(Spanned::span),
+                    format!("{key} must be above zero"),
+                );
+            }
+            // A job-level lock-wait applies to this job's runs only.
+            let lock_wait = self.duration("lock-wait", &j.lock_wait);
+            let state_dir = j
+                .state_dir
+                .as_ref()
+                .or(d.state_dir.as_ref())
+                .map(|p| self.file_path(p));
+            if matches!(read_data, ReadData::Rotate(_)) && state_dir.is_none() {
+                let message = format!(
+                    "{}{} needs {} to remember where the rotation stands",
+                    self.job_ctx(name),
+                    self.setting("read-data-subset", "rotate/T"),
+                    self.key("state-dir")
+                );
+                self.problem(read_data_subset.map(Spanned::span), message);
+            }
+            let metrics = j
+                .metrics_dir
+                .as_ref()
+                .or(d.metrics_dir.as_ref())
+                .map(|p| self.file_path(p).join(metrics_file_name(name)));
+            let outputs = Outputs {
+                results: j
+                    .results
+                    .as_ref()
+                    .or(d.results.as_ref())
+                    .map(|p| self.file_path(p)),
+                metrics,
+                state_dir,
+            };
+            let filter = SnapshotFilter {
+                host: j
+                    .host
+                    .clone()
+                    .or(d.host.clone())
+                    .map(OneOrMany::into_vec)
+                    .unwrap_or_default(),
+                tag: j
+                    .tag
+                    .clone()
+                    .or(d.tag.clone())
+                    .map(OneOrMany::into_vec)
+                    .unwrap_or_default(),
+                path: j
+                    .path
+                    .clone()
+                    .or(d.path.clone())
+                    .map(OneOrMany::into_vec)
+                    .unwrap_or_default(),
+            };
+            let kind = match kind_name {
+                Some("check") => JobKind::Check(CheckOptions {
+                    read_data,
+                    max_age,
+                    min_snapshots: j.min_snapshots.or(d.min_snapshots).unwrap_or(1),
+                    filter,
+                }),
+                Some("restore-test") => {
+                    JobKind::RestoreTest(Box::new(self.restore_options(name, j, &d, filter)))
+                }
+                Some(other) => {
+                    let span = j.kind.as_ref().map(Spanned::span);
+                    self.problem(
+                        span,
+                        format!(
+                            "[job.{name}] `kind = \"{other}\"` is not a job kind; use \"check\" or \"restore-test\""
+                        ),
+                    );
+                    continue;
+                }
+                None => {
+                    self.problem(
+                        Some(span),
+                        format!("[job.{name}] has no `kind`; add kind = \"check\""),
+                    );
+                    continue;
+                }
+            };
+            let (schedule, jitter) = self.schedule(name, j, &d);
+            let notify = match j.notify.as_ref().or(d.notify.as_ref()) {
+                Some(list) => {
+                    for n in list.get_ref() {
+                        if !raw.notify.contains_key(n) {
+                            let known: Vec<&str> = raw.notify.keys().map(String::as_str).collect();
+                            let hint = nearest(n, &known)
+                                .map(|k| format!("; did you mean `{k}`?"))
+                                .unwrap_or_default();
+                            self.problem(Some(list.span()), format!("[job.{name}] `notify` names `{n}`, which no [notify.*] table defines{hint}"));
+                        }
+                    }
+                    list.get_ref().clone()
+                }
+                None => Vec::new(),
+            };
+            jobs.push(Job {
+                name: name.clone(),
+                kind,
+                repositories: repos,
+                timeout,
+                lock_wait,
+                outputs,
+                schedule,
+                jitter,
+                notify,
+            });
+        }
+        let mut notifiers = BTreeMap::new();
+        for (name, spanned) in &raw.notify {
+            if let Some(n) = self.notifier(name, spanned) {
+                notifiers.insert(name.clone(), n);
+            }
+        }
+        let max_concurrent = match &d.max_concurrent {
+            Some(m) if *m.get_ref() == 0 => {
+                self.problem(Some(m.span()), "`max-concurrent` must be at least 1");
+                1
+            }
+            Some(m) => *m.get_ref(),
+            None => DEFAULT_MAX_CONCURRENT,
+        };
+        Some(Profile {
+            source: Some(self.path.to_owned()),
+            repositories,
+            jobs,
+            notifiers,
+            max_concurrent,
+            warnings,
+        })
+    }
+}

@@ -1,0 +1,201 @@
+//! Validation of a job's schedule and of its restore-test keys.
+
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::raw::{RawDefaults, RawJob};
+use super::validate::{Mode, Validator};
+use super::value::{compile_globs, parse_size, zfs_choice};
+use crate::restic::args::SnapshotFilter;
+use crate::restore_test::plan::{FileFilter, SampleOptions};
+use crate::restore_test::{RestoreOptions, DEFAULT_SAMPLE};
+use crate::sample::Weighting;
+use crate::schedule::{self, Schedule};
+use crate::source::SourceKind;
+
+impl Validator<'_> {
+    /// `schedule` and `jitter` of a job: the cron expression must parse and fire
+    /// again, and the jitter must stay below the shortest interval between runs.
+    pub(super) fn schedule(
+        &mut self,
+        name: &str,
+        j: &RawJob,
+        d: &RawDefaults,
+    ) -> (Option<Schedule>, Duration) {
+        let jitter_raw = j.jitter.as_ref().or(d.jitter.as_ref());
+        let jitter = self
+            .duration("jitter", &jitter_raw.cloned())
+            .unwrap_or(Duration::ZERO);
+        let Some(expr) = &j.schedule else {
+            if let Some(js) = &j.jitter {
+                self.problem(Some(js.span()), format!("[job.{name}] sets `jitter` but no `schedule`; add e.g. schedule = \"0 3 * * 0\""));
+            }
+            return (None, jitter);
+        };
+        let s = match schedule::parse(expr.get_ref()) {
+            Ok(s) => s,
+            Err(m) => {
+                self.problem(Some(expr.span()), format!("[job.{name}] `schedule`: {m}"));
+                return (None, jitter);
+            }
+        };
+        let now = self.env.now;
+        if schedule::next_fire(&s, &now).is_none() {
+            self.problem(Some(expr.span()), format!("[job.{name}] `schedule = \"{s}\"` never fires (no such date in the coming years)"));
+            return (None, jitter);
+        }
+        if let Some(period) = schedule::shortest_interval(&s, &now) {
+            if !jitter.is_zero() && jitter >= period {
+                self.problem(
+                    jitter_raw.map(Spanned::span),
+                    format!(
+                        "[job.{name}] `jitter = \"{}\"` is not shorter than the shortest interval between runs of `{s}` ({}); runs would overlap or be skipped: lower it",
+                        humantime::format_duration(jitter),
+                        humantime::format_duration(period)
+                    ),
+                );
+            }
+        }
+        (Some(s), jitter)
+    }
+
+    /// One `[notify.NAME]` table.
+
+    pub(super) fn restore_options(
+        &mut self,
+        name: &str,
+        j: &RawJob,
+        d: &RawDefaults,
+        filter: SnapshotFilter,
+    ) -> RestoreOptions {
+        let mut size = |key: &str, v: Option<&Spanned<String>>| -> Option<u64> {
+            let v = v?;
+            let shown = self.key(key);
+            parse_size(v.get_ref())
+                .map_err(|m| self.problem(Some(v.span()), format!("{shown}: {m}")))
+                .ok()
+        };
+        let max_bytes = size("max-bytes", j.max_bytes.as_ref().or(d.max_bytes.as_ref()));
+        let min_size = size("min-size", j.min_size.as_ref().or(d.min_size.as_ref()));
+        let max_size = size("max-size", j.max_size.as_ref().or(d.max_size.as_ref()));
+        let count = j.sample.or(d.sample).unwrap_or(DEFAULT_SAMPLE);
+        if count == 0 {
+            let message = format!(
+                "{}{} must be at least 1",
+                self.job_ctx(name),
+                self.key("sample")
+            );
+            self.problem(None, message);
+        }
+        let percent = j.sample_percent.or(d.sample_percent);
+        if percent.is_some_and(|p| !(p > 0.0 && p <= 100.0)) {
+            let message = format!(
+                "{}{} must be above 0 and at most 100",
+                self.job_ctx(name),
+                self.key("sample-percent")
+            );
+            self.problem(None, message);
+        }
+        let weighting = match j.sample_by.as_ref().or(d.sample_by.as_ref()) {
+            None => Weighting::Count,
+            Some(v) if v.get_ref() == "count" => Weighting::Count,
+            Some(v) if v.get_ref() == "bytes" => Weighting::Bytes,
+            Some(v) => {
+                let message = format!(
+                    "{}: use \"count\" or \"bytes\"",
+                    self.setting("sample-by", v.get_ref())
+                );
+                self.problem(Some(v.span()), message);
+                Weighting::Count
+            }
+        };
+        let mut globs = |key: &str, v: Option<&Vec<String>>| match compile_globs(
+            v.map_or(&[][..], Vec::as_slice),
+        ) {
+            Ok(g) => g,
+            Err(m) => {
+                let message = format!("{}{}: {m}", self.job_ctx(name), self.key(key));
+                self.problem(None, message);
+                None
+            }
+        };
+        let include = globs("include", j.include.as_ref().or(d.include.as_ref()));
+        let exclude = globs("exclude", j.exclude.as_ref().or(d.exclude.as_ref()));
+        let mut map = Vec::new();
+        for m in j.map.as_ref().or(d.map.as_ref()).into_iter().flatten() {
+            match crate::source::parse_map(m.get_ref()) {
+                Ok(pair) => map.push(pair),
+                Err(msg) => {
+                    let key = self.key("map");
+                    self.problem(Some(m.span()), format!("{key}: {msg}"));
+                }
+            }
+        }
+        let test_dir = j
+            .test_dir
+            .as_ref()
+            .or(d.test_dir.as_ref())
+            .map_or_else(std::env::temp_dir, |p| self.file_path(p));
+        let source = match j.source.as_ref().or(d.source.as_ref()) {
+            None => SourceKind::Live,
+            Some(v) if v.get_ref() == "live" => SourceKind::Live,
+            Some(v) if v.get_ref() == "zfs" => {
+                match j.zfs_dataset.clone().or(d.zfs_dataset.clone()) {
+                    Some(dataset) => SourceKind::Zfs {
+                        dataset,
+                        snapshot: zfs_choice(
+                            j.zfs_snapshot.clone().or(d.zfs_snapshot.clone()),
+                            j.zfs_snapshot_tag.clone().or(d.zfs_snapshot_tag.clone()),
+                        ),
+                    },
+                    None => {
+                        let message = match self.mode {
+                            Mode::Profile => format!("[job.{name}] `source = \"zfs\"` needs `zfs-dataset`, e.g. zfs-dataset = \"tank/home\""),
+                            Mode::Flags => "--source zfs needs --zfs-dataset DATASET".to_owned(),
+                        };
+                        self.problem(Some(v.span()), message);
+                        SourceKind::Live
+                    }
+                }
+            }
+            Some(v) => {
+                let message = format!(
+                    "{}: use \"live\" or \"zfs\"",
+                    self.setting("source", v.get_ref())
+                );
+                self.problem(Some(v.span()), message);
+                SourceKind::Live
+            }
+        };
+        RestoreOptions {
+            source,
+            snapshot: j.snapshot.clone().or(d.snapshot.clone()),
+            filter,
+            sample: SampleOptions {
+                count,
+                percent,
+                max_bytes,
+                weighting,
+                always: j
+                    .always
+                    .clone()
+                    .or(d.always.clone())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .collect(),
+            },
+            filter_files: FileFilter {
+                min_size,
+                max_size,
+                include,
+                exclude,
+            },
+            seed: j.seed.or(d.seed),
+            map,
+            test_dir,
+            keep: j.keep.or(d.keep).unwrap_or(false),
+            verbose_results: j.verbose_results.or(d.verbose_results).unwrap_or(false),
+        }
+    }
+}
