@@ -16,18 +16,14 @@ use chrono::Utc;
 use tokio::sync::{OwnedMutexGuard, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-use crate::check;
-use crate::check::CheckOptions;
-use crate::compare::Class;
+use crate::check::{self, CheckOptions};
 use crate::config::{Job, JobKind, Profile, Repository};
 use crate::credentials;
 use crate::finding::{self, Category};
 use crate::lock;
 use crate::notify;
-use crate::report::{
-    self, jsonl, prometheus, CheckRecord, ErrorRecord, Report, RestoreRecord, RotationRecord,
-    RunRecord,
-};
+use crate::report::record::{self, Work};
+use crate::report::{self, jsonl, prometheus, Report, RunRecord};
 use crate::restic::ReadData;
 use crate::restic::{CheckRead, Restic, Session};
 use crate::restore_test;
@@ -172,13 +168,8 @@ pub async fn run_job(profile: &Profile, job: &Job, ctx: &Context, shared: &Share
             }
             let record = match preflight {
                 Ok(()) => run_one(job, repo, ctx, shared).await,
-                Err(message) => error_record(
-                    &ctx.host,
-                    job,
-                    repo,
-                    Utc::now(),
-                    0.0,
-                    None,
+                Err(message) => record::error(
+                    &facts(job, repo, ctx, Utc::now()),
                     Category::Config,
                     message.clone(),
                 ),
@@ -275,43 +266,25 @@ pub fn last_runs(job: &Job) -> Vec<Option<chrono::DateTime<Utc>>> {
         .collect()
 }
 
-fn error_record(
-    host: &str,
-    job: &Job,
-    repo: &Repository,
-    ts: chrono::DateTime<Utc>,
-    duration_seconds: f64,
-    restic_version: Option<String>,
-    category: Category,
-    message: String,
-) -> RunRecord {
-    RunRecord {
-        v: report::SCHEMA_VERSION,
-        ts,
-        host: host.to_owned(),
-        job: job.name.clone(),
-        kind: job.kind.name().to_owned(),
-        repository: repo.name.clone(),
-        outcome: category.outcome(),
-        duration_seconds,
-        restic_version,
-        tool_version: report::TOOL_VERSION.to_owned(),
-        last_success: None,
-        check: None,
-        restore_test: None,
-        findings: Vec::new(),
-        error: Some(ErrorRecord {
-            category,
-            message,
-            retryable: category.retryable(),
-        }),
+/// The facts of a run known before it starts.
+fn facts<'a>(
+    job: &'a Job,
+    repo: &'a Repository,
+    ctx: &'a Context,
+    started: chrono::DateTime<Utc>,
+) -> record::Facts<'a> {
+    record::Facts {
+        host: &ctx.host,
+        job: &job.name,
+        kind: job.kind.name(),
+        repository: &repo.name,
+        started,
+        duration_seconds: 0.0,
+        restic_version: None,
+        read: None,
+        seed: 0,
+        verbose_results: matches!(&job.kind, JobKind::RestoreTest(o) if o.verbose_results),
     }
-}
-
-/// What a completed run of either kind produced.
-enum Work {
-    Check(check::CheckResult),
-    Restore(Box<restore_test::RestoreResult>),
 }
 
 /// Which category a credentials problem belongs to.
@@ -339,13 +312,8 @@ async fn run_one(job: &Job, repo: &Repository, ctx: &Context, shared: &Shared) -
             s
         }
         Some(Err(e)) => {
-            return error_record(
-                &ctx.host,
-                job,
-                repo,
-                started,
-                0.0,
-                None,
+            return record::error(
+                &facts(job, repo, ctx, started),
                 Category::Config,
                 e.to_string(),
             );
@@ -369,6 +337,11 @@ async fn run_one(job: &Job, repo: &Repository, ctx: &Context, shared: &Shared) -
     let seed = match &job.kind {
         JobKind::RestoreTest(o) => o.seed.unwrap_or_else(rand::random),
         JobKind::Check(_) => 0,
+    };
+    let facts = record::Facts {
+        read: matches!(job.kind, JobKind::Check(_)).then_some(&read),
+        seed,
+        ..facts(job, repo, ctx, started)
     };
     let program = ctx
         .restic_override
@@ -459,109 +432,30 @@ async fn run_one(job: &Job, repo: &Repository, ctx: &Context, shared: &Shared) -
     .await;
 
     let finished = Utc::now();
-    let duration = clock.elapsed().as_secs_f64();
-    let mut record = error_record(
-        &ctx.host,
-        job,
-        repo,
-        started,
-        duration,
+    let completed_check = matches!(result, Ok(Work::Check(_)));
+    let facts = record::Facts {
+        duration_seconds: clock.elapsed().as_secs_f64(),
         restic_version,
-        Category::Internal,
-        String::new(),
-    );
-    record.error = None;
-    let mut check_record = CheckRecord {
-        read_data_subset: read.describe(),
-        ..CheckRecord::default()
+        ..facts
     };
-    match result {
-        Ok(Work::Restore(res)) => {
-            record.outcome = finding::verdict(&res.findings);
-            let unreadable: Vec<&str> = res
-                .files
-                .iter()
-                .filter(|f| f.class == Class::Unreadable)
-                .map(|f| f.path.as_str())
-                .collect();
-            if record.outcome == finding::Outcome::Pass && !unreadable.is_empty() {
-                record.outcome = finding::Outcome::Error;
-                record.error = Some(ErrorRecord {
-                    category: Category::SourceUnreadable,
-                    message: format!(
-                        "{} source file(s) could not be read, so they were not verified: {}; give the service read access (e.g. CAP_DAC_READ_SEARCH)",
-                        unreadable.len(),
-                        unreadable.join(", ")
-                    ),
-                    retryable: false,
-                });
-            }
-            record.findings.clone_from(&res.findings);
-            let opts = match &job.kind {
-                JobKind::RestoreTest(o) => Some(o.as_ref()),
-                JobKind::Check(_) => None,
-            };
-            record.restore_test = Some(RestoreRecord::from_result(
-                &res,
-                opts.is_some_and(|o| o.verbose_results),
-            ));
-        }
-        Ok(Work::Check(res)) => {
-            record.outcome = finding::verdict(&res.findings);
-            if let Some(r) = rotation.as_mut() {
-                r.complete(finished);
-                if r.last_cycle_completed == Some(finished) {
-                    job_state.last_full_read = Some(finished);
-                }
-            }
-            if read == CheckRead::All {
+    let mut record = record::build(&facts, result);
+    if completed_check {
+        if let Some(r) = rotation.as_mut() {
+            r.complete(finished);
+            if r.last_cycle_completed == Some(finished) {
                 job_state.last_full_read = Some(finished);
             }
-            check_record.errors = res.errors;
-            check_record.snapshots = Some(res.snapshots);
-            check_record.newest_snapshot_age_seconds =
-                res.newest_snapshot_age.map(|d| d.as_secs_f64());
-            check_record.unreadable_snapshots = res.unreadable_snapshots;
-            record.findings = res.findings;
         }
-        Err((category, message)) => {
-            record.outcome = category.outcome();
-            record.error = Some(ErrorRecord {
-                category,
-                message,
-                retryable: category.retryable(),
-            });
-            if matches!(job.kind, JobKind::RestoreTest(_)) {
-                record.restore_test = Some(RestoreRecord {
-                    seed,
-                    ..RestoreRecord::default()
-                });
-            }
+        if read == CheckRead::All {
+            job_state.last_full_read = Some(finished);
         }
     }
     job_state.last_run = Some(started);
     if record.outcome == finding::Outcome::Pass {
         job_state.last_success = Some(started);
     }
-    check_record.rotation = rotation.as_ref().map(|r| RotationRecord {
-        group: r.group().0,
-        groups: r.groups,
-        coverage_ratio: r.coverage(),
-        cycle_started: r.cycle_started,
-        last_cycle_completed: r.last_cycle_completed,
-    });
-    // The record shows the group this run read, not the one the next run will read.
-    if let (Some(rot), Some(subset)) = (check_record.rotation.as_mut(), read.describe()) {
-        if let Some(k) = subset.split('/').next().and_then(|k| k.parse().ok()) {
-            rot.group = k;
-        }
-    }
-    check_record.last_full_read = job_state.last_full_read;
+    record::with_state(&mut record, &job_state, rotation.as_ref());
     job_state.rotation = rotation;
-    record.last_success = job_state.last_success;
-    if matches!(job.kind, JobKind::Check(_)) {
-        record.check = Some(check_record);
-    }
     if let Some(path) = &state_path {
         if let Err(e) = state::save(path, &job_state) {
             tracing::error!("{e}; the rotation will repeat this group next time");

@@ -7,7 +7,7 @@
 use crate::cli::{CheckArgs, RepoArgs};
 use crate::config::flags::{given, FlagProfile};
 use crate::config::raw::{OneOrMany, RawJob, RawRepository};
-use crate::config::{self, Env, Job, Profile};
+use crate::config::{self, Job, Profile};
 use crate::error::Error;
 use crate::report::Report;
 use crate::runner::{self, Context};
@@ -62,7 +62,7 @@ pub fn profile_from_flags(a: &CheckArgs) -> Result<Profile, config::Error> {
         min_snapshots: Some(a.min_snapshots),
         ..RawJob::default()
     };
-    config::flags::profile(flag_profile(&a.repo, &a.job, job), &Env::from_process())
+    config::from_flags(flag_profile(&a.repo, &a.job, job))
 }
 
 /// The repository flags every command shares, and the job keys they carry

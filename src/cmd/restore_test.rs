@@ -6,7 +6,7 @@ use crate::cli::RestoreTestArgs;
 use crate::cmd::check::flag_profile;
 use crate::config::flags::given;
 use crate::config::raw::RawJob;
-use crate::config::{self, Env, Job, Profile};
+use crate::config::{self, Job, Profile};
 use crate::error::Error;
 use crate::report::Report;
 use crate::runner::{self, Context};
@@ -54,7 +54,7 @@ pub fn profile_from_flags(a: &RestoreTestArgs) -> Result<Profile, config::Error>
         zfs_snapshot_tag: a.zfs_snapshot_tag.clone(),
         ..RawJob::default()
     };
-    let flags = config::flags::profile(flag_profile(&a.repo, &a.job, job), &Env::from_process());
+    let flags = config::from_flags(flag_profile(&a.repo, &a.job, job));
     // The one fact about the world the validator leaves to the command.
     let missing_dir = a
         .test_dir

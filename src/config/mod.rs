@@ -97,12 +97,28 @@ pub fn load(path: &Path) -> Result<Profile, Error> {
         source,
     })?;
     let mut profile = parse(&text, path, &Env::from_process())?;
+    warn_about_password_files(&mut profile);
+    Ok(profile)
+}
+
+/// Validates the command-line flags of `check`/`restore-test` as a profile, with
+/// this process's environment.
+///
+/// # Errors
+/// `Error::Flags` with every problem, each naming its flag.
+pub(crate) fn from_flags(flags: flags::FlagProfile) -> Result<Profile, Error> {
+    let mut profile = flags::profile(flags, &Env::from_process())?;
+    warn_about_password_files(&mut profile);
+    Ok(profile)
+}
+
+/// Adds a warning for every password file that others can read.
+fn warn_about_password_files(profile: &mut Profile) {
     for r in profile.repositories.values() {
         if let PasswordSource::File(p) = &r.password {
             profile.warnings.extend(password_file_warning(&r.name, p));
         }
     }
-    Ok(profile)
 }
 
 /// What parsing may know about the world, passed in so that parsing itself does no

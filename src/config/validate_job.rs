@@ -60,8 +60,6 @@ impl Validator<'_> {
         (Some(s), jitter)
     }
 
-    /// One `[notify.NAME]` table.
-
     pub(super) fn restore_options(
         &mut self,
         name: &str,

@@ -5,6 +5,7 @@
 
 pub mod jsonl;
 pub mod prometheus;
+pub mod record;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,150 @@
+//! Assembly of a `RunRecord` from what a run produced (pure): the verdict, the
+//! findings, the check and restore-test parts, and what the job's state says
+//! (last success, rotation, last full read). The runner gathers the facts and
+//! the state; this module decides what the record says and nothing else.
+
+use chrono::{DateTime, Utc};
+
+use super::{CheckRecord, ErrorRecord, RestoreRecord, RotationRecord, RunRecord};
+use crate::check::CheckResult;
+use crate::compare::Class;
+use crate::finding::{self, Category, Outcome};
+use crate::restic::CheckRead;
+use crate::restore_test::RestoreResult;
+use crate::state::{JobState, Rotation};
+
+/// What a completed verification of either kind produced.
+#[derive(Debug)]
+pub enum Work {
+    Check(CheckResult),
+    Restore(Box<RestoreResult>),
+}
+
+/// What the runner knows about a run besides its result.
+#[derive(Debug, Clone)]
+pub struct Facts<'a> {
+    pub host: &'a str,
+    pub job: &'a str,
+    /// `check` or `restore-test`.
+    pub kind: &'a str,
+    pub repository: &'a str,
+    pub started: DateTime<Utc>,
+    pub duration_seconds: f64,
+    pub restic_version: Option<String>,
+    /// What `restic check` read (check jobs), `None` for other kinds.
+    pub read: Option<&'a CheckRead>,
+    /// Restore tests: the seed, recorded even when the run failed early.
+    pub seed: u64,
+    /// Restore tests: record every file, not only those that are not `match`.
+    pub verbose_results: bool,
+}
+
+/// A record of a run that could not verify.
+pub fn error(facts: &Facts<'_>, category: Category, message: String) -> RunRecord {
+    RunRecord {
+        v: super::SCHEMA_VERSION,
+        ts: facts.started,
+        host: facts.host.to_owned(),
+        job: facts.job.to_owned(),
+        kind: facts.kind.to_owned(),
+        repository: facts.repository.to_owned(),
+        outcome: category.outcome(),
+        duration_seconds: facts.duration_seconds,
+        restic_version: facts.restic_version.clone(),
+        tool_version: super::TOOL_VERSION.to_owned(),
+        last_success: None,
+        check: None,
+        restore_test: None,
+        findings: Vec::new(),
+        error: Some(ErrorRecord {
+            category,
+            message,
+            retryable: category.retryable(),
+        }),
+    }
+}
+
+/// The record of a run from its result; `with_state` adds what the state says.
+pub fn build(facts: &Facts<'_>, result: Result<Work, (Category, String)>) -> RunRecord {
+    let mut record = error(facts, Category::Internal, String::new());
+    record.error = None;
+    match result {
+        Ok(Work::Restore(res)) => {
+            record.outcome = finding::verdict(&res.findings);
+            let unreadable: Vec<&str> = res
+                .files
+                .iter()
+                .filter(|f| f.class == Class::Unreadable)
+                .map(|f| f.path.as_str())
+                .collect();
+            if record.outcome == Outcome::Pass && !unreadable.is_empty() {
+                record.outcome = Outcome::Error;
+                record.error = Some(ErrorRecord {
+                    category: Category::SourceUnreadable,
+                    message: format!(
+                        "{} source file(s) could not be read, so they were not verified: {}; give the service read access (e.g. CAP_DAC_READ_SEARCH)",
+                        unreadable.len(),
+                        unreadable.join(", ")
+                    ),
+                    retryable: false,
+                });
+            }
+            record.findings.clone_from(&res.findings);
+            record.restore_test = Some(RestoreRecord::from_result(&res, facts.verbose_results));
+        }
+        Ok(Work::Check(res)) => {
+            record.outcome = finding::verdict(&res.findings);
+            record.check = Some(CheckRecord {
+                read_data_subset: facts.read.and_then(CheckRead::describe),
+                errors: res.errors,
+                snapshots: Some(res.snapshots),
+                newest_snapshot_age_seconds: res.newest_snapshot_age.map(|d| d.as_secs_f64()),
+                unreadable_snapshots: res.unreadable_snapshots,
+                ..CheckRecord::default()
+            });
+            record.findings = res.findings;
+        }
+        Err((category, message)) => {
+            record.outcome = category.outcome();
+            record.error = Some(ErrorRecord {
+                category,
+                message,
+                retryable: category.retryable(),
+            });
+            if facts.read.is_some() {
+                record.check = Some(CheckRecord {
+                    read_data_subset: facts.read.and_then(CheckRead::describe),
+                    ..CheckRecord::default()
+                });
+            } else {
+                record.restore_test = Some(RestoreRecord {
+                    seed: facts.seed,
+                    ..RestoreRecord::default()
+                });
+            }
+        }
+    }
+    record
+}
+
+/// Adds what the job's state says after this run: the last success, where the
+/// rotation stands (the group this run read, not the next one), and the last
+/// full read.
+pub fn with_state(record: &mut RunRecord, state: &JobState, rotation: Option<&Rotation>) {
+    record.last_success = state.last_success;
+    if let Some(check) = record.check.as_mut() {
+        check.rotation = rotation.map(|r| RotationRecord {
+            group: r.group().0,
+            groups: r.groups,
+            coverage_ratio: r.coverage(),
+            cycle_started: r.cycle_started,
+            last_cycle_completed: r.last_cycle_completed,
+        });
+        if let (Some(rot), Some(subset)) = (check.rotation.as_mut(), &check.read_data_subset) {
+            if let Some(k) = subset.split('/').next().and_then(|k| k.parse().ok()) {
+                rot.group = k;
+            }
+        }
+        check.last_full_read = state.last_full_read;
+    }
+}
