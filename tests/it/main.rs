@@ -8,7 +8,7 @@ mod check;
 mod cli;
 mod daemon;
 mod fixtures;
-mod nix;
+mod nixos;
 mod notify;
 mod restore_test;
 mod servers;
