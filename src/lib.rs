@@ -1,11 +1,10 @@
 //! restic-verify: verifies that restic backups can really be restored.
 //!
 //! `main.rs` parses the command line and calls [`run`]; everything else lives here
-//! so that tests and future front ends use the same code. Module map: `restic` is
-//! the only code that spawns restic, `report` the only code that writes result
-//! files, `state` the only code that writes state; `config` turns TOML into a
-//! checked `Profile`; `check` turns restic's output into findings; `runner` orders
-//! the side effects of a run.
+//! so that tests and future front ends use the same code. docs/ARCHITECTURE.md is
+//! the map: imports point one way, from `cmd` down to pure leaves; `process` is the
+//! only code that starts child processes, `report` the only code that writes result
+//! files, `notify` the only code that sends, and `config` parsing does no I/O.
 
 pub mod check;
 pub mod cli;

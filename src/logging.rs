@@ -5,10 +5,9 @@
 
 use tracing_subscriber::EnvFilter;
 
-use crate::cli::LogFormat;
-
-/// Starts logging at info, or debug/trace with -v/-vv, or warn with -q.
-pub fn init(verbose: u8, quiet: bool, format: LogFormat) {
+/// Starts logging at info, or debug/trace with -v/-vv, or warn with -q; JSON lines
+/// with `json`.
+pub fn init(verbose: u8, quiet: bool, json: bool) {
     let level = match (quiet, verbose) {
         (true, _) => "warn",
         (false, 0) => "info",
@@ -22,9 +21,11 @@ pub fn init(verbose: u8, quiet: bool, format: LogFormat) {
         .with_writer(std::io::stderr)
         .with_target(false);
     let is_tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let _ = match format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Text if is_tty => builder.try_init(),
-        LogFormat::Text => builder.without_time().with_ansi(false).try_init(),
+    let _ = if json {
+        builder.json().try_init()
+    } else if is_tty {
+        builder.try_init()
+    } else {
+        builder.without_time().with_ansi(false).try_init()
     };
 }

@@ -4,11 +4,16 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use restic_verify::{cli::Cli, exit, logging, restic, runner, signal};
+use restic_verify::cli::{self, Cli};
+use restic_verify::{exit, logging, restic, runner, signal};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    logging::init(cli.verbose, cli.quiet, cli.log_format);
+    logging::init(
+        cli.verbose,
+        cli.quiet,
+        matches!(cli.log_format, cli::LogFormat::Json),
+    );
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

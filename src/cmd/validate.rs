@@ -90,54 +90,16 @@ fn notifier_files(p: &Profile) -> Vec<String> {
     out
 }
 
-/// Reaches every notifier without sending: SMTP login, TCP connect for HTTP.
+/// Reaches every notifier without sending, printing the reachable ones.
 async fn probe_notifiers(p: &Profile) -> Vec<String> {
     let mut out = Vec::new();
     for n in p.notifiers.values() {
-        let result = match &n.kind {
-            notify::Kind::Email(o) => notify::email::probe(o, n.timeout)
-                .await
-                .map_err(|e| e.to_string()),
-            notify::Kind::Healthchecks { url } => {
-                match url.resolve_with(Some(notify::healthchecks::HOSTED)) {
-                    Ok(u) => connect(&u, n.timeout).await,
-                    Err(e) => Err(e.to_string()),
-                }
-            }
-            notify::Kind::UptimeKuma { url } | notify::Kind::Ntfy { url, .. } => {
-                match url.resolve() {
-                    Ok(u) => connect(&u, n.timeout).await,
-                    Err(e) => Err(e.to_string()),
-                }
-            }
-            notify::Kind::Pushgateway { url, .. } => connect(url, n.timeout).await,
-        };
-        match result {
+        match notify::probe(n).await {
             Ok(()) => println!("notifier {}: reachable", n.name),
             Err(e) => out.push(format!("[notify.{}] cannot be reached: {e}", n.name)),
         }
     }
     out
-}
-
-/// Opens (and closes) a TCP connection to the URL's host and port.
-async fn connect(url: &reqwest::Url, timeout: std::time::Duration) -> Result<(), String> {
-    let host = url.host_str().unwrap_or_default().to_owned();
-    let port = url.port_or_known_default().unwrap_or(443);
-    let shown = notify::origin(url.as_str());
-    match tokio::time::timeout(
-        timeout,
-        tokio::net::TcpStream::connect((host.as_str(), port)),
-    )
-    .await
-    {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(format!("{shown}: {e}")),
-        Err(_) => Err(format!(
-            "{shown}: no answer within {}",
-            humantime::format_duration(timeout)
-        )),
-    }
 }
 
 fn plan_check(s: &mut String, o: &CheckOptions, timeout: std::time::Duration) {

@@ -385,6 +385,47 @@ pub(crate) async fn check_status(
     })
 }
 
+/// Reaches a notifier without sending anything (any request would count as a
+/// ping): logs in to an SMTP server, opens (and closes) a TCP connection to an HTTP
+/// one, after reading its URL file.
+///
+/// # Errors
+/// What stopped it, URL shown only as scheme and host.
+pub async fn probe(n: &Notifier) -> Result<(), String> {
+    match &n.kind {
+        Kind::Email(o) => email::probe(o, n.timeout).await.map_err(|e| e.to_string()),
+        Kind::Healthchecks { url } => match url.resolve_with(Some(healthchecks::HOSTED)) {
+            Ok(u) => connect(&u, n.timeout).await,
+            Err(e) => Err(e.to_string()),
+        },
+        Kind::UptimeKuma { url } | Kind::Ntfy { url, .. } => match url.resolve() {
+            Ok(u) => connect(&u, n.timeout).await,
+            Err(e) => Err(e.to_string()),
+        },
+        Kind::Pushgateway { url, .. } => connect(url, n.timeout).await,
+    }
+}
+
+/// Opens (and closes) a TCP connection to the URL's host and port.
+async fn connect(url: &reqwest::Url, timeout: Duration) -> Result<(), String> {
+    let host = url.host_str().unwrap_or_default().to_owned();
+    let port = url.port_or_known_default().unwrap_or(443);
+    let shown = origin(url.as_str());
+    match tokio::time::timeout(
+        timeout,
+        tokio::net::TcpStream::connect((host.as_str(), port)),
+    )
+    .await
+    {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(format!("{shown}: {e}")),
+        Err(_) => Err(format!(
+            "{shown}: no answer within {}",
+            humantime::format_duration(timeout)
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
