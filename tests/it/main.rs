@@ -4,6 +4,7 @@
 // Test helpers panic on setup failures by design.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod alerts;
 mod architecture;
 mod check;
 mod cli;
