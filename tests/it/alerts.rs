@@ -62,9 +62,12 @@ fn rule_test_files() -> Vec<PathBuf> {
 }
 
 fn promtool(args: &[&std::ffi::OsStr]) -> Output {
-    StdCommand::new("promtool").args(args).output().unwrap_or_else(|e| {
-        panic!("promtool: {e}; install Debian's `prometheus` package (scripts/setup.sh does)")
-    })
+    StdCommand::new("promtool")
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("promtool: {e}; install Debian's `prometheus` package (scripts/setup.sh does)")
+        })
 }
 
 fn assert_success(out: &Output, what: &str) {
@@ -133,7 +136,11 @@ fn alerts_rules_file_passes_promtool_check_rules() {
         names.len()
     );
     let unique: BTreeSet<&String> = names.iter().collect();
-    assert_eq!(unique.len(), names.len(), "duplicate alert names: {names:?}");
+    assert_eq!(
+        unique.len(),
+        names.len(),
+        "duplicate alert names: {names:?}"
+    );
     for n in &names {
         assert!(n.starts_with("ResticVerify"), "alert {n} lacks the prefix");
     }
@@ -215,12 +222,15 @@ fn scan_expectations(path: &Path) -> Vec<Expectation> {
             let fires = match v.trim() {
                 "[]" => false,
                 "" => true,
-                other => panic!("{where_}: write exp_alerts as `[]` or a list below, not {other:?}"),
+                other => {
+                    panic!("{where_}: write exp_alerts as `[]` or a list below, not {other:?}")
+                }
             };
             out.push(Expectation {
                 file: file.clone(),
                 group,
-                eval_seconds: eval.unwrap_or_else(|| panic!("{where_}: exp_alerts without eval_time")),
+                eval_seconds: eval
+                    .unwrap_or_else(|| panic!("{where_}: exp_alerts without eval_time")),
                 alert: alert
                     .take()
                     .unwrap_or_else(|| panic!("{where_}: exp_alerts without alertname")),
@@ -383,7 +393,9 @@ fn interpolate(expr: &str, vars: &BTreeSet<String>, value: &str) -> String {
             "__range_s" => "300".to_owned(),
             n if !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()) => format!("${n}"),
             n if vars.contains(n) => value.to_owned(),
-            n => panic!("{expr}: Grafana variable ${n} is neither built in nor defined by the dashboard"),
+            n => panic!(
+                "{expr}: Grafana variable ${n} is neither built in nor defined by the dashboard"
+            ),
         };
         out.push_str(&replacement);
         rest = &after[consumed..];
@@ -656,12 +668,7 @@ timeout = "2s"
 fn exposed_names(text: &str) -> BTreeSet<String> {
     text.lines()
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .map(|l| {
-            l.split(|c: char| c == '{' || c == ' ')
-                .next()
-                .unwrap()
-                .to_owned()
-        })
+        .map(|l| l.split(['{', ' ']).next().unwrap().to_owned())
         .collect()
 }
 
@@ -781,12 +788,8 @@ impl Prometheus {
     }
 
     fn api(&self, path: &str) -> Value {
-        let body = http_get(self.port, path).unwrap_or_else(|| {
-            panic!(
-                "GET {path} failed; prometheus log:\n{}",
-                self.log_text()
-            )
-        });
+        let body = http_get(self.port, path)
+            .unwrap_or_else(|| panic!("GET {path} failed; prometheus log:\n{}", self.log_text()));
         let v: Value = serde_json::from_str(&body).expect("prometheus JSON");
         assert_eq!(v["status"], "success", "{path}: {v}");
         v["data"].clone()
@@ -864,11 +867,26 @@ fn alerts_real_prometheus_on_real_runs_raises_the_expected_alerts_and_fills_ever
     let want: BTreeSet<AlertKey> = [
         ("ResticVerifyFailed", "weekly", "missing-pack", ""),
         ("ResticVerifyRestoreTestFailed", "restore-bad", "clean", ""),
-        ("ResticVerifyCouldNotVerify", "weekly", "absent", "not_found"),
-        ("ResticVerifyNotificationsFailing", "weekly", "notifier=dead", ""),
+        (
+            "ResticVerifyCouldNotVerify",
+            "weekly",
+            "absent",
+            "not_found",
+        ),
+        (
+            "ResticVerifyNotificationsFailing",
+            "weekly",
+            "notifier=dead",
+            "",
+        ),
         // The fixture's snapshots are years old.
         ("ResticVerifyNewestSnapshotTooOld", "weekly", "clean", ""),
-        ("ResticVerifyNewestSnapshotTooOld", "weekly", "missing-pack", ""),
+        (
+            "ResticVerifyNewestSnapshotTooOld",
+            "weekly",
+            "missing-pack",
+            "",
+        ),
         ("ResticVerifyNewestSnapshotTooOld", "full", "clean", ""),
         // Half the packs read by the rotation, never all (clean: `full` read them).
         ("ResticVerifyPacksNeverFullyRead", "", "missing-pack", ""),
@@ -890,8 +908,7 @@ fn alerts_real_prometheus_on_real_runs_raises_the_expected_alerts_and_fills_ever
         }
         if start.elapsed() > Duration::from_secs(60) {
             assert_eq!(
-                got,
-                want,
+                got, want,
                 "active alerts (pending or firing) after 60 s:\n{alerts:#?}"
             );
         }
@@ -925,12 +942,13 @@ fn alerts_real_prometheus_on_real_runs_raises_the_expected_alerts_and_fills_ever
     );
 
     // Every expression of the dashboard returns data for these runs (a misspelt label
-    // or matcher passes promtool and shows an empty panel).
+    // or matcher passes promtool and shows an empty panel). Variables become `.+`, not
+    // Grafana's `.*` for "All", which an absent (misspelt) label would match.
     let d = dashboard();
     let vars = dashboard_variables(&d);
     let mut empty = Vec::new();
     for (path, e) in dashboard_promql(&d) {
-        let q = interpolate(&e, &vars, ".*");
+        let q = interpolate(&e, &vars, ".+");
         let data = prom.query(&q);
         let has_data = match data["resultType"].as_str() {
             Some("vector") | Some("matrix") => {
