@@ -77,9 +77,22 @@ pub struct ResticArgs {
 #[derive(Debug, Clone, Args)]
 pub struct RepoArgs {
     /// Repository path or URL, as restic takes it (passed to restic in its
-    /// environment, never on its command line).
-    #[arg(long, value_name = "PATH_OR_URL")]
-    pub repo: String,
+    /// environment, never on its command line). A URL with credentials
+    /// (`rest:https://user:pw@host/`) belongs in --repo-file or
+    /// RESTIC_VERIFY_REPOSITORY, not here: argv is visible to every user.
+    #[arg(
+        long,
+        value_name = "PATH_OR_URL",
+        env = "RESTIC_VERIFY_REPOSITORY",
+        hide_env_values = true,
+        required_unless_present = "repo_file",
+        conflicts_with = "repo_file"
+    )]
+    pub repo: Option<String>,
+    /// File whose first line is the repository path or URL (keeps a URL with
+    /// credentials out of the process list).
+    #[arg(long, value_name = "FILE")]
+    pub repo_file: Option<PathBuf>,
     /// Name used for the repository in results and metrics [default: the last path
     /// component of --repo].
     #[arg(long)]

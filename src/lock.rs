@@ -4,8 +4,11 @@
 //!
 //! The lock file is keyed by the repository URL (not its name, which differs between
 //! profiles), hashed so no credential in the URL reaches the file system. The kernel
-//! releases a flock when its holder dies, so a crash never leaves a stale lock.
+//! releases a flock when its holder dies, so a crash never leaves a stale lock. The
+//! directory must not be writable by everyone (a predictable name in /tmp could be
+//! planted by another user), and the file is opened with O_NOFOLLOW.
 
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -29,6 +32,8 @@ pub enum Error {
     },
     #[error("interrupted while waiting for the lock on repository `{repository}`")]
     Interrupted { repository: String },
+    #[error("lock directory {} is writable by every user (or is not a directory we own); set RESTIC_VERIFY_RUNTIME_DIR to a private directory (systemd: RuntimeDirectory=)", path.display())]
+    Unsafe { path: PathBuf },
 }
 
 /// Held while a run works on a repository; released on drop.
@@ -38,7 +43,8 @@ pub struct RepoLock {
 }
 
 /// Where lock files live: `RESTIC_VERIFY_RUNTIME_DIR`, systemd's `RUNTIME_DIRECTORY`,
-/// `/run/restic-verify` when it exists, else the temp directory.
+/// `/run/restic-verify` when it exists, else a private `restic-verify-<uid>`
+/// directory in the temp directory (never the shared temp directory itself).
 pub fn runtime_dir() -> PathBuf {
     for var in ["RESTIC_VERIFY_RUNTIME_DIR", "RUNTIME_DIRECTORY"] {
         if let Some(v) = std::env::var_os(var).filter(|v| !v.is_empty()) {
@@ -56,7 +62,44 @@ pub fn runtime_dir() -> PathBuf {
     if run.is_dir() {
         return run.to_owned();
     }
-    std::env::temp_dir()
+    std::env::temp_dir().join(format!("restic-verify-{}", nix::unistd::getuid()))
+}
+
+/// Makes sure `dir` exists (created 0700 when missing), is a real directory (not a
+/// symlink) and is not writable by every user.
+fn private_dir(dir: &Path) -> Result<(), Error> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    let unsafe_dir = || Error::Unsafe {
+        path: dir.to_owned(),
+    };
+    match std::fs::symlink_metadata(dir) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::DirBuilder::new()
+                .mode(0o700)
+                .create(dir)
+                .map_err(|source| Error::Open {
+                    path: dir.to_owned(),
+                    source,
+                })?;
+        }
+        Err(source) => {
+            return Err(Error::Open {
+                path: dir.to_owned(),
+                source,
+            })
+        }
+    }
+    let meta = std::fs::symlink_metadata(dir).map_err(|source| Error::Open {
+        path: dir.to_owned(),
+        source,
+    })?;
+    let world_writable = meta.mode() & 0o002 != 0;
+    let foreign = meta.uid() != nix::unistd::getuid().as_raw() && meta.uid() != 0;
+    if !meta.is_dir() || world_writable || foreign {
+        return Err(unsafe_dir());
+    }
+    Ok(())
 }
 
 /// The lock file of a repository URL.
@@ -76,8 +119,19 @@ pub async fn acquire(
     wait: Duration,
     cancel: &CancellationToken,
 ) -> Result<RepoLock, Error> {
-    let dir = runtime_dir();
-    let path = path(&dir, url);
+    acquire_in(&runtime_dir(), repository, url, wait, cancel).await
+}
+
+/// `acquire` with the lock directory given.
+async fn acquire_in(
+    dir: &Path,
+    repository: &str,
+    url: &str,
+    wait: Duration,
+    cancel: &CancellationToken,
+) -> Result<RepoLock, Error> {
+    private_dir(dir)?;
+    let path = path(dir, url);
     let started = tokio::time::Instant::now();
     let mut logged = false;
     loop {
@@ -85,6 +139,8 @@ pub async fn acquire(
             .create(true)
             .truncate(false)
             .write(true)
+            .mode(0o600)
+            .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
             .open(&path)
             .map_err(|source| Error::Open {
                 path: path.clone(),
@@ -138,18 +194,57 @@ mod tests {
     #[tokio::test]
     async fn acquire_waits_for_the_holder_then_reports_busy() {
         let dir = tempfile::tempdir().expect("tempdir");
-        std::env::set_var("RESTIC_VERIFY_RUNTIME_DIR", dir.path());
+        let d = dir.path();
         let cancel = CancellationToken::new();
-        let held = acquire("r", "/repo", Duration::ZERO, &cancel)
+        let held = acquire_in(d, "r", "/repo", Duration::ZERO, &cancel)
             .await
             .expect("first");
         let start = std::time::Instant::now();
-        let second = acquire("r", "/repo", Duration::from_millis(600), &cancel).await;
+        let second = acquire_in(d, "r", "/repo", Duration::from_millis(600), &cancel).await;
         assert!(matches!(second, Err(Error::Busy { .. })), "{second:?}");
         assert!(start.elapsed() >= Duration::from_millis(600));
         drop(held);
-        acquire("r", "/repo", Duration::ZERO, &cancel)
+        acquire_in(d, "r", "/repo", Duration::ZERO, &cancel)
             .await
             .expect("free again");
+    }
+
+    #[test]
+    fn private_dir_refuses_a_world_writable_directory_and_a_symlink() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let open = dir.path().join("open");
+        std::fs::create_dir(&open).expect("mkdir");
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o1777)).expect("chmod");
+        assert!(matches!(private_dir(&open), Err(Error::Unsafe { .. })));
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(dir.path(), &link).expect("symlink");
+        assert!(matches!(private_dir(&link), Err(Error::Unsafe { .. })));
+        let fresh = dir.path().join("fresh");
+        private_dir(&fresh).expect("created");
+        let mode = std::fs::metadata(&fresh)
+            .expect("meta")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700);
+    }
+
+    #[tokio::test]
+    async fn acquire_does_not_follow_a_planted_symlink() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let target = dir.path().join("victim");
+        std::fs::write(&target, "keep").expect("write");
+        let lock = path(dir.path(), "/planted");
+        std::os::unix::fs::symlink(&target, &lock).expect("symlink");
+        let r = acquire_in(
+            dir.path(),
+            "r",
+            "/planted",
+            Duration::ZERO,
+            &CancellationToken::new(),
+        )
+        .await;
+        assert!(matches!(r, Err(Error::Open { .. })), "{r:?}");
+        assert_eq!(std::fs::read_to_string(&target).expect("read"), "keep");
     }
 }

@@ -25,14 +25,15 @@ fn main() -> ExitCode {
         }
     };
     let code = runtime.block_on(async {
-        let cancel = match signal::install(signal::SignalHandlerKind::Standard) {
-            Ok(c) => c,
+        let stop = match signal::install(signal::SignalHandlerKind::Standard) {
+            Ok(s) => s,
             Err(e) => {
                 eprintln!("restic-verify: error: cannot install signal handlers: {e}");
                 return exit::COULD_NOT_VERIFY;
             }
         };
-        let ctx = runner::Context::new(cancel, restic::DEFAULT_GRACE);
+        let mut ctx = runner::Context::new(stop.cancel, restic::DEFAULT_GRACE);
+        ctx.hurry = Some(stop.hurry);
         match restic_verify::run(cli, ctx).await {
             Ok(report) => report.exit_code(),
             Err(err) => {

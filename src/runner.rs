@@ -159,16 +159,31 @@ pub async fn run_job(profile: &Profile, job: &Job, ctx: &Context, shared: &Share
         let preflight = &preflight;
         async move {
             let repo = profile.repositories.get(name)?; // INVARIANT: validation resolved every name.
-            let _turn = tokio::select! {
-                t = shared.enter(repo.url.expose()) => t?,
-                () = ctx.cancel.cancelled() => return None,
+                                                        // A repository whose turn never came (SIGINT/SIGTERM while waiting) is
+                                                        // recorded as interrupted, never left out.
+            let not_started = || {
+                record::error(
+                    &facts(job, repo, ctx, Utc::now()),
+                    Category::Interrupted,
+                    format!(
+                        "interrupted before the run on repository `{}` started",
+                        repo.name
+                    ),
+                )
             };
-            if ctx.cancel.is_cancelled() {
-                return None;
-            }
-            let record = match preflight {
-                Ok(()) => run_one(job, repo, ctx, shared).await,
-                Err(message) => record::error(
+            let turn = if ctx.cancel.is_cancelled() {
+                None
+            } else {
+                tokio::select! {
+                    t = shared.enter(repo.url.expose()) => t,
+                    () = ctx.cancel.cancelled() => None,
+                }
+            };
+            let record = match (turn, preflight) {
+                (None, _) => not_started(),
+                (Some(_), _) if ctx.cancel.is_cancelled() => not_started(),
+                (Some(_turn), Ok(())) => run_one(job, repo, ctx, shared).await,
+                (Some(_), Err(message)) => record::error(
                     &facts(job, repo, ctx, Utc::now()),
                     Category::Config,
                     message.clone(),
@@ -367,7 +382,7 @@ async fn run_one(job: &Job, repo: &Repository, ctx: &Context, shared: &Shared) -
                 let category = match e {
                     lock::Error::Busy { .. } => Category::Locked,
                     lock::Error::Interrupted { .. } => Category::Interrupted,
-                    lock::Error::Open { .. } => Category::Config,
+                    lock::Error::Open { .. } | lock::Error::Unsafe { .. } => Category::Config,
                 };
                 (category, e.to_string())
             })?;
@@ -408,7 +423,10 @@ async fn run_one(job: &Job, repo: &Repository, ctx: &Context, shared: &Shared) -
             repository: &repo.name,
             credentials: &creds,
             cache_dir: cache.path(),
-            deadline: clock + job.timeout,
+            // A timeout of centuries must not overflow the clock.
+            deadline: clock
+                .checked_add(job.timeout)
+                .unwrap_or(clock + Duration::from_secs(100 * 365 * 86_400)),
             timeout: job.timeout,
             cancel: ctx.cancel.clone(),
             lock_wait,

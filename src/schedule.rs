@@ -235,10 +235,12 @@ pub fn missed<Tz: TimeZone>(
 
 /// A random start delay below `jitter` (systemd's `RandomizedDelaySec`).
 pub fn jitter_delay<R: rand::Rng + ?Sized>(jitter: Duration, rng: &mut R) -> Duration {
-    if jitter.is_zero() {
+    // Nanoseconds, so that a jitter below a millisecond is not an empty range.
+    let max = u64::try_from(jitter.as_nanos()).unwrap_or(u64::MAX);
+    if max == 0 {
         return Duration::ZERO;
     }
-    Duration::from_millis(rng.random_range(0..jitter.as_millis().min(u128::from(u64::MAX)) as u64))
+    Duration::from_nanos(rng.random_range(0..max))
 }
 
 #[cfg(test)]
@@ -247,6 +249,16 @@ mod tests {
     use chrono_tz::Europe::Berlin;
     use rand::SeedableRng;
     use rstest::rstest;
+
+    #[test]
+    fn jitter_delay_below_a_millisecond_and_huge_jitters_do_not_panic() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        let tiny = Duration::from_micros(500);
+        assert!(jitter_delay(tiny, &mut rng) < tiny);
+        assert_eq!(jitter_delay(Duration::ZERO, &mut rng), Duration::ZERO);
+        let huge = Duration::from_secs(u64::MAX);
+        assert!(jitter_delay(huge, &mut rng) < huge);
+    }
 
     fn berlin(s: &str) -> DateTime<chrono_tz::Tz> {
         let naive = NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap();

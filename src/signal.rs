@@ -2,7 +2,9 @@
 //!
 //! The first signal cancels the token: running restic calls get SIGINT (so restic
 //! removes its lock), temporary data is removed, and the records of what was cut
-//! short are written with category `interrupted`. The daemon also listens to SIGHUP
+//! short are written with category `interrupted`. A second signal cancels the
+//! `hurry` token: children are killed without waiting out their grace period, and
+//! temporary data is still removed. The daemon also listens to SIGHUP
 //! (reload the profile) and SIGUSR1 (run every job now). Nothing else in the crate
 //! installs signal handlers.
 
@@ -18,26 +20,46 @@ pub enum SignalHandlerKind {
     Noop,
 }
 
-/// Installs handlers and returns the token they cancel.
+/// What the stop signals cancel.
+#[derive(Debug, Clone, Default)]
+pub struct Stop {
+    /// The first SIGINT/SIGTERM: stop, cleanly.
+    pub cancel: CancellationToken,
+    /// A second one: stop now (no grace for children).
+    pub hurry: CancellationToken,
+}
+
+/// Installs handlers and returns the tokens they cancel.
 ///
 /// # Errors
 /// The handlers could not be registered.
-pub fn install(kind: SignalHandlerKind) -> std::io::Result<CancellationToken> {
-    let token = CancellationToken::new();
+pub fn install(kind: SignalHandlerKind) -> std::io::Result<Stop> {
+    let stop = Stop::default();
     if let SignalHandlerKind::Standard = kind {
         let mut int = signal(SignalKind::interrupt())?;
         let mut term = signal(SignalKind::terminate())?;
-        let t = token.clone();
+        let s = stop.clone();
         tokio::spawn(async move {
-            let name = tokio::select! {
-                _ = int.recv() => "SIGINT",
-                _ = term.recv() => "SIGTERM",
-            };
-            tracing::warn!("{name} received: stopping restic and cleaning up");
-            t.cancel();
+            let mut first = true;
+            loop {
+                let name = tokio::select! {
+                    _ = int.recv() => "SIGINT",
+                    _ = term.recv() => "SIGTERM",
+                };
+                if first {
+                    tracing::warn!("{name} received: stopping restic and cleaning up (send it again to stop at once)");
+                    s.cancel.cancel();
+                    first = false;
+                } else {
+                    tracing::warn!(
+                        "{name} received again: killing restic now; restored data is still removed"
+                    );
+                    s.hurry.cancel();
+                }
+            }
         });
     }
-    Ok(token)
+    Ok(stop)
 }
 
 /// The daemon's extra signals.

@@ -62,12 +62,17 @@ pub fn profile_from_flags(a: &CheckArgs) -> Result<Profile, config::Error> {
         min_snapshots: Some(a.min_snapshots),
         ..RawJob::default()
     };
-    config::from_flags(flag_profile(&a.repo, &a.job, job))
+    config::from_flags(flag_profile(&a.repo, &a.job, job)?)
 }
 
 /// The repository flags every command shares, and the job keys they carry
 /// (filters, timeout, outputs), added to `job`.
-pub(crate) fn flag_profile(a: &RepoArgs, job_name: &str, mut job: RawJob) -> FlagProfile {
+pub(crate) fn flag_profile(
+    a: &RepoArgs,
+    job_name: &str,
+    mut job: RawJob,
+) -> Result<FlagProfile, config::Error> {
+    let url = repository_url(a)?;
     let path = |p: &Option<std::path::PathBuf>| {
         p.as_ref().map(|p| given(p.to_string_lossy().into_owned()))
     };
@@ -77,10 +82,10 @@ pub(crate) fn flag_profile(a: &RepoArgs, job_name: &str, mut job: RawJob) -> Fla
     job.timeout = Some(given(a.timeout.clone()));
     job.results = path(&a.results);
     job.state_dir = path(&a.state_dir);
-    FlagProfile {
-        repository_name: a.name.clone().unwrap_or_else(|| derive_name(&a.repo)),
+    Ok(FlagProfile {
+        repository_name: a.name.clone().unwrap_or_else(|| derive_name(&url)),
         repository: RawRepository {
-            url: Some(given(a.repo.clone())),
+            url: Some(given(url)),
             password_file: path(&a.password_file),
             password_command: a.password_command.clone().map(given),
             env_file: path(&a.env_file),
@@ -96,7 +101,33 @@ pub(crate) fn flag_profile(a: &RepoArgs, job_name: &str, mut job: RawJob) -> Fla
         job_name: job_name.to_owned(),
         job,
         metrics_file: a.metrics.clone(),
+    })
+}
+
+/// `--repo`, `RESTIC_VERIFY_REPOSITORY` or the first line of `--repo-file`.
+fn repository_url(a: &RepoArgs) -> Result<String, config::Error> {
+    if let Some(url) = &a.repo {
+        return Ok(url.clone());
     }
+    let Some(path) = &a.repo_file else {
+        return Err(config::Error::Flags(
+            "no repository: give --repo, --repo-file FILE or RESTIC_VERIFY_REPOSITORY".into(),
+        ));
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        config::Error::Flags(format!(
+            "--repo-file {}: cannot read it: {e}",
+            path.display()
+        ))
+    })?;
+    let url = text.lines().next().unwrap_or("").trim().to_owned();
+    if url.is_empty() {
+        return Err(config::Error::Flags(format!(
+            "--repo-file {} is empty; write the repository path or URL on its first line",
+            path.display()
+        )));
+    }
+    Ok(url)
 }
 
 #[cfg(test)]

@@ -47,6 +47,31 @@ fn plan_next(job: &Job, after: &DateTime<Local>) -> Option<Next> {
     Some(Next { fire, start })
 }
 
+/// The plan after a reload: the new profile's fire times, except that a start that
+/// already fired and waits out its jitter is kept (when its job still exists with a
+/// schedule), so a SIGHUP never loses a pending run.
+fn replan(
+    old: &BTreeMap<String, Next>,
+    mut fresh: BTreeMap<String, Next>,
+    profile: &Profile,
+    now: DateTime<Utc>,
+) -> BTreeMap<String, Next> {
+    for (name, n) in old {
+        let fired = n.fire.with_timezone(&Utc) <= now;
+        let still_scheduled = profile.job(name).is_some_and(|j| j.schedule.is_some());
+        if fired && still_scheduled {
+            tracing::info!(
+                job = name,
+                "`{name}` fired at {} and still starts at {} after the reload",
+                n.fire.to_rfc3339(),
+                n.start.with_timezone(&Local).to_rfc3339()
+            );
+            fresh.insert(name.clone(), n.clone());
+        }
+    }
+    fresh
+}
+
 fn log_next(job: &str, next: Option<&Next>) {
     match next {
         Some(n) if n.start > n.fire.with_timezone(&Utc) => tracing::info!(
@@ -214,7 +239,7 @@ pub async fn run(args: DaemonArgs, ctx: &Context) -> Result<Report, Error> {
                     Ok(p) => {
                         profile = Arc::new(p);
                         shared = shared.with_slots(profile.max_concurrent);
-                        next = plan(&profile, &Local::now(), false);
+                        next = replan(&next, plan(&profile, &Local::now(), false), &profile, Utc::now());
                         tracing::info!("reloaded {}: {} jobs, max-concurrent {}", args.config.display(), profile.jobs.len(), profile.max_concurrent);
                     }
                     Err(e) => tracing::error!("reload failed, keeping the running profile: {e}"),
@@ -276,5 +301,58 @@ fn finished(
             let name = running.remove(&e.id()).unwrap_or_default();
             tracing::error!(job = name, "`{name}` ended abnormally: {e}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn profile(text: &str) -> Profile {
+        let env = config::Env {
+            credentials_directory: None,
+            host: "h".into(),
+            now: Local::now(),
+        };
+        config::parse(text, Path::new("/p.toml"), &env).expect("profile")
+    }
+
+    const TWO_JOBS: &str = r#"
+[defaults]
+password-file = "/pw"
+[repository.r]
+url = "/r"
+[job.a]
+kind = "check"
+repositories = ["r"]
+schedule = "0 3 * * *"
+jitter = "1h"
+[job.b]
+kind = "check"
+repositories = ["r"]
+schedule = "0 4 * * *"
+"#;
+
+    #[test]
+    fn replan_keeps_a_start_that_fired_and_waits_out_its_jitter() {
+        let p = profile(TWO_JOBS);
+        let now = Utc::now();
+        let fired = Next {
+            fire: (now - chrono::Duration::minutes(5)).with_timezone(&Local),
+            start: now + chrono::Duration::minutes(20),
+        };
+        let later = Next {
+            fire: (now + chrono::Duration::hours(3)).with_timezone(&Local),
+            start: now + chrono::Duration::hours(3),
+        };
+        let old = BTreeMap::from([("a".to_owned(), fired.clone()), ("b".to_owned(), later)]);
+        let fresh = plan(&p, &Local::now(), false);
+        let got = replan(&old, fresh.clone(), &p, now);
+        assert_eq!(got["a"].start, fired.start, "pending start of `a` lost");
+        assert_eq!(got["b"].fire, fresh["b"].fire, "`b` follows the new plan");
+        // A job that the new profile dropped (or unscheduled) is not kept.
+        let only_b = profile(&TWO_JOBS.replace("schedule = \"0 3 * * *\"\njitter = \"1h\"\n", ""));
+        let got = replan(&old, plan(&only_b, &Local::now(), false), &only_b, now);
+        assert!(!got.contains_key("a"), "{got:?}");
     }
 }

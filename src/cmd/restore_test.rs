@@ -54,7 +54,7 @@ pub fn profile_from_flags(a: &RestoreTestArgs) -> Result<Profile, config::Error>
         zfs_snapshot_tag: a.zfs_snapshot_tag.clone(),
         ..RawJob::default()
     };
-    let flags = config::from_flags(flag_profile(&a.repo, &a.job, job));
+    let flags = flag_profile(&a.repo, &a.job, job).and_then(config::from_flags);
     // The one fact about the world the validator leaves to the command.
     let missing_dir = a
         .test_dir

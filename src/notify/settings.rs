@@ -167,8 +167,9 @@ pub struct EmailOptions {
     pub ca_file: Option<PathBuf>,
 }
 
-/// What kind of notifier, with its settings.
-#[derive(Debug, Clone)]
+/// What kind of notifier, with its settings. `Debug` shows no secret: URLs that
+/// are secrets are `SecretUrl`s, and the Pushgateway URL's password is redacted.
+#[derive(Clone)]
 pub enum Kind {
     Email(EmailOptions),
     Healthchecks {
@@ -185,6 +186,26 @@ pub enum Kind {
         url: reqwest::Url,
         instance: String,
     },
+}
+
+impl std::fmt::Debug for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Kind::Email(o) => f.debug_tuple("Email").field(o).finish(),
+            Kind::Healthchecks { url } => f.debug_struct("Healthchecks").field("url", url).finish(),
+            Kind::Ntfy { url, token_file } => f
+                .debug_struct("Ntfy")
+                .field("url", url)
+                .field("token_file", token_file)
+                .finish(),
+            Kind::UptimeKuma { url } => f.debug_struct("UptimeKuma").field("url", url).finish(),
+            Kind::Pushgateway { url, instance } => f
+                .debug_struct("Pushgateway")
+                .field("url", &crate::secret::redact_url(url.as_str()))
+                .field("instance", instance)
+                .finish(),
+        }
+    }
 }
 
 impl Kind {
@@ -243,5 +264,25 @@ pub fn origin(url: &str) -> String {
             format!("{}://{}{port}/...", u.scheme(), u.host_str().unwrap_or(""))
         }
         Err(_) => "an invalid URL".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kind_debug_shows_no_url_password_or_token() {
+        let k = Kind::Pushgateway {
+            url: reqwest::Url::parse("https://push:hunter22@pg.example/").expect("url"),
+            instance: "h".into(),
+        };
+        let d = format!("{k:?}");
+        assert!(!d.contains("hunter22") && d.contains("pg.example"), "{d}");
+        let k = Kind::Ntfy {
+            url: SecretUrl::Inline(Secret::new("https://ntfy.sh/topic-s3cret")),
+            token_file: None,
+        };
+        assert!(!format!("{k:?}").contains("topic-s3cret"));
     }
 }

@@ -110,9 +110,11 @@ const NETWORK_MARKERS: [&str; 10] = [
 /// Decides why a restic call failed, from its exit code and stderr.
 ///
 /// restic ≥ 0.17 says it with exit codes 10/11/12; 0.14 says everything with exit 1,
-/// so its stderr texts are matched too. Unknown failures are `Internal`, never success.
+/// so its stderr is read too, line by line: each line gets a category and the most
+/// telling one wins: a refused password or a held lock (nothing ran), then
+/// integrity (damage was seen: never retried as a network failure), then transport,
+/// then the rest. Unknown failures are `Internal`, never success.
 pub fn classify(exit: ResticExit, stderr: &str) -> Category {
-    let has = |m: &str| stderr.contains(m);
     match exit {
         ResticExit::WrongPassword => return Category::Auth,
         ResticExit::LockFailed => return Category::Locked,
@@ -120,29 +122,55 @@ pub fn classify(exit: ResticExit, stderr: &str) -> Category {
         ResticExit::Interrupted => return Category::Interrupted,
         _ => {}
     }
+    let lines: Vec<&str> = stderr.lines().collect();
+    // "Is there a repository…" follows the line that says why on its own line.
+    let not_found = stderr.contains("Is there a repository at the following location?")
+        || stderr.contains("repository does not exist")
+        || (stderr.contains("unable to open config file")
+            && stderr.contains("no such file or directory"));
+    lines
+        .iter()
+        .filter_map(|l| classify_line(l))
+        .chain(not_found.then_some(Category::NotFound))
+        .min_by_key(|c| rank(*c))
+        .unwrap_or(Category::Internal)
+}
+
+/// What one stderr line says, if anything.
+fn classify_line(line: &str) -> Option<Category> {
+    let has = |m: &str| line.contains(m);
     if has("wrong password or no key found")
         || has("an empty password is not a password")
         || has("Resolving password failed")
         || has("password command failed")
     {
-        Category::Auth
+        Some(Category::Auth)
     } else if has("repository is already locked") || has("unable to create lock") {
-        Category::Locked
-    } else if has("no space left on device") {
-        Category::NoSpace
-    } else if NETWORK_MARKERS.iter().any(|m| has(m)) {
-        Category::Network
-    } else if has("Is there a repository at the following location?")
-        || has("repository does not exist")
-        || (has("unable to open config file") && has("no such file or directory"))
-    {
-        Category::NotFound
-    } else if has("parsing repository location failed") || has("invalid backend") {
-        Category::Config
+        Some(Category::Locked)
     } else if CORRUPTION_MARKERS.iter().any(|m| has(m)) {
-        Category::Corruption
+        Some(Category::Corruption)
+    } else if NETWORK_MARKERS.iter().any(|m| has(m)) {
+        Some(Category::Network)
+    } else if has("no space left on device") {
+        Some(Category::NoSpace)
+    } else if has("parsing repository location failed") || has("invalid backend") {
+        Some(Category::Config)
     } else {
-        Category::Internal
+        None
+    }
+}
+
+/// Precedence of line categories: lower wins.
+fn rank(c: Category) -> u8 {
+    match c {
+        Category::Auth => 0,
+        Category::Locked => 1,
+        Category::Corruption => 2,
+        Category::Network => 3,
+        Category::NoSpace => 4,
+        Category::NotFound => 5,
+        Category::Config => 6,
+        _ => 7,
     }
 }
 
@@ -258,7 +286,10 @@ pub fn parse_go_duration(s: &str) -> Option<Duration> {
         };
         any = true;
     }
-    (any && num.is_empty()).then(|| Duration::from_secs_f64(total))
+    // A value too large for a Duration (or NaN) is no duration, not a panic.
+    (any && num.is_empty())
+        .then(|| Duration::try_from_secs_f64(total).ok())
+        .flatten()
 }
 
 /// The last `STDERR_TAIL` bytes of stderr, cut at a character boundary.
@@ -333,6 +364,8 @@ mod tests {
     #[case(ResticExit::Fatal, "Fatal: parsing repository location failed: invalid backend\nIf the repository is in a local directory, you need to add a `local:` prefix\n", Category::Config)]
     #[case(ResticExit::Fatal, "{\"message_type\":\"exit_error\",\"code\":1,\"message\":\"Fatal: parsing repository location failed: s3: invalid format\"}\n", Category::Config)]
     #[case(ResticExit::Other(42), "", Category::Internal)]
+    #[case(ResticExit::Fatal, "Load(<data/3f2a9c1d>, 0, 0) returned error, retrying after 720ms: read tcp 127.0.0.1:40112->127.0.0.1:8000: read: connection reset by peer\npack 3f2a9c1d: Pack ID does not match, want 3f2a9c1d, got 77aa0b12\nFatal: repository contains errors\n", Category::Corruption)]
+    #[case(ResticExit::Fatal, "error: load <snapshot/1a2b3c>: ciphertext verification failed\nFatal: unable to open config file: Get \"http://127.0.0.1:1/config\": dial tcp 127.0.0.1:1: connect: connection refused\n", Category::Corruption)]
     #[case(ResticExit::Signal(9), "", Category::Internal)]
     fn classify_maps_exit_codes_and_0_14_texts(
         #[case] exit: ResticExit,
@@ -377,6 +410,7 @@ mod tests {
     #[case("350ms", Some(0.35))]
     #[case("2m0s", Some(120.0))]
     #[case("soon", None)]
+    #[case("99999999999999999999999h", None)]
     fn parse_go_duration_reads_go_format(#[case] s: &str, #[case] secs: Option<f64>) {
         assert_eq!(parse_go_duration(s).map(|d| d.as_secs_f64()), secs);
     }

@@ -418,7 +418,7 @@ impl Session<'_> {
                 }
                 Category::Network if network_attempts < self.retries => {
                     network_attempts += 1;
-                    let pause = Duration::from_secs(5 << network_attempts);
+                    let pause = network_backoff(network_attempts);
                     tracing::warn!(
                         repository = self.repository,
                         "network error; retry {network_attempts} of {} in {}",
@@ -510,6 +510,19 @@ impl Session<'_> {
         tracing::debug!(repository = self.repository, "{command}: {code}");
         let stderr = exit.stderr;
         match exit.stopped {
+            // Still waiting for a lock (restic ≥ 0.16's --retry-lock) when the deadline
+            // came: the lock is the cause, with its hint, never the network.
+            Some(process::Stopped::Deadline)
+                if classify(code, &stderr) == Category::Locked =>
+            {
+                Err(self.failed(
+                    args,
+                    &Finished {
+                        exit: code,
+                        stderr,
+                    },
+                ))
+            }
             // restic ≥ 0.16 retries an unreachable backend for up to 15 minutes; when the
             // deadline cut that short, the cause is the network, not a slow check.
             Some(process::Stopped::Deadline) if network_line(&stderr).is_some() => {
@@ -537,5 +550,25 @@ impl Session<'_> {
             }),
             None => Ok(Finished { exit: code, stderr }),
         }
+    }
+}
+
+/// The pause before network retry `attempt` (1-based): 10 s, 20 s, 40 s … capped at
+/// 5 minutes, for any number of retries.
+pub fn network_backoff(attempt: u32) -> Duration {
+    let secs = 5u64.saturating_mul(1u64 << attempt.min(16));
+    Duration::from_secs(secs.min(300))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn network_backoff_doubles_then_caps_without_overflow() {
+        assert_eq!(network_backoff(1), Duration::from_secs(10));
+        assert_eq!(network_backoff(2), Duration::from_secs(20));
+        assert_eq!(network_backoff(6), Duration::from_secs(300));
+        assert_eq!(network_backoff(u32::MAX), Duration::from_secs(300));
     }
 }

@@ -428,3 +428,74 @@ verbose-results = true
     promtool_check(&m);
     assert_eq!(sample(&m, "restic_verify_restore_test_files{job=\"monthly-restore\",repository=\"clean\",class=\"match\"}"), 4.0);
 }
+
+#[test]
+fn check_repository_from_repo_file_or_environment_passes() {
+    let env = TestEnv::new();
+    let repo = env.fixture_repo("clean");
+    let file = env.path("repo-url");
+    std::fs::write(&file, format!("{}\n", repo.display())).expect("write");
+    let pw = env.fixture_password();
+    let out = env
+        .cmd()
+        .args(["check", "--repo-file"])
+        .arg(&file)
+        .arg("--password-file")
+        .arg(&pw)
+        .output()
+        .expect("run");
+    util::assert_exit(&out, 0);
+    let out = env
+        .cmd()
+        .env("RESTIC_VERIFY_REPOSITORY", &repo)
+        .args(["check", "--password-file"])
+        .arg(&pw)
+        .output()
+        .expect("run");
+    util::assert_exit(&out, 0);
+    let out = env
+        .cmd()
+        .args(["check", "--password-file"])
+        .arg(&pw)
+        .output()
+        .expect("run");
+    util::assert_exit(&out, 2);
+    assert!(stderr(&out).contains("--repo"), "{}", stderr(&out));
+}
+
+#[test]
+fn check_credentials_in_a_repo_file_url_appear_nowhere() {
+    let env = TestEnv::new();
+    let secret = "s3cretPassw0rd";
+    let file = env.path("repo-url");
+    std::fs::write(
+        &file,
+        format!("rest:http://backup:{secret}@127.0.0.1:1/nas\n"),
+    )
+    .expect("write");
+    let pw = env.fixture_password();
+    let out = env
+        .cmd()
+        .args(["-v", "check", "--repo-file"])
+        .arg(&file)
+        .arg("--password-file")
+        .arg(&pw)
+        .args(["--retries", "0", "--timeout", "20s", "--results"])
+        .arg(env.path("results.jsonl"))
+        .arg("--metrics")
+        .arg(env.path("metrics.prom"))
+        .output()
+        .expect("run");
+    util::assert_exit(&out, 3);
+    let r = env.last_record();
+    assert_eq!(r["error"]["category"], "network", "{r}");
+    assert_eq!(r["repository"], "nas");
+    let everything = format!(
+        "{}{}{}{}",
+        stderr(&out),
+        String::from_utf8_lossy(&out.stdout),
+        std::fs::read_to_string(env.path("results.jsonl")).expect("jsonl"),
+        std::fs::read_to_string(env.path("metrics.prom")).expect("prom"),
+    );
+    assert!(!everything.contains(secret), "secret leaked:\n{everything}");
+}

@@ -12,6 +12,7 @@ mod daemon;
 mod fixtures;
 mod nixos;
 mod notify;
+mod report;
 mod restore_test;
 mod servers;
 mod systemd;
