@@ -94,3 +94,72 @@ fn results_on_a_full_disk_keep_only_whole_lines_and_the_run_is_not_a_pass() {
         serde_json::from_str(text.lines().last().expect("line")).expect("json");
     assert_eq!(last["outcome"], "pass");
 }
+
+#[test]
+fn run_stopped_before_a_repository_started_records_it_as_interrupted() {
+    use sha2::{Digest, Sha256};
+    let env = TestEnv::new();
+    let a = env.fixture_repo("clean");
+    let b = env.path("second");
+    std::fs::rename(env.fixture_repo("clean"), &b).expect("second copy");
+    let run_dir = env.path("run");
+    std::fs::create_dir(&run_dir).expect("mkdir");
+    // Another run holds repository `a` (the per-repository flock of lock.rs).
+    let digest = Sha256::digest(a.to_string_lossy().as_bytes());
+    let hex: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
+    let lock = run_dir.join(format!("restic-verify-repo-{hex}.lock"));
+    let mut holder = StdCommand::new("flock")
+        .arg("-x")
+        .arg(&lock)
+        .args(["sleep", "60"])
+        .spawn()
+        .expect("flock (util-linux)");
+    while !lock.exists() {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let pw = env.fixture_password();
+    let profile = env.path("config.toml");
+    std::fs::write(
+        &profile,
+        format!(
+            "[defaults]\npassword-file = \"{}\"\nresults = \"{}\"\nlock-wait = \"5m\"\n\n[repository.a]\nurl = \"{}\"\n\n[repository.b]\nurl = \"{}\"\n\n[job.weekly]\nkind = \"check\"\nrepositories = [\"a\", \"b\"]\n",
+            pw.display(),
+            env.path("results.jsonl").display(),
+            a.display(),
+            b.display()
+        ),
+    )
+    .expect("profile");
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("restic-verify"))
+        .env("RESTIC_VERIFY_RESTIC", util::restic_bin())
+        .env("RESTIC_VERIFY_RUNTIME_DIR", &run_dir)
+        .args(["run", "--config"])
+        .arg(&profile)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // `a` waits for the other run's lock; `b` waits for its turn (max-concurrent 1).
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("signal");
+    let out = child.wait_with_output().expect("wait");
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let records = env.records();
+    let by_repo = |name: &str| {
+        records
+            .iter()
+            .find(|r| r["repository"] == name)
+            .unwrap_or_else(|| panic!("no record for `{name}`: {records:?}"))
+    };
+    for name in ["a", "b"] {
+        assert_eq!(by_repo(name)["outcome"], "error");
+        assert_eq!(by_repo(name)["error"]["category"], "interrupted", "{name}");
+    }
+}
