@@ -1,10 +1,12 @@
 //! Persisted per-job, per-repository state: last run, last success, and the
-//! `rotate/T` cursor of `check --read-data-subset`.
+//! `rotate/T` cursor of `check --read-data-subset`; `ledger` keeps per-pack coverage.
 //!
 //! The rotation logic is pure (`Rotation`); `load`/`save` are the only file I/O and
 //! save atomically (temp file in the same directory, then rename), so a crash never
 //! leaves a half-written cursor. A state file that cannot be parsed is moved aside,
 //! never silently overwritten.
+
+pub mod ledger;
 
 use std::path::{Path, PathBuf};
 
