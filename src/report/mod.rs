@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::check::damage::Damage;
 use crate::compare::Class;
 use crate::compare::FileResult;
 use crate::exit;
@@ -176,8 +177,48 @@ pub struct RunRecord {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub restore_test: Option<RestoreRecord>,
     pub findings: Vec<Finding>,
+    /// What is broken and what to do, when damage was found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub damage: Option<Damage>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorRecord>,
+}
+
+/// The damage report as the summary, the log and every notification show it.
+fn damage_text(d: &Damage) -> String {
+    let mut s = String::new();
+    if !d.packs.is_empty() {
+        s.push_str(&format!("\n  - broken pack(s): {}", d.packs.join(", ")));
+    }
+    if d.index_damaged {
+        s.push_str("\n  - an index file cannot be loaded");
+    }
+    if !d.snapshots.is_empty() {
+        let short: Vec<&str> = d
+            .snapshots
+            .iter()
+            .map(|i| i.get(..8).unwrap_or(i))
+            .collect();
+        s.push_str(&format!("\n  - affected snapshot(s): {}", short.join(", ")));
+    }
+    if !d.files.is_empty() {
+        let first: Vec<&str> = d.files.iter().take(5).map(String::as_str).collect();
+        let more = d.files.len() - first.len() + usize::try_from(d.files_truncated).unwrap_or(0);
+        s.push_str(&format!("\n  - affected file(s): {}", first.join(", ")));
+        if more > 0 {
+            s.push_str(&format!(" and {more} more"));
+        }
+    }
+    if let Some(n) = &d.note {
+        s.push_str(&format!("\n  - damage report incomplete: {n}"));
+    }
+    if !d.recipe.is_empty() {
+        s.push_str("\n  - to repair (read restic's troubleshooting guide first):");
+        for (i, step) in d.recipe.iter().enumerate() {
+            s.push_str(&format!("\n      {}. {step}", i + 1));
+        }
+    }
+    s
 }
 
 impl RunRecord {
@@ -244,6 +285,9 @@ impl RunRecord {
         }
         for f in &self.findings {
             s.push_str(&format!("\n  - {}", f.detail));
+        }
+        if let Some(d) = &self.damage {
+            s.push_str(&damage_text(d));
         }
         if let Some(e) = &self.error {
             s.push_str(&format!(

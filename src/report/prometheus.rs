@@ -57,6 +57,15 @@ const CYCLE_DONE: Family = Family {
     name: "restic_verify_check_cycle_completed_timestamp_seconds",
     help: "When every pack was last read (0 if never).",
 };
+const DAMAGED_PACKS: Family = Family {
+    name: "restic_verify_damaged_packs",
+    help: "Broken (damaged or missing) packs the last check named (NaN if it did not complete).",
+};
+const DAMAGED_SNAPSHOTS: Family = Family {
+    name: "restic_verify_damaged_snapshots",
+    help:
+        "Snapshots referencing a broken pack, found by the last check (NaN if it did not complete).",
+};
 const ERROR: Family = Family {
     name: "restic_verify_error",
     help: "1 for the category of error that stopped the last run, 0 for the others.",
@@ -129,6 +138,19 @@ pub fn render(runs: &[RunRecord]) -> String {
     });
     gauge(&mut out, &CYCLE_DONE, &checks, |r| {
         ts(r.check.as_ref().and_then(|c| c.last_full_read))
+    });
+    let damaged = |r: &RunRecord, f: &dyn Fn(&crate::check::damage::Damage) -> usize| match (
+        &r.error, &r.damage,
+    ) {
+        (Some(_), _) => f64::NAN,
+        (None, Some(d)) => f(d) as f64,
+        (None, None) => 0.0,
+    };
+    gauge(&mut out, &DAMAGED_PACKS, &checks, |r| {
+        damaged(r, &|d| d.packs.len())
+    });
+    gauge(&mut out, &DAMAGED_SNAPSHOTS, &checks, |r| {
+        damaged(r, &|d| d.snapshots.len())
     });
     header(&mut out, &ERROR);
     for r in runs {
@@ -339,6 +361,7 @@ mod tests {
             }),
             restore_test: None,
             findings: vec![],
+            damage: None,
             error: (outcome == Outcome::Error).then(|| ErrorRecord {
                 category: Category::Locked,
                 message: "x".into(),

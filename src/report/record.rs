@@ -56,6 +56,7 @@ pub fn error(facts: &Facts<'_>, category: Category, message: String) -> RunRecor
         check: None,
         restore_test: None,
         findings: Vec::new(),
+        damage: None,
         error: Some(ErrorRecord {
             category,
             message,
@@ -103,6 +104,7 @@ pub fn build(facts: &Facts<'_>, result: Result<Work, (Category, String)>) -> Run
                 ..CheckRecord::default()
             });
             record.findings = res.findings;
+            record.damage = res.damage;
         }
         Err((category, message)) => {
             record.outcome = category.outcome();

@@ -134,3 +134,12 @@ pub struct Lock {
 pub struct SnapshotId {
     pub id: String,
 }
+
+/// One match of `restic find --json` (blob, tree or pack search).
+#[derive(Debug, Clone, Deserialize)]
+pub struct FindMatch {
+    #[serde(default)]
+    pub path: Option<String>,
+    #[serde(default)]
+    pub snapshot: Option<String>,
+}

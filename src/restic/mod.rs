@@ -11,6 +11,7 @@
 
 pub mod args;
 pub mod classify;
+mod find;
 pub mod json;
 mod lock;
 pub mod session;

@@ -360,7 +360,7 @@ impl Session<'_> {
     }
 
     /// Runs one restic call with lock and network retries; returns stdout and the end state.
-    async fn call(
+    pub(super) async fn call(
         &self,
         args: &[OsString],
         takes_lock: bool,

@@ -9,6 +9,7 @@ mod architecture;
 mod check;
 mod cli;
 mod daemon;
+mod damage;
 mod fixtures;
 mod nixos;
 mod notify;

@@ -5,6 +5,8 @@
 //! Damage is a finding, never an `Err`: `Err` means the check could not run. The
 //! freshness rules (`evaluate_snapshots`) are pure and take the clock as a parameter.
 
+pub mod damage;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -34,6 +36,8 @@ pub struct CheckResult {
     /// Error lines as restic printed them.
     pub errors: Vec<String>,
     pub unreadable_snapshots: Vec<String>,
+    /// What is broken and what to do, when the check found damage.
+    pub damage: Option<damage::Damage>,
 }
 
 /// Runs the check on one repository.
@@ -66,13 +70,58 @@ pub async fn run(
         }
         findings.insert(0, Finding::fail(FindingKind::CheckError, detail));
     }
+    let damage = if checked.found_damage() {
+        Some(report_damage(session, &checked, &listed.snapshots, opts).await)
+    } else {
+        None
+    };
     Ok(CheckResult {
         findings,
         snapshots: listed.snapshots.len() as u64,
         newest_snapshot_age: newest,
         errors: checked.errors,
         unreadable_snapshots: listed.unreadable,
+        damage,
     })
+}
+
+/// Names the broken packs, the snapshots and files that use them, and the recipe.
+/// Searches every snapshot of the repository, not only those the job's filters
+/// select: a broken pack can hurt any of them.
+async fn report_damage(
+    session: &Session<'_>,
+    checked: &restic::CheckOutput,
+    filtered: &[Snapshot],
+    opts: &CheckOptions,
+) -> damage::Damage {
+    let summary = checked.summary.as_ref();
+    let mut d = damage::Damage {
+        packs: damage::broken_packs(
+            &checked.errors,
+            summary.and_then(|s| s.broken_packs.as_deref()),
+        ),
+        index_damaged: damage::index_damaged(
+            &checked.errors,
+            summary.is_some_and(|s| s.suggest_repair_index),
+        ),
+        ..damage::Damage::default()
+    };
+    if !d.packs.is_empty() {
+        let all = if opts.filter == SnapshotFilter::default() {
+            Ok(filtered.to_vec())
+        } else {
+            session
+                .snapshots(&SnapshotFilter::default())
+                .await
+                .map(|l| l.snapshots)
+        };
+        match all {
+            Ok(snapshots) => damage::locate(session, &d.packs.clone(), &snapshots, &mut d).await,
+            Err(e) => d.note = Some(format!("could not list the snapshots to search: {e}")),
+        }
+    }
+    d.recipe = damage::recipe(session.restic.version, &d);
+    d
 }
 
 /// Applies `max-age` (per backup set: host + paths) and `min-snapshots`, and turns
