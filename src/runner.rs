@@ -439,7 +439,7 @@ async fn run_one(job: &Job, repo: &Repository, ctx: &Context, shared: &Shared) -
         match &job.kind {
             JobKind::Check(opts) => check::run(&session, opts, &read, started)
                 .await
-                .map(Work::Check)
+                .map(|r| Work::Check(Box::new(r)))
                 .map_err(|e| (e.category(), creds.redactor.redact(&e.to_string()))),
             JobKind::RestoreTest(opts) => restore_test::run(&session, opts, seed)
                 .await

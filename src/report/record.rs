@@ -16,7 +16,7 @@ use crate::state::{JobState, Rotation};
 /// What a completed verification of either kind produced.
 #[derive(Debug)]
 pub enum Work {
-    Check(CheckResult),
+    Check(Box<CheckResult>),
     Restore(Box<RestoreResult>),
 }
 
@@ -94,6 +94,7 @@ pub fn build(facts: &Facts<'_>, result: Result<Work, (Category, String)>) -> Run
             record.restore_test = Some(RestoreRecord::from_result(&res, facts.verbose_results));
         }
         Ok(Work::Check(res)) => {
+            let res = *res;
             record.outcome = finding::verdict(&res.findings);
             record.check = Some(CheckRecord {
                 read_data_subset: facts.read.and_then(CheckRead::describe),
