@@ -161,6 +161,15 @@ pub struct CheckArgs {
     /// Fail when fewer snapshots match.
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub min_snapshots: u32,
+    /// Read about this many bytes of pack data per run (e.g. `5G`), choosing the
+    /// packs that have waited longest since a check last read them (the pack ledger
+    /// in --state-dir); replaces --read-data/--read-data-subset.
+    #[arg(long, value_name = "SIZE", conflicts_with_all = ["read_data", "read_data_subset"])]
+    pub read_budget: Option<String>,
+    /// Fail when any pack has gone unread by a completed check for longer than this
+    /// (e.g. `35d`; needs --state-dir).
+    #[arg(long, value_name = "DURATION")]
+    pub outdated_after: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]

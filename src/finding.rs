@@ -176,6 +176,8 @@ pub enum FindingKind {
     RestoreMismatch,
     /// restic could not restore a file, or it came back wrong-sized or not at all.
     RestoreFailed,
+    /// Packs went unread by any completed check for longer than `outdated-after`.
+    CoverageOutdated,
 }
 
 /// One observation of a verification.

@@ -371,6 +371,23 @@ async fn run_one(job: &Job, repo: &Repository, ctx: &Context, shared: &Shared) -
         read.describe().unwrap_or_else(|| "none".into())
     );
 
+    // The pack ledger of the repository (shared by the check jobs of this state dir).
+    let ledger_path = match (&job.kind, job.outputs.state_dir.as_deref()) {
+        (JobKind::Check(_), Some(dir)) => Some(state::ledger::path(dir, &repo.name)),
+        _ => None,
+    };
+    let mut ledger = match ledger_path.as_deref().map(state::ledger::load) {
+        Some(Ok((l, warning))) => {
+            if let Some(w) = warning {
+                tracing::warn!("{w}");
+            }
+            Some(l)
+        }
+        Some(Err(e)) => {
+            return record::error(&facts, Category::Config, e.to_string());
+        }
+        None => None,
+    };
     // A job's own `lock-wait` beats the repository's, for this job only.
     let lock_wait = job.lock_wait.unwrap_or(repo.lock_wait);
     let mut restic_version = None;
@@ -437,7 +454,7 @@ async fn run_one(job: &Job, repo: &Repository, ctx: &Context, shared: &Shared) -
             host: &ctx.host,
         };
         match &job.kind {
-            JobKind::Check(opts) => check::run(&session, opts, &read, started)
+            JobKind::Check(opts) => check::run(&session, opts, &read, started, ledger.as_mut())
                 .await
                 .map(|r| Work::Check(Box::new(r)))
                 .map_err(|e| (e.category(), creds.redactor.redact(&e.to_string()))),
@@ -473,6 +490,11 @@ async fn run_one(job: &Job, repo: &Repository, ctx: &Context, shared: &Shared) -
         job_state.last_success = Some(started);
     }
     record::with_state(&mut record, &job_state, rotation.as_ref());
+    if let (true, Some(path), Some(l)) = (completed_check, &ledger_path, &ledger) {
+        if let Err(e) = state::ledger::save(path, l) {
+            tracing::error!("{e}; the packs this run read will count as unread");
+        }
+    }
     job_state.rotation = rotation;
     if let Some(path) = &state_path {
         if let Err(e) = state::save(path, &job_state) {

@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 use crate::finding::{Finding, FindingKind};
 use crate::restic::args::{ReadData, SnapshotFilter};
 use crate::restic::{self, json::Snapshot, CheckRead, Session};
+use crate::state::ledger::{self, Coverage, Ledger};
 
 /// Knobs of a check job.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +26,8 @@ pub struct CheckOptions {
     /// The repository must hold at least this many (matching) snapshots.
     pub min_snapshots: u32,
     pub filter: SnapshotFilter,
+    /// A pack unread by a completed check for longer than this fails the run.
+    pub outdated_after: Option<Duration>,
 }
 
 /// What a completed check saw.
@@ -38,6 +41,23 @@ pub struct CheckResult {
     pub unreadable_snapshots: Vec<String>,
     /// What is broken and what to do, when the check found damage.
     pub damage: Option<damage::Damage>,
+    /// What `restic check` was asked to read (a budget picks its group here).
+    pub read: CheckRead,
+    /// Where pack coverage stands after this run (with a ledger).
+    pub coverage: Option<Coverage>,
+    /// `read-budget`: the group read and its bytes.
+    pub budget: Option<Budget>,
+}
+
+/// What a `read-budget` run chose.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Budget {
+    /// The budget, in bytes.
+    pub budget_bytes: u64,
+    /// The groups read (`n/t`), the ones whose packs waited longest.
+    pub groups: Vec<String>,
+    /// Bytes in those groups.
+    pub bytes: u64,
 }
 
 /// Runs the check on one repository.
@@ -49,11 +69,47 @@ pub async fn run(
     opts: &CheckOptions,
     read: &CheckRead,
     now: DateTime<Utc>,
+    mut ledger: Option<&mut Ledger>,
 ) -> Result<CheckResult, restic::Error> {
     let listed = session.snapshots(&opts.filter).await?;
     let (mut findings, newest) =
         evaluate_snapshots(&listed.snapshots, &listed.unreadable, opts, now);
+    // The packs as they are before the check reads them.
+    if let Some(l) = ledger.as_deref_mut() {
+        let packs = session.list_packs().await?;
+        let (added, removed) = l.observe(packs.iter().map(|(id, s)| (id.as_str(), *s)), now);
+        tracing::debug!(
+            repository = session.repository,
+            "pack ledger: {} packs, {added} new, {removed} gone",
+            l.packs.len()
+        );
+    }
+    let (read, budget) = match (&opts.read_data, ledger.as_deref()) {
+        (ReadData::Budget(b), Some(l)) => budget_read(*b, l, now),
+        _ => (read.clone(), None),
+    };
+    let read = &read;
     let checked = session.check(read).await?;
+    // The check completed (damage or not): what it read has been read.
+    let coverage = ledger.map(|l| {
+        l.mark_read(ledger_read(read), now);
+        l.coverage(now, opts.outdated_after)
+    });
+    if let (Some(c), Some(window)) = (&coverage, opts.outdated_after) {
+        if c.overdue_packs > 0 {
+            findings.push(Finding::fail(
+                FindingKind::CoverageOutdated,
+                format!(
+                    "{} pack(s){} have not been read by a completed check for more than {} (outdated-after); read them with `restic check --read-data`, a faster rotation or a larger read-budget",
+                    c.overdue_packs,
+                    c.overdue_bytes
+                        .map(|b| format!(" ({b} bytes)"))
+                        .unwrap_or_default(),
+                    humantime::format_duration(window)
+                ),
+            ));
+        }
+    }
     if checked.found_damage() {
         let mut detail = match &checked.summary {
             Some(s) => format!("restic check found {} error(s)", s.num_errors),
@@ -82,7 +138,51 @@ pub async fn run(
         errors: checked.errors,
         unreadable_snapshots: listed.unreadable,
         damage,
+        read: read.clone(),
+        coverage,
+        budget,
     })
+}
+
+/// The read of a `read-budget` run: the group whose packs waited longest, in as
+/// many groups as make one group about the budget. When pack sizes are unknown
+/// (not a local repository), restic's own size subset reads about the budget at
+/// random, and nothing is recorded as read.
+fn budget_read(budget: u64, ledger: &Ledger, now: DateTime<Utc>) -> (CheckRead, Option<Budget>) {
+    match ledger.budget_group(budget, now) {
+        Some((g, t, bytes)) => (
+            CheckRead::Subset(format!("{g}/{t}")),
+            Some(Budget {
+                budget_bytes: budget,
+                groups: vec![format!("{g}/{t}")],
+                bytes,
+            }),
+        ),
+        None => {
+            tracing::warn!("pack sizes are unknown for this backend: reading about {budget} bytes of packs at random (restic's size subset); the ledger cannot count them as read");
+            (
+                CheckRead::Subset(budget.to_string()),
+                Some(Budget {
+                    budget_bytes: budget,
+                    groups: Vec::new(),
+                    bytes: 0,
+                }),
+            )
+        }
+    }
+}
+
+/// What the ledger may count as read after a completed `restic check`.
+fn ledger_read(read: &CheckRead) -> ledger::Read {
+    match read {
+        CheckRead::All => ledger::Read::All,
+        CheckRead::Subset(s) => match s.split_once('/').map(|(n, t)| (n.parse(), t.parse())) {
+            Some((Ok(n), Ok(t))) => ledger::Read::Group(n, t),
+            // `x%` and sizes pick packs at random: which ones is unknown.
+            _ => ledger::Read::Unknown,
+        },
+        CheckRead::Structure => ledger::Read::Unknown,
+    }
 }
 
 /// Names the broken packs, the snapshots and files that use them, and the recipe.
@@ -207,6 +307,7 @@ mod tests {
             max_age: max_age_h.map(|h| Duration::from_secs(h * 3600)),
             min_snapshots: min,
             filter: SnapshotFilter::default(),
+            outdated_after: None,
         }
     }
 

@@ -60,6 +60,8 @@ pub fn profile_from_flags(a: &CheckArgs) -> Result<Profile, config::Error> {
         read_data_subset: a.read_data_subset.clone().map(given),
         max_age: a.max_age.clone().map(given),
         min_snapshots: Some(a.min_snapshots),
+        read_budget: a.read_budget.clone().map(given),
+        outdated_after: a.outdated_after.clone().map(given),
         ..RawJob::default()
     };
     config::from_flags(flag_profile(&a.repo, &a.job, job)?)

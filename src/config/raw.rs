@@ -96,6 +96,8 @@ macro_rules! job_keys {
             pub(crate) min_snapshots: Option<u32>,
             pub(crate) read_data: Option<bool>,
             pub(crate) read_data_subset: Option<Spanned<String>>,
+            pub(crate) read_budget: Option<Spanned<String>>,
+            pub(crate) outdated_after: Option<Spanned<String>>,
             pub(crate) host: Option<OneOrMany>,
             pub(crate) tag: Option<OneOrMany>,
             pub(crate) path: Option<OneOrMany>,

@@ -316,6 +316,8 @@ impl Validator<'_> {
                 );
                 self.problem(read_data_subset.map(Spanned::span), message);
             }
+            let (read_data, outdated_after) =
+                self.coverage(name, j, &d, read_data, state_dir.is_some());
             let metrics = j
                 .metrics_dir
                 .as_ref()
@@ -356,6 +358,7 @@ impl Validator<'_> {
                     max_age,
                     min_snapshots: j.min_snapshots.or(d.min_snapshots).unwrap_or(1),
                     filter,
+                    outdated_after,
                 }),
                 Some("restore-test") => {
                     JobKind::RestoreTest(Box::new(self.restore_options(name, j, &d, filter)))

@@ -7,7 +7,7 @@ use toml::Spanned;
 use super::raw::{RawDefaults, RawJob};
 use super::validate::{Mode, Validator};
 use super::value::{compile_globs, parse_size, zfs_choice};
-use crate::restic::args::SnapshotFilter;
+use crate::restic::args::{ReadData, SnapshotFilter};
 use crate::restore_test::plan::{FileFilter, SampleOptions};
 use crate::restore_test::{RestoreOptions, DEFAULT_SAMPLE};
 use crate::sample::Weighting;
@@ -195,5 +195,63 @@ impl Validator<'_> {
             keep: j.keep.or(d.keep).unwrap_or(false),
             verbose_results: j.verbose_results.or(d.verbose_results).unwrap_or(false),
         }
+    }
+
+    /// `read-budget` (which replaces `read-data`/`read-data-subset`) and
+    /// `outdated-after`: both work from the pack ledger, which lives in `state-dir`.
+    pub(super) fn coverage(
+        &mut self,
+        name: &str,
+        j: &RawJob,
+        d: &RawDefaults,
+        read_data: ReadData,
+        has_state_dir: bool,
+    ) -> (ReadData, Option<Duration>) {
+        let budget = j.read_budget.as_ref().or(d.read_budget.as_ref());
+        let read_data = match budget {
+            None => read_data,
+            Some(b) => {
+                if read_data != ReadData::None {
+                    let message = format!(
+                        "{}{} replaces {} and {}; keep one",
+                        self.job_ctx(name),
+                        self.key("read-budget"),
+                        self.key("read-data"),
+                        self.key("read-data-subset")
+                    );
+                    self.problem(Some(b.span()), message);
+                }
+                match parse_size(b.get_ref()) {
+                    Ok(0) => {
+                        let key = self.key("read-budget");
+                        self.problem(Some(b.span()), format!("{key} must be above zero"));
+                        ReadData::None
+                    }
+                    Ok(n) => ReadData::Budget(n),
+                    Err(m) => {
+                        let key = self.key("read-budget");
+                        self.problem(Some(b.span()), format!("{key}: {m}"));
+                        ReadData::None
+                    }
+                }
+            }
+        };
+        let outdated = j.outdated_after.as_ref().or(d.outdated_after.as_ref());
+        let outdated_after = self.duration("outdated-after", &outdated.cloned());
+        for (key, span) in [
+            ("read-budget", budget.map(Spanned::span)),
+            ("outdated-after", outdated.map(Spanned::span)),
+        ] {
+            if span.is_some() && !has_state_dir {
+                let message = format!(
+                    "{}{} needs {}: the pack ledger that remembers when each pack was read lives there",
+                    self.job_ctx(name),
+                    self.key(key),
+                    self.key("state-dir")
+                );
+                self.problem(span, message);
+            }
+        }
+        (read_data, outdated_after)
     }
 }

@@ -14,11 +14,13 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::check::damage::Damage;
+use crate::check::Budget;
 use crate::compare::Class;
 use crate::compare::FileResult;
 use crate::exit;
 use crate::finding::{Category, Finding, Outcome};
 use crate::restore_test::RestoreResult;
+use crate::state::ledger::Coverage;
 
 /// Version of the JSONL schema; bumped on any incompatible change.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -76,6 +78,12 @@ pub struct CheckRecord {
     pub rotation: Option<RotationRecord>,
     /// When every pack was last read (a full `--read-data`, or a completed rotation).
     pub last_full_read: Option<DateTime<Utc>>,
+    /// Pack coverage from the ledger (with a `state-dir`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<Coverage>,
+    /// `read-budget`: the groups read and their bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub budget: Option<Budget>,
 }
 
 /// The snapshot a restore test pinned.

@@ -66,6 +66,22 @@ const DAMAGED_SNAPSHOTS: Family = Family {
     help:
         "Snapshots referencing a broken pack, found by the last check (NaN if it did not complete).",
 };
+const UNREAD_PACKS: Family = Family {
+    name: "restic_verify_unread_packs",
+    help: "Packs no completed check has read since they were first seen (pack ledger; NaN without a state-dir or when the run did not complete).",
+};
+const UNREAD_BYTES: Family = Family {
+    name: "restic_verify_unread_bytes",
+    help: "Bytes of those packs (NaN where pack sizes are unknown).",
+};
+const OLDEST_UNREAD: Family = Family {
+    name: "restic_verify_oldest_unread_pack_age_seconds",
+    help: "The longest a current pack has gone unread by a completed check: since its last read, or since it was first seen.",
+};
+const READ_WITHIN_WINDOW: Family = Family {
+    name: "restic_verify_read_within_window_ratio",
+    help: "Share of pack bytes (of packs, where sizes are unknown) read within the job's outdated-after window (NaN without outdated-after).",
+};
 const ERROR: Family = Family {
     name: "restic_verify_error",
     help: "1 for the category of error that stopped the last run, 0 for the others.",
@@ -151,6 +167,25 @@ pub fn render(runs: &[RunRecord]) -> String {
     });
     gauge(&mut out, &DAMAGED_SNAPSHOTS, &checks, |r| {
         damaged(r, &|d| d.snapshots.len())
+    });
+    let cov = |r: &RunRecord, f: &dyn Fn(&crate::state::ledger::Coverage) -> Option<f64>| {
+        r.check
+            .as_ref()
+            .and_then(|c| c.coverage.as_ref())
+            .and_then(f)
+            .unwrap_or(f64::NAN)
+    };
+    gauge(&mut out, &UNREAD_PACKS, &checks, |r| {
+        cov(r, &|c| Some(c.unread_packs as f64))
+    });
+    gauge(&mut out, &UNREAD_BYTES, &checks, |r| {
+        cov(r, &|c| c.unread_bytes.map(|b| b as f64))
+    });
+    gauge(&mut out, &OLDEST_UNREAD, &checks, |r| {
+        cov(r, &|c| c.oldest_unread_age_seconds)
+    });
+    gauge(&mut out, &READ_WITHIN_WINDOW, &checks, |r| {
+        cov(r, &|c| c.read_within_window_ratio)
     });
     header(&mut out, &ERROR);
     for r in runs {

@@ -97,8 +97,10 @@ pub fn build(facts: &Facts<'_>, result: Result<Work, (Category, String)>) -> Run
             let res = *res;
             record.outcome = finding::verdict(&res.findings);
             record.check = Some(CheckRecord {
-                read_data_subset: facts.read.and_then(CheckRead::describe),
+                read_data_subset: res.read.describe(),
                 errors: res.errors,
+                coverage: res.coverage,
+                budget: res.budget,
                 snapshots: Some(res.snapshots),
                 newest_snapshot_age_seconds: res.newest_snapshot_age.map(|d| d.as_secs_f64()),
                 unreadable_snapshots: res.unreadable_snapshots,

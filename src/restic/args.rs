@@ -23,6 +23,9 @@ pub enum ReadData {
     Subset(String),
     /// `rotate/T`: group `k/T` this run, the next group the next run; needs a state dir.
     Rotate(u16),
+    /// `read-budget`: about this many bytes a run, the groups whose packs waited
+    /// longest (chosen from the pack ledger); needs a state dir.
+    Budget(u64),
 }
 
 impl fmt::Display for ReadData {
@@ -32,6 +35,7 @@ impl fmt::Display for ReadData {
             ReadData::Full => f.write_str("all"),
             ReadData::Subset(s) => f.write_str(s),
             ReadData::Rotate(t) => write!(f, "rotate/{t}"),
+            ReadData::Budget(b) => write!(f, "budget/{b}"),
         }
     }
 }
@@ -148,6 +152,8 @@ impl CheckRead {
             (ReadData::Subset(s), _) => CheckRead::Subset(s.clone()),
             (ReadData::Rotate(_), Some((k, t))) => CheckRead::Subset(format!("{k}/{t}")),
             (ReadData::Rotate(t), None) => CheckRead::Subset(format!("1/{t}")),
+            // The check picks the group from the ledger; until then, read nothing.
+            (ReadData::Budget(_), _) => CheckRead::Structure,
         }
     }
 }

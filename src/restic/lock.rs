@@ -75,7 +75,7 @@ impl Session<'_> {
             repository = self.repository,
             "restic was interrupted while taking its lock and left lock {id} behind; removing it"
         );
-        if let Some(file) = local_lock_file(self.url_path(), &id) {
+        if let Some(file) = local_lock_file(self.local_path(), &id) {
             if let Err(e) = std::fs::remove_file(&file) {
                 tracing::warn!(
                     repository = self.repository,
@@ -104,19 +104,6 @@ impl Session<'_> {
         } else {
             Err(self.failed(&args, &fin))
         }
-    }
-
-    /// The repository's directory when it is local (`/path` or `local:/path`).
-    fn url_path(&self) -> Option<&Path> {
-        let url = self
-            .credentials
-            .env
-            .iter()
-            .find(|(k, _)| k == "RESTIC_REPOSITORY")?
-            .1
-            .expose();
-        let path = url.strip_prefix("local:").unwrap_or(url);
-        path.starts_with('/').then(|| Path::new(path))
     }
 }
 

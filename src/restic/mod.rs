@@ -13,6 +13,7 @@ pub mod args;
 pub mod classify;
 mod find;
 pub mod json;
+mod list;
 mod lock;
 pub mod session;
 pub mod version;

@@ -441,6 +441,19 @@ impl Session<'_> {
         }
     }
 
+    /// The repository's directory when it is local (`/path` or `local:/path`).
+    pub(super) fn local_path(&self) -> Option<&Path> {
+        let url = self
+            .credentials
+            .env
+            .iter()
+            .find(|(k, _)| k == "RESTIC_REPOSITORY")?
+            .1
+            .expose();
+        let path = url.strip_prefix("local:").unwrap_or(url);
+        path.starts_with('/').then(|| Path::new(path))
+    }
+
     /// Runs restic once through `process`, feeds each stdout line to `on_line`,
     /// and turns a stop (deadline, cancellation) into the matching error.
     pub(super) async fn spawn(

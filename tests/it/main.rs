@@ -8,6 +8,7 @@ mod alerts;
 mod architecture;
 mod check;
 mod cli;
+mod coverage;
 mod daemon;
 mod damage;
 mod fixtures;
