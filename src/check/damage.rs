@@ -85,7 +85,7 @@ pub fn recipe(version: Version, d: &Damage) -> Vec<String> {
             ));
         }
         steps.push(
-            "restic backup … (a new backup of the same paths stores the lost data again while the source still has it)"
+            "restic backup ... (a new backup of the same paths stores the lost data again while the source still has it)"
                 .to_owned(),
         );
         if !d.snapshots.is_empty() {

@@ -295,6 +295,10 @@ fn email_failure_reaches_smtp_server_with_subject_and_failing_details() {
         data.contains("does not exist") || data.contains("not found"),
         "{data}"
     );
+    // The damage report: the snapshot using the missing pack, its files, the recipe.
+    assert!(data.contains("affected snapshot(s):"), "{data}");
+    assert!(data.contains("/source/changes/added-in-3.txt"), "{data}");
+    assert!(data.contains("restic check --read-data"), "{data}");
     assert_no_secret(data, &["smtp-secret-pw", FIXTURE_PASSWORD]);
 }
 
