@@ -122,6 +122,15 @@ pub struct RepoArgs {
     /// with `restic unlock` instead of reporting it.
     #[arg(long)]
     pub unlock_stale: bool,
+    /// A restic backend option `KEY=VALUE`, passed as `-o KEY=VALUE` to every restic
+    /// call (repeatable), e.g. `sftp.command=ssh -p 2222 -i KEY nas -s sftp`. It lands
+    /// on restic's command line: no secrets (those go in --env-file).
+    #[arg(long = "option", value_name = "KEY=VALUE")]
+    pub options: Vec<String>,
+    /// Limit restic's downloads to this many KiB/s (`restic --limit-download`); 0: no
+    /// limit.
+    #[arg(long, value_name = "KIB")]
+    pub limit_download: Option<u64>,
     /// How often a network failure is retried.
     #[arg(long, value_name = "N", default_value_t = crate::config::DEFAULT_RETRIES)]
     pub retries: u32,

@@ -438,6 +438,7 @@ async fn run_one(job: &Job, repo: &Repository, ctx: &Context, shared: &Shared) -
         let session = Session {
             restic: &restic,
             repository: &repo.name,
+            backend: &repo.backend,
             credentials: &creds,
             cache_dir: cache.path(),
             // A timeout of centuries must not overflow the clock.

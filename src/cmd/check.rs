@@ -99,6 +99,10 @@ pub(crate) fn flag_profile(
             lock_wait: Some(given(a.lock_wait.clone())),
             unlock_stale: Some(a.unlock_stale),
             retries: Some(a.retries),
+            options: (!a.options.is_empty()).then(|| given(a.options.clone())),
+            limit_download: a
+                .limit_download
+                .map(|k| given(i64::try_from(k).unwrap_or(i64::MAX))),
         },
         job_name: job_name.to_owned(),
         job,

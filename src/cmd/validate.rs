@@ -212,6 +212,13 @@ where
             r.unlock_stale,
             r.retries
         );
+        // Shown in full: restic's options hold no secret (the validator refuses them).
+        for (k, v) in &r.backend.options {
+            let _ = writeln!(s, "  option: -o {k}={v}");
+        }
+        if let Some(kib) = r.backend.limit_download {
+            let _ = writeln!(s, "  limit-download: {kib} KiB/s");
+        }
     }
     for j in &p.jobs {
         let _ = writeln!(

@@ -9,6 +9,7 @@ use std::time::Duration;
 use crate::check::CheckOptions;
 use crate::credentials::PasswordSource;
 use crate::notify::settings::Notifier;
+use crate::restic::args::BackendOptions;
 use crate::restore_test::RestoreOptions;
 use crate::schedule::Schedule;
 use crate::secret::{self, Secret};
@@ -47,6 +48,8 @@ pub struct Repository {
     pub lock_wait: Duration,
     pub unlock_stale: bool,
     pub retries: u32,
+    /// restic's `-o key=value` options and `--limit-download` (no secrets in them).
+    pub backend: BackendOptions,
 }
 
 impl Repository {

@@ -75,6 +75,8 @@ pub(crate) struct RawRepository {
     pub(crate) lock_wait: Option<Spanned<String>>,
     pub(crate) unlock_stale: Option<bool>,
     pub(crate) retries: Option<u32>,
+    pub(crate) options: Option<Spanned<Vec<String>>>,
+    pub(crate) limit_download: Option<Spanned<i64>>,
 }
 
 /// Keys of a job, inheritable from `[defaults]`.
@@ -144,5 +146,7 @@ job_keys!(
         restic: Option<Spanned<String>>,
         unlock_stale: Option<bool>,
         retries: Option<u32>,
+        options: Option<Spanned<Vec<String>>>,
+        limit_download: Option<Spanned<i64>>,
     }
 );

@@ -12,7 +12,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::profile::{Job, JobKind, Outputs, Profile, Repository};
-use super::raw::{OneOrMany, RawFile};
+use super::raw::{OneOrMany, RawDefaults, RawFile, RawRepository};
 use super::value::{
     expand_credentials_dir, metrics_file_name, nearest, parse_duration, valid_name,
 };
@@ -22,7 +22,9 @@ use super::{
 };
 use crate::check::CheckOptions;
 use crate::credentials::PasswordSource;
-use crate::restic::args::{parse_read_data_subset, ReadData, SnapshotFilter};
+use crate::restic::args::{
+    parse_option, parse_read_data_subset, BackendOptions, ReadData, SnapshotFilter,
+};
 use crate::secret::Secret;
 
 /// Where the keys being validated came from: a profile file or the command line.
@@ -122,6 +124,60 @@ impl Validator<'_> {
         }
     }
 
+    /// A repository's `options` (its own list, else `[defaults]`'s: a list replaces,
+    /// it is not merged) and `limit-download`.
+    fn backend_options(
+        &mut self,
+        name: &str,
+        r: &RawRepository,
+        d: &RawDefaults,
+    ) -> BackendOptions {
+        let mut options: Vec<(String, String)> = Vec::new();
+        if let Some(list) = r.options.as_ref().or(d.options.as_ref()) {
+            let (ctx, key) = match self.mode {
+                Mode::Profile if r.options.is_some() => {
+                    (format!("[repository.{name}] "), "`options`")
+                }
+                Mode::Profile => (String::new(), "[defaults] `options`"),
+                Mode::Flags => (String::new(), "--option"),
+            };
+            for o in list.get_ref() {
+                let message = match parse_option(o) {
+                    Ok((k, _)) if options.iter().any(|(seen, _)| *seen == k) => {
+                        format!("{ctx}{key}: `{k}` is given twice; keep one")
+                    }
+                    Ok(kv) => {
+                        options.push(kv);
+                        continue;
+                    }
+                    Err(m) => format!("{ctx}{key}: {m}"),
+                };
+                // `[defaults]`' list is checked once per repository: say it once.
+                if !self.problems.iter().any(|p| p.message == message) {
+                    self.problem(Some(list.span()), message);
+                }
+            }
+        }
+        let limit_download = match r.limit_download.as_ref().or(d.limit_download.as_ref()) {
+            Some(l) => match u64::try_from(*l.get_ref()) {
+                Ok(kib) => Some(kib).filter(|k| *k > 0),
+                Err(_) => {
+                    let key = self.key("limit-download");
+                    self.problem(
+                        Some(l.span()),
+                        format!("{key} must be 0 (no limit) or more KiB/s"),
+                    );
+                    None
+                }
+            },
+            None => None,
+        };
+        BackendOptions {
+            options,
+            limit_download,
+        }
+    }
+
     pub(super) fn check(&mut self, raw: RawFile) -> Option<Profile> {
         let d = raw.defaults;
         let warnings = Vec::new();
@@ -197,6 +253,7 @@ impl Validator<'_> {
                 .as_ref()
                 .or(d.restic.as_ref())
                 .map_or_else(|| PathBuf::from("restic"), |s| PathBuf::from(s.get_ref()));
+            let backend = self.backend_options(name, r, &d);
             if let Some(password) = password {
                 repositories.insert(
                     name.clone(),
@@ -209,6 +266,7 @@ impl Validator<'_> {
                         lock_wait,
                         unlock_stale: r.unlock_stale.or(d.unlock_stale).unwrap_or(false),
                         retries: r.retries.or(d.retries).unwrap_or(DEFAULT_RETRIES),
+                        backend,
                     },
                 );
             }
@@ -431,5 +489,163 @@ impl Validator<'_> {
             max_concurrent,
             warnings,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::super::flags::{given, profile as from_flags, FlagProfile};
+    use super::super::raw::{RawJob, RawRepository};
+    use super::super::{parse, Env, Error};
+
+    fn env() -> Env {
+        Env {
+            credentials_directory: None,
+            host: "testhost".into(),
+            now: chrono::Local::now(),
+        }
+    }
+
+    fn problems(text: &str) -> Vec<String> {
+        match parse(text, Path::new("/etc/rv.toml"), &env()) {
+            Ok(_) => Vec::new(),
+            Err(Error::Invalid { problems, .. }) => {
+                problems.iter().map(ToString::to_string).collect()
+            }
+            Err(e) => vec![e.to_string()],
+        }
+    }
+
+    const PROFILE: &str = r#"
+[defaults]
+password-file = "/run/pw"
+options = ["sftp.command=ssh -p 2222 -i /k nas -s sftp"]
+limit-download = 4096
+
+[repository.nas]
+url = "sftp:nas:/srv/restic"
+
+[repository.b2]
+url = "s3:s3.example.com/bucket"
+options = ["s3.storage-class=STANDARD_IA"]
+limit-download = 0
+
+[job.weekly]
+kind = "check"
+repositories = ["nas", "b2"]
+"#;
+
+    #[test]
+    fn options_and_limit_download_are_inherited_from_defaults_and_replaced_per_repository() {
+        let p = parse(PROFILE, Path::new("/etc/rv.toml"), &env()).expect("valid");
+        let nas = &p.repositories["nas"].backend;
+        assert_eq!(
+            nas.options,
+            [(
+                "sftp.command".to_owned(),
+                "ssh -p 2222 -i /k nas -s sftp".to_owned()
+            )]
+        );
+        assert_eq!(nas.limit_download, Some(4096));
+        let b2 = &p.repositories["b2"].backend;
+        assert_eq!(
+            b2.options,
+            [("s3.storage-class".to_owned(), "STANDARD_IA".to_owned())],
+            "a repository's list replaces [defaults]'"
+        );
+        assert_eq!(b2.limit_download, None, "0 means no limit");
+    }
+
+    #[test]
+    fn options_that_look_like_secrets_or_lack_a_dotted_key_are_config_errors() {
+        let text = PROFILE.replace(
+            "options = [\"s3.storage-class=STANDARD_IA\"]",
+            "options = [\"s3.secret-key=hunter2\", \"storage-class=x\", \"s3.region=a\", \"s3.region=b\"]",
+        );
+        let p = problems(&text);
+        assert!(
+            p.iter().any(|m| m.contains(
+                "[repository.b2] `options`: `s3.secret-key` looks like it carries a secret"
+            ) && m.contains("`env-file`")),
+            "{p:?}"
+        );
+        assert!(p.iter().all(|m| !m.contains("hunter2")), "{p:?}");
+        assert!(
+            p.iter()
+                .any(|m| m.contains("`storage-class` is not a restic option name")),
+            "{p:?}"
+        );
+        assert!(
+            p.iter().any(|m| m.contains("`s3.region` is given twice")),
+            "{p:?}"
+        );
+        assert!(
+            p.iter()
+                .filter(|m| m.contains("[repository.b2] `options`"))
+                .all(|m| m.starts_with("/etc/rv.toml:12:")),
+            "the problems point at the list: {p:?}"
+        );
+    }
+
+    #[test]
+    fn a_bad_option_in_defaults_is_reported_once_not_per_repository() {
+        let text = PROFILE.replace("ssh -p 2222", "ssh --password=x");
+        let p = problems(&text);
+        let n = p
+            .iter()
+            .filter(|m| m.contains("[defaults] `options`: `sftp.command` looks like"))
+            .count();
+        assert_eq!(n, 1, "{p:?}");
+    }
+
+    #[test]
+    fn limit_download_must_be_a_whole_number_of_kib() {
+        let p = problems(&PROFILE.replace("limit-download = 4096", "limit-download = -1"));
+        assert!(
+            p.iter().any(|m| m.contains(
+                "/etc/rv.toml:5:18: `limit-download` must be 0 (no limit) or more KiB/s"
+            )),
+            "{p:?}"
+        );
+        let p = problems(&PROFILE.replace("limit-download = 4096", "limit-download = \"4M\""));
+        assert!(p.iter().any(|m| m.contains("/etc/rv.toml:5:18")), "{p:?}");
+    }
+
+    #[test]
+    fn option_flags_go_through_the_same_validation_and_name_the_flag() {
+        let flags = |options: Vec<String>| FlagProfile {
+            repository_name: "nas".into(),
+            repository: RawRepository {
+                url: Some(given("sftp:nas:/srv/restic".into())),
+                password_file: Some(given("/run/pw".into())),
+                options: Some(given(options)),
+                limit_download: Some(given(512)),
+                ..RawRepository::default()
+            },
+            job_name: "check".into(),
+            job: RawJob {
+                kind: Some(given("check".into())),
+                ..RawJob::default()
+            },
+            metrics_file: None,
+        };
+        let p = from_flags(
+            flags(vec!["sftp.command=ssh -p 2 nas -s sftp".into()]),
+            &env(),
+        )
+        .expect("valid");
+        let b = &p.repositories["nas"].backend;
+        assert_eq!(b.options.len(), 1);
+        assert_eq!(b.limit_download, Some(512));
+        let Err(Error::Flags(msg)) = from_flags(flags(vec!["b2.account-key-id=1".into()]), &env())
+        else {
+            panic!("a secret in --option was accepted")
+        };
+        assert!(
+            msg.starts_with("--option: `b2.account-key-id` looks like it carries a secret"),
+            "{msg}"
+        );
     }
 }

@@ -172,12 +172,78 @@ pub fn check_args(read: &CheckRead, version: Version) -> Vec<OsString> {
     a
 }
 
+/// How restic reaches a repository's backend, beyond its URL: restic's
+/// `-o key=value` options (`sftp.command`, `s3.storage-class`, `rclone.program`)
+/// and `--limit-download`. They go on restic's command line, where every user of
+/// the host can read them (`ps`): they never hold a secret (`parse_option` refuses
+/// what looks like one; credentials belong in `env-file`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BackendOptions {
+    /// `(key, value)` pairs, in the order given; keys are unique.
+    pub options: Vec<(String, String)>,
+    /// KiB/s; `None` (or 0 in the profile): no limit.
+    pub limit_download: Option<u64>,
+}
+
+/// Words in an option's key that name a credential.
+const SECRET_KEY_WORDS: [&str; 6] = [
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "key-id",
+    "access-key",
+];
+
+/// Parses one restic `-o` option, `backend.name=value` (the key has a dot, as all of
+/// restic's do), and refuses what looks like a secret: a key naming a credential,
+/// a value carrying `user:password@` in a URL or a command-line flag naming one
+/// (`--b2-account-key-id …`).
+///
+/// # Errors
+/// A message saying what is wrong and what restic takes.
+pub fn parse_option(s: &str) -> Result<(String, String), String> {
+    let Some((key, value)) = s.split_once('=') else {
+        return Err(format!(
+            "`{s}` is not a restic option; write `backend.name=value`, e.g. `sftp.command=ssh -p 2222 nas -s sftp`"
+        ));
+    };
+    let key = key.trim();
+    let well_formed = key.contains('.')
+        && key.split('.').all(|part| {
+            !part.is_empty()
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+        });
+    if !well_formed {
+        return Err(format!(
+            "`{key}` is not a restic option name; restic's are `backend.name` (e.g. `sftp.command`, `s3.storage-class`, `rclone.program`; `restic options` lists them)"
+        ));
+    }
+    let lower = key.to_ascii_lowercase();
+    let secret_flag = value.split_whitespace().any(|w| {
+        let w = w.to_ascii_lowercase();
+        w.starts_with('-') && SECRET_KEY_WORDS.iter().any(|m| w.contains(m))
+    });
+    if SECRET_KEY_WORDS.iter().any(|m| lower.contains(m))
+        || secret_flag
+        || crate::secret::redact_url(value) != value
+    {
+        return Err(format!(
+            "`{key}` looks like it carries a secret, and restic's options go on its command line, which every user of the host can read; put credentials in `env-file` (e.g. AWS_SECRET_ACCESS_KEY=…) instead"
+        ));
+    }
+    Ok((key.to_owned(), value.to_owned()))
+}
+
 /// Global options every repository call gets.
 pub fn global_args(
     version: Version,
     cache_dir: &Path,
     lock_wait: Duration,
     takes_lock: bool,
+    backend: &BackendOptions,
 ) -> Vec<OsString> {
     let mut a: Vec<OsString> = vec!["--cache-dir".into(), cache_dir.into(), "--no-lock".into()];
     if takes_lock {
@@ -185,6 +251,13 @@ pub fn global_args(
         if version.has_retry_lock() && !lock_wait.is_zero() {
             a.push(format!("--retry-lock={}s", lock_wait.as_secs().max(1)).into());
         }
+    }
+    for (k, v) in &backend.options {
+        a.push("-o".into());
+        a.push(format!("{k}={v}").into());
+    }
+    if let Some(kib) = backend.limit_download.filter(|k| *k > 0) {
+        a.push(format!("--limit-download={kib}").into());
     }
     a
 }
@@ -303,7 +376,7 @@ mod tests {
     fn global_args_use_retry_lock_only_where_supported() {
         let cache = Path::new("/tmp/c");
         let show = |v, lw, lock| -> Vec<String> {
-            global_args(v, cache, lw, lock)
+            global_args(v, cache, lw, lock, &BackendOptions::default())
                 .iter()
                 .map(|a| a.to_string_lossy().into_owned())
                 .collect()
@@ -324,6 +397,100 @@ mod tests {
             show(Version::new(0, 18, 0), Duration::from_secs(60), false),
             ["--cache-dir", "/tmp/c", "--no-lock"]
         );
+    }
+
+    #[test]
+    fn global_args_pass_each_option_and_the_download_limit() {
+        let backend = BackendOptions {
+            options: vec![
+                (
+                    "sftp.command".into(),
+                    "ssh -p 2222 -i /k nas -s sftp".into(),
+                ),
+                ("s3.storage-class".into(), "STANDARD_IA".into()),
+            ],
+            limit_download: Some(2048),
+        };
+        let got: Vec<String> = global_args(
+            Version::new(0, 14, 0),
+            Path::new("/tmp/c"),
+            Duration::ZERO,
+            false,
+            &backend,
+        )
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+        assert_eq!(
+            got,
+            [
+                "--cache-dir",
+                "/tmp/c",
+                "--no-lock",
+                "-o",
+                "sftp.command=ssh -p 2222 -i /k nas -s sftp",
+                "-o",
+                "s3.storage-class=STANDARD_IA",
+                "--limit-download=2048"
+            ]
+        );
+        let unlimited = BackendOptions {
+            limit_download: Some(0),
+            ..BackendOptions::default()
+        };
+        let got = global_args(
+            Version::new(0, 18, 0),
+            Path::new("/tmp/c"),
+            Duration::ZERO,
+            true,
+            &unlimited,
+        );
+        assert_eq!(got.len(), 2, "0 KiB/s means no limit: {got:?}");
+    }
+
+    #[rstest]
+    #[case("sftp.command=ssh -p 2222 -i /k -s sftp", Ok(("sftp.command", "ssh -p 2222 -i /k -s sftp")))]
+    #[case("s3.storage-class=STANDARD_IA", Ok(("s3.storage-class", "STANDARD_IA")))]
+    #[case("rclone.program=/usr/local/bin/rclone", Ok(("rclone.program", "/usr/local/bin/rclone")))]
+    #[case("rclone.args=serve restic --stdio --b2-hard-delete", Ok(("rclone.args", "serve restic --stdio --b2-hard-delete")))]
+    #[case("s3.connections=a=b", Ok(("s3.connections", "a=b")))]
+    #[case("sftp.command", Err("write `backend.name=value`"))]
+    #[case("command=ssh", Err("not a restic option name"))]
+    #[case("sftp..command=ssh", Err("not a restic option name"))]
+    #[case("sftp.com mand=ssh", Err("not a restic option name"))]
+    #[case("=x", Err("not a restic option name"))]
+    #[case("s3.secret-key=abc", Err("put credentials in `env-file`"))]
+    #[case("b2.account-key-id=abc", Err("put credentials in `env-file`"))]
+    #[case("swift.Password=abc", Err("put credentials in `env-file`"))]
+    #[case("azure.access-key=abc", Err("put credentials in `env-file`"))]
+    #[case("rest.token=abc", Err("put credentials in `env-file`"))]
+    #[case(
+        "rclone.args=serve restic --stdio --b2-account-key-id 0012",
+        Err("put credentials in `env-file`")
+    )]
+    #[case(
+        "rclone.args=serve restic --stdio --webdav-password=x",
+        Err("put credentials in `env-file`")
+    )]
+    #[case(
+        "rclone.program=rclone --config https://u:hunter2@h/c",
+        Err("put credentials in `env-file`")
+    )]
+    fn parse_option_takes_dotted_keys_and_refuses_secrets(
+        #[case] input: &str,
+        #[case] want: Result<(&str, &str), &str>,
+    ) {
+        match (parse_option(input), want) {
+            (Ok((k, v)), Ok((wk, wv))) => assert_eq!((k.as_str(), v.as_str()), (wk, wv)),
+            (Err(got), Err(want)) => assert!(got.contains(want), "{got}"),
+            (got, want) => panic!("{input}: got {got:?}, want {want:?}"),
+        }
+    }
+
+    #[test]
+    fn parse_option_refusal_never_repeats_the_value() {
+        let e = parse_option("s3.secret-key=hunter2").expect_err("refused");
+        assert!(!e.contains("hunter2"), "{e}");
     }
 
     #[rstest]

@@ -107,6 +107,47 @@ const NETWORK_MARKERS: [&str; 10] = [
     "context deadline exceeded",
 ];
 
+/// What restic and the ssh or rclone it starts print when an SFTP or rclone backend
+/// cannot be reached (ssh capitalises `Connection refused`). 0.14 ends with
+/// `unable to start the sftp session, error: EOF`, 0.18 with `error receiving
+/// version packet from server: server unexpectedly closed connection`; whether the
+/// `subprocess ssh:` line before it is printed at all depends on timing.
+const BACKEND_NETWORK_MARKERS: [&str; 10] = [
+    "unable to start the sftp session",
+    "error receiving version packet from server",
+    "server unexpectedly closed connection",
+    "ssh: connect to host",
+    "ssh: Could not resolve hostname",
+    "Connection refused",
+    "Connection timed out",
+    "Connection closed by",
+    "connection lost",
+    "error talking HTTP to rclone",
+];
+
+/// What the backend's own program prints when it is set up wrong: a missing
+/// `sftp.command`/`rclone.program` binary, ssh refusing the key or the host key, an
+/// rclone remote that its config does not define. Retrying does not help.
+const BACKEND_CONFIG_MARKERS: [&str; 5] = [
+    "fork/exec ",
+    "executable file not found",
+    "Permission denied (publickey",
+    "Host key verification failed",
+    "didn't find section in config file",
+];
+
+/// A hint for a failure of an SFTP or rclone backend, when stderr shows one.
+pub fn backend_hint(stderr: &str) -> Option<&'static str> {
+    let has = |m: &str| stderr.contains(m);
+    if has("sftp session") || has("subprocess ssh:") || has("version packet") {
+        Some("; for SFTP, `ssh` must log in without a prompt: give the port, key and host in `options = [\"sftp.command=ssh -p PORT -i KEY HOST -s sftp\"]`")
+    } else if has("rclone") {
+        Some("; for rclone, check the remote in rclone's config and `options = [\"rclone.program=…\"]`")
+    } else {
+        None
+    }
+}
+
 /// Decides why a restic call failed, from its exit code and stderr.
 ///
 /// restic ≥ 0.17 says it with exit codes 10/11/12; 0.14 says everything with exit 1,
@@ -131,46 +172,39 @@ pub fn classify(exit: ResticExit, stderr: &str) -> Category {
     lines
         .iter()
         .filter_map(|l| classify_line(l))
-        .chain(not_found.then_some(Category::NotFound))
-        .min_by_key(|c| rank(*c))
-        .unwrap_or(Category::Internal)
+        .chain(not_found.then_some((Category::NotFound, 6)))
+        .min_by_key(|(_, rank)| *rank)
+        .map_or(Category::Internal, |(c, _)| c)
 }
 
-/// What one stderr line says, if anything.
-fn classify_line(line: &str) -> Option<Category> {
+/// What one stderr line says, if anything, with its precedence (lower wins): a
+/// refused password or a held lock (nothing ran), integrity, a backend set up wrong
+/// (ssh key, missing program: retrying does not help), transport, a full disk, a
+/// missing repository, a malformed location.
+fn classify_line(line: &str) -> Option<(Category, u8)> {
     let has = |m: &str| line.contains(m);
     if has("wrong password or no key found")
         || has("an empty password is not a password")
         || has("Resolving password failed")
         || has("password command failed")
     {
-        Some(Category::Auth)
+        Some((Category::Auth, 0))
     } else if has("repository is already locked") || has("unable to create lock") {
-        Some(Category::Locked)
+        Some((Category::Locked, 1))
     } else if CORRUPTION_MARKERS.iter().any(|m| has(m)) {
-        Some(Category::Corruption)
-    } else if NETWORK_MARKERS.iter().any(|m| has(m)) {
-        Some(Category::Network)
+        Some((Category::Corruption, 2))
+    } else if BACKEND_CONFIG_MARKERS.iter().any(|m| has(m)) {
+        Some((Category::Config, 3))
+    } else if NETWORK_MARKERS.iter().any(|m| has(m))
+        || BACKEND_NETWORK_MARKERS.iter().any(|m| has(m))
+    {
+        Some((Category::Network, 4))
     } else if has("no space left on device") {
-        Some(Category::NoSpace)
+        Some((Category::NoSpace, 5))
     } else if has("parsing repository location failed") || has("invalid backend") {
-        Some(Category::Config)
+        Some((Category::Config, 7))
     } else {
         None
-    }
-}
-
-/// Precedence of line categories: lower wins.
-fn rank(c: Category) -> u8 {
-    match c {
-        Category::Auth => 0,
-        Category::Locked => 1,
-        Category::Corruption => 2,
-        Category::Network => 3,
-        Category::NoSpace => 4,
-        Category::NotFound => 5,
-        Category::Config => 6,
-        _ => 7,
     }
 }
 
@@ -213,7 +247,12 @@ pub fn network_line(stderr: &str) -> Option<String> {
     stderr
         .lines()
         .rev()
-        .find(|l| NETWORK_MARKERS.iter().any(|m| l.contains(m)))
+        .find(|l| {
+            NETWORK_MARKERS
+                .iter()
+                .chain(BACKEND_NETWORK_MARKERS.iter())
+                .any(|m| l.contains(m))
+        })
         .map(|l| l.trim().to_owned())
 }
 
@@ -373,6 +412,76 @@ mod tests {
         #[case] want: Category,
     ) {
         assert_eq!(classify(exit, stderr), want);
+    }
+
+    // Captured from restic 0.14.0 and 0.18.0 against Debian's openssh-server and
+    // rclone 1.60 on loopback (sftp.command given with `-o`).
+    #[rstest]
+    #[case::sshd_down_0_14(
+        "subprocess ssh: ssh: connect to host 127.0.0.1 port 2299: Connection refused\nFatal: unable to open repository at sftp:127.0.0.1:/tmp/bk-probe/clean: unable to start the sftp session, error: EOF\n",
+        Category::Network
+    )]
+    #[case::sshd_down_0_18(
+        "subprocess ssh: ssh: connect to host 127.0.0.1 port 2299: Connection refused\nFatal: unable to open repository at sftp:127.0.0.1:/tmp/bk-probe/clean: unable to start the sftp session, error: error receiving version packet from server: server unexpectedly closed connection: unexpected EOF\n",
+        Category::Network
+    )]
+    #[case::sshd_down_0_14_without_the_ssh_line(
+        "Fatal: unable to open repository at sftp:127.0.0.1:/srv/r: unable to start the sftp session, error: EOF\n",
+        Category::Network
+    )]
+    #[case::unresolvable_0_18(
+        "subprocess ssh: ssh: Could not resolve hostname nosuchhost.invalid: Name or service not known\nFatal: unable to open repository at sftp:nosuchhost.invalid:/x: unable to start the sftp session, error: error receiving version packet from server: server unexpectedly closed connection: unexpected EOF\n",
+        Category::Network
+    )]
+    #[case::wrong_key_0_14(
+        "subprocess ssh: Warning: Permanently added '[127.0.0.1]:2299' (ED25519) to the list of known hosts.\nsubprocess ssh: root@127.0.0.1: Permission denied (publickey).\nFatal: unable to open repository at sftp:127.0.0.1:/tmp/bk-probe/clean: unable to start the sftp session, error: EOF\n",
+        Category::Config
+    )]
+    #[case::changed_host_key_0_18(
+        "subprocess ssh: Host key for [127.0.0.1]:2299 has changed and you have requested strict checking.\nsubprocess ssh: Host key verification failed.\nFatal: unable to open repository at sftp:127.0.0.1:/tmp/bk-probe/clean: unable to start the sftp session, error: error receiving version packet from server: server unexpectedly closed connection: unexpected EOF\n",
+        Category::Config
+    )]
+    #[case::ssh_program_missing_0_14(
+        "Fatal: unable to open repository at sftp:127.0.0.1:/tmp/bk-probe/clean: cmd.Start: fork/exec /nonexistent/ssh: no such file or directory\n",
+        Category::Config
+    )]
+    #[case::sftp_repository_missing_0_14(
+        "Fatal: unable to open config file: Lstat: file does not exist\nIs there a repository at the following location?\nsftp:127.0.0.1:/tmp/bk-probe/nope\n",
+        Category::NotFound
+    )]
+    #[case::sftp_url_malformed(
+        "Fatal: parsing repository location failed: sftp: invalid format, hostname or path not found\n",
+        Category::Config
+    )]
+    #[case::sftp_url_without_path(
+        "Fatal: parsing repository location failed: invalid backend \"sftp://\", no directory specified\n",
+        Category::Config
+    )]
+    #[case::rclone_remote_unknown_0_18(
+        "rclone: 2026/12/01 15:33:35 Failed to create file system for \"nosuchremote:clean\": didn't find section in config file\nFatal: unable to open repository at rclone:nosuchremote:clean: error talking HTTP to rclone: exit status 1\n",
+        Category::Config
+    )]
+    #[case::rclone_failed_0_14(
+        "Fatal: unable to open repository at rclone:nosuchremote:clean: error talking HTTP to rclone: context canceled\n",
+        Category::Network
+    )]
+    #[case::rclone_program_missing(
+        "Fatal: unable to open repository at rclone:x:clean: fork/exec /nonexistent/rclone: no such file or directory\n",
+        Category::Config
+    )]
+    fn classify_sftp_and_rclone_backend_failures(#[case] stderr: &str, #[case] want: Category) {
+        assert_eq!(classify(ResticExit::Fatal, stderr), want);
+    }
+
+    #[test]
+    fn backend_hint_names_sftp_command_for_ssh_failures() {
+        let sftp = "Fatal: unable to open repository at sftp:h:/r: unable to start the sftp session, error: EOF\n";
+        assert!(backend_hint(sftp).is_some_and(|h| h.contains("sftp.command=ssh -p PORT")));
+        assert!(network_line(sftp).is_some());
+        assert_eq!(
+            backend_hint("Fatal: wrong password or no key found\n"),
+            None
+        );
     }
 
     #[test]

@@ -11,12 +11,12 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::args::{
-    check_args, display_command, global_args, push_filter, restore_args, snapshots_args, CheckRead,
-    SnapshotFilter,
+    check_args, display_command, global_args, push_filter, restore_args, snapshots_args,
+    BackendOptions, CheckRead, SnapshotFilter,
 };
 use super::classify::{
-    classify, is_check_error_line, key_message, network_line, tail, LockHolder, ResticExit,
-    SNAPSHOT_LOAD_MARKERS,
+    backend_hint, classify, is_check_error_line, key_message, network_line, tail, LockHolder,
+    ResticExit, SNAPSHOT_LOAD_MARKERS,
 };
 use super::{json, Error, Restic};
 use crate::credentials::Credentials;
@@ -37,6 +37,8 @@ pub(super) const LOCK_CLEANUP_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct Session<'a> {
     pub restic: &'a Restic,
     pub repository: &'a str,
+    /// restic's `-o` options and download limit for this repository.
+    pub backend: &'a BackendOptions,
     pub credentials: &'a Credentials,
     /// The throw-away cache of this run.
     pub cache_dir: &'a Path,
@@ -322,14 +324,20 @@ impl Session<'_> {
                 "; check the repository's `url` (is the disk mounted?)".to_owned()
             }
             Category::Locked => self.lock_hint(&fin.stderr),
-            Category::Network => "; is the backend reachable from this host?".to_owned(),
+            Category::Network => format!(
+                "; is the backend reachable from this host?{}",
+                backend_hint(&fin.stderr).unwrap_or_default()
+            ),
             Category::NoSpace => {
                 "; free space on the disk holding restic's cache (TMPDIR)".to_owned()
             }
-            Category::Config => {
-                "; check the repository's `url` (a local directory may need a `local:` prefix)"
-                    .to_owned()
-            }
+            Category::Config => match backend_hint(&fin.stderr) {
+                Some(h) => h.to_owned(),
+                None => {
+                    "; check the repository's `url` (a local directory may need a `local:` prefix)"
+                        .to_owned()
+                }
+            },
             _ => String::new(),
         };
         Error::Failed {
@@ -468,6 +476,7 @@ impl Session<'_> {
             self.cache_dir,
             self.lock_wait,
             takes_lock,
+            self.backend,
         );
         full_args.extend(args.iter().cloned());
         let command = display_command(args);
