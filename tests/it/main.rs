@@ -6,6 +6,7 @@
 
 mod alerts;
 mod architecture;
+mod backends;
 mod check;
 mod cli;
 mod coverage;

@@ -1,7 +1,9 @@
-//! Real servers on loopback for the notifier tests, each stopped when dropped: an
+//! Real servers on loopback, each stopped when dropped: for the notifier tests an
 //! HTTP server that records requests (tests/servers/http_recorder.py), an SMTP server
 //! that stores messages (tests/servers/smtp_server.py, Debian's aiosmtpd), Prometheus'
-//! Pushgateway and node_exporter (Debian's packages). A missing server fails the test.
+//! Pushgateway and node_exporter (Debian's packages); for the backend tests a restic
+//! REST server (Debian's rclone) and an SFTP server (Debian's openssh-server) with a
+//! generated host key and user key. A missing server fails the test.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -268,4 +270,185 @@ openssl x509 -req -in req.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out cert
         .expect("openssl (Debian's `openssl`; scripts/setup.sh installs it)");
     assert!(st.success(), "openssl could not make the test CA");
     (d.join("ca.pem"), d.join("cert.pem"), d.join("key.pem"))
+}
+
+/// Waits until something accepts TCP connections on `port`; fails when `child` exits
+/// first (with the log it wrote) or after 30 s.
+fn wait_listening(child: &mut Child, port: u16, what: &str, log: &Path) {
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Ok(Some(status)) = child.try_wait() {
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            panic!("{what} exited ({status}) before listening:\n{text}");
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{what} did not start listening on 127.0.0.1:{port}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A restic REST server: Debian's `rclone serve restic` on loopback, serving every
+/// repository under `dir` as `rest:http://127.0.0.1:PORT/NAME`.
+pub struct RestServer {
+    child: Child,
+    pub port: u16,
+}
+
+impl RestServer {
+    /// Serves `dir` (e.g. the env's `repos/`, where `fixture_repo` unpacks), with
+    /// extra rclone flags (e.g. `--bwlimit 100k`).
+    pub fn start(env: &TestEnv, dir: &Path, extra: &[&str]) -> RestServer {
+        let port = free_port();
+        let log = env.path(&format!("rclone-{port}.log"));
+        let mut child = StdCommand::new("rclone")
+            .args(["serve", "restic", "--addr"])
+            .arg(format!("127.0.0.1:{port}"))
+            .args(extra)
+            .arg(dir)
+            // No rclone.conf is needed; keep rclone from reading the caller's.
+            .env("RCLONE_CONFIG", "/dev/null")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("rclone log"))
+            .spawn()
+            .expect("rclone not found: install Debian's `rclone` (scripts/setup.sh does)");
+        wait_listening(&mut child, port, "rclone serve restic", &log);
+        RestServer { child, port }
+    }
+
+    /// restic's URL of the repository `name` under the served directory.
+    pub fn url(&self, name: &str) -> String {
+        format!("rest:http://127.0.0.1:{}/{name}", self.port)
+    }
+
+    /// SIGKILL: the server dies as a crashed or unplugged one would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for RestServer {
+    fn drop(&mut self) {
+        stop(&mut self.child);
+    }
+}
+
+/// An SFTP server: Debian's openssh-server (`sshd -D`) on a loopback port with its
+/// own host key, accepting one generated user key for this machine's user (`root`
+/// in CI), sftp served by `internal-sftp`. The restic repository is reached with
+/// `-o sftp.command=…` (`option()`), as a user with a non-default port would.
+pub struct SftpServer {
+    child: Child,
+    pub port: u16,
+    /// The private key the server accepts.
+    pub key: PathBuf,
+    log: PathBuf,
+}
+
+impl SftpServer {
+    pub fn start(env: &TestEnv) -> SftpServer {
+        use std::os::unix::fs::PermissionsExt;
+        let d = env.path("sshd");
+        std::fs::create_dir_all(&d).expect("mkdir sshd");
+        for key in ["host_key", "user_key"] {
+            let st = StdCommand::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+                .arg(d.join(key))
+                .status()
+                .expect("ssh-keygen not found: install Debian's `openssh-client` (scripts/setup.sh does)");
+            assert!(st.success(), "ssh-keygen failed");
+        }
+        std::fs::copy(d.join("user_key.pub"), d.join("authorized_keys")).expect("authorized_keys");
+        std::fs::set_permissions(
+            d.join("authorized_keys"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .expect("chmod");
+        // sshd refuses to start without its privilege separation directory.
+        if !Path::new("/run/sshd").is_dir() {
+            std::fs::create_dir_all("/run/sshd").expect("mkdir /run/sshd (run as root)");
+            std::fs::set_permissions("/run/sshd", std::fs::Permissions::from_mode(0o755))
+                .expect("chmod /run/sshd");
+        }
+        let config = d.join("sshd_config");
+        std::fs::write(
+            &config,
+            format!(
+                "ListenAddress 127.0.0.1\n\
+                 HostKey {host}\n\
+                 AuthorizedKeysFile {auth}\n\
+                 PubkeyAuthentication yes\n\
+                 PasswordAuthentication no\n\
+                 KbdInteractiveAuthentication no\n\
+                 PermitRootLogin prohibit-password\n\
+                 UsePAM no\n\
+                 StrictModes no\n\
+                 PidFile none\n\
+                 Subsystem sftp internal-sftp\n",
+                host = d.join("host_key").display(),
+                auth = d.join("authorized_keys").display(),
+            ),
+        )
+        .expect("sshd_config");
+        let port = free_port();
+        let log = d.join(format!("sshd-{port}.log"));
+        let mut server = SftpServer {
+            child: SftpServer::spawn(&config, port, &log),
+            port,
+            key: d.join("user_key"),
+            log,
+        };
+        wait_listening(&mut server.child, port, "sshd", &server.log);
+        server
+    }
+
+    fn spawn(config: &Path, port: u16, log: &Path) -> Child {
+        // sshd must be started by its absolute path (it re-executes itself).
+        StdCommand::new("/usr/sbin/sshd")
+            .arg("-D")
+            .arg("-e")
+            .arg("-f")
+            .arg(config)
+            .arg("-p")
+            .arg(port.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log).expect("sshd log"))
+            .spawn()
+            .expect("/usr/sbin/sshd not found: install Debian's `openssh-server` (scripts/setup.sh does)")
+    }
+
+    /// restic's URL of the repository at `path` on this server.
+    pub fn url(&self, path: &Path) -> String {
+        format!("sftp:127.0.0.1:{}", path.display())
+    }
+
+    /// The `sftp.command` option restic needs for this server: restic runs it as
+    /// given and appends nothing, so it names the host and `-s sftp` itself.
+    pub fn option(&self) -> String {
+        format!(
+            "sftp.command=ssh -p {} -i {} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes -o LogLevel=ERROR 127.0.0.1 -s sftp",
+            self.port,
+            self.key.display()
+        )
+    }
+
+    /// Stops the server; connections refused from now on.
+    pub fn stop(&mut self) {
+        stop(&mut self.child);
+    }
+
+    /// What sshd logged (for messages of failed tests).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for SftpServer {
+    fn drop(&mut self) {
+        stop(&mut self.child);
+    }
 }

@@ -335,3 +335,30 @@ pub fn assert_exit(out: &std::process::Output, code: i32) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Whether the suite runs under CI (`CI=true`), where nothing may be skipped.
+pub fn ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+impl TestEnv {
+    /// The binary under test started through `wrapper` (e.g. `setpriv … --`), with
+    /// the same sealed environment as `cmd`.
+    pub fn cmd_via(&self, wrapper: &[&str]) -> Command {
+        let (program, args) = wrapper.split_first().expect("a wrapper program");
+        let mut c = Command::new(program);
+        c.args(args)
+            .arg(assert_cmd::cargo::cargo_bin("restic-verify"));
+        for (k, _) in std::env::vars_os() {
+            let k = k.to_string_lossy().into_owned();
+            if k.starts_with("RESTIC_") {
+                c.env_remove(&k);
+            }
+        }
+        c.env("RESTIC_VERIFY_RESTIC", restic_bin());
+        c.env("RESTIC_VERIFY_LOG", "info");
+        c.current_dir(self.dir.path());
+        c.timeout(std::time::Duration::from_secs(300));
+        c
+    }
+}
