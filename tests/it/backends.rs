@@ -292,8 +292,7 @@ impl FlakyProxy {
         let (mut s_read, mut c_write) = (server, client);
         let mut sent = 0usize;
         let mut buf = [0u8; 16 * 1024];
-        loop {
-            let Ok(k) = s_read.read(&mut buf) else { break };
+        while let Ok(k) = s_read.read(&mut buf) {
             if k == 0 {
                 break;
             }
