@@ -292,21 +292,24 @@ mod tests {
         vec!["-c".into(), script.into()]
     }
 
+    /// `/bin/sh -c` with `args`, stdout as lines, nothing sealed or set.
+    fn sh_spec(args: &[OsString]) -> Spec<'_> {
+        Spec {
+            program: Path::new("/bin/sh"),
+            args,
+            sealed_prefix: None,
+            env: &[],
+            stdout: Stdout::Lines,
+        }
+    }
+
     #[tokio::test]
     async fn run_streams_lines_and_keeps_stderr() {
         let args = sh("echo one; echo two; echo oops >&2; exit 3");
         let mut lines = Vec::new();
-        let exit = run(
-            Spec {
-                program: Path::new("/bin/sh"),
-                args: &args,
-                sealed_prefix: None,
-                env: &[],
-                stdout: Stdout::Lines,
-            },
-            &limits(30),
-            &mut |l| lines.push(String::from_utf8_lossy(l).into_owned()),
-        )
+        let exit = run(sh_spec(&args), &limits(30), &mut |l| {
+            lines.push(String::from_utf8_lossy(l).into_owned())
+        })
         .await
         .expect("run");
         assert_eq!(lines, ["one\n", "two\n"]);
@@ -342,19 +345,9 @@ mod tests {
         // restic: it keeps stdout and stderr open after the child is gone.
         let args = sh("setsid sh -c 'trap \"\" INT; sleep 15' & trap '' INT; sleep 60");
         let started = std::time::Instant::now();
-        let exit = run(
-            Spec {
-                program: Path::new("/bin/sh"),
-                args: &args,
-                sealed_prefix: None,
-                env: &[],
-                stdout: Stdout::Lines,
-            },
-            &limits(1),
-            &mut |_| (),
-        )
-        .await
-        .expect("run");
+        let exit = run(sh_spec(&args), &limits(1), &mut |_| ())
+            .await
+            .expect("run");
         assert_eq!(exit.stopped, Some(Stopped::Deadline));
         // deadline 1 s + grace 1 s + pipe drain 5 s, with room for a slow machine.
         assert!(
@@ -374,17 +367,9 @@ mod tests {
             cancel.cancel();
         });
         let mut out = String::new();
-        let exit = run(
-            Spec {
-                program: Path::new("/bin/sh"),
-                args: &args,
-                sealed_prefix: None,
-                env: &[],
-                stdout: Stdout::Lines,
-            },
-            &l,
-            &mut |line| out.push_str(&String::from_utf8_lossy(line)),
-        )
+        let exit = run(sh_spec(&args), &l, &mut |line| {
+            out.push_str(&String::from_utf8_lossy(line))
+        })
         .await
         .expect("run");
         assert_eq!(exit.stopped, Some(Stopped::Cancelled));
