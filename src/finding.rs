@@ -56,13 +56,18 @@ pub enum Category {
     Interrupted,
     /// A source file to compare against could not be read (permissions).
     SourceUnreadable,
+    /// The restore target could not be written: permission denied, read-only file system.
+    Permission,
+    /// A restore test compared fewer files than `min-verified` (source missing or
+    /// changed since the backup): it ran, but verified too little to pass.
+    NotVerified,
     /// Anything else: an unknown restic exit code, output that could not be parsed.
     Internal,
 }
 
 impl Category {
     /// Every category, in the order metrics list them.
-    pub const ALL: [Category; 12] = [
+    pub const ALL: [Category; 14] = [
         Category::Auth,
         Category::NotFound,
         Category::Locked,
@@ -74,6 +79,8 @@ impl Category {
         Category::Config,
         Category::Interrupted,
         Category::SourceUnreadable,
+        Category::Permission,
+        Category::NotVerified,
         Category::Internal,
     ];
 
@@ -90,6 +97,8 @@ impl Category {
             Category::Config => "config",
             Category::Interrupted => "interrupted",
             Category::SourceUnreadable => "source_unreadable",
+            Category::Permission => "permission",
+            Category::NotVerified => "not_verified",
             Category::Internal => "internal",
         }
     }
@@ -106,6 +115,8 @@ impl Category {
             | Category::Config
             | Category::Interrupted
             | Category::SourceUnreadable
+            | Category::Permission
+            | Category::NotVerified
             | Category::Internal => false,
         }
     }
@@ -127,6 +138,8 @@ impl Category {
             | Category::Config
             | Category::Interrupted
             | Category::SourceUnreadable
+            | Category::Permission
+            | Category::NotVerified
             | Category::Internal => Outcome::Error,
         }
     }
@@ -145,6 +158,8 @@ impl Category {
             | Category::Timeout
             | Category::ResticMissing
             | Category::SourceUnreadable
+            | Category::Permission
+            | Category::NotVerified
             | Category::Internal => exit::COULD_NOT_VERIFY,
         }
     }
@@ -178,6 +193,13 @@ pub enum FindingKind {
     RestoreFailed,
     /// Packs went unread by any completed check for longer than `outdated-after`.
     CoverageOutdated,
+    /// Files came back with the right bytes but without some metadata (owner, mode,
+    /// times, extended attributes): what a non-root restic or `RestrictSUIDSGID=yes`
+    /// gives. Not damage.
+    RestoreMetadata,
+    /// restic reported an error for a path that is none of the sampled files (a
+    /// directory, or a path it printed differently).
+    RestoreUnattributed,
 }
 
 /// One observation of a verification.
@@ -192,6 +214,14 @@ impl Finding {
     pub fn fail(kind: FindingKind, detail: impl Into<String>) -> Self {
         Finding {
             severity: Severity::Fail,
+            kind,
+            detail: detail.into(),
+        }
+    }
+
+    pub fn warn(kind: FindingKind, detail: impl Into<String>) -> Self {
+        Finding {
+            severity: Severity::Warn,
             kind,
             detail: detail.into(),
         }
@@ -217,6 +247,17 @@ mod tests {
             assert_ne!(c.exit_code(), exit::SUCCESS, "{c:?}");
             assert_ne!(c.outcome(), Outcome::Pass, "{c:?}");
         }
+    }
+
+    #[test]
+    fn category_not_verified_and_permission_are_could_not_verify_exit_3() {
+        for c in [Category::NotVerified, Category::Permission] {
+            assert_eq!(c.exit_code(), exit::COULD_NOT_VERIFY, "{c:?}");
+            assert_eq!(c.outcome(), Outcome::Error, "{c:?}");
+            assert!(!c.retryable(), "{c:?}");
+        }
+        assert_eq!(Category::NotVerified.as_str(), "not_verified");
+        assert_eq!(Category::Permission.as_str(), "permission");
     }
 
     #[test]
