@@ -15,8 +15,8 @@ use super::args::{
     BackendOptions, CheckRead, SnapshotFilter,
 };
 use super::classify::{
-    backend_hint, classify, is_check_error_line, key_message, network_line, tail, LockHolder,
-    ResticExit, SNAPSHOT_LOAD_MARKERS,
+    backend_hint, classify, classify_restore, is_check_error_line, key_message, network_line,
+    parse_restore, tail, LockHolder, ResticExit, SNAPSHOT_LOAD_MARKERS,
 };
 use super::{json, Error, Restic};
 use crate::credentials::Credentials;
@@ -66,8 +66,11 @@ pub struct SnapshotsOutput {
 /// Output of `restic restore`: the files restic reported an error for.
 #[derive(Debug, Default)]
 pub struct RestoreOutput {
-    /// (tree path, reason) as restic printed them.
+    /// (include, reason): per-file errors matched to the include they name exactly;
+    /// a file may have several.
     pub errors: Vec<(String, String)>,
+    /// Per-file errors that name none of the includes, as printed (secrets removed).
+    pub unmatched: Vec<String>,
 }
 
 /// Output of `restic check`, whether it found damage or not.
@@ -260,34 +263,69 @@ impl Session<'_> {
         Ok((nodes, listed))
     }
 
-    /// `restic restore <id> --target DIR --include …  --verify`. Per-file errors are
-    /// `Ok` (`ignoring error for <path>: <reason>`); anything else is `Err`.
+    /// `restic restore <id> --target DIR --include …  --verify` (with `--json` from
+    /// 0.17.1, whose per-file errors name the exact path). Per-file errors are `Ok`
+    /// when they report damage or something unknown; when the most serious line of
+    /// the run says the backend could not be reached (`network`) or the target is
+    /// full or unwritable (`no_space`, `permission`), the restore is an `Err`: the
+    /// files did not come back for a reason that is not the backup's.
     ///
     /// # Errors
-    /// restic could not restore at all (lock, password, damaged index, …).
+    /// restic could not restore at all (lock, password, damaged index, …), or the
+    /// environment failed it (backend, target).
     pub async fn restore(
         &self,
         snapshot_id: &str,
         target: &Path,
         includes: &[String],
     ) -> Result<RestoreOutput, Error> {
-        let args = restore_args(snapshot_id, target, includes);
-        let (_, fin) = self.call(&args, true, |_| ()).await?;
-        let errors: Vec<(String, String)> = fin
-            .stderr
-            .lines()
-            .filter_map(|l| l.trim().strip_prefix("ignoring error for "))
-            .filter_map(|rest| rest.split_once(": "))
-            .map(|(p, why)| (p.to_owned(), self.redact(why)))
-            .collect();
-        if fin.exit == ResticExit::Success
-            || (fin.exit == ResticExit::Fatal
-                && !errors.is_empty()
-                && fin.stderr.contains("There were"))
-        {
-            return Ok(RestoreOutput { errors });
+        let mut args = restore_args(snapshot_id, target, includes);
+        if self.restic.version >= super::Version::new(0, 17, 1) {
+            args.push("--json".into());
         }
-        Err(self.failed(&args, &fin))
+        let (_, fin) = self.call(&args, true, |_| ()).await?;
+        let parsed = parse_restore(&fin.stderr, includes, &target.to_string_lossy());
+        let category = classify_restore(fin.exit, &parsed, &fin.stderr);
+        let per_file = !parsed.errors.is_empty() || !parsed.unmatched.is_empty();
+        let reported =
+            fin.exit == ResticExit::Fatal && per_file && fin.stderr.contains("There were");
+        let environment = matches!(
+            category,
+            Category::Network | Category::NoSpace | Category::Permission
+        );
+        if fin.exit == ResticExit::Success || (reported && !environment) {
+            return Ok(RestoreOutput {
+                errors: parsed
+                    .errors
+                    .into_iter()
+                    .map(|(p, why)| (p, self.redact(&why)))
+                    .collect(),
+                unmatched: parsed.unmatched.iter().map(|l| self.redact(l)).collect(),
+            });
+        }
+        let mut err = self.failed(&args, &fin);
+        if let Error::Failed {
+            category: c,
+            message,
+            hint,
+            ..
+        } = &mut err
+        {
+            *c = category;
+            if let Some(line) = parsed.worst_line.as_deref().filter(|_| environment) {
+                *message = self.redact(line);
+            }
+            match category {
+                Category::NoSpace => {
+                    "; the test dir filled up while restic restored into it: free space there or choose another `test-dir`".clone_into(hint);
+                }
+                Category::Permission => {
+                    "; restic cannot write into the test dir: give the service user write access to `test-dir` (and check it is not mounted read-only)".clone_into(hint);
+                }
+                _ => {}
+            }
+        }
+        Err(err)
     }
 
     /// `restic dump <id> <path>` into `out`: for names `--include` cannot express.
