@@ -4,12 +4,13 @@
 //! source` run from `/srv`, or a ZFS snapshot mount point). `PathMap` turns a
 //! snapshot's tree path into the path to compare against: explicit `--map FROM=TO`
 //! prefixes first (longest wins), then what the snapshot's own `paths` imply. The
-//! source is only ever opened read-only.
+//! source is only ever opened read-only, once per file, without following symlinks
+//! (`read_expected`), and never written.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use crate::compare::{self, Expected};
+use crate::compare::{self, Expected, HashError, Stop, Stopped};
 
 /// Prefix rewrites from tree paths to source paths.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -71,31 +72,171 @@ pub fn parse_map(s: &str) -> Result<(String, PathBuf), String> {
 }
 
 /// Reads the expected side: size, mtime and SHA-256 of a source file.
-pub fn read_expected(path: &Path) -> Expected {
-    let meta = match std::fs::metadata(path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Expected::Missing,
-        Err(e) => return Expected::Unreadable(e.to_string()),
+///
+/// The file is opened once, with `O_NOFOLLOW` (a symlink where the file was is a
+/// change, never followed) and `O_NONBLOCK` (a FIFO where the file was cannot hang
+/// the run), and everything is read from that descriptor: `fstat` before (it must
+/// be a regular file) and after reading. A file whose size, mtime or inode moved
+/// while it was read is `Changed`: an edit during the test, not damage.
+///
+/// # Errors
+/// `stop` said to give up (deadline or cancellation).
+pub fn read_expected(path: &Path, stop: &Stop) -> Result<Expected, Stopped> {
+    read_expected_with(path, stop, &mut || ())
+}
+
+/// `read_expected`, calling `after_first_block` once the first block was read (tests
+/// change the file there).
+fn read_expected_with(
+    path: &Path,
+    stop: &Stop,
+    after_first_block: &mut dyn FnMut(),
+) -> Result<Expected, Stopped> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let flags = nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_NONBLOCK;
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(flags.bits())
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) => return Ok(open_error(path, &e)),
     };
-    if !meta.is_file() {
-        return Expected::Unreadable(format!("{} is no longer a regular file", path.display()));
+    let before = match file.metadata() {
+        Ok(m) => m,
+        Err(e) => return Ok(Expected::Unreadable(e.to_string())),
+    };
+    if !before.is_file() {
+        return Ok(Expected::Unreadable(format!(
+            "{} is no longer a regular file (now a {})",
+            path.display(),
+            kind(&before)
+        )));
     }
-    match compare::hash_file(path) {
-        Ok((hash, _)) => Expected::Read {
-            size: meta.len(),
-            mtime_ns: mtime_ns(&meta),
-            hash,
-        },
-        Err(e) => Expected::Unreadable(e.to_string()),
+    let mut reader = AfterFirst {
+        inner: &file,
+        hook: Some(after_first_block),
+    };
+    let (hash, read) = match compare::hash_reader_until(&mut reader, stop) {
+        Ok(r) => r,
+        Err(HashError::Stopped(s)) => return Err(s),
+        Err(HashError::Io(e)) => return Ok(Expected::Unreadable(e.to_string())),
+    };
+    let after = match file.metadata() {
+        Ok(m) => m,
+        Err(e) => return Ok(Expected::Unreadable(e.to_string())),
+    };
+    if let Some(what) = moved(&before, &after, read) {
+        return Ok(Expected::Changed(format!(
+            "{} changed while it was read ({what}): edited during the test",
+            path.display()
+        )));
+    }
+    Ok(Expected::Read {
+        size: before.len(),
+        mtime_ns: mtime_ns(&before),
+        hash,
+    })
+}
+
+/// What an `open` error of the source means.
+fn open_error(path: &Path, e: &std::io::Error) -> Expected {
+    match e.raw_os_error().map(nix::errno::Errno::from_raw) {
+        _ if e.kind() == std::io::ErrorKind::NotFound => Expected::Missing,
+        Some(nix::errno::Errno::ENOTDIR) => Expected::Missing,
+        // O_NOFOLLOW on a symlink.
+        Some(nix::errno::Errno::ELOOP) => Expected::Changed(format!(
+            "{} is now a symbolic link (not followed): changed since the backup",
+            path.display()
+        )),
+        _ => Expected::Unreadable(e.to_string()),
     }
 }
 
-/// What a source file looks like now, without reading it: (size, mtime ns).
-pub fn stat(path: &Path) -> Option<(u64, i128)> {
-    std::fs::metadata(path)
-        .ok()
-        .filter(std::fs::Metadata::is_file)
-        .map(|m| (m.len(), mtime_ns(&m)))
+/// What moved between two `fstat`s of one descriptor, if anything.
+fn moved(before: &std::fs::Metadata, after: &std::fs::Metadata, read: u64) -> Option<String> {
+    if (before.dev(), before.ino()) != (after.dev(), after.ino()) {
+        Some("inode".to_owned())
+    } else if before.len() != after.len() || read != before.len() {
+        Some(format!(
+            "size {} before, {} after, {read} bytes read",
+            before.len(),
+            after.len()
+        ))
+    } else if mtime_ns(before) != mtime_ns(after) {
+        Some("mtime".to_owned())
+    } else {
+        None
+    }
+}
+
+fn kind(m: &std::fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let t = m.file_type();
+    if t.is_dir() {
+        "directory"
+    } else if t.is_symlink() {
+        "symbolic link"
+    } else if t.is_fifo() {
+        "FIFO"
+    } else if t.is_socket() {
+        "socket"
+    } else if t.is_block_device() || t.is_char_device() {
+        "device"
+    } else {
+        "special file"
+    }
+}
+
+/// A reader that calls a hook once, after its first successful read.
+struct AfterFirst<'a, R> {
+    inner: R,
+    hook: Option<&'a mut dyn FnMut()>,
+}
+
+impl<R: std::io::Read> std::io::Read for AfterFirst<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(hook) = self.hook.take() {
+            hook();
+        }
+        Ok(n)
+    }
+}
+
+/// What a source file looks like now, without reading it and without following a
+/// symlink.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Now {
+    /// A regular file: (size, mtime ns).
+    File { size: u64, mtime_ns: i128 },
+    /// Nothing there (or a parent is not a directory).
+    Missing,
+    /// A symlink where the snapshot had a regular file.
+    Symlink,
+    /// A directory, FIFO, socket or device: reading will say why it cannot be compared.
+    Special,
+    /// `lstat` failed otherwise (e.g. permission denied on a parent).
+    Error,
+}
+
+/// Looks at a source file (`lstat`).
+pub fn look(path: &Path) -> Now {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_file() => Now::File {
+            size: m.len(),
+            mtime_ns: mtime_ns(&m),
+        },
+        Ok(m) if m.file_type().is_symlink() => Now::Symlink,
+        Ok(_) => Now::Special,
+        Err(e)
+            if e.kind() == std::io::ErrorKind::NotFound
+                || e.raw_os_error() == Some(nix::errno::Errno::ENOTDIR as i32) =>
+        {
+            Now::Missing
+        }
+        Err(_) => Now::Error,
+    }
 }
 
 fn mtime_ns(m: &std::fs::Metadata) -> i128 {
@@ -135,6 +276,109 @@ mod tests {
         assert!(parse_map("/a=/b").is_ok());
         assert!(parse_map("a=/b").is_err());
         assert!(parse_map("/a").is_err());
+    }
+
+    fn big_file(dir: &Path) -> PathBuf {
+        let f = dir.join("f");
+        std::fs::write(&f, vec![b'x'; 600 * 1024]).expect("write");
+        f
+    }
+
+    #[test]
+    fn read_expected_reads_a_regular_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = big_file(dir.path());
+        let e = read_expected(&f, &Stop::default()).expect("not stopped");
+        assert!(
+            matches!(e, Expected::Read { size, .. } if size == 600 * 1024),
+            "{e:?}"
+        );
+        assert_eq!(
+            read_expected(&dir.path().join("nope"), &Stop::default()),
+            Ok(Expected::Missing)
+        );
+        assert_eq!(
+            read_expected(&f.join("below-a-file"), &Stop::default()),
+            Ok(Expected::Missing)
+        );
+    }
+
+    #[test]
+    fn read_expected_file_appended_to_while_read_is_changed_not_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = big_file(dir.path());
+        let g = f.clone();
+        let e = read_expected_with(&f, &Stop::default(), &mut || {
+            use std::io::Write;
+            let mut h = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&g)
+                .expect("open");
+            h.write_all(b"more").expect("append");
+        })
+        .expect("not stopped");
+        assert!(
+            matches!(&e, Expected::Changed(m) if m.contains("changed while it was read")),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn read_expected_file_touched_while_read_is_changed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = big_file(dir.path());
+        let g = f.clone();
+        let e = read_expected_with(&f, &Stop::default(), &mut || {
+            let h = std::fs::File::options().write(true).open(&g).expect("open");
+            h.set_modified(std::time::SystemTime::UNIX_EPOCH)
+                .expect("mtime");
+        })
+        .expect("not stopped");
+        assert!(
+            matches!(&e, Expected::Changed(m) if m.contains("mtime")),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn read_expected_symlink_where_the_file_was_is_changed_and_not_followed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let target = big_file(dir.path());
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&target, &link).expect("symlink");
+        let e = read_expected(&link, &Stop::default()).expect("not stopped");
+        assert!(
+            matches!(&e, Expected::Changed(m) if m.contains("symbolic link")),
+            "{e:?}"
+        );
+        assert_eq!(look(&link), Now::Symlink);
+        assert!(matches!(look(&target), Now::File { size, .. } if size == 600 * 1024));
+    }
+
+    #[test]
+    fn read_expected_fifo_where_the_file_was_does_not_hang() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fifo = dir.path().join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).expect("mkfifo");
+        let e = read_expected(&fifo, &Stop::default()).expect("not stopped");
+        assert!(
+            matches!(&e, Expected::Unreadable(m) if m.contains("FIFO")),
+            "{e:?}"
+        );
+        assert_eq!(look(&fifo), Now::Special);
+    }
+
+    #[test]
+    fn read_expected_gives_up_when_cancelled() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = big_file(dir.path());
+        let cancel = tokio_util::sync::CancellationToken::new();
+        cancel.cancel();
+        let stop = Stop {
+            deadline: None,
+            cancel: Some(cancel),
+        };
+        assert_eq!(read_expected(&f, &stop), Err(Stopped::Cancelled));
     }
 
     #[test]

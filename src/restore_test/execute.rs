@@ -1,12 +1,24 @@
-//! Restores the sample with restic into a private temporary directory (mode 0700)
-//! under `test-dir`, after checking that the filesystem has room. The directory is a
-//! `TempDir`: it is removed when dropped, on every exit path (pass, fail, error,
-//! timeout, SIGINT/SIGTERM), unless the caller keeps it.
+//! Restores the sample with restic into a private directory (mode 0700) under
+//! `test-dir`, after checking that the filesystem has room. The directory holds an
+//! flock on its own descriptor while in use and is removed when dropped, on every
+//! exit path (pass, fail, error, timeout, SIGINT/SIGTERM), unless the caller keeps
+//! it; a failure to remove it is logged, not swallowed. A run killed outright
+//! (SIGKILL, the OOM killer) cannot remove it: the next restore test in the same
+//! `test-dir` removes every directory of ours whose flock it can take (`sweep`).
 
 use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+use nix::fcntl::{Flock, FlockArg, OFlag};
+
 use crate::restic::{self, Session};
+
+/// The name prefix of restore directories in `test-dir`.
+pub const DIR_PREFIX: &str = "restic-verify-restore-";
+/// Where `keep` moves a restore directory: a name the sweep leaves alone.
+pub const KEPT_PREFIX: &str = "restic-verify-kept-";
 
 /// Free space required beyond the sample's size.
 const MARGIN: f64 = 1.1;
@@ -29,7 +41,7 @@ pub enum Error {
 ///
 /// # Errors
 /// `test-dir` missing, too small, or not writable.
-pub fn prepare(test_dir: &Path, need: u64) -> Result<tempfile::TempDir, Error> {
+pub fn prepare(test_dir: &Path, need: u64) -> Result<RestoreDir, Error> {
     if !test_dir.is_dir() {
         return Err(Error::TestDirMissing {
             dir: test_dir.to_owned(),
@@ -46,14 +58,163 @@ pub fn prepare(test_dir: &Path, need: u64) -> Result<tempfile::TempDir, Error> {
             });
         }
     }
-    // tempfile creates the directory with mode 0700.
-    tempfile::Builder::new()
-        .prefix("restic-verify-restore-")
-        .tempdir_in(test_dir)
-        .map_err(|source| Error::Create {
+    RestoreDir::create(test_dir)
+}
+
+/// The private restore directory: mode 0700, locked while in use, removed on drop.
+#[derive(Debug)]
+pub struct RestoreDir {
+    path: PathBuf,
+    /// The flock on the directory's own descriptor: a run that finds it free knows
+    /// no live run owns the directory. Dropped after the directory is removed.
+    lock: Option<Flock<File>>,
+}
+
+/// Opens a directory itself (not a symlink to one), for locking.
+fn open_dir(path: &Path) -> std::io::Result<File> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags((OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW).bits())
+        .open(path)
+}
+
+fn same_inode(file: &File, path: &Path) -> bool {
+    match (file.metadata(), std::fs::symlink_metadata(path)) {
+        (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
+        _ => false,
+    }
+}
+
+impl RestoreDir {
+    /// Makes `<test-dir>/restic-verify-restore-<random>` and locks it. Between the
+    /// `mkdir` and the lock another run's sweep could take the directory for a
+    /// leftover and remove it; a directory that is not ours after locking is skipped.
+    fn create(test_dir: &Path) -> Result<RestoreDir, Error> {
+        let create_error = |source| Error::Create {
             dir: test_dir.to_owned(),
             source,
-        })
+        };
+        let mut last = std::io::Error::other("no unused name found");
+        for _ in 0..16 {
+            let suffix: String = (0..10)
+                .map(|_| {
+                    char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[rand::random_range(0..36)])
+                })
+                .collect();
+            let path = test_dir.join(format!("{DIR_PREFIX}{suffix}"));
+            match std::fs::DirBuilder::new().mode(0o700).create(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    last = e;
+                    continue;
+                }
+                Err(e) => return Err(create_error(e)),
+            }
+            let file = open_dir(&path).map_err(create_error)?;
+            let lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+                Ok(l) => l,
+                Err((_, errno)) => {
+                    last = errno.into();
+                    continue;
+                }
+            };
+            if same_inode(&lock, &path) {
+                return Ok(RestoreDir {
+                    path,
+                    lock: Some(lock),
+                });
+            }
+        }
+        Err(create_error(last))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Keeps the restored files: the directory is renamed to `restic-verify-kept-…`
+    /// (so no later sweep removes it) and unlocked. Returns where it is.
+    pub fn keep(mut self) -> PathBuf {
+        let name = self
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().replacen(DIR_PREFIX, KEPT_PREFIX, 1))
+            .unwrap_or_else(|| KEPT_PREFIX.to_owned());
+        let kept = self.path.with_file_name(name);
+        let path = match std::fs::rename(&self.path, &kept) {
+            Ok(()) => kept,
+            Err(e) => {
+                tracing::warn!(
+                    "cannot rename the kept restore directory {} to {}: {e}; the next restore test in this test-dir will remove it",
+                    self.path.display(),
+                    kept.display()
+                );
+                self.path.clone()
+            }
+        };
+        self.lock = None;
+        self.path = PathBuf::new();
+        path
+    }
+}
+
+impl Drop for RestoreDir {
+    fn drop(&mut self) {
+        if self.path.as_os_str().is_empty() {
+            return;
+        }
+        if let Err(e) = std::fs::remove_dir_all(&self.path) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::error!(
+                    "cannot remove the restore directory {}: {e}; restored files are left there: remove it by hand",
+                    self.path.display()
+                );
+            }
+        }
+        // The lock goes after the directory (field drop order).
+    }
+}
+
+/// Removes the restore directories of runs that were killed (SIGKILL, the OOM
+/// killer): directories in `test_dir` named `restic-verify-restore-*`, owned by this
+/// user, not symlinks, whose flock can be taken (no live run holds it). Each removal
+/// is logged; a failure to remove is logged at `warn`, never an error of this run.
+pub fn sweep(test_dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(test_dir) else {
+        return;
+    };
+    let me = nix::unistd::geteuid().as_raw();
+    for entry in entries.flatten() {
+        if !entry.file_name().to_string_lossy().starts_with(DIR_PREFIX) {
+            continue;
+        }
+        let path = entry.path();
+        let ours = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir() && m.uid() == me);
+        if !ours {
+            continue;
+        }
+        let Ok(file) = open_dir(&path) else {
+            continue;
+        };
+        let Ok(lock) = Flock::lock(file, FlockArg::LockExclusiveNonblock) else {
+            tracing::debug!("{} is in use by another run", path.display());
+            continue;
+        };
+        if !same_inode(&lock, &path) {
+            continue;
+        }
+        match std::fs::remove_dir_all(&path) {
+            Ok(()) => tracing::info!(
+                "removed {}: a restore directory left by a run that was killed (no live owner)",
+                path.display()
+            ),
+            Err(e) => tracing::warn!(
+                "cannot remove {}, a restore directory left by a run that was killed: {e}; remove it by hand",
+                path.display()
+            ),
+        }
+        drop(lock);
+    }
 }
 
 /// Where restic puts a tree path under the target.
@@ -180,18 +341,35 @@ pub fn plan_calls(
     best.map(|(_, c)| c).unwrap_or_default()
 }
 
-/// Restores `paths` under `target`; returns restic's per-file errors by tree path.
+/// What restic reported about the files of a restore.
+#[derive(Debug, Clone, Default)]
+pub struct RestoreErrors {
+    /// Per-file errors by tree path; a file may have several.
+    pub by_path: HashMap<String, Vec<String>>,
+    /// Per-file errors that name no sampled file, as printed (tree paths of subtree
+    /// calls as restic printed them, relative to the subtree).
+    pub unmatched: Vec<String>,
+}
+
+impl RestoreErrors {
+    fn add(&mut self, path: String, why: String) {
+        self.by_path.entry(path).or_default().push(why);
+    }
+}
+
+/// Restores `paths` under `target`; returns restic's per-file errors.
 ///
 /// # Errors
-/// restic could not restore at all.
+/// restic could not restore at all, or the environment failed it (see
+/// `Session::restore`).
 pub async fn restore(
     session: &Session<'_>,
     snapshot_id: &str,
     target: &Path,
     paths: &[String],
     counts: &TreeCounts,
-) -> Result<HashMap<String, String>, restic::Error> {
-    let mut errors = HashMap::new();
+) -> Result<RestoreErrors, restic::Error> {
+    let mut errors = RestoreErrors::default();
     let (plain, special): (Vec<String>, Vec<String>) = paths
         .iter()
         .cloned()
@@ -214,17 +392,16 @@ pub async fn restore(
             .map(|p| p[call.root.len()..].to_owned())
             .collect();
         let out = session.restore(&snapshot, &call_target, &includes).await?;
-        errors.extend(
-            out.errors
-                .into_iter()
-                .map(|(p, why)| (format!("{}{p}", call.root), why)),
-        );
+        for (p, why) in out.errors {
+            errors.add(format!("{}{p}", call.root), why);
+        }
+        errors.unmatched.extend(out.unmatched);
     }
     for path in &special {
         let dest = restored_path(target, path);
         if let Some(parent) = dest.parent() {
             if let Err(e) = std::fs::create_dir_all(parent) {
-                errors.insert(
+                errors.add(
                     path.clone(),
                     format!("cannot create {}: {e}", parent.display()),
                 );
@@ -234,7 +411,7 @@ pub async fn restore(
         let file = match std::fs::File::create(&dest) {
             Ok(f) => f,
             Err(e) => {
-                errors.insert(
+                errors.add(
                     path.clone(),
                     format!("cannot create {}: {e}", dest.display()),
                 );
@@ -247,7 +424,7 @@ pub async fn restore(
                 return Err(e)
             }
             Err(e) => {
-                errors.insert(path.clone(), e.to_string());
+                errors.add(path.clone(), e.to_string());
             }
         }
     }
@@ -264,6 +441,82 @@ mod tests {
             c.record(p);
         }
         c
+    }
+
+    fn entries(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .expect("ls")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn restore_dir_is_private_locked_and_removed_on_drop() {
+        use std::os::unix::fs::PermissionsExt;
+        let test_dir = tempfile::tempdir().expect("tempdir");
+        let dir = prepare(test_dir.path(), 0).expect("prepare");
+        let path = dir.path().to_owned();
+        assert!(path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with(DIR_PREFIX)));
+        let mode = std::fs::metadata(&path).expect("stat").permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+        std::fs::write(path.join("f"), "x").expect("write");
+        // In use: another run's sweep must leave it alone.
+        sweep(test_dir.path());
+        assert!(path.join("f").exists(), "a live run's directory was swept");
+        drop(dir);
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn sweep_removes_unlocked_leftovers_and_nothing_else() {
+        let test_dir = tempfile::tempdir().expect("tempdir");
+        let t = test_dir.path();
+        // What a SIGKILLed run leaves: our prefix, no lock held.
+        std::fs::create_dir_all(t.join(format!("{DIR_PREFIX}dead/source"))).expect("mkdir");
+        std::fs::write(t.join(format!("{DIR_PREFIX}dead/source/f")), "x").expect("write");
+        // Not ours: another name, a kept directory, a file and a symlink with our prefix.
+        std::fs::create_dir(t.join("other")).expect("mkdir");
+        std::fs::create_dir(t.join(format!("{KEPT_PREFIX}old"))).expect("mkdir");
+        std::fs::write(t.join(format!("{DIR_PREFIX}file")), "x").expect("write");
+        let elsewhere = tempfile::tempdir().expect("tempdir");
+        std::fs::write(elsewhere.path().join("precious"), "x").expect("write");
+        std::os::unix::fs::symlink(elsewhere.path(), t.join(format!("{DIR_PREFIX}link")))
+            .expect("symlink");
+        let live = prepare(t, 0).expect("prepare");
+        let live_name = live
+            .path()
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
+        sweep(t);
+        let mut want = vec![
+            format!("{KEPT_PREFIX}old"),
+            format!("{DIR_PREFIX}file"),
+            format!("{DIR_PREFIX}link"),
+            live_name,
+            "other".to_owned(),
+        ];
+        want.sort();
+        assert_eq!(entries(t), want);
+        assert!(elsewhere.path().join("precious").exists());
+    }
+
+    #[test]
+    fn restore_dir_kept_is_renamed_out_of_the_sweeps_way() {
+        let test_dir = tempfile::tempdir().expect("tempdir");
+        let dir = prepare(test_dir.path(), 0).expect("prepare");
+        std::fs::write(dir.path().join("f"), "x").expect("write");
+        let kept = dir.keep();
+        assert!(kept
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with(KEPT_PREFIX)));
+        sweep(test_dir.path());
+        assert!(kept.join("f").exists());
     }
 
     #[test]

@@ -1,14 +1,14 @@
 //! The restore-test job on one repository: pin the snapshot, sample while streaming
-//! `restic ls`, set aside files that changed since the backup (and draw
-//! replacements), restore the rest with restic into a private directory, compare,
-//! classify. Plan → execute → verify, and nothing else.
+//! `restic ls`, set aside files that changed since the backup (and draw a bounded
+//! number of replacements), restore the rest with restic into a private directory,
+//! compare, classify. Plan → execute → verify, and nothing else.
 
 pub mod execute;
 pub mod plan;
 pub mod verify;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use rand::rngs::StdRng;
@@ -16,6 +16,7 @@ use rand::SeedableRng;
 
 use crate::compare::Class;
 use crate::compare::FileResult;
+use crate::compare::{Stop, Stopped};
 use crate::finding::{Category, Finding, FindingKind};
 use crate::restic::args::SnapshotFilter;
 use crate::restic::{self, json::Snapshot, Session};
@@ -63,6 +64,12 @@ pub enum Error {
     NothingToTest(String),
     #[error(transparent)]
     Source(#[from] zfs::Error),
+    #[error("comparing the restored files did not finish within {}; stopped", humantime::format_duration(*after))]
+    TimedOut { after: std::time::Duration },
+    #[error("comparing the restored files was interrupted by a signal")]
+    Interrupted,
+    #[error("internal error while comparing the restored files: {0}")]
+    Internal(String),
 }
 
 impl Error {
@@ -78,6 +85,9 @@ impl Error {
             Error::Source(zfs::Error::TimedOut { .. }) => Category::Timeout,
             Error::Source(zfs::Error::Interrupted { .. }) => Category::Interrupted,
             Error::Source(_) => Category::NotFound,
+            Error::TimedOut { .. } => Category::Timeout,
+            Error::Interrupted => Category::Interrupted,
+            Error::Internal(_) => Category::Internal,
         }
     }
 }
@@ -164,6 +174,9 @@ pub async fn run(
     opts: &RestoreOptions,
     seed: u64,
 ) -> Result<RestoreResult, Error> {
+    // 0. A run killed outright (SIGKILL, the OOM killer) left its restore directory
+    //    behind: remove what no live run holds.
+    execute::sweep(&opts.test_dir);
     // 1. Pin the snapshot once; every later call uses its full ID.
     // 2. Sample while streaming `restic ls`.
     // Without an explicit ID, the listing and `ls latest` run at once (the listing
@@ -261,20 +274,42 @@ pub async fn run(
     let paths: Vec<String> = to_restore.iter().map(|c| c.path.clone()).collect();
     let started = Instant::now();
     let errors = if paths.is_empty() {
-        Default::default()
+        execute::RestoreErrors::default()
     } else {
         execute::restore(session, &snapshot.id, dir.path(), &paths, &counts).await?
     };
     let restore_seconds = started.elapsed().as_secs_f64();
 
-    // 5. Compare, in parallel, off the async runtime.
+    // 5. Compare, in parallel, off the async runtime, under the job's deadline.
+    let stop = Stop {
+        deadline: Some(session.deadline.into_std()),
+        cancel: Some(session.cancel.clone()),
+    };
     let target = dir.path().to_owned();
     let map2 = map.clone();
     let files = to_restore.clone();
-    let verified =
-        tokio::task::spawn_blocking(move || verify::verify(&files, &target, &errors, &map2))
-            .await
-            .unwrap_or_default();
+    let errors2 = errors.clone();
+    let verified = tokio::task::spawn_blocking(move || {
+        verify::verify(&files, &target, &errors2, &map2, &stop)
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("the comparison task failed: {e}")))?
+    .map_err(|e| match e {
+        verify::VerifyError::Stopped(Stopped::Deadline) => Error::TimedOut {
+            after: session.timeout,
+        },
+        verify::VerifyError::Stopped(Stopped::Cancelled) => Error::Interrupted,
+        verify::VerifyError::Panicked(what) => {
+            Error::Internal(format!("a hash worker panicked: {what}"))
+        }
+    })?;
+    if verified.len() != to_restore.len() {
+        return Err(Error::Internal(format!(
+            "{} file(s) were restored but {} compared",
+            to_restore.len(),
+            verified.len()
+        )));
+    }
     let bytes_restored = verified
         .iter()
         .filter(|f| f.restored_sha256.is_some())
@@ -297,6 +332,7 @@ pub async fn run(
             _ => {}
         }
     }
+    findings.extend(restic_findings(&results, &errors.unmatched, dir.path()));
     for missing in &sample.always_missing {
         findings.push(Finding::fail(
             FindingKind::RestoreFailed,
@@ -319,7 +355,6 @@ pub async fn run(
         seed,
         population: sample.population,
         unaddressable: sample.unaddressable,
-        files: results,
         bytes_restored,
         restore_seconds,
         snapshot_restore_size: Some(restore_size),
@@ -331,5 +366,36 @@ pub async fn run(
             }
             _ => "live".to_owned(),
         },
+        files: results,
     })
+}
+
+/// Findings from what restic printed beside the per-file results: one warning for
+/// files restored without some metadata (not damage), and every error line that
+/// named no sampled file (damage fails the run; anything else is a warning).
+fn restic_findings(results: &[FileResult], unmatched: &[String], target: &Path) -> Vec<Finding> {
+    use crate::restic::classify::{restore_line, RestoreLine};
+    let mut findings = Vec::new();
+    let metadata: Vec<&FileResult> = results.iter().filter(|f| f.warning.is_some()).collect();
+    if let Some(first) = metadata.first() {
+        findings.push(Finding::warn(
+            FindingKind::RestoreMetadata,
+            format!(
+                "{} file(s) came back with the right bytes but without some metadata (e.g. {}: {}): not damage; restic lacked the privilege (a non-root user, a user namespace, `RestrictSUIDSGID=yes`)",
+                metadata.len(),
+                first.path,
+                first.warning.as_deref().unwrap_or_default()
+            ),
+        ));
+    }
+    let target = target.to_string_lossy();
+    for line in unmatched {
+        let detail =
+            format!("restic reported an error for a path that is not a sampled file: {line}");
+        findings.push(match restore_line(line, &target) {
+            RestoreLine::Integrity => Finding::fail(FindingKind::RestoreFailed, detail),
+            _ => Finding::warn(FindingKind::RestoreUnattributed, detail),
+        });
+    }
+    findings
 }

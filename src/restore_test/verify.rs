@@ -1,71 +1,148 @@
 //! Hashes restored and expected copies (in parallel across files) and classifies
-//! each sampled file. Reads only; the source and the restore are never written.
+//! each sampled file. Reads only;
+//! the source and the restore are never written. Hashing stops at the job's
+//! deadline or on cancellation, and a worker that panics is an error of the run,
+//! never a silently shorter list of results.
 
-use std::collections::HashMap;
 use std::path::Path;
 
+use super::execute::RestoreErrors;
 use super::plan::Candidate;
 use crate::compare::FileResult;
-use crate::compare::{self, Class, Expected, Restored};
-use crate::source::{self, Resolved};
+use crate::compare::{self, Class, Expected, HashError, Restored, Stop, Stopped};
+use crate::restic::classify::{restore_line, RestoreLine};
+use crate::source::{self, Now, Resolved};
+
+/// Why comparing did not give one result per file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VerifyError {
+    /// The job's deadline passed or the run was cancelled.
+    Stopped(Stopped),
+    /// A hash worker panicked (a bug): its files have no result.
+    Panicked(String),
+}
+
+/// Runs `f` on every item across up to `workers` threads; results keep the order of
+/// `items`. The first `Err` stops the rest; a panicking worker is `Panicked`.
+///
+/// # Errors
+/// What `f` returned, or `Panicked`.
+pub fn parallel<T: Sync, R: Send>(
+    items: &[T],
+    workers: usize,
+    f: impl Fn(&T) -> Result<R, Stopped> + Sync,
+) -> Result<Vec<R>, VerifyError> {
+    let workers = workers.clamp(1, items.len().max(1));
+    let chunk = items.len().div_ceil(workers).max(1);
+    let f = &f;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| s.spawn(move || part.iter().map(f).collect::<Result<Vec<R>, Stopped>>()))
+            .collect();
+        let mut out = Vec::with_capacity(items.len());
+        let mut first_err = None;
+        for h in handles {
+            match h.join() {
+                Ok(Ok(part)) => out.extend(part),
+                Ok(Err(stopped)) => {
+                    first_err.get_or_insert(VerifyError::Stopped(stopped));
+                }
+                Err(panic) => {
+                    let what = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| (*s).to_owned())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "no message".to_owned());
+                    first_err = Some(VerifyError::Panicked(what));
+                }
+            }
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
+    })
+}
 
 /// Compares every candidate; `errors` are restic's per-file errors.
+///
+/// # Errors
+/// Stopped (deadline, cancellation), or a worker panicked.
 pub fn verify(
     files: &[Candidate],
     target: &Path,
-    errors: &HashMap<String, String>,
+    errors: &RestoreErrors,
     map: &Resolved,
-) -> Vec<FileResult> {
-    let workers = std::thread::available_parallelism()
-        .map_or(2, std::num::NonZeroUsize::get)
-        .min(files.len().max(1));
-    let chunk = files.len().div_ceil(workers).max(1);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = files
-            .chunks(chunk)
-            .map(|part| {
-                s.spawn(move || {
-                    part.iter()
-                        .map(|c| verify_one(c, target, errors, map))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
-            .collect()
-    })
+    stop: &Stop,
+) -> Result<Vec<FileResult>, VerifyError> {
+    let workers = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+    parallel(files, workers, |c| verify_one(c, target, errors, map, stop))
+}
+
+/// restic's reasons for one file, split into those that may mean damage and those
+/// that only concern metadata.
+fn split_reasons(reasons: &[String], target: &Path) -> (Vec<String>, Vec<String>) {
+    let target = target.to_string_lossy();
+    reasons
+        .iter()
+        .cloned()
+        .partition(|r| restore_line(r, &target) != RestoreLine::Metadata)
 }
 
 fn verify_one(
     c: &Candidate,
     target: &Path,
-    errors: &HashMap<String, String>,
+    errors: &RestoreErrors,
     map: &Resolved,
-) -> FileResult {
+    stop: &Stop,
+) -> Result<FileResult, Stopped> {
+    stop.check()?;
     let restored_path = super::execute::restored_path(target, &c.path);
-    let restored = match errors.get(&c.path) {
-        Some(why) => Restored::Failed(why.clone()),
-        None => match compare::hash_file(&restored_path) {
+    let reasons = errors.by_path.get(&c.path).map_or(&[][..], Vec::as_slice);
+    let (serious, metadata) = split_reasons(reasons, target);
+    let mut warnings: Vec<String> = Vec::new();
+    if !metadata.is_empty() {
+        warnings.push(format!(
+            "restic could not restore metadata: {}",
+            metadata.join("; ")
+        ));
+    }
+    // Metadata errors alone are not damage: the content is hashed anyway.
+    let restored = if serious.is_empty() {
+        match compare::hash_file_until(&restored_path, stop) {
             Ok((hash, size)) => Restored::Arrived { size, hash },
-            Err(e) => Restored::Failed(format!(
+            Err(HashError::Stopped(s)) => return Err(s),
+            Err(HashError::Io(e)) if metadata.is_empty() => Restored::Failed(format!(
                 "restic reported no error but the file did not arrive ({e})"
             )),
-        },
+            Err(HashError::Io(e)) => Restored::Failed(format!(
+                "the file did not arrive ({e}); restic said: {}",
+                metadata.join("; ")
+            )),
+        }
+    } else {
+        Restored::Failed(serious.join("; "))
     };
-    // What the snapshot promised beyond the bytes: the permission bits.
+    // What the snapshot promised beyond the bytes: the permission bits. When restic
+    // said it could not restore metadata, a different mode is that, not damage.
     let restored = match (restored, c.mode) {
-        (Restored::Arrived { .. }, Some(mode)) if !mode_matches(&restored_path, mode) => {
-            Restored::Failed(format!(
+        (Restored::Arrived { size, hash }, Some(mode)) if !mode_matches(&restored_path, mode) => {
+            let why = format!(
                 "restored with mode {:04o}, the snapshot recorded {:04o}",
                 file_mode(&restored_path).unwrap_or(0),
                 mode & 0o777
-            ))
+            );
+            if metadata.is_empty() {
+                Restored::Failed(why)
+            } else {
+                warnings.push(why);
+                Restored::Arrived { size, hash }
+            }
         }
         (r, _) => r,
     };
-    let expected = source::read_expected(&map.expected_path(&c.path));
+    let expected = source::read_expected(&map.expected_path(&c.path), stop)?;
     let class = compare::classify((c.size, c.mtime_ns), &restored, &expected, map.immutable());
     let detail = match (&restored, &expected, class) {
         (Restored::Failed(why), _, _) => Some(why.clone()),
@@ -73,10 +150,10 @@ fn verify_one(
             "restored {size} bytes, the snapshot recorded {}",
             c.size
         )),
-        (_, Expected::Unreadable(why), _) => Some(why.clone()),
+        (_, Expected::Unreadable(why) | Expected::Changed(why), _) => Some(why.clone()),
         _ => None,
     };
-    FileResult {
+    Ok(FileResult {
         path: c.path.clone(),
         size: c.size,
         class,
@@ -89,7 +166,8 @@ fn verify_one(
             _ => None,
         },
         detail,
-    }
+        warning: (!warnings.is_empty()).then(|| warnings.join("; ")),
+    })
 }
 
 fn file_mode(path: &Path) -> Option<u32> {
@@ -104,18 +182,28 @@ fn mode_matches(path: &Path, recorded: u32) -> bool {
     file_mode(path).is_none_or(|m| m == recorded & 0o777)
 }
 
-/// A file found unusable before restoring (changed or deleted since the backup).
+/// A file found unusable before restoring (changed, replaced by a symlink, or
+/// deleted since the backup). Symlinks are not followed.
 pub fn precheck(c: &Candidate, map: &Resolved) -> Option<FileResult> {
     if map.immutable() {
         // A ZFS snapshot cannot have changed since the backup read it.
         return None;
     }
     let path = map.expected_path(&c.path);
-    let class = match source::stat(&path) {
-        None if !path.exists() => Class::SourceMissing,
-        None => return None, // not a regular file or unreadable: let verify say so
-        Some((size, mtime)) if size != c.size || mtime != c.mtime_ns => Class::Changed,
-        Some(_) => return None,
+    let (class, detail) = match source::look(&path) {
+        Now::Missing => (Class::SourceMissing, None),
+        Now::Symlink => (
+            Class::Changed,
+            Some(format!(
+                "{} is now a symbolic link (not followed): changed since the backup",
+                path.display()
+            )),
+        ),
+        Now::File { size, mtime_ns } if size != c.size || mtime_ns != c.mtime_ns => {
+            (Class::Changed, None)
+        }
+        // A regular file as recorded, or one that cannot be looked at: reading says.
+        Now::File { .. } | Now::Special | Now::Error => return None,
     };
     Some(FileResult {
         path: c.path.clone(),
@@ -123,7 +211,8 @@ pub fn precheck(c: &Candidate, map: &Resolved) -> Option<FileResult> {
         class,
         restored_sha256: None,
         expected_sha256: None,
-        detail: None,
+        detail,
+        warning: None,
     })
 }
 
@@ -142,5 +231,40 @@ mod tests {
         // Go's FileMode keeps type bits high; only the low nine count.
         assert!(mode_matches(&f, 0x8000_0000 | 0o600));
         assert!(!mode_matches(&f, 0o644));
+    }
+
+    #[test]
+    fn parallel_turns_a_panicking_worker_into_an_error_not_fewer_results() {
+        let items: Vec<u32> = (0..40).collect();
+        let ok = parallel(&items, 4, |i| Ok(i * 2)).expect("no panic");
+        assert_eq!(ok, items.iter().map(|i| i * 2).collect::<Vec<_>>());
+        let r = parallel(&items, 4, |i| {
+            if *i == 17 {
+                panic!("boom on 17");
+            }
+            Ok(*i)
+        });
+        assert_eq!(r, Err(VerifyError::Panicked("boom on 17".to_owned())));
+        let r = parallel(&items, 4, |i| {
+            if *i == 3 {
+                Err(Stopped::Deadline)
+            } else {
+                Ok(*i)
+            }
+        });
+        assert_eq!(r, Err(VerifyError::Stopped(Stopped::Deadline)));
+    }
+
+    #[test]
+    fn split_reasons_keeps_metadata_apart_from_damage() {
+        let target = Path::new("/t/restic-verify-restore-x");
+        let reasons = vec![
+            "ciphertext verification failed".to_owned(),
+            "UtimesNano: no such file or directory".to_owned(),
+            "lchown /t/restic-verify-restore-x/source/a: invalid argument".to_owned(),
+        ];
+        let (serious, metadata) = split_reasons(&reasons, target);
+        assert_eq!(serious, ["ciphertext verification failed"]);
+        assert_eq!(metadata.len(), 2);
     }
 }
