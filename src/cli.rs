@@ -197,6 +197,11 @@ pub struct RestoreTestArgs {
     /// Sample this percentage of the files instead of a fixed number.
     #[arg(long, value_name = "X")]
     pub sample_percent: Option<f64>,
+    /// Pass only when at least N files were restored and compared; files set aside
+    /// (missing from the source, changed since the backup) do not count [default:
+    /// half the sample drawn, rounded up, at least 1].
+    #[arg(long, value_name = "N")]
+    pub min_verified: Option<usize>,
     /// Weight the sample by `count` (every file alike) or `bytes` (large files likelier).
     #[arg(long, value_name = "HOW", default_value = "count")]
     pub sample_by: String,

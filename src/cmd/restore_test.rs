@@ -33,6 +33,7 @@ pub fn profile_from_flags(a: &RestoreTestArgs) -> Result<Profile, config::Error>
         snapshot: (a.snapshot != "latest").then(|| a.snapshot.clone()),
         sample: Some(a.sample),
         sample_percent: a.sample_percent,
+        min_verified: a.min_verified,
         sample_by: Some(given(a.sample_by.clone())),
         max_bytes: a.max_bytes.clone().map(given),
         min_size: a.min_size.clone().map(given),

@@ -95,6 +95,27 @@ impl Validator<'_> {
             );
             self.problem(None, message);
         }
+        let min_verified = j.min_verified.or(d.min_verified);
+        match min_verified {
+            Some(0) => {
+                let message = format!(
+                    "{}{} must be at least 1: a restore test that compared nothing must not pass",
+                    self.job_ctx(name),
+                    self.key("min-verified")
+                );
+                self.problem(None, message);
+            }
+            Some(m) if percent.is_none() && m > count => {
+                let message = format!(
+                    "{}{} ({m}) is above {} ({count}): it could never be reached; lower it",
+                    self.job_ctx(name),
+                    self.key("min-verified"),
+                    self.key("sample")
+                );
+                self.problem(None, message);
+            }
+            _ => {}
+        }
         let weighting = match j.sample_by.as_ref().or(d.sample_by.as_ref()) {
             None => Weighting::Count,
             Some(v) if v.get_ref() == "count" => Weighting::Count,
@@ -194,6 +215,7 @@ impl Validator<'_> {
             test_dir,
             keep: j.keep.or(d.keep).unwrap_or(false),
             verbose_results: j.verbose_results.or(d.verbose_results).unwrap_or(false),
+            min_verified,
         }
     }
 
@@ -253,5 +275,52 @@ impl Validator<'_> {
             }
         }
         (read_data, outdated_after)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{parse, Env, Error, JobKind};
+    use std::path::Path;
+
+    fn parsed(job_keys: &str) -> Result<crate::config::Profile, Vec<String>> {
+        let text = format!(
+            "[defaults]\npassword-file = \"/run/pw\"\nmin-verified = 3\n\n[repository.nas]\nurl = \"/mnt/nas\"\n\n[job.r]\nkind = \"restore-test\"\nrepositories = [\"nas\"]\n{job_keys}\n"
+        );
+        let env = Env {
+            credentials_directory: None,
+            host: "h".into(),
+            now: chrono::Local::now(),
+        };
+        parse(&text, Path::new("/etc/rv.toml"), &env).map_err(|e| match e {
+            Error::Invalid { problems, .. } => problems.iter().map(ToString::to_string).collect(),
+            e => vec![e.to_string()],
+        })
+    }
+
+    fn min_verified(p: &crate::config::Profile) -> Option<usize> {
+        match &p.job("r").expect("job").kind {
+            JobKind::RestoreTest(o) => o.min_verified,
+            JobKind::Check(_) => None,
+        }
+    }
+
+    #[test]
+    fn min_verified_is_inherited_checked_against_the_sample_and_never_zero() {
+        assert_eq!(parsed("").map(|p| min_verified(&p)), Ok(Some(3)));
+        assert_eq!(
+            parsed("min-verified = 20").map(|p| min_verified(&p)),
+            Ok(Some(20))
+        );
+        let p = parsed("min-verified = 21").expect_err("above the default sample of 20");
+        assert!(
+            p.iter()
+                .any(|m| m.contains("`min-verified` (21) is above `sample` (20)")),
+            "{p:?}"
+        );
+        let p = parsed("min-verified = 0").expect_err("zero");
+        assert!(p.iter().any(|m| m.contains("must be at least 1")), "{p:?}");
+        // With `sample-percent` the sample size is known only at run time.
+        assert!(parsed("sample-percent = 1.0\nmin-verified = 500").is_ok());
     }
 }

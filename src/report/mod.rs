@@ -109,6 +109,13 @@ pub struct RestoreRecord {
     pub unaddressable: u64,
     /// Files tested (restored and compared, or set aside as changed/missing).
     pub sampled: u64,
+    /// Files restored and compared (`match` or `mismatch`).
+    pub verified: u64,
+    /// The floor: a test that verified fewer files is `not_verified`, never a pass.
+    pub min_verified: u64,
+    /// Replacements drawn for files set aside as changed or missing (at most
+    /// `4 ×` the sample).
+    pub replacement_draws: u64,
     /// Files per class; every class present.
     pub counts: BTreeMap<String, u64>,
     pub bytes_restored: u64,
@@ -138,6 +145,9 @@ impl RestoreRecord {
             population: r.population,
             unaddressable: r.unaddressable,
             sampled: r.files.len() as u64,
+            verified: r.verified,
+            min_verified: r.min_verified,
+            replacement_draws: r.replacement_draws,
             counts: r
                 .counts()
                 .into_iter()
@@ -278,10 +288,12 @@ impl RunRecord {
                     .map(|(c, n)| format!("{n} {c}"))
                     .collect();
                 s.push_str(&format!(
-                    ", {} file(s) tested: {} (seed {})",
+                    ", {} file(s) tested: {} (seed {}), {} verified (min {})",
                     r.sampled,
                     counts.join(", "),
-                    r.seed
+                    r.seed,
+                    r.verified,
+                    r.min_verified
                 ));
                 if let Some(e) = r.estimated_full_restore_seconds {
                     s.push_str(&format!(

@@ -107,6 +107,18 @@ const RESTORE_RTO: Family = Family {
     name: "restic_verify_restore_test_estimated_full_restore_seconds",
     help: "The snapshot's restore size divided by the measured throughput: an estimate of a full restore.",
 };
+const RESTORE_VERIFIED: Family = Family {
+    name: "restic_verify_restore_test_verified_files",
+    help: "Files the last restore test restored and compared (match or mismatch); below min-verified the run is not_verified.",
+};
+const RESTORE_MIN_VERIFIED: Family = Family {
+    name: "restic_verify_restore_test_min_verified_files",
+    help: "The verification floor of the last restore test (min-verified).",
+};
+const RESTORE_REPLACEMENTS: Family = Family {
+    name: "restic_verify_restore_test_replacement_draws",
+    help: "Files drawn by the last restore test to replace sampled files set aside as changed or missing.",
+};
 const LEGACY_RESTORE_STATUS: Family = Family {
     name: "restic_restore_test_status",
     help: "Legacy name kept for existing alert rules: 1 ok, 0 failed.",
@@ -248,6 +260,15 @@ pub fn render(runs: &[RunRecord]) -> String {
     });
     gauge(&mut out, &RESTORE_RTO, &restores, |r| {
         restore(r, &|t| t.estimated_full_restore_seconds)
+    });
+    gauge(&mut out, &RESTORE_VERIFIED, &restores, |r| {
+        restore(r, &|t| Some(t.verified as f64))
+    });
+    gauge(&mut out, &RESTORE_MIN_VERIFIED, &restores, |r| {
+        restore(r, &|t| Some(t.min_verified as f64))
+    });
+    gauge(&mut out, &RESTORE_REPLACEMENTS, &restores, |r| {
+        restore(r, &|t| Some(t.replacement_draws as f64))
     });
     gauge(&mut out, &LEGACY_RESTORE_STATUS, &restores, |r| ok(r));
     out
@@ -435,6 +456,42 @@ mod tests {
             1
         );
         assert!(text.ends_with('\n'));
+    }
+
+    #[test]
+    fn render_restore_test_not_verified_shows_the_floor_and_the_category() {
+        let mut r = record("nas", Outcome::Error);
+        r.kind = "restore-test".into();
+        r.check = None;
+        r.restore_test = Some(crate::report::RestoreRecord {
+            snapshot: Some(crate::report::SnapshotRef {
+                id: "abc".into(),
+                time: "2026-01-01T00:00:00Z".into(),
+                host: "h".into(),
+                paths: vec!["/data".into()],
+            }),
+            sampled: 40,
+            verified: 3,
+            min_verified: 20,
+            replacement_draws: 20,
+            ..Default::default()
+        });
+        r.error = Some(ErrorRecord {
+            category: Category::NotVerified,
+            message: "only 3".into(),
+            retryable: false,
+        });
+        let text = render(&[r]);
+        for line in [
+            "restic_verify_restore_test_verified_files{job=\"weekly\",repository=\"nas\"} 3\n",
+            "restic_verify_restore_test_min_verified_files{job=\"weekly\",repository=\"nas\"} 20\n",
+            "restic_verify_restore_test_replacement_draws{job=\"weekly\",repository=\"nas\"} 20\n",
+            "restic_verify_error{job=\"weekly\",repository=\"nas\",category=\"not_verified\"} 1\n",
+            "restic_verify_error{job=\"weekly\",repository=\"nas\",category=\"permission\"} 0\n",
+            "restic_restore_test_status{job=\"weekly\",repository=\"nas\"} 0\n",
+        ] {
+            assert!(text.contains(line), "{line} not in:\n{text}");
+        }
     }
 
     #[test]

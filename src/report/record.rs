@@ -90,6 +90,14 @@ pub fn build(facts: &Facts<'_>, result: Result<Work, (Category, String)>) -> Run
                     retryable: false,
                 });
             }
+            if let (Outcome::Pass, Some(why)) = (record.outcome, &res.shortfall) {
+                record.outcome = Outcome::Error;
+                record.error = Some(ErrorRecord {
+                    category: Category::NotVerified,
+                    message: why.clone(),
+                    retryable: Category::NotVerified.retryable(),
+                });
+            }
             record.findings.clone_from(&res.findings);
             record.restore_test = Some(RestoreRecord::from_result(&res, facts.verbose_results));
         }
@@ -151,5 +159,92 @@ pub fn with_state(record: &mut RunRecord, state: &JobState, rotation: Option<&Ro
             }
         }
         check.last_full_read = state.last_full_read;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::finding::{Finding, FindingKind};
+
+    fn facts() -> Facts<'static> {
+        Facts {
+            host: "h",
+            job: "restore",
+            kind: "restore-test",
+            repository: "nas",
+            started: chrono::DateTime::<Utc>::UNIX_EPOCH,
+            duration_seconds: 1.0,
+            restic_version: None,
+            read: None,
+            seed: 7,
+            verbose_results: false,
+        }
+    }
+
+    fn result(shortfall: Option<&str>, findings: Vec<Finding>) -> RestoreResult {
+        let snapshot: crate::restic::json::Snapshot = serde_json::from_str(
+            r#"{"time":"2024-01-01T10:00:00Z","tree":"ab","paths":["/data"],"hostname":"h","id":"0123456789abcdef"}"#,
+        )
+        .expect("snapshot");
+        RestoreResult {
+            snapshot,
+            seed: 7,
+            population: 40,
+            unaddressable: 0,
+            files: Vec::new(),
+            bytes_restored: 0,
+            restore_seconds: 0.0,
+            snapshot_restore_size: None,
+            findings,
+            kept: None,
+            source: "live".into(),
+            verified: 0,
+            min_verified: 10,
+            replacement_draws: 20,
+            max_replacement_draws: 80,
+            shortfall: shortfall.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn build_restore_below_the_floor_is_not_verified_and_keeps_its_counts() {
+        let r = build(
+            &facts(),
+            Ok(Work::Restore(Box::new(result(
+                Some("only 0 file(s)"),
+                vec![],
+            )))),
+        );
+        assert_eq!(r.outcome, Outcome::Error);
+        let e = r.error.as_ref().expect("error");
+        assert_eq!(e.category, Category::NotVerified);
+        assert_eq!(e.message, "only 0 file(s)");
+        assert!(!e.retryable);
+        assert_eq!(r.exit_code(), crate::exit::COULD_NOT_VERIFY);
+        let t = r.restore_test.as_ref().expect("restore part");
+        assert_eq!(
+            (t.verified, t.min_verified, t.replacement_draws),
+            (0, 10, 20)
+        );
+    }
+
+    #[test]
+    fn build_restore_damage_below_the_floor_still_fails() {
+        let damage = Finding::fail(
+            FindingKind::RestoreFailed,
+            "/a: ciphertext verification failed",
+        );
+        let r = build(
+            &facts(),
+            Ok(Work::Restore(Box::new(result(
+                Some("only 0 file(s)"),
+                vec![damage],
+            )))),
+        );
+        assert_eq!(r.outcome, Outcome::Fail);
+        assert!(r.error.is_none());
+        let r = build(&facts(), Ok(Work::Restore(Box::new(result(None, vec![])))));
+        assert_eq!(r.outcome, Outcome::Pass);
     }
 }

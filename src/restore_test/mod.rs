@@ -1,7 +1,8 @@
 //! The restore-test job on one repository: pin the snapshot, sample while streaming
 //! `restic ls`, set aside files that changed since the backup (and draw a bounded
 //! number of replacements), restore the rest with restic into a private directory,
-//! compare, classify. Plan → execute → verify, and nothing else.
+//! compare, classify, and say whether enough was verified (`min-verified`).
+//! Plan → execute → verify, and nothing else.
 
 pub mod execute;
 pub mod plan;
@@ -44,10 +45,23 @@ pub struct RestoreOptions {
     pub verbose_results: bool,
     /// Live files, or the ZFS snapshot the backup was read from.
     pub source: SourceKind,
+    /// The test passes only when at least this many files were restored and
+    /// compared; `None`: half the sample drawn (rounded up), at least 1.
+    pub min_verified: Option<usize>,
 }
 
 /// Default number of files a restore test samples.
 pub const DEFAULT_SAMPLE: usize = 20;
+
+/// Files set aside (changed, missing) are replaced by further draws, at most this
+/// many times the sample: a source that is mostly gone or busy ends the test with
+/// `not_verified` instead of walking the whole snapshot.
+pub const MAX_REPLACEMENT_FACTOR: usize = 4;
+
+/// The default verification floor: half the sample drawn, rounded up, at least 1.
+pub fn default_min_verified(drawn: usize) -> usize {
+    drawn.div_ceil(2).max(1)
+}
 
 /// Why a restore test could not run.
 #[derive(Debug, thiserror::Error)]
@@ -109,6 +123,15 @@ pub struct RestoreResult {
     pub kept: Option<PathBuf>,
     /// `live`, or `zfs:<dataset>@<snapshot>`.
     pub source: String,
+    /// Files restored and compared (match or mismatch).
+    pub verified: u64,
+    /// The floor: fewer verified files and the test cannot pass.
+    pub min_verified: u64,
+    /// Replacements drawn for files set aside, and the most that were allowed.
+    pub replacement_draws: u64,
+    pub max_replacement_draws: u64,
+    /// Why fewer than `min_verified` files were verified (`None`: enough were).
+    pub shortfall: Option<String>,
 }
 
 impl RestoreResult {
@@ -239,7 +262,14 @@ pub async fn run(
     )
     .await?;
 
-    // 3. Set aside files that changed or vanished since the backup; draw replacements.
+    // 3. Set aside files that changed or vanished since the backup; draw a bounded
+    //    number of replacements.
+    let drawn = sample.chosen.len();
+    let floor = opts
+        .min_verified
+        .unwrap_or_else(|| default_min_verified(drawn));
+    let max_replacements = drawn.saturating_mul(MAX_REPLACEMENT_FACTOR);
+    let mut replacements = 0usize;
     let mut results: Vec<FileResult> = Vec::new();
     let mut to_restore: Vec<plan::Candidate> = Vec::new();
     let mut spares = sample.spares.into_iter();
@@ -251,6 +281,9 @@ pub async fn run(
             Some(r) => {
                 budget_used -= c.size;
                 results.push(r);
+                if replacements >= max_replacements {
+                    continue;
+                }
                 // A replacement that fits the byte budget, in random order.
                 if let Some(next) = spares.by_ref().find(|s| {
                     opts.sample
@@ -258,6 +291,7 @@ pub async fn run(
                         .is_none_or(|b| budget_used + s.size <= b)
                 }) {
                     budget_used += next.size;
+                    replacements += 1;
                     queue.push_back(next);
                 }
             }
@@ -342,6 +376,13 @@ pub async fn run(
             ),
         ));
     }
+    let missing: Vec<PathBuf> = results
+        .iter()
+        .filter(|f| f.class == Class::SourceMissing)
+        .map(|f| map.expected_path(&f.path))
+        .collect();
+    let missing_root = verify::common_dir(missing.iter().map(PathBuf::as_path));
+    let shortfall = verify::shortfall(&results, floor, sample.population, missing_root.as_deref());
     let kept = if opts.keep {
         let p = dir.keep();
         tracing::info!("restored files kept in {}", p.display());
@@ -366,6 +407,11 @@ pub async fn run(
             }
             _ => "live".to_owned(),
         },
+        verified: verify::verified(&results) as u64,
+        min_verified: floor as u64,
+        replacement_draws: replacements as u64,
+        max_replacement_draws: max_replacements as u64,
+        shortfall,
         files: results,
     })
 }

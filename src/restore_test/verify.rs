@@ -1,5 +1,5 @@
 //! Hashes restored and expected copies (in parallel across files) and classifies
-//! each sampled file. Reads only;
+//! each sampled file; decides whether enough was verified (`shortfall`). Reads only;
 //! the source and the restore are never written. Hashing stops at the job's
 //! deadline or on cancellation, and a worker that panics is an error of the run,
 //! never a silently shorter list of results.
@@ -216,6 +216,72 @@ pub fn precheck(c: &Candidate, map: &Resolved) -> Option<FileResult> {
     })
 }
 
+/// Files that were restored and compared: a match or a mismatch.
+pub fn verified(files: &[FileResult]) -> usize {
+    files
+        .iter()
+        .filter(|f| matches!(f.class, Class::Match | Class::Mismatch))
+        .count()
+}
+
+/// Why a restore test verified fewer files than `floor`, or `None` when it verified
+/// enough. `drawn` is every file the sample drew (replacements included, `always`
+/// paths too); `source_root` is the directory the missing files have in common.
+pub fn shortfall(
+    files: &[FileResult],
+    floor: usize,
+    population: u64,
+    source_root: Option<&Path>,
+) -> Option<String> {
+    let done = verified(files);
+    if done >= floor {
+        return None;
+    }
+    let drawn = files.len();
+    let count = |class: Class| files.iter().filter(|f| f.class == class).count();
+    let (missing, changed) = (count(Class::SourceMissing), count(Class::Changed));
+    let mut why: Vec<String> = Vec::new();
+    if missing > 0 {
+        let root =
+            source_root.map_or_else(|| "the source".to_owned(), |p| format!("`{}`", p.display()));
+        why.push(format!(
+            "{missing} of {drawn} sampled files are missing from the source: is {root} mounted, is `map` right?"
+        ));
+    }
+    if changed > 0 {
+        why.push(format!(
+            "{changed} of {drawn} changed since the backup: compare with a ZFS snapshot, or test at a quieter time"
+        ));
+    }
+    if why.is_empty() {
+        why.push(format!(
+            "the snapshot has {population} file(s) that pass the filters and {drawn} were tested: lower `min-verified` or widen the filters"
+        ));
+    }
+    Some(format!(
+        "only {done} file(s) were restored and compared, `min-verified` is {floor}: {}",
+        why.join("; ")
+    ))
+}
+
+/// The deepest directory that all `paths` share (for "is it mounted?").
+pub fn common_dir<'a>(paths: impl IntoIterator<Item = &'a Path>) -> Option<std::path::PathBuf> {
+    let mut common: Option<std::path::PathBuf> = None;
+    for p in paths {
+        let dir = p.parent().unwrap_or(p);
+        common = Some(match common {
+            None => dir.to_owned(),
+            Some(c) => c
+                .components()
+                .zip(dir.components())
+                .take_while(|(a, b)| a == b)
+                .map(|(a, _)| a)
+                .collect(),
+        });
+    }
+    common.filter(|c| !c.as_os_str().is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -253,6 +319,52 @@ mod tests {
             }
         });
         assert_eq!(r, Err(VerifyError::Stopped(Stopped::Deadline)));
+    }
+
+    fn result(path: &str, class: Class) -> FileResult {
+        FileResult {
+            path: path.into(),
+            size: 1,
+            class,
+            restored_sha256: None,
+            expected_sha256: None,
+            detail: None,
+            warning: None,
+        }
+    }
+
+    #[test]
+    fn shortfall_says_why_files_were_set_aside() {
+        let missing: Vec<FileResult> = (0..20)
+            .map(|i| result(&format!("/d/{i}"), Class::SourceMissing))
+            .collect();
+        assert_eq!(
+            shortfall(&missing, 10, 100, Some(Path::new("/data"))).as_deref(),
+            Some("only 0 file(s) were restored and compared, `min-verified` is 10: 20 of 20 sampled files are missing from the source: is `/data` mounted, is `map` right?")
+        );
+        let mut busy: Vec<FileResult> = (0..37)
+            .map(|i| result(&format!("/d/{i}"), Class::Changed))
+            .collect();
+        busy.extend((0..3).map(|i| result(&format!("/m/{i}"), Class::Match)));
+        assert_eq!(
+            shortfall(&busy, 20, 254, None).as_deref(),
+            Some("only 3 file(s) were restored and compared, `min-verified` is 20: 37 of 40 changed since the backup: compare with a ZFS snapshot, or test at a quieter time")
+        );
+        assert_eq!(shortfall(&busy, 3, 254, None), None);
+        let few = vec![result("/a", Class::Match)];
+        assert!(shortfall(&few, 2, 1, None).is_some_and(|m| m.contains("lower `min-verified`")));
+    }
+
+    #[test]
+    fn common_dir_is_the_shared_parent() {
+        let paths = [
+            Path::new("/data/a/x"),
+            Path::new("/data/b/y"),
+            Path::new("/data/a/z"),
+        ];
+        assert_eq!(common_dir(paths), Some("/data".into()));
+        assert_eq!(common_dir([Path::new("/data/a/x")]), Some("/data/a".into()));
+        assert_eq!(common_dir(std::iter::empty::<&Path>()), None);
     }
 
     #[test]
