@@ -179,11 +179,11 @@ fn restore_test_source_changed_with_new_mtime_is_changed_replaced_and_passes() {
 }
 
 #[test]
-fn restore_test_changed_file_is_replaced_by_another_sample() {
+fn restore_test_changed_file_is_replaced_at_most_four_times_then_not_verified() {
     let env = TestEnv::new();
     let repo = env.fixture_repo("clean");
     let src = env.source_tree();
-    // Change every file but one: a sample of 1 must end with one verified match.
+    // Change every file but one: a sample of 1 needs one verified file.
     let keep = src.join("data/a.txt");
     for entry in util::walk(&src) {
         if entry != keep
@@ -199,16 +199,15 @@ fn restore_test_changed_file_is_replaced_by_another_sample() {
         .args(["--sample", "1", "--seed", "3"])
         .output()
         .expect("run");
-    util::assert_exit(&out, 0);
+    // With seed 3 the unchanged file is not among the first draws: after 4
+    // replacements (4 × the sample) the test stops, verified nothing, and says so
+    // instead of passing; nothing is called damaged.
+    util::assert_exit(&out, 3);
     let r = env.last_record();
-    let c = counts(&r);
-    // With 38 files and 1 requested, the reservoir keeps 8 (1 + spares); if the one
-    // unchanged file is among them it is reached; either way nothing is reported damaged.
-    assert!(
-        c.iter().all(|(k, _)| k == "match" || k == "changed"),
-        "{c:?}"
-    );
-    assert!(c.iter().any(|(k, n)| k == "changed" && *n >= 1), "{c:?}");
+    assert_eq!(r["error"]["category"], "not_verified", "{r}");
+    assert_eq!(r["restore_test"]["replacement_draws"], 4, "{r}");
+    assert_eq!(counts(&r), [("changed".to_owned(), 5)]);
+    assert!(r["findings"].as_array().expect("findings").is_empty());
 }
 
 #[test]
@@ -576,9 +575,13 @@ struct SmallFs(std::path::PathBuf);
 
 impl SmallFs {
     fn mount(dir: std::path::PathBuf) -> SmallFs {
+        SmallFs::mount_sized(dir, "64k")
+    }
+
+    fn mount_sized(dir: std::path::PathBuf, size: &str) -> SmallFs {
         std::fs::create_dir_all(&dir).expect("mkdir");
         let out = StdCommand::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
             .arg(&dir)
             .output()
             .expect("mount");
@@ -696,4 +699,470 @@ fn restore_test_by_subtree_restores_and_attributes_errors_to_the_right_files() {
         );
     }
     assert!(env.test_dir_entries().is_empty());
+}
+
+/// The issue's first row: the source is not mounted (or `map` points at the wrong
+/// place), so every sampled file and every replacement is `source_missing`: nothing
+/// was compared, and the run must not pass.
+/// See: issue #9 (verdicts that hold under real deployment conditions).
+#[test]
+fn restore_test_source_not_mounted_is_not_verified_exit_3() {
+    let env = TestEnv::new();
+    let repo = env.fixture_repo("clean");
+    // An empty mount point: what `/data` looks like when its disk is not mounted.
+    let mount_point = env.path("data");
+    std::fs::create_dir_all(&mount_point).expect("mkdir");
+    let out = env
+        .restore_test(&repo, &mount_point)
+        .args(["--sample", "20"])
+        .output()
+        .expect("run");
+    util::assert_exit(&out, 3);
+    let r = env.last_record();
+    assert_eq!(r["outcome"], "error", "{r}");
+    assert_eq!(r["error"]["category"], "not_verified", "{r}");
+    assert_eq!(r["error"]["retryable"], false);
+    let msg = r["error"]["message"].as_str().expect("message");
+    assert!(
+        msg.contains(&format!(
+            "38 of 38 sampled files are missing from the source: is `{}` mounted, is `map` right?",
+            mount_point.display()
+        )),
+        "{msg}"
+    );
+    let t = &r["restore_test"];
+    assert_eq!(t["verified"], 0, "{t}");
+    assert_eq!(t["min_verified"], 10, "half the sample of 20");
+    // 20 drawn, 18 spares: every one drawn as a replacement (the bound is 4 × 20).
+    assert_eq!(t["replacement_draws"], 18, "{t}");
+    assert_eq!(counts(&r), [("source_missing".to_owned(), 38)]);
+    assert!(env.test_dir_entries().is_empty());
+    let m = env.metrics();
+    assert_eq!(sample(&m, "restic_verify_error{job=\"restore-test\",repository=\"clean\",category=\"not_verified\"}"), 1.0);
+    assert_eq!(
+        sample(
+            &m,
+            "restic_verify_restore_test_verified_files{job=\"restore-test\",repository=\"clean\"}"
+        ),
+        0.0
+    );
+}
+
+/// The issue's second row: a busy source where nearly every sampled file was edited
+/// since the backup; what is left to compare is below the floor.
+#[test]
+fn restore_test_busy_source_with_most_files_changed_is_not_verified_exit_3() {
+    let env = TestEnv::new();
+    let repo = env.fixture_repo("clean");
+    let src = env.source_tree();
+    let keep = [src.join("data/a.txt"), src.join("data/b.txt")];
+    for entry in util::walk(&src) {
+        if !keep.contains(&entry)
+            && std::fs::symlink_metadata(&entry)
+                .map(|m| m.file_type().is_file())
+                .unwrap_or(false)
+        {
+            set_mtime(&entry, "2025-06-01T00:00:00Z");
+        }
+    }
+    let out = env
+        .restore_test(&repo, &src)
+        .args(["--sample", "20", "--verbose-results"])
+        .output()
+        .expect("run");
+    util::assert_exit(&out, 3);
+    let r = env.last_record();
+    assert_eq!(r["error"]["category"], "not_verified", "{r}");
+    let msg = r["error"]["message"].as_str().expect("message");
+    assert!(
+        msg.contains(
+            "changed since the backup: compare with a ZFS snapshot, or test at a quieter time"
+        ),
+        "{msg}"
+    );
+    assert!(msg.contains("`min-verified` is 10"), "{msg}");
+    let t = &r["restore_test"];
+    assert!(t["verified"].as_u64().expect("verified") <= 2, "{t}");
+    assert!(
+        counts(&r)
+            .iter()
+            .all(|(k, _)| k == "match" || k == "changed"),
+        "nothing may be called damaged: {:?}",
+        counts(&r)
+    );
+    assert!(env.test_dir_entries().is_empty());
+}
+
+#[test]
+fn restore_test_min_verified_flag_sets_the_floor() {
+    let env = TestEnv::new();
+    let repo = env.fixture_repo("clean");
+    let src = env.source_tree();
+    set_mtime(&src.join("data/a.txt"), "2025-06-01T00:00:00Z");
+    // 38 files, one changed: 37 verified.
+    let out = env
+        .restore_test(&repo, &src)
+        .args(["--sample", "1000", "--min-verified", "38"])
+        .output()
+        .expect("run");
+    util::assert_exit(&out, 3);
+    let r = env.last_record();
+    assert_eq!(r["error"]["category"], "not_verified", "{r}");
+    assert_eq!(r["restore_test"]["min_verified"], 38);
+    assert_eq!(r["restore_test"]["verified"], 37);
+    let out = env
+        .restore_test(&repo, &src)
+        .args(["--sample", "1000", "--min-verified", "37"])
+        .output()
+        .expect("run");
+    util::assert_exit(&out, 0);
+    // A floor above the sample could never be reached: a usage error before any work.
+    let out = env
+        .restore_test(&repo, &src)
+        .args(["--sample", "5", "--min-verified", "6"])
+        .output()
+        .expect("run");
+    util::assert_exit(&out, 2);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--min-verified (6) is above --sample (5)"),
+        "{err}"
+    );
+}
+
+/// The issue's third row: the test dir fills up while restic restores (another
+/// process writes to it after the free-space check passed). The files did not come
+/// back because of the disk, not the backup: `no_space`, exit 3, nothing left.
+#[test]
+fn restore_test_test_dir_filling_up_during_the_restore_is_no_space_not_damage() {
+    let env = TestEnv::new();
+    let repo = env.fixture_repo("clean");
+    let src = env.source_tree();
+    let small = SmallFs::mount_sized(env.path("filling"), "3m");
+    let dir = small.0.clone();
+    // The other process: as soon as our restore directory exists, fill the disk.
+    let filler = std::thread::spawn(move || {
+        use std::io::Write;
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(60) {
+            let ours = std::fs::read_dir(&dir)
+                .map(|d| {
+                    d.flatten().any(|e| {
+                        e.file_name()
+                            .to_string_lossy()
+                            .starts_with("restic-verify-restore-")
+                    })
+                })
+                .unwrap_or(false);
+            if ours {
+                let mut f = std::fs::File::create(dir.join("other-process.log")).expect("create");
+                let block = vec![b'x'; 64 * 1024];
+                while f.write_all(&block).is_ok() {}
+                let _ = f.write_all(&block[..512]);
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        false
+    });
+    let out = env
+        .restore_test(&repo, &src)
+        .arg("--test-dir")
+        .arg(&small.0)
+        .args([
+            "--sample",
+            "1",
+            "--seed",
+            "1",
+            "--always",
+            "/source/big/random-1m.bin",
+        ])
+        .output()
+        .expect("run");
+    assert!(
+        filler.join().expect("filler"),
+        "the restore directory never appeared"
+    );
+    util::assert_exit(&out, 3);
+    let r = env.last_record();
+    assert_eq!(r["outcome"], "error", "{r}");
+    assert_eq!(r["error"]["category"], "no_space", "{r}");
+    let msg = r["error"]["message"].as_str().expect("message");
+    assert!(msg.contains("no space left on device"), "{msg}");
+    assert!(msg.contains("the test dir filled up"), "{msg}");
+    assert!(
+        r["findings"].as_array().expect("findings").is_empty(),
+        "{r}"
+    );
+    let left: Vec<String> = std::fs::read_dir(&small.0)
+        .expect("ls")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left, ["other-process.log"], "restored data left behind");
+}
+
+/// A restic that cannot restore ownership (here: in a user namespace where the
+/// files' owner does not exist, as in a rootless container; the same kind of
+/// error a non-root restic or `RestrictSUIDSGID=yes` gives) still restores the
+/// bytes: the content is compared, and the metadata is a warning, not damage.
+#[test]
+fn restore_test_metadata_restic_cannot_restore_is_a_warning_not_damage() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = TestEnv::new();
+    let src = env.path("meta/src");
+    std::fs::create_dir_all(src.join("owned")).expect("mkdir");
+    std::fs::write(src.join("owned/by-1234.txt"), "someone else's file\n").expect("write");
+    std::fs::write(src.join("plain.txt"), "root's file\n").expect("write");
+    for p in [src.join("owned"), src.join("owned/by-1234.txt")] {
+        nix::unistd::chown(
+            &p,
+            Some(nix::unistd::Uid::from_raw(1234)),
+            Some(nix::unistd::Gid::from_raw(1234)),
+        )
+        .expect("chown (tests run as root)");
+    }
+    let repo = env.path("meta/repo");
+    assert!(env
+        .restic(&repo)
+        .arg("init")
+        .output()
+        .expect("init")
+        .status
+        .success());
+    let b = env
+        .restic(&repo)
+        .arg("backup")
+        .arg(&src)
+        .output()
+        .expect("backup");
+    assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
+    let wrapper = env.path("restic-in-userns");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\n# The real restic in a user namespace where uid 1234 does not exist: lchown fails.\nexec unshare --user --map-root-user {} \"$@\"\n",
+            util::restic_bin().display()
+        ),
+    )
+    .expect("write wrapper");
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let out = env
+        .restore_test(&repo, &src)
+        .env("RESTIC_VERIFY_RESTIC", &wrapper)
+        .args(["--sample", "10", "--verbose-results"])
+        .output()
+        .expect("run");
+    util::assert_exit(&out, 0);
+    let r = env.last_record();
+    assert_eq!(r["outcome"], "pass", "{r}");
+    assert_eq!(counts(&r), [("match".to_owned(), 2)], "{r}");
+    let file = r["restore_test"]["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .find(|f| {
+            f["path"]
+                .as_str()
+                .is_some_and(|p| p.ends_with("/owned/by-1234.txt"))
+        })
+        .expect("the file of uid 1234")
+        .clone();
+    assert_eq!(file["class"], "match", "{file}");
+    assert!(
+        file["warning"]
+            .as_str()
+            .is_some_and(|w| w.to_lowercase().contains("lchown")),
+        "{file}"
+    );
+    let kinds: Vec<&str> = r["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| f["kind"].as_str().unwrap_or(""))
+        .collect();
+    assert!(kinds.contains(&"restore_metadata"), "{r}");
+    // restic also reported the directory `owned/`, which is no sampled file: kept as a
+    // warning, not dropped.
+    assert!(kinds.contains(&"restore_unattributed"), "{r}");
+    assert!(r["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .all(|f| f["severity"] == "warn"));
+}
+
+#[test]
+fn restore_test_symlink_where_the_file_was_is_changed_not_followed() {
+    let env = TestEnv::new();
+    let repo = env.fixture_repo("clean");
+    let src = env.source_tree();
+    // Same bytes, size and mtime behind the link: following it would call it a match.
+    let f = src.join("data/a.txt");
+    let copy = env.path("elsewhere-a.txt");
+    std::fs::copy(&f, &copy).expect("copy");
+    set_mtime(&copy, "2024-01-01T00:00:00Z");
+    std::fs::remove_file(&f).expect("rm");
+    std::os::unix::fs::symlink(&copy, &f).expect("symlink");
+    let out = env
+        .restore_test(&repo, &src)
+        .args([
+            "--sample",
+            "1",
+            "--seed",
+            "5",
+            "--always",
+            "/source/data/a.txt",
+        ])
+        .output()
+        .expect("run");
+    let r = env.last_record();
+    assert!(
+        classes(&r).contains(&("/source/data/a.txt".to_owned(), "changed".to_owned())),
+        "{r}"
+    );
+    assert_ne!(out.status.code(), Some(1), "a changed source is not damage");
+}
+
+/// A run killed outright (SIGKILL, the OOM killer; systemd then kills the unit's
+/// remaining processes, restic among them) cannot remove its restore directory. The
+/// next restore test in the same test dir finds it unlocked and removes it.
+#[test]
+fn restore_test_sigkill_mid_restore_leaves_a_directory_the_next_run_removes() {
+    let env = TestEnv::new();
+    let repo = util::big_repo(&env);
+    let test_dir = env.path("test-dir");
+    std::fs::create_dir_all(&test_dir).expect("mkdir");
+    let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("restic-verify"))
+        .env("RESTIC_VERIFY_RESTIC", util::restic_bin())
+        .arg("restore-test")
+        .arg("--repo")
+        .arg(&repo)
+        .arg("--password-file")
+        .arg(env.fixture_password())
+        .arg("--test-dir")
+        .arg(&test_dir)
+        .arg("--results")
+        .arg(env.path("results.jsonl"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let start = Instant::now();
+    while !util::walk(&test_dir).iter().any(|p| p.is_file()) {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "the restore never started"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let children = child_pids(child.id());
+    assert!(!children.is_empty(), "restic is not running");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill");
+    child.wait().expect("wait");
+    for pid in &children {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(*pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    let start = Instant::now();
+    while children
+        .iter()
+        .any(|p| std::path::Path::new(&format!("/proc/{p}")).exists())
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "restic survived SIGKILL"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let left = env.test_dir_entries();
+    assert_eq!(left.len(), 1, "the killed run's directory: {left:?}");
+    let name = left[0]
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .into_owned();
+    assert!(name.starts_with("restic-verify-restore-"), "{name}");
+
+    let clean = env.fixture_repo("clean");
+    let src = env.source_tree();
+    let out = env
+        .restore_test(&clean, &src)
+        .args(["--sample", "2"])
+        .output()
+        .expect("run");
+    util::assert_exit(&out, 0);
+    assert!(
+        env.test_dir_entries().is_empty(),
+        "left behind: {:?}",
+        env.test_dir_entries()
+    );
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        log.contains("removed") && log.contains(&name) && log.contains("killed"),
+        "no log line naming the removed directory:\n{log}"
+    );
+}
+
+/// The children of a process, from `/proc/<pid>/task/*/children`.
+fn child_pids(pid: u32) -> Vec<i32> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let text = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+        out.extend(
+            text.split_whitespace()
+                .filter_map(|p| p.parse::<i32>().ok()),
+        );
+    }
+    out
+}
+
+/// A leftover restore directory that cannot be removed (here an immutable file in
+/// it) is logged with the reason, not silently kept; the run itself goes on.
+#[test]
+fn restore_test_leftover_directory_that_cannot_be_removed_is_logged_not_swallowed() {
+    let env = TestEnv::new();
+    let repo = env.fixture_repo("clean");
+    let src = env.source_tree();
+    let leftover = env.path("test-dir/restic-verify-restore-stuck");
+    std::fs::create_dir_all(&leftover).expect("mkdir");
+    let stuck = leftover.join("immutable.bin");
+    std::fs::write(&stuck, "x").expect("write");
+    let chattr = |flag: &str| {
+        let st = StdCommand::new("chattr")
+            .arg(flag)
+            .arg(&stuck)
+            .status()
+            .expect("chattr");
+        assert!(
+            st.success(),
+            "chattr {flag} (needs root and a file system with attributes)"
+        );
+    };
+    chattr("+i");
+    let out = env
+        .restore_test(&repo, &src)
+        .args(["--sample", "2"])
+        .output()
+        .expect("run");
+    chattr("-i");
+    util::assert_exit(&out, 0);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        log.lines().any(|l| l.contains("WARN")
+            && l.contains("cannot remove")
+            && l.contains("restic-verify-restore-stuck")),
+        "no warning naming the directory:\n{log}"
+    );
+    assert!(stuck.exists());
 }
