@@ -15,6 +15,7 @@ mod find;
 pub mod json;
 mod list;
 mod lock;
+pub mod restore_output;
 pub mod session;
 pub mod version;
 

@@ -15,9 +15,10 @@ use super::args::{
     BackendOptions, CheckRead, SnapshotFilter,
 };
 use super::classify::{
-    backend_hint, classify, classify_restore, is_check_error_line, key_message, network_line,
-    parse_restore, tail, LockHolder, ResticExit, SNAPSHOT_LOAD_MARKERS,
+    backend_hint, classify, is_check_error_line, key_message, network_line, tail, LockHolder,
+    ResticExit, SNAPSHOT_LOAD_MARKERS,
 };
+use super::restore_output::{classify_restore, parse_restore};
 use super::{json, Error, Restic};
 use crate::credentials::Credentials;
 use crate::finding::Category;
@@ -376,6 +377,7 @@ impl Session<'_> {
                         .to_owned()
                 }
             },
+            Category::Permission => "; restic takes a lock even to read: the user running restic-verify must be able to write the repository's `locks/` (the shipped units run as `restic-verify`)".to_owned(),
             _ => String::new(),
         };
         Error::Failed {

@@ -420,7 +420,7 @@ pub async fn run(
 /// files restored without some metadata (not damage), and every error line that
 /// named no sampled file (damage fails the run; anything else is a warning).
 fn restic_findings(results: &[FileResult], unmatched: &[String], target: &Path) -> Vec<Finding> {
-    use crate::restic::classify::{restore_line, RestoreLine};
+    use crate::restic::restore_output::{restore_line, RestoreLine};
     let mut findings = Vec::new();
     let metadata: Vec<&FileResult> = results.iter().filter(|f| f.warning.is_some()).collect();
     if let Some(first) = metadata.first() {

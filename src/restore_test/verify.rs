@@ -10,7 +10,7 @@ use super::execute::RestoreErrors;
 use super::plan::Candidate;
 use crate::compare::FileResult;
 use crate::compare::{self, Class, Expected, HashError, Restored, Stop, Stopped};
-use crate::restic::classify::{restore_line, RestoreLine};
+use crate::restic::restore_output::{restore_line, RestoreLine};
 use crate::source::{self, Now, Resolved};
 
 /// Why comparing did not give one result per file.
