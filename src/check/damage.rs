@@ -109,6 +109,41 @@ pub fn recipe(version: Version, d: &Damage) -> Vec<String> {
     steps
 }
 
+/// The damage report of a restore test: it names files, not packs (restic restores
+/// by blob), so the first step is `restic check --read-data` to find the packs.
+/// With a live source a mismatch may also be bit rot in the source; a ZFS snapshot
+/// source cannot have changed.
+pub fn from_restore(
+    snapshot: &str,
+    mut files: Vec<String>,
+    version: Option<Version>,
+    immutable_source: bool,
+) -> Damage {
+    files.sort();
+    files.dedup();
+    let truncated = files.len().saturating_sub(FILES_CAP) as u64;
+    files.truncate(FILES_CAP);
+    let mut d = Damage {
+        snapshots: vec![snapshot.to_owned()],
+        files,
+        files_truncated: truncated,
+        files_cap: FILES_CAP,
+        note: Some(if immutable_source {
+            "a restore test names the files, not the packs: `restic check --read-data` names the broken packs".to_owned()
+        } else {
+            "a restore test names the files, not the packs: `restic check --read-data` names the broken packs (if it finds none, the live source may have rotted instead: compare with another copy)".to_owned()
+        }),
+        ..Damage::default()
+    };
+    let mut recipe = vec![
+        "restic check --read-data (names the broken packs; then follow its recipe)".to_owned(),
+    ];
+    recipe.extend(self::recipe(version.unwrap_or(Version::new(0, 14, 0)), &d));
+    recipe.dedup();
+    d.recipe = recipe;
+    d
+}
+
 /// Finds the snapshots and files that use `packs`, newest snapshot first, asking
 /// restic snapshot by snapshot; stops early (with a note) when restic fails or the
 /// run is cancelled or out of time, keeping what it found.
@@ -210,5 +245,24 @@ mod tests {
             recipe(Version::new(0, 17, 0), &index),
             ["restic repair index", "restic check --read-data"]
         );
+    }
+
+    #[test]
+    fn from_restore_names_the_snapshot_and_files_and_starts_with_a_full_read() {
+        let d = from_restore(
+            "1156ede093ffb848",
+            vec!["/b".into(), "/a".into(), "/a".into()],
+            Some(Version::new(0, 18, 0)),
+            false,
+        );
+        assert_eq!(d.snapshots, ["1156ede093ffb848"]);
+        assert_eq!(d.files, ["/a", "/b"]);
+        assert!(d.packs.is_empty());
+        assert!(
+            d.recipe[0].starts_with("restic check --read-data"),
+            "{:?}",
+            d.recipe
+        );
+        assert!(d.note.expect("note").contains("source may have rotted"));
     }
 }

@@ -6,10 +6,11 @@
 use chrono::{DateTime, Utc};
 
 use super::{CheckRecord, ErrorRecord, RestoreRecord, RotationRecord, RunRecord};
-use crate::check::CheckResult;
+use crate::check::{damage, CheckResult};
 use crate::compare::Class;
 use crate::finding::{self, Category, Outcome};
 use crate::restic::CheckRead;
+use crate::restic::Version;
 use crate::restore_test::RestoreResult;
 use crate::state::{JobState, Rotation};
 
@@ -99,6 +100,23 @@ pub fn build(facts: &Facts<'_>, result: Result<Work, (Category, String)>) -> Run
                 });
             }
             record.findings.clone_from(&res.findings);
+            let damaged: Vec<String> = res
+                .files
+                .iter()
+                .filter(|f| matches!(f.class, Class::Mismatch | Class::RestoreFailed))
+                .map(|f| f.path.clone())
+                .collect();
+            if !damaged.is_empty() {
+                record.damage = Some(damage::from_restore(
+                    &res.snapshot.id,
+                    damaged,
+                    facts
+                        .restic_version
+                        .as_deref()
+                        .and_then(|v| Version::parse_version_output(&format!("restic {v}"))),
+                    res.source != "live",
+                ));
+            }
             record.restore_test = Some(RestoreRecord::from_result(&res, facts.verbose_results));
         }
         Ok(Work::Check(res)) => {

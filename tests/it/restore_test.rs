@@ -230,6 +230,28 @@ fn restore_test_flipped_byte_in_the_pack_of_a_sampled_file_fails() {
                 && (k == "restore_failed" || k == "mismatch")),
         "{c:?}"
     );
+    // The damage report names the pinned snapshot and the file, and starts the
+    // recipe with the full read that names the packs.
+    let d = &r["damage"];
+    assert_eq!(
+        d["snapshots"][0], r["restore_test"]["snapshot"]["id"],
+        "{r}"
+    );
+    assert!(
+        d["files"]
+            .as_array()
+            .expect("files")
+            .iter()
+            .any(|f| f == "/source/big/random-1m.bin"),
+        "{r}"
+    );
+    assert!(
+        d["recipe"][0]
+            .as_str()
+            .expect("recipe")
+            .starts_with("restic check --read-data"),
+        "{r}"
+    );
     assert!(env.test_dir_entries().is_empty());
 }
 
