@@ -190,8 +190,12 @@ pub async fn run(
                 kill_at = Some(Instant::now() + limits.grace);
             }
             () = hurry.cancelled(), if kill_at.is_some() && status.is_none() => {
+                // Kill here: a sleep until "now" is not ready on its first poll, and
+                // this branch would win every round.
                 tracing::warn!("stopping `{}` now (second signal)", program.display());
-                kill_at = Some(Instant::now());
+                signal_group(pid, nix::sys::signal::Signal::SIGKILL);
+                let _ = child.start_kill();
+                kill_at = None;
             }
             () = tokio::time::sleep_until(kill_at.unwrap_or(far)), if kill_at.is_some() && status.is_none() => {
                 tracing::warn!("`{}` did not stop within {} of SIGINT; killing it", program.display(), humantime::format_duration(limits.grace));
@@ -375,6 +379,34 @@ mod tests {
         assert_eq!(exit.stopped, Some(Stopped::Cancelled));
         assert_eq!(out.trim(), "got-int");
         assert_eq!(exit.status.code(), Some(130));
+    }
+
+    #[tokio::test]
+    async fn run_second_signal_kills_at_once_instead_of_waiting_out_the_grace() {
+        // The child ignores SIGINT, as a restic stuck on a dead backend does.
+        let args = sh("trap '' INT; sleep 60");
+        let cancel = CancellationToken::new();
+        let hurry = CancellationToken::new();
+        let l = Limits {
+            deadline: Instant::now() + Duration::from_secs(120),
+            cancel: cancel.clone(),
+            grace: Duration::from_secs(60),
+            hurry: Some(hurry.clone()),
+        };
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            cancel.cancel();
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            hurry.cancel();
+        });
+        let started = std::time::Instant::now();
+        let exit = run(sh_spec(&args), &l, &mut |_| ()).await.expect("run");
+        assert_eq!(exit.stopped, Some(Stopped::Cancelled));
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "waited {:?} instead of killing at the second signal",
+            started.elapsed()
+        );
     }
 
     #[tokio::test]
