@@ -62,6 +62,12 @@ pub enum Command {
     /// Load and validate a profile, print the plan and the next fire times; touches
     /// no repository.
     Validate(ValidateArgs),
+    /// Where every job stands on every repository, from the results files: latest
+    /// outcome, last pass, snapshot age, check coverage, last restore test.
+    ///
+    /// Exit code: 1 when any latest outcome is `fail`, 3 when any is `error` (or a job
+    /// never ran), else 0, so `if restic-verify status; then ...` works in a script.
+    Status(StatusArgs),
 }
 
 /// Settings shared by every command that calls restic.
@@ -287,6 +293,38 @@ pub struct ValidateArgs {
     /// their URL, token and password files.
     #[arg(long)]
     pub check_notifiers: bool,
+}
+
+/// Which results to read: shared by `status` and `report`.
+#[derive(Debug, Clone, Args)]
+pub struct HistoryArgs {
+    /// A JSONL results file (repeatable). Without it, the results files and state
+    /// directories of every job of the profile (--config) are read.
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub results: Vec<PathBuf>,
+    /// The profile whose jobs' `results` and `state-dir` to read [default:
+    /// /etc/restic-verify/config.toml when no --results is given].
+    #[arg(long, short, env = "RESTIC_VERIFY_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub history: HistoryArgs,
+    /// Print a JSON array of rows instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Colour the table: `auto` colours on a terminal unless NO_COLOR is set.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //! Errors *inside* a job run (a locked repository, a wrong password) do not end up
 //! here: they are recorded in that run's `RunRecord` so the other jobs still run.
 
-use crate::{config, exit, report, restic, state};
+use crate::{config, exit, history, report, restic, state};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -16,6 +16,8 @@ pub enum Error {
     Report(#[from] report::Error),
     #[error(transparent)]
     State(#[from] state::Error),
+    #[error(transparent)]
+    History(#[from] history::Error),
     #[error("unknown job `{name}` in profile {profile}; the profile defines: {known}")]
     UnknownJob {
         name: String,
@@ -31,7 +33,9 @@ impl Error {
     /// must decide its code here.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Config(_) | Error::UnknownJob { .. } | Error::Usage(_) => exit::USAGE,
+            Error::Config(_) | Error::UnknownJob { .. } | Error::Usage(_) | Error::History(_) => {
+                exit::USAGE
+            }
             Error::Restic(e) => e.category().exit_code(),
             Error::Report(_) | Error::State(_) => exit::COULD_NOT_VERIFY,
         }

@@ -15,6 +15,7 @@ pub mod credentials;
 pub mod error;
 pub mod exit;
 pub mod finding;
+pub mod history;
 pub mod lock;
 pub mod logging;
 pub mod notify;
@@ -71,5 +72,6 @@ pub async fn run(cli: Cli, ctx: runner::Context) -> Result<Report, Error> {
             cmd::daemon::run(a, &ctx).await
         }
         Command::Validate(a) => cmd::validate::run(a).await,
+        Command::Status(a) => cmd::status::run(a),
     }
 }

@@ -2,6 +2,20 @@
 
 pub mod check;
 pub mod daemon;
+pub mod inputs;
 pub mod restore_test;
 pub mod run;
+pub mod status;
 pub mod validate;
+
+/// Writes what a command prints to stdout; a reader that went away (`| head`) is
+/// not an error.
+fn print_stdout(bytes: &[u8]) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(bytes).and_then(|()| out.flush()) {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            tracing::error!("cannot write to stdout: {e}");
+        }
+    }
+}

@@ -15,7 +15,7 @@ const LAYERS: &[&[&str]] = &[
     &[
         "exit", "secret", "signal", "schedule", "sample", "compare", "state", "lock", "logging",
     ],
-    &["finding", "source", "credentials"],
+    &["finding", "source", "credentials", "history"],
     // The one door for child processes.
     &["process"],
     // Child-process clients.

@@ -18,5 +18,6 @@ mod notify;
 mod report;
 mod restore_test;
 mod servers;
+mod status;
 mod systemd;
 mod util;

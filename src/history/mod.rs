@@ -1,0 +1,458 @@
+//! Reading back what earlier runs left: JSONL result histories and job state files.
+//!
+//! Read-only: nothing here writes, renames or locks (a state file that does not
+//! parse is reported, not moved aside as `state::load` does). Histories are
+//! streamed one line at a time into a visitor, so memory follows what the caller
+//! keeps (`status` keeps the latest record per job × repository, `timeline` fixed
+//! bins per chart), never the length of the file. A line that is not a record —
+//! torn by a crash, edited by hand, from a future version with a different shape —
+//! is skipped with a warning naming the file and line number, never a crash.
+//! Records are read leniently: unknown fields are ignored and unknown kinds (e.g.
+//! `audit`) and outcomes are kept, so a newer writer does not break an older reader.
+
+pub mod human;
+pub mod status;
+pub mod timeline;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, SubsecRound, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::state::{self, JobState};
+
+/// Longest line read as a record; a longer one is skipped with a warning so that
+/// one runaway line cannot take all memory.
+pub const MAX_LINE_BYTES: usize = 256 << 20;
+/// Malformed lines warned about one by one per file; the rest are counted.
+const MAX_LINE_WARNINGS: u64 = 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("results file {} does not exist; pass the JSONL file a job writes (`results` in the profile, --results of check/restore-test)", path.display())]
+    Missing { path: PathBuf },
+    #[error("cannot read results file {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The verdict of a recorded run, as far as this reader understands it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Verdict {
+    Pass,
+    /// An outcome this version does not know: read as "not verified".
+    Unknown,
+    Error,
+    Fail,
+}
+
+impl Verdict {
+    pub fn parse(outcome: &str) -> Verdict {
+        match outcome {
+            "pass" => Verdict::Pass,
+            "fail" => Verdict::Fail,
+            "error" => Verdict::Error,
+            _ => Verdict::Unknown,
+        }
+    }
+}
+
+/// One JSONL record as read back (the fields `report::RunRecord` writes that the
+/// readers use; everything else is ignored).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Entry {
+    #[serde(default)]
+    pub ts: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub host: Option<String>,
+    pub job: String,
+    #[serde(default)]
+    pub kind: String,
+    pub repository: String,
+    pub outcome: String,
+    #[serde(default)]
+    pub duration_seconds: Option<f64>,
+    #[serde(default)]
+    pub last_success: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub check: Option<CheckPart>,
+    #[serde(default)]
+    pub restore_test: Option<RestorePart>,
+    #[serde(default)]
+    pub findings: Vec<FindingPart>,
+    #[serde(default)]
+    pub error: Option<ErrorPart>,
+    /// A description of damage (with a `recipe` to repair it), when a writer adds one.
+    #[serde(default)]
+    pub damage: Option<serde_json::Value>,
+    /// The audit part of an `audit` record, shown as it is.
+    #[serde(default)]
+    pub audit: Option<serde_json::Value>,
+}
+
+impl Entry {
+    pub fn verdict(&self) -> Verdict {
+        Verdict::parse(&self.outcome)
+    }
+
+    /// When the newest snapshot this run saw was taken, if it says.
+    pub fn newest_snapshot_time(&self) -> Option<DateTime<Utc>> {
+        let from_check = self.check.as_ref().and_then(|c| {
+            let age = c.newest_snapshot_age_seconds?;
+            let age = chrono::Duration::try_milliseconds((age * 1000.0) as i64)?;
+            // The age was measured a moment after `ts`: whole seconds are what it says.
+            Some((self.ts? - age).trunc_subsecs(0))
+        });
+        let from_restore = self
+            .restore_test
+            .as_ref()
+            .and_then(|r| r.snapshot.as_ref())
+            .and_then(|s| s.time.as_deref())
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc));
+        from_check.max(from_restore)
+    }
+
+    /// The share of pack data this run's check cycle has read, if it says:
+    /// the rotation's coverage, or 1 for `--read-data`.
+    pub fn coverage(&self) -> Option<f64> {
+        let c = self.check.as_ref()?;
+        match (&c.rotation, c.read_data_subset.as_deref()) {
+            (Some(r), _) => r.coverage_ratio,
+            (None, Some("all")) => Some(1.0),
+            _ => None,
+        }
+    }
+
+    /// Whether `self` is at least as recent as `other` (file order breaks ties, so
+    /// the later line wins; a record without a time counts as the latest so far).
+    pub fn supersedes(&self, other: &Entry) -> bool {
+        match (self.ts, other.ts) {
+            (Some(a), Some(b)) => a >= b,
+            _ => true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct CheckPart {
+    #[serde(default)]
+    pub read_data_subset: Option<String>,
+    #[serde(default)]
+    pub errors: Vec<String>,
+    #[serde(default)]
+    pub snapshots: Option<u64>,
+    #[serde(default)]
+    pub newest_snapshot_age_seconds: Option<f64>,
+    #[serde(default)]
+    pub rotation: Option<RotationPart>,
+    #[serde(default)]
+    pub last_full_read: Option<DateTime<Utc>>,
+    /// Packs not read in the current cycle, when a writer records it.
+    #[serde(default)]
+    pub unread_packs: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct RotationPart {
+    #[serde(default)]
+    pub group: Option<u32>,
+    #[serde(default)]
+    pub groups: Option<u32>,
+    #[serde(default)]
+    pub coverage_ratio: Option<f64>,
+    #[serde(default)]
+    pub cycle_started: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub last_cycle_completed: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct SnapshotPart {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub time: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct RestorePart {
+    #[serde(default)]
+    pub snapshot: Option<SnapshotPart>,
+    #[serde(default)]
+    pub source: Option<String>,
+    #[serde(default)]
+    pub sampled: Option<u64>,
+    #[serde(default)]
+    pub counts: BTreeMap<String, u64>,
+    #[serde(default)]
+    pub bytes_restored: Option<u64>,
+    #[serde(default)]
+    pub restore_seconds: Option<f64>,
+    #[serde(default)]
+    pub throughput_bytes_per_second: Option<f64>,
+    #[serde(default)]
+    pub estimated_full_restore_seconds: Option<f64>,
+}
+
+impl RestorePart {
+    /// Files restored and found identical to their source.
+    pub fn verified(&self) -> Option<u64> {
+        self.counts.get("match").copied()
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct FindingPart {
+    #[serde(default)]
+    pub severity: Option<String>,
+    #[serde(default)]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub detail: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub damage: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+pub struct ErrorPart {
+    #[serde(default)]
+    pub category: Option<String>,
+    #[serde(default)]
+    pub message: String,
+}
+
+/// What reading one file came to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReadStats {
+    /// Bytes read (a second pass reads only these, so it sees the same lines).
+    pub bytes: u64,
+    pub records: u64,
+    /// Lines that were not records (each warned about, up to a limit).
+    pub skipped: u64,
+}
+
+/// Streams every record of the JSONL file `path` to `visit`, in file order, reading
+/// at most `limit` bytes when given. Lines that are not records are skipped, with a
+/// warning naming the line number when `warn` (a second pass over the same bytes
+/// passes `false`).
+///
+/// # Errors
+/// The file does not exist or cannot be read.
+pub fn read(
+    path: &Path,
+    limit: Option<u64>,
+    warn: bool,
+    visit: &mut dyn FnMut(Entry),
+) -> Result<ReadStats, Error> {
+    let file = std::fs::File::open(path).map_err(|source| {
+        if source.kind() == std::io::ErrorKind::NotFound {
+            Error::Missing {
+                path: path.to_owned(),
+            }
+        } else {
+            Error::Read {
+                path: path.to_owned(),
+                source,
+            }
+        }
+    })?;
+    let reader = BufReader::with_capacity(1 << 16, file.take(limit.unwrap_or(u64::MAX)));
+    let name = warn.then(|| path.display().to_string());
+    read_from(reader, name.as_deref(), visit).map_err(|source| Error::Read {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// `read` on any reader; `name` names it in warnings (none without a name).
+///
+/// # Errors
+/// The reader fails (a directory, an I/O error).
+pub fn read_from(
+    mut reader: impl BufRead,
+    name: Option<&str>,
+    visit: &mut dyn FnMut(Entry),
+) -> std::io::Result<ReadStats> {
+    let mut stats = ReadStats::default();
+    let mut buf = Vec::new();
+    let mut number = 0u64;
+    loop {
+        buf.clear();
+        let (n, complete) = next_line(&mut reader, &mut buf)?;
+        if n == 0 {
+            break;
+        }
+        stats.bytes += n as u64;
+        number += 1;
+        let problem = if !complete {
+            Some(format!("longer than {MAX_LINE_BYTES} bytes"))
+        } else if buf.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        } else {
+            match serde_json::from_slice::<Entry>(&buf) {
+                Ok(entry) => {
+                    stats.records += 1;
+                    visit(entry);
+                    None
+                }
+                Err(e) => {
+                    // serde_json says where in the line; the line number is ours.
+                    let msg = e.to_string();
+                    let at = format!(" at line {} column {}", e.line(), e.column());
+                    Some(format!(
+                        "column {}: {}",
+                        e.column(),
+                        msg.strip_suffix(&at).unwrap_or(&msg)
+                    ))
+                }
+            }
+        };
+        if let Some(problem) = problem {
+            stats.skipped += 1;
+            if let Some(name) = name.filter(|_| stats.skipped <= MAX_LINE_WARNINGS) {
+                tracing::warn!("{name}: line {number} skipped, not a result record ({problem})");
+            }
+        }
+    }
+    if let Some(name) = name.filter(|_| stats.skipped > MAX_LINE_WARNINGS) {
+        tracing::warn!(
+            "{name}: {} more lines skipped ({} in all)",
+            stats.skipped - MAX_LINE_WARNINGS,
+            stats.skipped
+        );
+    }
+    Ok(stats)
+}
+
+/// Reads one line into `buf` (without its newline), keeping at most
+/// `MAX_LINE_BYTES`; returns the bytes consumed and whether the line was kept whole.
+fn next_line(reader: &mut impl BufRead, buf: &mut Vec<u8>) -> std::io::Result<(usize, bool)> {
+    let mut consumed = 0;
+    let mut complete = true;
+    loop {
+        let available = match reader.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if available.is_empty() {
+            return Ok((consumed, complete));
+        }
+        let (chunk, done) = match available.iter().position(|&b| b == b'\n') {
+            Some(i) => (&available[..i], Some(i + 1)),
+            None => (available, None),
+        };
+        if complete && buf.len() + chunk.len() <= MAX_LINE_BYTES {
+            buf.extend_from_slice(chunk);
+        } else {
+            complete = false;
+            buf.clear();
+        }
+        let used = done.unwrap_or(available.len());
+        reader.consume(used);
+        consumed += used;
+        if done.is_some() {
+            return Ok((consumed, complete));
+        }
+    }
+}
+
+/// The state of `job` on `repository` in `state_dir`, read without changing
+/// anything: `Ok(None)` when there is none yet, `Err` with a message when it
+/// cannot be read or parsed.
+///
+/// # Errors
+/// A message naming the file.
+pub fn read_state(
+    state_dir: &Path,
+    job: &str,
+    repository: &str,
+) -> Result<Option<JobState>, String> {
+    let path = state::path(state_dir, job, repository);
+    match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| format!("state file {} cannot be parsed: {e}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("cannot read state file {}: {e}", path.display())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn collect(text: &[u8]) -> (Vec<Entry>, ReadStats) {
+        let mut out = Vec::new();
+        let stats = read_from(text, Some("t.jsonl"), &mut |e| out.push(e)).expect("read");
+        (out, stats)
+    }
+
+    const PASS: &str = r#"{"v":1,"ts":"2026-01-01T00:00:00Z","job":"j","kind":"check","repository":"r","outcome":"pass","findings":[],"future_field":{"x":[1,2]}}"#;
+
+    #[test]
+    fn read_from_with_malformed_lines_skips_them_and_keeps_the_rest() {
+        let text = format!("{PASS}\nnot json\n\n{{\"v\":1,\"tor\n{PASS}\n\u{0}\u{ff}\n{PASS}");
+        let (entries, stats) = collect(text.as_bytes());
+        assert_eq!(entries.len(), 3);
+        assert_eq!(stats.records, 3);
+        assert_eq!(stats.skipped, 3);
+        assert_eq!(stats.bytes, text.len() as u64);
+    }
+
+    #[test]
+    fn read_from_unknown_kind_and_outcome_is_kept_as_unknown() {
+        let line = br#"{"ts":"2026-01-01T00:00:00Z","job":"a","kind":"audit","repository":"r","outcome":"drill","audit":{"files":3}}"#;
+        let (entries, _) = collect(line);
+        assert_eq!(entries[0].kind, "audit");
+        assert_eq!(entries[0].verdict(), Verdict::Unknown);
+        assert!(entries[0].audit.is_some());
+    }
+
+    #[test]
+    fn read_from_line_without_required_fields_is_skipped() {
+        let (entries, stats) = collect(b"{\"v\":1,\"job\":\"j\"}\n[1,2]\n42\n");
+        assert!(entries.is_empty());
+        assert_eq!(stats.skipped, 3);
+    }
+
+    #[test]
+    fn next_line_over_the_limit_is_consumed_and_reported_incomplete() {
+        let mut text = vec![b'x'; MAX_LINE_BYTES + 10];
+        text.push(b'\n');
+        text.extend_from_slice(PASS.as_bytes());
+        let mut reader = std::io::BufReader::with_capacity(1 << 16, &text[..]);
+        let mut buf = Vec::new();
+        let (n, complete) = next_line(&mut reader, &mut buf).expect("line");
+        assert_eq!(n, MAX_LINE_BYTES + 11);
+        assert!(!complete);
+        assert!(buf.is_empty());
+        buf.clear();
+        let (_, complete) = next_line(&mut reader, &mut buf).expect("line");
+        assert!(complete);
+        assert_eq!(buf, PASS.as_bytes());
+    }
+
+    #[test]
+    fn entry_newest_snapshot_time_takes_the_newer_of_check_and_restore() {
+        let line = r#"{"ts":"2026-01-02T00:00:00Z","job":"j","repository":"r","outcome":"pass","check":{"newest_snapshot_age_seconds":3600}}"#;
+        let (e, _) = collect(line.as_bytes());
+        assert_eq!(
+            e[0].newest_snapshot_time().map(|t| t.to_rfc3339()),
+            Some("2026-01-01T23:00:00+00:00".to_owned())
+        );
+    }
+
+    #[test]
+    fn read_missing_file_names_it() {
+        let e =
+            read(Path::new("/nonexistent/r.jsonl"), None, true, &mut |_| {}).expect_err("missing");
+        assert!(e.to_string().contains("/nonexistent/r.jsonl"), "{e}");
+    }
+}
