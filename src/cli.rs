@@ -68,6 +68,10 @@ pub enum Command {
     /// Exit code: 1 when any latest outcome is `fail`, 3 when any is `error` (or a job
     /// never ran), else 0, so `if restic-verify status; then ...` works in a script.
     Status(StatusArgs),
+    /// Write a self-contained HTML report of the results (timeline of verdicts, check
+    /// coverage, restore throughput and RTO charts, every damage finding); one file,
+    /// no external resources, printable.
+    Report(ReportArgs),
 }
 
 /// Settings shared by every command that calls restic.
@@ -325,6 +329,18 @@ pub enum ColorChoice {
     Auto,
     Always,
     Never,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub history: HistoryArgs,
+    /// The HTML file to write (replaced atomically).
+    #[arg(long, short, value_name = "FILE.html")]
+    pub output: PathBuf,
+    /// Only runs of this last period, e.g. `90d` [default: the whole history].
+    #[arg(long, value_name = "DURATION")]
+    pub since: Option<String>,
 }
 
 #[cfg(test)]

@@ -73,5 +73,6 @@ pub async fn run(cli: Cli, ctx: runner::Context) -> Result<Report, Error> {
         }
         Command::Validate(a) => cmd::validate::run(a).await,
         Command::Status(a) => cmd::status::run(a),
+        Command::Report(a) => cmd::report::run(a),
     }
 }

@@ -3,6 +3,7 @@
 pub mod check;
 pub mod daemon;
 pub mod inputs;
+pub mod report;
 pub mod restore_test;
 pub mod run;
 pub mod status;

@@ -3,9 +3,11 @@
 //! later, the notifiers. This module and its children are the only code that writes
 //! result files.
 
+pub mod html;
 pub mod jsonl;
 pub mod prometheus;
 pub mod record;
+pub mod svg;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -41,6 +43,14 @@ pub enum Error {
     MetricsDirMissing { dir: PathBuf },
     #[error("cannot write metrics file {}: {source}", path.display())]
     Metrics {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("report {}: directory {} does not exist", path.display(), dir.display())]
+    ReportDirMissing { path: PathBuf, dir: PathBuf },
+    #[error("cannot write report {}: {source}", path.display())]
+    ReportFile {
         path: PathBuf,
         #[source]
         source: std::io::Error,

@@ -16,6 +16,7 @@ mod fixtures;
 mod nixos;
 mod notify;
 mod report;
+mod report_html;
 mod restore_test;
 mod servers;
 mod status;
