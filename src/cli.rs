@@ -72,6 +72,10 @@ pub enum Command {
     /// coverage, restore throughput and RTO charts, every damage finding); one file,
     /// no external resources, printable.
     Report(ReportArgs),
+    /// Print a shell completion script to stdout.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) to stdout: `restic-verify man | man -l -`.
+    Man(ManArgs),
 }
 
 /// Settings shared by every command that calls restic.
@@ -341,6 +345,21 @@ pub struct ReportArgs {
     /// Only runs of this last period, e.g. `90d` [default: the whole history].
     #[arg(long, value_name = "DURATION")]
     pub since: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CompletionsArgs {
+    /// The shell: bash (e.g. /usr/share/bash-completion/completions/restic-verify),
+    /// zsh (a `_restic-verify` file in $fpath) or fish (~/.config/fish/completions/).
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ManArgs {
+    /// Print the page of this subcommand (restic-verify-SUBCOMMAND(1)) instead.
+    #[arg(value_name = "SUBCOMMAND")]
+    pub subcommand: Option<String>,
 }
 
 #[cfg(test)]

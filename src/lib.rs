@@ -74,5 +74,7 @@ pub async fn run(cli: Cli, ctx: runner::Context) -> Result<Report, Error> {
         Command::Validate(a) => cmd::validate::run(a).await,
         Command::Status(a) => cmd::status::run(a),
         Command::Report(a) => cmd::report::run(a),
+        Command::Completions(a) => cmd::completions::run(a),
+        Command::Man(a) => cmd::man::run(a),
     }
 }

@@ -1,8 +1,10 @@
 //! One file per subcommand; each turns its arguments into a `Report`.
 
 pub mod check;
+pub mod completions;
 pub mod daemon;
 pub mod inputs;
+pub mod man;
 pub mod report;
 pub mod restore_test;
 pub mod run;

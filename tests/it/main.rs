@@ -9,6 +9,7 @@ mod architecture;
 mod backends;
 mod check;
 mod cli;
+mod completions;
 mod coverage;
 mod daemon;
 mod damage;
