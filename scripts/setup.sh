@@ -7,6 +7,10 @@
 # through: a restic REST server (rclone) and an SFTP server (openssh-server), and
 # setpriv (util-linux) to run as the unprivileged service user (the tests start and
 # stop them).
+# For the operator tools: Debian's chromium (renders the HTML report headless), groff
+# and man-db (man pages), GNU time (peak memory), binutils and dpkg-dev (cargo-deb
+# strips the binary and computes Depends), and cargo-deb itself from crates.io
+# (scripts/package.sh; pinned, about 2 minutes to compile on 2 cores).
 # Idempotent: a second run installs nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,6 +34,13 @@ command -v rclone >/dev/null 2>&1 || need+=(rclone)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
 command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v groff >/dev/null 2>&1 || need+=(groff-base)
+command -v man >/dev/null 2>&1 || need+=(man-db)
+[ -x /usr/bin/time ] || need+=(time)
+command -v script >/dev/null 2>&1 || need+=(bsdutils)
+command -v strip >/dev/null 2>&1 || need+=(binutils)
+command -v dpkg-shlibdeps >/dev/null 2>&1 || need+=(dpkg-dev)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
@@ -44,5 +55,12 @@ if [ ! -d /run/sshd ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo mkdir -p -m 0755 /run/sshd
+fi
+cargo_deb_version=3.8.0
+if ! cargo deb --version 2>/dev/null | grep -qx "cargo-deb $cargo_deb_version"; then
+  echo "setup: installing cargo-deb $cargo_deb_version with cargo install (about 2 minutes)"
+  started=$(date +%s)
+  cargo install cargo-deb --version "$cargo_deb_version" --locked --quiet
+  echo "setup: cargo-deb installed in $(($(date +%s) - started)) s"
 fi
 echo "setup: $(restic version | cut -d' ' -f1-2) at $(command -v restic); $("$prefix/usr/bin/restic" version | cut -d' ' -f1-2) at $prefix/usr/bin/restic; $(promtool --version 2>&1 | head -1 | cut -d' ' -f1-3)"

@@ -16,6 +16,7 @@ mod damage;
 mod fixtures;
 mod nixos;
 mod notify;
+mod package;
 mod report;
 mod report_html;
 mod restore_test;
