@@ -83,9 +83,8 @@ fn assert_self_contained(html: &str) {
             }
         }
     }
-    // The only URL is the SVG namespace, an identifier that is never fetched.
-    let without_ns = lower.replace("xmlns=\"http://www.w3.org/2000/svg\"", "");
-    assert!(!without_ns.contains("http://") && !without_ns.contains("https://"));
+    // A URL in a record's text (restic 0.18 points at its troubleshooting guide) is
+    // text, not a resource: only attributes and CSS could load one, checked above.
 }
 
 /// Every `<svg …>…</svg>` element of a document.
