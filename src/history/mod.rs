@@ -305,8 +305,14 @@ pub fn read_from(
                     // serde_json says where in the line; the line number is ours.
                     let msg = e.to_string();
                     let at = format!(" at line {} column {}", e.line(), e.column());
+                    // A last line without its newline may be a record being appended.
+                    let unterminated = if n == buf.len() {
+                        "; it has no newline: a run may be writing it"
+                    } else {
+                        ""
+                    };
                     Some(format!(
-                        "column {}: {}",
+                        "column {}: {}{unterminated}",
                         e.column(),
                         msg.strip_suffix(&at).unwrap_or(&msg)
                     ))
