@@ -70,12 +70,15 @@ fn outcome_style(outcome: &str) -> &'static str {
 
 /// The columns of one row, as plain text with the ANSI style of each.
 fn cells(r: &Row, now: DateTime<Utc>) -> Vec<(String, Option<&'static str>)> {
-    let cycle = match (r.check_coverage_ratio, &r.check_read_data_subset) {
+    let mut cycle = match (r.check_coverage_ratio, &r.check_read_data_subset) {
         (Some(c), Some(s)) => format!("{:.0}% ({s})", c * 100.0),
         (Some(c), None) => format!("{:.0}%", c * 100.0),
         (None, Some(s)) => s.clone(),
         (None, None) => "-".to_owned(),
     };
+    if let Some(n) = r.unread_packs.filter(|n| *n > 0) {
+        cycle.push_str(&format!(", {n} unread"));
+    }
     let restore = r.last_restore_test.as_ref().map_or_else(
         || "-".to_owned(),
         |t| {

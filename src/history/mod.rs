@@ -118,14 +118,15 @@ impl Entry {
         from_check.max(from_restore)
     }
 
-    /// The share of pack data this run's check cycle has read, if it says:
-    /// the rotation's coverage, or 1 for `--read-data`.
+    /// The share of pack data this run's check cycle has read, if it says: the
+    /// rotation's coverage, 1 for `--read-data`, else the ledger's share read
+    /// within its window.
     pub fn coverage(&self) -> Option<f64> {
         let c = self.check.as_ref()?;
         match (&c.rotation, c.read_data_subset.as_deref()) {
-            (Some(r), _) => r.coverage_ratio,
-            (None, Some("all")) => Some(1.0),
-            _ => None,
+            (Some(r), _) if r.coverage_ratio.is_some() => r.coverage_ratio,
+            (_, Some("all")) => Some(1.0),
+            _ => c.coverage.as_ref().and_then(|l| l.read_within_window_ratio),
         }
     }
 
@@ -153,9 +154,27 @@ pub struct CheckPart {
     pub rotation: Option<RotationPart>,
     #[serde(default)]
     pub last_full_read: Option<DateTime<Utc>>,
-    /// Packs not read in the current cycle, when a writer records it.
+    /// Pack coverage from the ledger (check jobs with a `state-dir`).
+    #[serde(default)]
+    pub coverage: Option<LedgerPart>,
+}
+
+/// The ledger's view of which packs have been read (`check.coverage`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct LedgerPart {
+    #[serde(default)]
+    pub packs: Option<u64>,
+    /// Packs never read since first seen.
     #[serde(default)]
     pub unread_packs: Option<u64>,
+    #[serde(default)]
+    pub oldest_unread_age_seconds: Option<f64>,
+    /// Share of bytes (or packs) read within the window.
+    #[serde(default)]
+    pub read_within_window_ratio: Option<f64>,
+    /// Packs unread for longer than the window.
+    #[serde(default)]
+    pub overdue_packs: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -188,6 +207,9 @@ pub struct RestorePart {
     pub source: Option<String>,
     #[serde(default)]
     pub sampled: Option<u64>,
+    /// Files restored and compared.
+    #[serde(default)]
+    pub verified: Option<u64>,
     #[serde(default)]
     pub counts: BTreeMap<String, u64>,
     #[serde(default)]
@@ -201,9 +223,10 @@ pub struct RestorePart {
 }
 
 impl RestorePart {
-    /// Files restored and found identical to their source.
+    /// Files restored and compared with their source (older records: the
+    /// files that matched).
     pub fn verified(&self) -> Option<u64> {
-        self.counts.get("match").copied()
+        self.verified.or_else(|| self.counts.get("match").copied())
     }
 }
 

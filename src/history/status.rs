@@ -117,6 +117,7 @@ impl Latest {
             .or_else(|| facts.and_then(|f| f.check.as_ref()));
         let check_part = check.and_then(|e| e.check.as_ref());
         let rotation = check_part.and_then(|c| c.rotation.as_ref());
+        let ledger = check_part.and_then(|c| c.coverage.as_ref());
         let state_rotation = state.and_then(|s| s.rotation.as_ref());
         let own_or_repo = |wanted: &str, repo: Option<&Entry>| -> Option<Entry> {
             if kind == wanted {
@@ -158,7 +159,9 @@ impl Latest {
             .into_iter()
             .flatten()
             .max(),
-            unread_packs: check_part.and_then(|c| c.unread_packs),
+            unread_packs: ledger.and_then(|l| l.unread_packs),
+            overdue_packs: ledger.and_then(|l| l.overdue_packs),
+            oldest_unread_age_seconds: ledger.and_then(|l| l.oldest_unread_age_seconds),
             last_restore_test: restore.map(|e| RestoreSummary {
                 ts: e.ts,
                 job: e.job.clone(),
@@ -221,7 +224,11 @@ pub struct Row {
     pub check_cycle_started: Option<DateTime<Utc>>,
     /// When every pack was last read.
     pub last_full_read: Option<DateTime<Utc>>,
+    /// From the coverage ledger, when the check keeps one: packs never read, packs
+    /// unread for longer than its window, and the longest a pack has gone unread.
     pub unread_packs: Option<u64>,
+    pub overdue_packs: Option<u64>,
+    pub oldest_unread_age_seconds: Option<f64>,
     /// This row's run when it is a restore test, else the repository's newest.
     pub last_restore_test: Option<RestoreSummary>,
     /// This row's run when it is an audit, else the repository's newest.
@@ -240,7 +247,7 @@ pub struct RestoreSummary {
     pub job: String,
     pub outcome: String,
     pub files_sampled: Option<u64>,
-    /// Files restored and identical to their source.
+    /// Files restored and compared with their source.
     pub files_verified: Option<u64>,
     pub bytes_restored: Option<u64>,
     pub throughput_bytes_per_second: Option<f64>,
@@ -312,6 +319,15 @@ mod tests {
         assert_eq!(t.check_job.as_deref(), Some("c"));
         assert_eq!(t.newest_snapshot_age_seconds, Some(9.0 * 86400.0 + 60.0));
         assert_eq!(exit_code(&rows), crate::exit::VERIFICATION_FAILED);
+    }
+
+    #[test]
+    fn rows_show_the_coverage_ledger_when_there_is_no_rotation() {
+        let mut l = Latest::default();
+        l.add(entry(r#"{"ts":"2026-01-01T00:00:00Z","job":"c","kind":"check","repository":"r","outcome":"pass","check":{"read_data_subset":"500M","coverage":{"packs":40,"unread_packs":7,"read_within_window_ratio":0.8,"overdue_packs":2}}}"#));
+        let row = &l.rows(now())[0];
+        assert_eq!(row.check_coverage_ratio, Some(0.8));
+        assert_eq!((row.unread_packs, row.overdue_packs), (Some(7), Some(2)));
     }
 
     #[test]
