@@ -6,6 +6,7 @@
 //! only code that starts child processes, `report` the only code that writes result
 //! files, `notify` the only code that sends, and `config` parsing does no I/O.
 
+pub mod audit;
 pub mod check;
 pub mod cli;
 pub mod cmd;

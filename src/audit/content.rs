@@ -1,0 +1,448 @@
+//! Content level: one source file against the content blobs the snapshot lists.
+//!
+//! Each blob ID is the SHA-256 of one plaintext chunk; the index gives its length.
+//! Hashing the source file in exactly those lengths and comparing with the IDs
+//! proves the file equals the snapshot without reading any data pack, and without
+//! re-chunking (rustic_core's chunker does not always cut where restic's does).
+//! After the last blob the file must be at EOF.
+//!
+//! The source is read once, in blocks, opened with `O_NOFOLLOW | O_NONBLOCK` (a file
+//! swapped for a symlink or a FIFO since the listing is not followed or waited on)
+//! and `fstat`ed before and after: a file that moved while it was read is `changed`,
+//! never `mismatch`. The source is never written.
+
+use std::fs::{File, Metadata, OpenOptions};
+use std::io::{self, Read};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::PathBuf;
+
+use sha2::{Digest, Sha256};
+
+use super::outcome::Class;
+
+/// Read block size: large enough to stream big files efficiently, small enough that
+/// cancellation is noticed within milliseconds.
+pub(crate) const BLOCK: usize = 512 * 1024;
+
+/// One content blob: its ID (SHA-256 of the plaintext) and plaintext length.
+pub(crate) type Blob = ([u8; 32], u32);
+
+/// How the bytes of a reader compare with a list of blobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BlobCheck {
+    /// Every blob hashed equal and the reader ended right after the last one.
+    Equal { bytes: u64 },
+    /// Blob `index` (0-based) of `count`, starting at byte `offset`, hashed differently.
+    Differs {
+        index: usize,
+        count: usize,
+        offset: u64,
+    },
+    /// The reader ended at `at`, inside or before blob `index`.
+    Short { index: usize, at: u64 },
+    /// The reader has bytes after the last blob, which ends at `at`.
+    Longer { at: u64 },
+}
+
+/// Why reading stopped early.
+#[derive(Debug)]
+pub(crate) enum ReadStop {
+    Io(io::Error),
+    Cancelled,
+}
+
+/// Hashes `r` in the lengths of `blobs` and compares each hash with the blob's ID.
+/// Stops at the first differing blob. `cancelled` is polled before every read.
+pub(crate) fn check_blobs(
+    r: &mut impl Read,
+    blobs: &[Blob],
+    buf: &mut [u8],
+    cancelled: &dyn Fn() -> bool,
+) -> Result<BlobCheck, ReadStop> {
+    let mut filled = 0usize;
+    let mut pos = 0usize;
+    let mut offset = 0u64;
+    for (index, (id, len)) in blobs.iter().enumerate() {
+        let start = offset;
+        let mut need = *len as usize;
+        let mut h = Sha256::new();
+        while need > 0 {
+            if pos == filled {
+                filled = read_some(r, buf, cancelled)?;
+                pos = 0;
+                if filled == 0 {
+                    return Ok(BlobCheck::Short { index, at: offset });
+                }
+            }
+            let take = need.min(filled - pos);
+            h.update(&buf[pos..pos + take]);
+            pos += take;
+            need -= take;
+            offset += take as u64;
+        }
+        if h.finalize().as_slice() != id.as_slice() {
+            return Ok(BlobCheck::Differs {
+                index,
+                count: blobs.len(),
+                offset: start,
+            });
+        }
+    }
+    if pos < filled || read_some(r, buf, cancelled)? > 0 {
+        return Ok(BlobCheck::Longer { at: offset });
+    }
+    Ok(BlobCheck::Equal { bytes: offset })
+}
+
+fn read_some(
+    r: &mut impl Read,
+    buf: &mut [u8],
+    cancelled: &dyn Fn() -> bool,
+) -> Result<usize, ReadStop> {
+    loop {
+        if cancelled() {
+            return Err(ReadStop::Cancelled);
+        }
+        match r.read(buf) {
+            Ok(n) => return Ok(n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(ReadStop::Io(e)),
+        }
+    }
+}
+
+/// What the walker saw of a source file (`lstat`) whose size and mtime equal the
+/// snapshot's, and the blobs to compare it with.
+#[derive(Debug, Clone)]
+pub(crate) struct Job {
+    pub tree_path: PathBuf,
+    pub source: PathBuf,
+    pub blobs: Vec<Blob>,
+    pub seen: Stamp,
+    /// A metadata difference the walker already found (mode): reported with the
+    /// content result, which still decides between `mismatch` and the rest.
+    pub note: Option<String>,
+}
+
+/// The identity and change markers of a file: if any moved, the file changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Stamp {
+    pub dev: u64,
+    pub ino: u64,
+    pub size: u64,
+    pub mtime_ns: i128,
+    pub ctime_ns: i128,
+}
+
+impl Stamp {
+    pub fn of(m: &Metadata) -> Stamp {
+        Stamp {
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.size(),
+            mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
+            ctime_ns: i128::from(m.ctime()) * 1_000_000_000 + i128::from(m.ctime_nsec()),
+        }
+    }
+}
+
+/// The verdict on one file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Verdict {
+    pub class: Class,
+    pub detail: String,
+    /// Bytes proven equal (0 unless the content matched).
+    pub verified_bytes: Option<u64>,
+}
+
+impl Verdict {
+    fn new(class: Class, detail: impl Into<String>) -> Verdict {
+        Verdict {
+            class,
+            detail: detail.into(),
+            verified_bytes: None,
+        }
+    }
+}
+
+/// Reads one source file and decides its class. `Err` only when cancelled.
+pub(crate) fn verify(
+    job: &Job,
+    immutable_source: bool,
+    buf: &mut [u8],
+    cancelled: &dyn Fn() -> bool,
+) -> Result<Verdict, ()> {
+    let file = match open_nofollow(&job.source) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Ok(Verdict::new(
+                Class::SourceMissing,
+                "deleted while the audit ran",
+            ))
+        }
+        // ELOOP: the name is now a symlink.
+        Err(e) if e.raw_os_error() == Some(nix::libc::ELOOP) => {
+            return Ok(Verdict::new(
+                Class::Changed,
+                "replaced by a symlink while the audit ran",
+            ))
+        }
+        Err(e) => return Ok(Verdict::new(Class::Unreadable, format!("open: {e}"))),
+    };
+    let before = match file.metadata() {
+        Ok(m) if m.is_file() => Stamp::of(&m),
+        Ok(_) => return Ok(Verdict::new(Class::Changed, "no longer a regular file")),
+        Err(e) => return Ok(Verdict::new(Class::Unreadable, format!("fstat: {e}"))),
+    };
+    if !same_file_unchanged(&before, &job.seen) {
+        return Ok(Verdict::new(Class::Changed, "changed while the audit ran"));
+    }
+    let mut reader = &file;
+    let check = match check_blobs(&mut reader, &job.blobs, buf, cancelled) {
+        Ok(c) => c,
+        Err(ReadStop::Cancelled) => return Err(()),
+        Err(ReadStop::Io(e)) => return Ok(Verdict::new(Class::Unreadable, format!("read: {e}"))),
+    };
+    let after = match file.metadata() {
+        Ok(m) => Stamp::of(&m),
+        Err(e) => return Ok(Verdict::new(Class::Unreadable, format!("fstat: {e}"))),
+    };
+    if after != before {
+        return Ok(Verdict::new(Class::Changed, "changed while it was read"));
+    }
+    let differs = if immutable_source {
+        Class::Mismatch
+    } else {
+        Class::Changed
+    };
+    Ok(match check {
+        BlobCheck::Equal { bytes } => match &job.note {
+            None => Verdict {
+                class: Class::Match,
+                detail: String::new(),
+                verified_bytes: Some(bytes),
+            },
+            Some(note) => Verdict {
+                class: differs,
+                detail: format!("{note} (content equal)"),
+                verified_bytes: Some(bytes),
+            },
+        },
+        BlobCheck::Differs {
+            index,
+            count,
+            offset,
+        } => Verdict::new(
+            Class::Mismatch,
+            format!(
+                "same size and mtime, different bytes: blob {} of {count} (from byte {offset}) differs",
+                index + 1
+            ),
+        ),
+        BlobCheck::Short { index, at } => Verdict::new(
+            Class::Mismatch,
+            format!(
+                "same size and mtime, but the source ended at byte {at}, inside blob {} of {}",
+                index + 1,
+                job.blobs.len()
+            ),
+        ),
+        BlobCheck::Longer { at } => Verdict::new(
+            Class::Mismatch,
+            format!("same size and mtime, but the source has bytes after byte {at}, where the snapshot's content ends"),
+        ),
+    })
+}
+
+/// Same file (device, inode) with the size, mtime and ctime the walker saw.
+fn same_file_unchanged(now: &Stamp, seen: &Stamp) -> bool {
+    now == seen
+}
+
+/// Opens read-only without following a final symlink and without blocking on a
+/// FIFO or device that took the file's place.
+fn open_nofollow(path: &std::path::Path) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK | nix::libc::O_NOCTTY)
+        .open(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use rstest::rstest;
+
+    fn sha(b: &[u8]) -> [u8; 32] {
+        Sha256::digest(b).into()
+    }
+
+    /// Blobs for `data` cut at `cuts` (lengths).
+    fn blobs(data: &[u8], cuts: &[usize]) -> Vec<Blob> {
+        let mut out = Vec::new();
+        let mut at = 0;
+        for &n in cuts {
+            out.push((sha(&data[at..at + n]), n as u32));
+            at += n;
+        }
+        out
+    }
+
+    fn check(data: &[u8], bl: &[Blob], block: usize) -> BlobCheck {
+        let mut buf = vec![0u8; block];
+        check_blobs(&mut &data[..], bl, &mut buf, &|| false).unwrap()
+    }
+
+    fn data(n: usize) -> Vec<u8> {
+        (0..n).map(|i| (i * 7 + i / 251) as u8).collect()
+    }
+
+    #[rstest]
+    #[case(1)]
+    #[case(3)]
+    #[case(4096)]
+    #[case(BLOCK)]
+    fn check_blobs_equal_file_is_equal_at_any_block_size(#[case] block: usize) {
+        let d = data(10_000);
+        let bl = blobs(&d, &[1, 4000, 5999]);
+        assert_eq!(check(&d, &bl, block), BlobCheck::Equal { bytes: 10_000 });
+    }
+
+    #[test]
+    fn check_blobs_empty_file_with_no_blobs_is_equal() {
+        assert_eq!(check(&[], &[], 16), BlobCheck::Equal { bytes: 0 });
+    }
+
+    #[test]
+    fn check_blobs_flip_in_last_blob_names_the_last_blob() {
+        let d = data(9000);
+        let bl = blobs(&d, &[3000, 3000, 3000]);
+        let mut bad = d.clone();
+        bad[8999] ^= 1;
+        assert_eq!(
+            check(&bad, &bl, 1024),
+            BlobCheck::Differs {
+                index: 2,
+                count: 3,
+                offset: 6000
+            }
+        );
+    }
+
+    #[rstest]
+    #[case(1)]
+    #[case(1024)]
+    fn check_blobs_extra_trailing_bytes_are_longer(#[case] block: usize) {
+        let d = data(5000);
+        let bl = blobs(&d, &[2500, 2500]);
+        let mut longer = d.clone();
+        longer.push(0);
+        assert_eq!(check(&longer, &bl, block), BlobCheck::Longer { at: 5000 });
+    }
+
+    #[test]
+    fn check_blobs_missing_tail_is_short() {
+        let d = data(5000);
+        let bl = blobs(&d, &[2500, 2500]);
+        assert_eq!(
+            check(&d[..4000], &bl, 700),
+            BlobCheck::Short { index: 1, at: 4000 }
+        );
+    }
+
+    #[test]
+    fn check_blobs_stops_when_cancelled() {
+        let d = data(5000);
+        let bl = blobs(&d, &[5000]);
+        let mut buf = vec![0u8; 64];
+        let r = check_blobs(&mut &d[..], &bl, &mut buf, &|| true);
+        assert!(matches!(r, Err(ReadStop::Cancelled)));
+    }
+
+    proptest! {
+        /// Any cut of any data into blobs verifies, whatever the read block size.
+        #[test]
+        fn check_blobs_accepts_every_cut(
+            d in proptest::collection::vec(any::<u8>(), 0..3000),
+            cuts in proptest::collection::vec(1usize..500, 0..12),
+            block in 1usize..700,
+        ) {
+            let mut lens = Vec::new();
+            let mut left = d.len();
+            for c in cuts {
+                if left == 0 { break; }
+                let n = c.min(left);
+                lens.push(n);
+                left -= n;
+            }
+            if left > 0 { lens.push(left); }
+            let bl = blobs(&d, &lens);
+            prop_assert_eq!(check(&d, &bl, block), BlobCheck::Equal { bytes: d.len() as u64 });
+        }
+    }
+
+    fn job_for(path: PathBuf, bl: Vec<Blob>) -> Job {
+        let m = std::fs::symlink_metadata(&path).unwrap();
+        Job {
+            tree_path: "/t".into(),
+            source: path,
+            blobs: bl,
+            seen: Stamp::of(&m),
+            note: None,
+        }
+    }
+
+    #[test]
+    fn verify_matching_file_is_match_with_its_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        let d = data(3000);
+        std::fs::write(&p, &d).unwrap();
+        let job = job_for(p, blobs(&d, &[1000, 2000]));
+        let v = verify(&job, false, &mut vec![0; 512], &|| false).unwrap();
+        assert_eq!(v.class, Class::Match);
+        assert_eq!(v.verified_bytes, Some(3000));
+    }
+
+    #[test]
+    fn verify_symlink_in_place_of_the_file_is_changed_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        let d = data(100);
+        std::fs::write(&p, &d).unwrap();
+        let job = job_for(p.clone(), blobs(&d, &[100]));
+        std::fs::remove_file(&p).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", &p).unwrap();
+        let v = verify(&job, false, &mut vec![0; 512], &|| false).unwrap();
+        assert_eq!(v.class, Class::Changed, "{v:?}");
+    }
+
+    #[test]
+    fn verify_file_replaced_since_the_listing_is_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        let d = data(100);
+        std::fs::write(&p, &d).unwrap();
+        let job = job_for(p.clone(), blobs(&d, &[100]));
+        let q = dir.path().join("g");
+        std::fs::write(&q, &d).unwrap();
+        std::fs::rename(&q, &p).unwrap();
+        let v = verify(&job, false, &mut vec![0; 512], &|| false).unwrap();
+        assert_eq!(v.class, Class::Changed, "{v:?}");
+    }
+
+    #[test]
+    fn verify_mode_note_with_equal_content_is_changed_or_mismatch_when_immutable() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        let d = data(10);
+        std::fs::write(&p, &d).unwrap();
+        let mut job = job_for(p, blobs(&d, &[10]));
+        job.note = Some("mode 0644 → 0600".into());
+        let v = verify(&job, false, &mut vec![0; 512], &|| false).unwrap();
+        assert_eq!(v.class, Class::Changed);
+        let v = verify(&job, true, &mut vec![0; 512], &|| false).unwrap();
+        assert_eq!(v.class, Class::Mismatch);
+    }
+}

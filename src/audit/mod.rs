@@ -1,0 +1,408 @@
+//! Whole-snapshot audit: every entry of a snapshot against its source, without
+//! restoring, in process (rustic_core reads the repository; restic is not run).
+//!
+//! Tree level (`walk`): the snapshot's tree and the source are merged in name
+//! order; entries only in one, and differences of type, size, mtime, mode and
+//! symlink target, are classified there. Content level (`content`): every regular
+//! file whose size and mtime equal the snapshot's is read once and hashed in the
+//! lengths of its content blobs (from the index), each hash compared with the blob
+//! ID. Only the index and the tree blobs are read from the repository; no data pack.
+//!
+//! This module owns no side effect besides reading the repository (no lock, no
+//! cache: nothing is written there) and reading the source. It knows nothing of
+//! profiles, restic, reports or notifications: the caller builds `AuditOptions`
+//! (the password from the same file or command as restic) and turns the
+//! `AuditOutcome` or `Error` into a report. `run` blocks; call it from
+//! `spawn_blocking`.
+//!
+//! Verdict: any entry whose class `is_failure` fails the audit (including
+//! `damaged`: tree damage is a finding, not an `Err`); else any `unreadable` entry
+//! makes it an error; else it passes. An `Err` means nothing trustworthy was
+//! compared; `ErrorKind::Corruption` (index, keys or snapshot file damaged) is
+//! still damage and should fail, `NotVerified` (source root missing or empty) must
+//! never pass.
+
+mod content;
+mod error;
+mod filter;
+mod outcome;
+mod repo;
+mod walk;
+
+use std::path::PathBuf;
+use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use globset::GlobSet;
+use tokio_util::sync::CancellationToken;
+
+pub use error::{Error, ErrorKind};
+pub use outcome::{AuditOutcome, Class, Counts, Entry, Root, SnapshotInfo};
+
+use crate::secret::{self, Redactor, Secret};
+use content::Job;
+use filter::{ResticExcludes, Selection};
+use outcome::Tally;
+use repo::{Named, Trees};
+use walk::{Cancelled, Walk};
+
+/// Which snapshot to audit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SnapshotSelector {
+    /// The newest snapshot that passes the filter.
+    Latest(SnapshotFilter),
+    /// A snapshot ID or unique prefix; filters do not apply.
+    Id(String),
+}
+
+impl Default for SnapshotSelector {
+    fn default() -> Self {
+        SnapshotSelector::Latest(SnapshotFilter::default())
+    }
+}
+
+/// restic's `--host`, `--tag`, `--path` filters for `latest`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SnapshotFilter {
+    /// Any of these hosts (empty: any host).
+    pub hosts: Vec<String>,
+    /// Any group whose tags are all present (restic's `--tag a,b --tag c`).
+    pub tags: Vec<Vec<String>>,
+    /// Every one of these absolute paths in the snapshot's `paths`.
+    pub paths: Vec<String>,
+}
+
+/// What to audit and how.
+#[derive(Debug, Clone)]
+pub struct AuditOptions {
+    /// restic repository URL: a local path, `rest:http(s)://…`, `rclone:…`. May hold
+    /// credentials, hence a `Secret`; shown only through `secret::redact_url`.
+    pub repository: Secret,
+    /// The repository password (read by the caller like restic reads it).
+    pub password: Secret,
+    pub snapshot: SnapshotSelector,
+    /// `(FROM, TO)`: the source for the snapshot path whose tree path (or snapshot
+    /// path) is FROM or below it is found under TO. Longest FROM wins; without one a
+    /// snapshot path is its own source. Every FROM must match a snapshot path.
+    pub map: Vec<(String, PathBuf)>,
+    /// Only non-directory entries whose tree path matches are compared (directories
+    /// are then walked but not classified).
+    pub include: Option<GlobSet>,
+    /// Entries whose tree path matches are skipped, directories with everything
+    /// below them.
+    pub exclude: Option<GlobSet>,
+    /// restic `--exclude` patterns the backup used but did not record (restic keeps
+    /// none from `--exclude-file`); added to the snapshot's recorded `excludes`.
+    pub restic_excludes: Vec<String>,
+    /// The source is exactly what the backup read (a ZFS snapshot): every
+    /// difference is a failure.
+    pub immutable_source: bool,
+    /// At most this many non-`match` entries are listed in the outcome.
+    pub max_entries: usize,
+    /// Hashing threads; 0 = one per CPU.
+    pub threads: usize,
+}
+
+impl AuditOptions {
+    /// Audit `latest`, identity map, no filters, a mutable (live) source, 1000
+    /// listed entries, one hashing thread per CPU.
+    pub fn new(repository: Secret, password: Secret) -> Self {
+        AuditOptions {
+            repository,
+            password,
+            snapshot: SnapshotSelector::default(),
+            map: Vec::new(),
+            include: None,
+            exclude: None,
+            restic_excludes: Vec::new(),
+            immutable_source: false,
+            max_entries: 1000,
+            threads: 0,
+        }
+    }
+}
+
+/// Runs the audit. Blocking: checks `cancel` between entries and between read
+/// blocks of large files.
+///
+/// # Errors
+/// Anything that keeps the audit from comparing the snapshot with its source: see
+/// [`ErrorKind`]. Damage found in the snapshot's trees is not an error but
+/// `damaged` entries in the outcome.
+pub fn run(opts: &AuditOptions, cancel: &CancellationToken) -> Result<AuditOutcome, Error> {
+    let start = Instant::now();
+    for (from, _) in &opts.map {
+        if !from.starts_with('/') {
+            return Err(Error::Options(format!(
+                "map FROM `{from}` must be an absolute path"
+            )));
+        }
+    }
+    let shown = secret::redact_url(opts.repository.expose());
+    let mut redactor = Redactor::default();
+    redactor.add(&opts.password);
+    if let Some(pw) = secret::url_password(opts.repository.expose()) {
+        redactor.add(&pw);
+    }
+    let cancelled = || {
+        if cancel.is_cancelled() {
+            Err(Error::Cancelled)
+        } else {
+            Ok(())
+        }
+    };
+
+    let opened = repo::open(opts, &shown, redactor)?;
+    cancelled()?;
+    let snap = opened.snapshot(&opts.snapshot)?;
+    let recorded = opened.recorded_excludes(&snap)?;
+    tracing::debug!(snapshot = %snap.id, paths = %snap.paths, "audit: snapshot selected");
+    let info = repo::snapshot_info(&snap, recorded.clone());
+    let snapshot_ns = repo::snapshot_time_ns(&snap);
+    cancelled()?;
+    let trees = opened.indexed()?;
+    cancelled()?;
+
+    let immutable = opts.immutable_source;
+    let tally = Mutex::new(Tally::new(opts.max_entries, immutable));
+    let roots = plan_roots(&trees, &snap, opts, &tally)?;
+    let excludes = ResticExcludes::new(recorded.iter().chain(&opts.restic_excludes));
+    let selection = Selection {
+        include: opts.include.clone(),
+        exclude: opts.exclude.clone(),
+    };
+    let workers = match opts.threads {
+        0 => std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
+        n => n,
+    };
+
+    let (tx, rx) = sync_channel::<Job>(workers * 64);
+    let rx = Mutex::new(rx);
+    let walked = std::thread::scope(|s| -> Result<Result<(), Cancelled>, Error> {
+        // Owned here, so that any early return closes the queue for the workers.
+        let tx = tx;
+        for i in 0..workers {
+            let (rx, tally) = (&rx, &tally);
+            std::thread::Builder::new()
+                .name(format!("audit-hash-{i}"))
+                .spawn_scoped(s, move || hash_worker(rx, tally, immutable, cancel))
+                .map_err(|e| Error::Threads(e.to_string()))?;
+        }
+        let submit = move |job: Job| tx.send(job).map_err(|_| Cancelled);
+        let walk = Walk {
+            trees: &trees,
+            selection: &selection,
+            excludes: &excludes,
+            snapshot_ns,
+            immutable,
+            cancel,
+            tally: &tally,
+            submit: &submit,
+        };
+        let mut result = Ok(());
+        for (node, r) in roots.iter().cloned() {
+            result = walk.root(
+                node,
+                r.tree_path.clone(),
+                r.source.clone(),
+                PathBuf::from(&r.snapshot_path),
+            );
+            if result.is_err() {
+                break;
+            }
+        }
+        // Dropping the sender closes the queue: the workers drain it and stop.
+        drop(submit);
+        Ok(result)
+    })?;
+    if walked.is_err() || cancel.is_cancelled() {
+        return Err(Error::Cancelled);
+    }
+
+    let tally = tally
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let counts = tally.counts;
+    let (failures, files_verified, bytes_verified, excluded) = (
+        tally.failures,
+        tally.files_verified,
+        tally.bytes_verified,
+        tally.excluded,
+    );
+    let (entries, truncated) = tally.into_entries();
+    Ok(AuditOutcome {
+        snapshot: info,
+        roots: roots.into_iter().map(|(_, r)| r).collect(),
+        immutable_source: immutable,
+        counts,
+        failures,
+        files_verified,
+        bytes_verified,
+        excluded,
+        seconds: start.elapsed().as_secs_f64(),
+        entries,
+        truncated,
+    })
+}
+
+/// Resolves every snapshot path to its tree node and source, and refuses to go on
+/// when a source root is missing or empty. Damage on the way is recorded.
+fn plan_roots(
+    trees: &dyn Trees,
+    snap: &rustic_core::repofile::SnapshotFile,
+    opts: &AuditOptions,
+    tally: &Mutex<Tally>,
+) -> Result<Vec<(Named, Root)>, Error> {
+    let paths: Vec<&String> = snap.paths.iter().collect();
+    let single = paths.len() == 1;
+    let mut used = vec![false; opts.map.len()];
+    let mut roots = Vec::new();
+    let record = |path: PathBuf, source: PathBuf, class: Class, detail: String| {
+        tally
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .record(path, source, class, detail);
+    };
+    for p in paths {
+        let mut found = None;
+        let mut damaged = None;
+        for cand in walk::root_candidates(p, single) {
+            match walk::find_node(trees, &snap.tree, &cand) {
+                Ok(Some(node)) => {
+                    found = Some((cand, node));
+                    break;
+                }
+                Ok(None) => {}
+                Err(d) => {
+                    damaged = Some(d);
+                    break;
+                }
+            }
+        }
+        let snapshot_path = PathBuf::from(p);
+        if let Some((at, why)) = damaged {
+            record(at, snapshot_path, Class::Damaged, why);
+            continue;
+        }
+        let Some((tree_path, node)) = found else {
+            let (source, i) = walk::map_root(&snapshot_path, &snapshot_path, &opts.map);
+            if let Some(i) = i {
+                used[i] = true;
+            }
+            if std::fs::symlink_metadata(&source).is_ok() {
+                record(
+                    snapshot_path,
+                    source,
+                    Class::NotInBackup,
+                    "the snapshot lists this path, but its tree does not hold it".into(),
+                );
+            }
+            continue;
+        };
+        let (source, i) = walk::map_root(&tree_path, &snapshot_path, &opts.map);
+        if let Some(i) = i {
+            used[i] = true;
+        }
+        check_source_root(trees, &node, &source)?;
+        let named = repo::named(vec![node]).pop();
+        let Some(named) = named else { continue };
+        roots.push((
+            named,
+            Root {
+                snapshot_path: p.clone(),
+                tree_path,
+                source,
+            },
+        ));
+    }
+    if let Some(i) = used.iter().position(|u| !u) {
+        return Err(Error::Options(format!(
+            "map `{}={}` matches no path of snapshot {} (paths: {})",
+            opts.map[i].0,
+            opts.map[i].1.display(),
+            snap.id,
+            snap.paths
+        )));
+    }
+    Ok(roots)
+}
+
+/// A source root must exist, be the same kind as the snapshot's, and not be empty
+/// where the snapshot is not: otherwise nothing would really be compared (an
+/// unmounted file system, a wrong map).
+fn check_source_root(
+    trees: &dyn Trees,
+    node: &rustic_core::repofile::Node,
+    source: &std::path::Path,
+) -> Result<(), Error> {
+    let not_verified = |reason: String| Error::NotVerified {
+        root: source.to_owned(),
+        reason,
+    };
+    let meta = match std::fs::symlink_metadata(source) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(not_verified(
+                "does not exist (not mounted? wrong map?)".into(),
+            ))
+        }
+        Err(e) => return Err(not_verified(format!("cannot be read: {e}"))),
+    };
+    if !node.is_dir() {
+        return Ok(());
+    }
+    if !meta.is_dir() {
+        return Err(not_verified(
+            "is not a directory, the snapshot has a directory here".into(),
+        ));
+    }
+    let snapshot_has_entries = match node.subtree.map(|id| trees.load(&id)) {
+        Some(Ok(nodes)) => !nodes.is_empty(),
+        // Damage is reported by the walk.
+        _ => true,
+    };
+    let mut listing =
+        std::fs::read_dir(source).map_err(|e| not_verified(format!("cannot be listed: {e}")))?;
+    if snapshot_has_entries && listing.next().is_none() {
+        return Err(not_verified(
+            "is empty, the snapshot has entries here (not mounted? wrong map?)".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Takes jobs until the queue closes; records each verdict.
+fn hash_worker(
+    rx: &Mutex<Receiver<Job>>,
+    tally: &Mutex<Tally>,
+    immutable: bool,
+    cancel: &CancellationToken,
+) {
+    let mut buf = vec![0u8; content::BLOCK];
+    let stop = || cancel.is_cancelled();
+    loop {
+        let job = {
+            let rx = rx.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            rx.recv()
+        };
+        let Ok(job) = job else { return };
+        if stop() {
+            continue;
+        }
+        let Ok(v) = content::verify(&job, immutable, &mut buf, &stop) else {
+            continue;
+        };
+        let mut t = tally
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(bytes) = v.verified_bytes {
+            t.verified(bytes);
+        }
+        if v.class == Class::Match {
+            t.count(Class::Match, 1);
+        } else {
+            t.record(job.tree_path, job.source, v.class, v.detail);
+        }
+    }
+}

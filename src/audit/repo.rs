@@ -1,0 +1,259 @@
+//! The repository side, through rustic_core: open read-only without a cache and
+//! without a lock, pick the snapshot, read its recorded excludes, load the index
+//! (blob lengths) and tree blobs. Nothing here writes to the repository.
+//!
+//! Backends: a local path (or `local:`), `rest:http(s)://…` and `rclone:remote:path`
+//! (rustic_backend starts `rclone serve restic` itself, as restic does). restic's
+//! other schemes (`sftp:`, `s3:`, `b2:`, `azure:`, `gs:`, `swift:`) are refused with
+//! `Error::Unsupported`: rustic_backend reaches them only through OpenDAL, with
+//! different URLs and options.
+
+use std::ffi::OsString;
+
+use rustic_backend::BackendOptions;
+use rustic_core::repofile::{BlobType, FileType, Node, SnapshotFile, Tree};
+use rustic_core::{
+    Credentials, DataId, Id, IndexedFullStatus, OpenStatus, Repository, RepositoryOptions, TreeId,
+};
+use sha2::{Digest, Sha256};
+
+use super::error::{from_rustic, Error, Stage};
+use super::outcome::SnapshotInfo;
+use super::{AuditOptions, SnapshotFilter, SnapshotSelector};
+use crate::secret::Redactor;
+
+/// Schemes restic knows that this audit cannot open.
+const UNSUPPORTED: [&str; 7] = ["sftp", "s3", "b2", "azure", "gs", "swift", "opendal"];
+
+/// The location string rustic_backend expects for a restic repository URL.
+pub(crate) fn backend_location(url: &str, shown: &str) -> Result<String, Error> {
+    if let Some((scheme, _)) = url.split_once(':') {
+        if scheme == "rest" || scheme == "rclone" || scheme == "local" {
+            return Ok(url.to_owned());
+        }
+        if UNSUPPORTED.contains(&scheme) {
+            return Err(Error::Unsupported {
+                repository: shown.to_owned(),
+                scheme: scheme.to_owned(),
+            });
+        }
+    }
+    // restic reads anything else as a local path, even with a `:` in it.
+    Ok(format!("local:{url}"))
+}
+
+/// An open repository and what the audit needs to report errors.
+pub(crate) struct Opened {
+    pub repo: Repository<OpenStatus>,
+    pub shown: String,
+    pub redactor: Redactor,
+}
+
+/// Opens the repository (config and key only; the index comes later).
+pub(crate) fn open(opts: &AuditOptions, shown: &str, redactor: Redactor) -> Result<Opened, Error> {
+    let location = backend_location(opts.repository.expose(), shown)?;
+    let err = |e: &rustic_core::RusticError| from_rustic(e, Stage::Open, shown, "", &redactor);
+    let backends = BackendOptions::default()
+        .repository(location)
+        .to_backends()
+        .map_err(|e| err(&e))?;
+    let repo = Repository::new(&RepositoryOptions::default().no_cache(true), &backends)
+        .map_err(|e| err(&e))?
+        .open(&Credentials::password(opts.password.expose()))
+        .map_err(|e| err(&e))?;
+    Ok(Opened {
+        repo,
+        shown: shown.to_owned(),
+        redactor,
+    })
+}
+
+impl SnapshotFilter {
+    /// restic's `--host`, `--tag` and `--path` semantics: any host; any tag group
+    /// whose tags are all present; every path present.
+    pub(crate) fn matches(&self, s: &SnapshotFile) -> bool {
+        (self.hosts.is_empty() || self.hosts.contains(&s.hostname))
+            && (self.tags.is_empty()
+                || self
+                    .tags
+                    .iter()
+                    .any(|group| group.iter().all(|t| s.tags.contains(t))))
+            && self.paths.iter().all(|p| s.paths.contains(p))
+    }
+}
+
+impl Opened {
+    /// Finds the snapshot to audit.
+    pub fn snapshot(&self, sel: &SnapshotSelector) -> Result<SnapshotFile, Error> {
+        let (wanted, found) = match sel {
+            SnapshotSelector::Latest(f) => (
+                "latest".to_owned(),
+                self.repo.get_snapshot_from_str("latest", |s| f.matches(s)),
+            ),
+            SnapshotSelector::Id(id) => (id.clone(), self.repo.get_snapshot_from_str(id, |_| true)),
+        };
+        found.map_err(|e| from_rustic(&e, Stage::Snapshot, &self.shown, &wanted, &self.redactor))
+    }
+
+    /// The snapshot's `excludes`, which rustic_core's `SnapshotFile` does not keep.
+    pub fn recorded_excludes(&self, snap: &SnapshotFile) -> Result<Vec<String>, Error> {
+        #[derive(serde::Deserialize)]
+        struct Raw {
+            #[serde(default)]
+            excludes: Option<Vec<String>>,
+        }
+        let bytes = self
+            .repo
+            .cat_file(FileType::Snapshot, &snap.id.to_hex())
+            .map_err(|e| from_rustic(&e, Stage::Load, &self.shown, "", &self.redactor))?;
+        let raw: Raw = serde_json::from_slice(&bytes).map_err(|e| Error::Corruption {
+            repository: self.shown.clone(),
+            message: format!("snapshot {} is not valid JSON: {e}", snap.id),
+        })?;
+        Ok(raw.excludes.unwrap_or_default())
+    }
+
+    /// Loads the index: every blob's pack and length.
+    pub fn indexed(self) -> Result<Indexed, Error> {
+        let Opened {
+            repo,
+            shown,
+            redactor,
+        } = self;
+        let repo = repo
+            .to_indexed()
+            .map_err(|e| from_rustic(&e, Stage::Load, &shown, "", &redactor))?;
+        Ok(Indexed { repo })
+    }
+}
+
+/// The facts of a snapshot the outcome reports.
+pub(crate) fn snapshot_info(snap: &SnapshotFile, excludes: Vec<String>) -> SnapshotInfo {
+    let ts = snap.time.timestamp();
+    SnapshotInfo {
+        id: snap.id.to_hex().to_string(),
+        time: chrono::DateTime::from_timestamp(
+            ts.as_second(),
+            u32::try_from(ts.subsec_nanosecond()).unwrap_or(0),
+        )
+        .unwrap_or_default(),
+        hostname: snap.hostname.clone(),
+        paths: snap.paths.iter().cloned().collect(),
+        tags: snap.tags.iter().cloned().collect(),
+        excludes,
+    }
+}
+
+/// A snapshot's time in ns since the epoch.
+pub(crate) fn snapshot_time_ns(snap: &SnapshotFile) -> i128 {
+    snap.time.timestamp().as_nanosecond()
+}
+
+/// A tree node with its name unescaped to the raw bytes restic read.
+#[derive(Debug, Clone)]
+pub(crate) struct Named {
+    pub name: OsString,
+    pub node: Node,
+}
+
+/// What the walker needs from the repository; a fake stands in for unit tests.
+pub(crate) trait Trees {
+    /// The nodes of a tree, sorted by name bytes. `Err` describes the damage.
+    fn load(&self, id: &TreeId) -> Result<Vec<Named>, String>;
+    /// A content blob's plaintext length, from the index.
+    fn blob_len(&self, id: &DataId) -> Option<u32>;
+}
+
+/// Sorts nodes by raw name, as restic writes them (kept robust to any order).
+pub(crate) fn named(nodes: Vec<Node>) -> Vec<Named> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut v: Vec<Named> = nodes
+        .into_iter()
+        .map(|node| Named {
+            name: node.name().into_owned(),
+            node,
+        })
+        .collect();
+    v.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
+    v
+}
+
+/// The repository with its index loaded.
+pub(crate) struct Indexed {
+    repo: Repository<IndexedFullStatus>,
+}
+
+impl Trees for Indexed {
+    fn load(&self, id: &TreeId) -> Result<Vec<Named>, String> {
+        let hex = id.to_hex().to_string();
+        let data = self
+            .repo
+            .cat_blob(BlobType::Tree, &hex)
+            .map_err(|e| format!("tree {hex} cannot be loaded: {}", short(&e)))?;
+        if Sha256::digest(&data).as_slice() != id_bytes(id).as_slice() {
+            return Err(format!("tree {hex} does not hash to its ID"));
+        }
+        let tree: Tree = serde_json::from_slice(&data)
+            .map_err(|e| format!("tree {hex} is not a valid tree: {e}"))?;
+        Ok(named(tree.nodes))
+    }
+
+    fn blob_len(&self, id: &DataId) -> Option<u32> {
+        self.repo.get_index_entry(id).ok().map(|e| e.data_length())
+    }
+}
+
+/// The 32 bytes of an ID (rustic_core only shows them as hex).
+pub(crate) fn id_bytes(id: &Id) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    let hex = id.to_hex();
+    for (i, pair) in hex.as_bytes().chunks_exact(2).enumerate() {
+        out[i] = (nibble(pair[0]) << 4) | nibble(pair[1]);
+    }
+    out
+}
+
+fn nibble(c: u8) -> u8 {
+    match c {
+        b'0'..=b'9' => c - b'0',
+        b'a'..=b'f' => c - b'a' + 10,
+        b'A'..=b'F' => c - b'A' + 10,
+        _ => 0,
+    }
+}
+
+fn short(e: &rustic_core::RusticError) -> String {
+    let s = e.display_log();
+    s.strip_prefix("Error: ").unwrap_or(&s).to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    #[rstest]
+    #[case("/srv/restic", Some("local:/srv/restic"))]
+    #[case("relative/repo", Some("local:relative/repo"))]
+    #[case("/mnt/a:b/repo", Some("local:/mnt/a:b/repo"))]
+    #[case("local:/srv/restic", Some("local:/srv/restic"))]
+    #[case("rest:http://127.0.0.1:8000/r", Some("rest:http://127.0.0.1:8000/r"))]
+    #[case("rclone:remote:bucket/path", Some("rclone:remote:bucket/path"))]
+    #[case("sftp:user@host:/srv/restic", None)]
+    #[case("s3:https://s3.example.com/bucket", None)]
+    #[case("b2:bucket:path", None)]
+    fn backend_location_maps_restic_urls(#[case] url: &str, #[case] want: Option<&str>) {
+        let got = backend_location(url, url);
+        match want {
+            Some(w) => assert_eq!(got.unwrap(), w),
+            None => assert!(matches!(got, Err(Error::Unsupported { .. }))),
+        }
+    }
+
+    #[test]
+    fn id_bytes_round_trips_hex() {
+        let d: [u8; 32] = Sha256::digest(b"x").into();
+        let id = Id::new(d);
+        assert_eq!(id_bytes(&id), d);
+    }
+}
