@@ -6,6 +6,7 @@
 
 mod alerts;
 mod architecture;
+mod audit;
 mod backends;
 mod check;
 mod cli;
