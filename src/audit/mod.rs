@@ -29,6 +29,7 @@ mod outcome;
 mod repo;
 mod walk;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Mutex;
@@ -81,6 +82,11 @@ pub struct AuditOptions {
     pub repository: Secret,
     /// The repository password (read by the caller like restic reads it).
     pub password: Secret,
+    /// rustic_backend options for the repository's backend, e.g. for REST `retry`
+    /// (count, or `false`; default 5 with exponential backoff from 1 s) and
+    /// `timeout` (default 10 min per request). Cancellation does not interrupt a
+    /// request in flight.
+    pub backend_options: BTreeMap<String, String>,
     pub snapshot: SnapshotSelector,
     /// `(FROM, TO)`: the source for the snapshot path whose tree path (or snapshot
     /// path) is FROM or below it is found under TO. Longest FROM wins; without one a
@@ -111,6 +117,7 @@ impl AuditOptions {
         AuditOptions {
             repository,
             password,
+            backend_options: BTreeMap::new(),
             snapshot: SnapshotSelector::default(),
             map: Vec::new(),
             include: None,

@@ -55,6 +55,7 @@ pub(crate) fn open(opts: &AuditOptions, shown: &str, redactor: Redactor) -> Resu
     let err = |e: &rustic_core::RusticError| from_rustic(e, Stage::Open, shown, "", &redactor);
     let backends = BackendOptions::default()
         .repository(location)
+        .options(opts.backend_options.clone())
         .to_backends()
         .map_err(|e| err(&e))?;
     let repo = Repository::new(&RepositoryOptions::default().no_cache(true), &backends)

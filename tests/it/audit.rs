@@ -662,3 +662,90 @@ fn audit_include_and_exclude_globs_narrow_what_is_compared() {
     let o = run(&opts);
     assert_eq!(nonzero(&o), vec![(Class::Match, 2)], "{:?}", o.entries);
 }
+
+/// `rclone serve restic` on a loopback port, serving `dir`; stopped when dropped.
+struct RcloneRest {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl RcloneRest {
+    fn start(dir: &Path) -> RcloneRest {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut child = StdCommand::new("rclone")
+            .args(["serve", "restic", "--addr", &format!("127.0.0.1:{port}")])
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("rclone: {e}; install Debian's `rclone`"));
+        let start = std::time::Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(child.try_wait().unwrap().is_none(), "rclone exited");
+            assert!(start.elapsed().as_secs() < 30, "rclone did not start");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        RcloneRest { child, port }
+    }
+
+    fn url(&self, name: &str) -> String {
+        format!("rest:http://127.0.0.1:{}/{name}", self.port)
+    }
+}
+
+impl Drop for RcloneRest {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn audit_over_rest_matches_and_reports_a_flip_like_a_local_repository() {
+    let s = Scene::new(2);
+    small_tree(&s);
+    s.backup();
+    let server = RcloneRest::start(s.env.dir.path());
+    let mut opts = s.options();
+    opts.repository = Secret::new(server.url("repo"));
+    flip_keep_mtime(&s.src().join("b.bin"), 69_999);
+    // The way the caller runs it: on tokio's blocking pool.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let o = rt
+        .block_on(async {
+            let cancel = tokio_util::sync::CancellationToken::new();
+            tokio::task::spawn_blocking(move || audit::run(&opts, &cancel)).await
+        })
+        .unwrap()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        classes(&o),
+        vec![("/src/b.bin".to_owned(), Class::Mismatch)]
+    );
+    assert_eq!(o.counts.get(Class::Match), 9);
+}
+
+#[test]
+fn audit_over_rest_missing_repository_is_not_found_and_no_server_is_network() {
+    let s = Scene::new(2);
+    small_tree(&s);
+    s.backup();
+    let server = RcloneRest::start(s.env.dir.path());
+    let mut opts = s.options();
+    opts.repository = Secret::new(server.url("no-such-repo"));
+    let e = audit::run(&opts, &Default::default()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+
+    let port = server.port;
+    drop(server);
+    let mut opts = s.options();
+    opts.repository = Secret::new(format!("rest:http://user:s3cret-pw@127.0.0.1:{port}/repo"));
+    opts.backend_options.insert("retry".into(), "false".into());
+    let e = audit::run(&opts, &Default::default()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Network, "{e}");
+    assert!(!e.to_string().contains("s3cret-pw"), "{e}");
+}
