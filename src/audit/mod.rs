@@ -166,7 +166,7 @@ pub fn run(opts: &AuditOptions, cancel: &CancellationToken) -> Result<AuditOutco
     let recorded = opened.recorded_excludes(&snap)?;
     tracing::debug!(snapshot = %snap.id, paths = %snap.paths, "audit: snapshot selected");
     let info = repo::snapshot_info(&snap, recorded.clone());
-    let snapshot_ns = repo::snapshot_time_ns(&snap);
+    let snapshot_ns = repo::backup_start_ns(&snap);
     cancelled()?;
     let trees = opened.indexed()?;
     cancelled()?;

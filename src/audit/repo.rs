@@ -145,9 +145,14 @@ pub(crate) fn snapshot_info(snap: &SnapshotFile, excludes: Vec<String>) -> Snaps
     }
 }
 
-/// A snapshot's time in ns since the epoch.
-pub(crate) fn snapshot_time_ns(snap: &SnapshotFile) -> i128 {
-    snap.time.timestamp().as_nanosecond()
+/// When the backup started, in ns since the epoch: `summary.backup_start` (restic
+/// 0.17+) when recorded, else the snapshot's `time` (which `backup --time` can set
+/// to anything). A source entry with an older ctime existed when the backup ran.
+pub(crate) fn backup_start_ns(snap: &SnapshotFile) -> i128 {
+    snap.summary
+        .as_ref()
+        .map_or_else(|| snap.time.timestamp(), |s| s.backup_start.timestamp())
+        .as_nanosecond()
 }
 
 /// A tree node with its name unescaped to the raw bytes restic read.
