@@ -1043,4 +1043,252 @@ mod tests {
             (PathBuf::from(want), used)
         );
     }
+
+    /// A snapshot held in memory for the walker: trees by ID, blob lengths.
+    #[derive(Default)]
+    struct FakeTrees {
+        trees: std::collections::HashMap<rustic_core::TreeId, Vec<Node>>,
+        blobs: std::collections::HashMap<rustic_core::DataId, u32>,
+        damaged: Vec<rustic_core::TreeId>,
+    }
+
+    impl Trees for FakeTrees {
+        fn load(&self, id: &rustic_core::TreeId) -> Result<Vec<Named>, String> {
+            if self.damaged.contains(id) {
+                return Err(format!("tree {id} cannot be loaded"));
+            }
+            Ok(super::super::repo::named(self.trees[id].clone()))
+        }
+        fn blob_len(&self, id: &rustic_core::DataId) -> Option<u32> {
+            self.blobs.get(id).copied()
+        }
+    }
+
+    fn tree_id(n: u8) -> rustic_core::TreeId {
+        rustic_core::Id::new([n; 32]).into()
+    }
+
+    /// Snapshot nodes mirroring what is on disk under `dir` now (recursively),
+    /// minus the names in `drop`; returns the root tree's ID.
+    fn mirror(
+        fake: &mut FakeTrees,
+        dir: &Path,
+        next: &mut u8,
+        drop: &[&[u8]],
+    ) -> rustic_core::TreeId {
+        use sha2::Digest;
+        let mut nodes = Vec::new();
+        for e in std::fs::read_dir(dir).unwrap() {
+            let e = e.unwrap();
+            if drop.contains(&e.file_name().as_bytes()) {
+                continue;
+            }
+            let m = e.metadata().unwrap();
+            let mut meta = rustic_core::repofile::Metadata {
+                mode: Some(m.mode() & 0o777),
+                mtime: Some(
+                    rustic_core::jiff::Timestamp::from_nanosecond(
+                        i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
+                    )
+                    .unwrap(),
+                ),
+                ..Default::default()
+            };
+            let node = if m.is_dir() {
+                let id = mirror(fake, &e.path(), next, drop);
+                let mut n = Node::new_node(&e.file_name(), NodeType::Dir, meta);
+                n.subtree = Some(id);
+                n
+            } else {
+                let data = std::fs::read(e.path()).unwrap();
+                meta.size = data.len() as u64;
+                let id: rustic_core::DataId =
+                    rustic_core::Id::new(sha2::Sha256::digest(&data).into()).into();
+                fake.blobs.insert(id, data.len() as u32);
+                let mut n = Node::new_node(&e.file_name(), NodeType::File, meta);
+                n.content = Some(if data.is_empty() { vec![] } else { vec![id] });
+                n
+            };
+            nodes.push(node);
+        }
+        *next += 1;
+        let id = tree_id(*next);
+        fake.trees.insert(id, nodes);
+        id
+    }
+
+    /// Runs the walker over `root` (source dir `src`), hashing jobs inline.
+    fn walk(fake: &FakeTrees, root: rustic_core::TreeId, src: &Path, snapshot_ns: i128) -> Tally {
+        let tally = Mutex::new(Tally::new(100, false));
+        let jobs = std::cell::RefCell::new(Vec::new());
+        let submit = |j: Job| {
+            jobs.borrow_mut().push(j);
+            Ok(())
+        };
+        let (sel, exc) = (Selection::default(), ResticExcludes::default());
+        let w = Walk {
+            trees: fake,
+            selection: &sel,
+            excludes: &exc,
+            snapshot_ns,
+            immutable: false,
+            cancel: &CancellationToken::new(),
+            tally: &tally,
+            submit: &submit,
+        };
+        let mut top = Node::new_node(OsStr::new("src"), NodeType::Dir, Default::default());
+        top.subtree = Some(root);
+        top.meta.mode = Some(std::fs::metadata(src).unwrap().mode() & 0o777);
+        let named = Named {
+            name: "src".into(),
+            node: top,
+        };
+        w.root(named, "/src".into(), src.to_owned(), src.to_owned())
+            .unwrap();
+        let mut t = tally.into_inner().unwrap();
+        for j in jobs.into_inner() {
+            let v = super::super::content::verify(&j, false, &mut [0; 64], &|| false).unwrap();
+            t.record(j.tree_path, j.source, v.class, v.detail);
+        }
+        t
+    }
+
+    fn listed(t: Tally) -> Vec<(String, Class)> {
+        t.into_entries()
+            .0
+            .into_iter()
+            .map(|e| (e.display_path(), e.class))
+            .collect()
+    }
+
+    use std::ffi::OsStr;
+
+    fn touch(dir: &Path, name: &[u8], data: &[u8]) {
+        let p = dir.join(OsStr::from_bytes(name));
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, data).unwrap();
+    }
+
+    #[rstest]
+    // Source-only entries older than the snapshot were missed; newer ones are new.
+    #[case::missed(i128::MAX, Class::NotInBackup)]
+    #[case::created_later(0, Class::New)]
+    fn walk_merges_by_name_bytes_and_classifies_one_sided_entries(
+        #[case] snapshot_ns: i128,
+        #[case] source_only: Class,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path();
+        // Names around the byte order traps: uppercase before lowercase, a dot, a
+        // space, non-ASCII UTF-8 and bytes that are not UTF-8.
+        for n in [
+            &b"B"[..],
+            b"a",
+            b"a b",
+            b"a.b",
+            b"ab",
+            b"\xc3\xa9",
+            b"\xff\xfe",
+            b"z/inner",
+        ] {
+            touch(src, n, n);
+        }
+        let mut fake = FakeTrees::default();
+        let mut next = 0;
+        let root = mirror(&mut fake, src, &mut next, &[]);
+        // Only in the snapshot: a file and a directory with two entries.
+        let mut gone = Node::new_node(OsStr::new("a-gone"), NodeType::File, Default::default());
+        gone.content = Some(vec![]);
+        let sub = tree_id(200);
+        fake.trees.insert(
+            sub,
+            vec![gone.clone(), {
+                let mut g = gone.clone();
+                g.name = "b-gone".into();
+                g
+            }],
+        );
+        let mut gone_dir =
+            Node::new_node(OsStr::new("\u{e9}-dir"), NodeType::Dir, Default::default());
+        gone_dir.subtree = Some(sub);
+        fake.trees
+            .get_mut(&root)
+            .unwrap()
+            .extend([gone.clone(), gone_dir]);
+        // Only in the source.
+        touch(src, b"a-new", b"n");
+        touch(src, b"\xff\xfe-new/x", b"x");
+        let t = walk(&fake, root, src, snapshot_ns);
+        assert_eq!(t.counts.get(Class::Match), 10, "{:?}", t);
+        assert_eq!(t.counts.get(Class::SourceMissing), 4);
+        assert_eq!(t.counts.get(source_only), 3);
+        assert_eq!(listed(t), {
+            let mut want = vec![
+                ("/src/a-gone".to_owned(), Class::SourceMissing),
+                ("/src/a-new".to_owned(), source_only),
+                ("/src/\u{e9}-dir".to_owned(), Class::SourceMissing),
+                ("/src/\u{fffd}\u{fffd}-new".to_owned(), source_only),
+            ];
+            if source_only == Class::NotInBackup {
+                // Failures are listed first.
+                want = vec![
+                    want[1].clone(),
+                    want[3].clone(),
+                    want[0].clone(),
+                    want[2].clone(),
+                ];
+            }
+            want
+        });
+    }
+
+    #[test]
+    fn walk_type_change_lists_the_entry_once_and_summarises_below_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path();
+        touch(src, b"d/one", b"1");
+        touch(src, b"d/two", b"2");
+        touch(src, b"f", b"f");
+        let mut fake = FakeTrees::default();
+        let mut next = 0;
+        let root = mirror(&mut fake, src, &mut next, &[]);
+        std::fs::remove_dir_all(src.join("d")).unwrap();
+        std::fs::write(src.join("d"), b"now a file").unwrap();
+        let t = walk(&fake, root, src, 0);
+        let (entries, _) = t.into_entries();
+        assert_eq!(entries.len(), 1, "{entries:?}");
+        assert_eq!(entries[0].display_path(), "/src/d");
+        assert_eq!(entries[0].class, Class::Changed);
+        assert_eq!(
+            entries[0].detail,
+            "type dir → file; 2 entries below (2 source_missing)"
+        );
+    }
+
+    #[test]
+    fn walk_damaged_subtree_is_damage_and_the_rest_is_still_compared() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path();
+        touch(src, b"d/one", b"1");
+        touch(src, b"e/two", b"2");
+        let mut fake = FakeTrees::default();
+        let mut next = 0;
+        let root = mirror(&mut fake, src, &mut next, &[]);
+        let d = fake.trees[&root]
+            .iter()
+            .find(|n| n.name == "d")
+            .and_then(|n| n.subtree)
+            .unwrap();
+        fake.damaged.push(d);
+        fake.blobs.clear();
+        let t = walk(&fake, root, src, 0);
+        // e/two's blob is gone from the index too: per-file damage, not a crash.
+        assert_eq!(
+            listed(t),
+            vec![
+                ("/src/d".to_owned(), Class::Damaged),
+                ("/src/e/two".to_owned(), Class::Damaged),
+            ]
+        );
+    }
 }
