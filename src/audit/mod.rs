@@ -311,6 +311,14 @@ fn plan_roots(
         if let Some(i) = i {
             used[i] = true;
         }
+        // A mapped source directory may be reached through a symlink (a mount
+        // point linked elsewhere): follow it at the root only.
+        let source = match std::fs::symlink_metadata(&source) {
+            Ok(m) if m.file_type().is_symlink() && node.is_dir() => {
+                std::fs::canonicalize(&source).unwrap_or(source)
+            }
+            _ => source,
+        };
         check_source_root(trees, &node, &source)?;
         let named = repo::named(vec![node]).pop();
         let Some(named) = named else { continue };

@@ -545,11 +545,16 @@ fn audit_missing_or_empty_source_root_is_not_verified() {
     assert_eq!(e.kind(), ErrorKind::NotVerified, "{e}");
     assert!(e.to_string().contains("empty"), "{e}");
 
-    // The same source elsewhere, through a map, matches.
-    let mut opts = s.options();
-    opts.map = vec![("/src".into(), s.env.path("moved"))];
-    let o = run(&opts);
-    assert_eq!(o.counts.get(Class::Match), 10, "{:?}", o.entries);
+    // The same source elsewhere, through a map (and a symlink to it), matches.
+    let link = s.env.path("link-to-moved");
+    std::os::unix::fs::symlink(s.env.path("moved"), &link).unwrap();
+    for to in [s.env.path("moved"), link] {
+        let mut opts = s.options();
+        opts.map = vec![("/src".into(), to)];
+        let o = run(&opts);
+        assert_eq!(o.counts.get(Class::Match), 10, "{:?}", o.entries);
+        assert_eq!(o.roots[0].source, s.env.path("moved"));
+    }
 }
 
 #[test]
