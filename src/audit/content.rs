@@ -18,7 +18,10 @@ use std::path::PathBuf;
 
 use sha2::{Digest, Sha256};
 
+use rustic_core::DataId;
+
 use super::outcome::Class;
+use super::repo::{resolve_blobs, Trees};
 
 /// Read block size: large enough to stream big files efficiently, small enough that
 /// cancellation is noticed within milliseconds.
@@ -117,7 +120,10 @@ fn read_some(
 pub(crate) struct Job {
     pub tree_path: PathBuf,
     pub source: PathBuf,
-    pub blobs: Vec<Blob>,
+    /// The content blob IDs and the size the snapshot records; their lengths are
+    /// looked up in the index by the worker, off the walker's thread.
+    pub content: Vec<DataId>,
+    pub size: u64,
     pub seen: Stamp,
     /// A metadata difference the walker already found (mode): reported with the
     /// content result, which still decides between `mismatch` and the rest.
@@ -165,9 +171,27 @@ impl Verdict {
     }
 }
 
-/// Reads one source file and decides its class. `Err` only when cancelled.
+/// Resolves a job's blobs in the index, then reads the source file. A blob missing
+/// from the index (or lengths that do not add up) is damage in the snapshot.
+/// `Err` only when cancelled.
+pub(crate) fn check_job(
+    trees: &dyn Trees,
+    job: &Job,
+    immutable_source: bool,
+    buf: &mut [u8],
+    cancelled: &dyn Fn() -> bool,
+) -> Result<Verdict, ()> {
+    match resolve_blobs(trees, &job.content, job.size) {
+        Ok(blobs) => verify(job, &blobs, immutable_source, buf, cancelled),
+        Err(why) => Ok(Verdict::new(Class::Damaged, why)),
+    }
+}
+
+/// Reads one source file against `blobs` and decides its class. `Err` only when
+/// cancelled.
 pub(crate) fn verify(
     job: &Job,
+    blobs: &[Blob],
     immutable_source: bool,
     buf: &mut [u8],
     cancelled: &dyn Fn() -> bool,
@@ -198,7 +222,7 @@ pub(crate) fn verify(
         return Ok(Verdict::new(Class::Changed, "changed while the audit ran"));
     }
     let mut reader = &file;
-    let check = match check_blobs(&mut reader, &job.blobs, buf, cancelled) {
+    let check = match check_blobs(&mut reader, blobs, buf, cancelled) {
         Ok(c) => c,
         Err(ReadStop::Cancelled) => return Err(()),
         Err(ReadStop::Io(e)) => return Ok(Verdict::new(Class::Unreadable, format!("read: {e}"))),
@@ -244,7 +268,7 @@ pub(crate) fn verify(
             format!(
                 "same size and mtime, but the source ended at byte {at}, inside blob {} of {}",
                 index + 1,
-                job.blobs.len()
+                blobs.len()
             ),
         ),
         BlobCheck::Longer { at } => Verdict::new(
@@ -382,12 +406,13 @@ mod tests {
         }
     }
 
-    fn job_for(path: PathBuf, bl: Vec<Blob>) -> Job {
+    fn job_for(path: PathBuf) -> Job {
         let m = std::fs::symlink_metadata(&path).unwrap();
         Job {
             tree_path: "/t".into(),
             source: path,
-            blobs: bl,
+            content: Vec::new(),
+            size: m.len(),
             seen: Stamp::of(&m),
             note: None,
         }
@@ -399,8 +424,9 @@ mod tests {
         let p = dir.path().join("f");
         let d = data(3000);
         std::fs::write(&p, &d).unwrap();
-        let job = job_for(p, blobs(&d, &[1000, 2000]));
-        let v = verify(&job, false, &mut vec![0; 512], &|| false).unwrap();
+        let job = job_for(p);
+        let bl = blobs(&d, &[1000, 2000]);
+        let v = verify(&job, &bl, false, &mut vec![0; 512], &|| false).unwrap();
         assert_eq!(v.class, Class::Match);
         assert_eq!(v.verified_bytes, Some(3000));
     }
@@ -411,10 +437,11 @@ mod tests {
         let p = dir.path().join("f");
         let d = data(100);
         std::fs::write(&p, &d).unwrap();
-        let job = job_for(p.clone(), blobs(&d, &[100]));
+        let job = job_for(p.clone());
+        let bl = blobs(&d, &[100]);
         std::fs::remove_file(&p).unwrap();
         std::os::unix::fs::symlink("/etc/passwd", &p).unwrap();
-        let v = verify(&job, false, &mut vec![0; 512], &|| false).unwrap();
+        let v = verify(&job, &bl, false, &mut vec![0; 512], &|| false).unwrap();
         assert_eq!(v.class, Class::Changed, "{v:?}");
     }
 
@@ -424,11 +451,12 @@ mod tests {
         let p = dir.path().join("f");
         let d = data(100);
         std::fs::write(&p, &d).unwrap();
-        let job = job_for(p.clone(), blobs(&d, &[100]));
+        let job = job_for(p.clone());
+        let bl = blobs(&d, &[100]);
         let q = dir.path().join("g");
         std::fs::write(&q, &d).unwrap();
         std::fs::rename(&q, &p).unwrap();
-        let v = verify(&job, false, &mut vec![0; 512], &|| false).unwrap();
+        let v = verify(&job, &bl, false, &mut vec![0; 512], &|| false).unwrap();
         assert_eq!(v.class, Class::Changed, "{v:?}");
     }
 
@@ -438,11 +466,12 @@ mod tests {
         let p = dir.path().join("f");
         let d = data(10);
         std::fs::write(&p, &d).unwrap();
-        let mut job = job_for(p, blobs(&d, &[10]));
+        let mut job = job_for(p);
+        let bl = blobs(&d, &[10]);
         job.note = Some("mode 0644 → 0600".into());
-        let v = verify(&job, false, &mut vec![0; 512], &|| false).unwrap();
+        let v = verify(&job, &bl, false, &mut vec![0; 512], &|| false).unwrap();
         assert_eq!(v.class, Class::Changed);
-        let v = verify(&job, true, &mut vec![0; 512], &|| false).unwrap();
+        let v = verify(&job, &bl, true, &mut vec![0; 512], &|| false).unwrap();
         assert_eq!(v.class, Class::Mismatch);
     }
 }

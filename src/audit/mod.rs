@@ -190,10 +190,10 @@ pub fn run(opts: &AuditOptions, cancel: &CancellationToken) -> Result<AuditOutco
         // Owned here, so that any early return closes the queue for the workers.
         let tx = tx;
         for i in 0..workers {
-            let (rx, tally) = (&rx, &tally);
+            let (rx, tally, trees) = (&rx, &tally, &trees);
             std::thread::Builder::new()
                 .name(format!("audit-hash-{i}"))
-                .spawn_scoped(s, move || hash_worker(rx, tally, immutable, cancel))
+                .spawn_scoped(s, move || hash_worker(trees, rx, tally, immutable, cancel))
                 .map_err(|e| Error::Threads(e.to_string()))?;
         }
         let submit = move |job: Job| tx.send(job).map_err(|_| Cancelled);
@@ -389,6 +389,7 @@ fn check_source_root(
 
 /// Takes jobs until the queue closes; records each verdict.
 fn hash_worker(
+    trees: &dyn Trees,
     rx: &Mutex<Receiver<Job>>,
     tally: &Mutex<Tally>,
     immutable: bool,
@@ -405,7 +406,7 @@ fn hash_worker(
         if stop() {
             continue;
         }
-        let Ok(v) = content::verify(&job, immutable, &mut buf, &stop) else {
+        let Ok(v) = content::check_job(trees, &job, immutable, &mut buf, &stop) else {
             continue;
         };
         let mut t = tally

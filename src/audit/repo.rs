@@ -170,6 +170,35 @@ pub(crate) trait Trees {
     fn blob_len(&self, id: &DataId) -> Option<u32>;
 }
 
+/// A file's content blobs with their lengths from the index. `Err` names the damage:
+/// a blob missing from the index, or lengths that do not add up to the file's size.
+pub(crate) fn resolve_blobs(
+    trees: &dyn Trees,
+    ids: &[DataId],
+    size: u64,
+) -> Result<Vec<super::content::Blob>, String> {
+    let mut out = Vec::with_capacity(ids.len());
+    let mut total = 0u64;
+    for (i, id) in ids.iter().enumerate() {
+        let Some(len) = trees.blob_len(id) else {
+            return Err(format!(
+                "content blob {} of {} ({}) is not in the index",
+                i + 1,
+                ids.len(),
+                id.to_hex().as_str()
+            ));
+        };
+        total += u64::from(len);
+        out.push((id_bytes(id), len));
+    }
+    if total != size {
+        return Err(format!(
+            "the content blobs add up to {total} bytes, the snapshot records {size}"
+        ));
+    }
+    Ok(out)
+}
+
 /// Sorts nodes by raw name, as restic writes them (kept robust to any order).
 pub(crate) fn named(nodes: Vec<Node>) -> Vec<Named> {
     use std::os::unix::ffi::OsStrExt;

@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 use super::content::{Blob, Job, Stamp};
 use super::filter::{ResticExcludes, Selection};
 use super::outcome::{Class, Counts, Tally};
-use super::repo::{id_bytes, Named, Trees};
+use super::repo::{resolve_blobs, Named, Trees};
 
 /// The walk was cancelled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -440,28 +440,11 @@ impl Walk<'_> {
 
     /// A file node's blobs with their lengths; `Err` names the damage.
     fn blobs_of(&self, node: &Node) -> Result<Vec<Blob>, String> {
-        let ids = node.content.as_deref().unwrap_or(&[]);
-        let mut out = Vec::with_capacity(ids.len());
-        let mut total = 0u64;
-        for (i, id) in ids.iter().enumerate() {
-            let Some(len) = self.trees.blob_len(id) else {
-                return Err(format!(
-                    "content blob {} of {} ({}) is not in the index",
-                    i + 1,
-                    ids.len(),
-                    id.to_hex().as_str()
-                ));
-            };
-            total += u64::from(len);
-            out.push((id_bytes(id), len));
-        }
-        if total != node.meta.size {
-            return Err(format!(
-                "the content blobs add up to {total} bytes, the snapshot records {}",
-                node.meta.size
-            ));
-        }
-        Ok(out)
+        resolve_blobs(
+            self.trees,
+            node.content.as_deref().unwrap_or(&[]),
+            node.meta.size,
+        )
     }
 
     /// Audits one root: the snapshot node at `tree`, the source at `src`, read by
@@ -564,21 +547,8 @@ impl Walk<'_> {
         if leaf && !self.selection.includes_leaf(&at.tree) {
             return Ok(None);
         }
-        // Damage in the snapshot wins over any comparison.
-        let blobs = if tree_kind == Kind::File {
-            match self.blobs_of(&node) {
-                Ok(b) => Some(b),
-                Err(why) => {
-                    self.record(&at, Class::Damaged, why);
-                    if src_kind == Kind::Dir {
-                        self.source_children(&at, None)?;
-                    }
-                    return Ok(None);
-                }
-            }
-        } else {
-            None
-        };
+        // Damage in the snapshot wins over any comparison. A file whose content
+        // is compared is checked by the hashing worker (off this thread).
         let link = if src_kind == Kind::Symlink {
             match std::fs::read_link(&at.src) {
                 Ok(t) => Some(t.into_os_string().into_vec()),
@@ -591,6 +561,15 @@ impl Walk<'_> {
             None
         };
         let verdict = compare_meta(&Facts::of_node(&node), &Facts::of_meta(&meta, link));
+        if tree_kind == Kind::File && !matches!(verdict, Meta::Content { .. }) {
+            if let Err(why) = self.blobs_of(&node) {
+                self.record(&at, Class::Damaged, why);
+                if src_kind == Kind::Dir {
+                    self.source_children(&at, None)?;
+                }
+                return Ok(None);
+            }
+        }
         if tree_kind != src_kind {
             let Meta::Differs(detail) = verdict else {
                 return Ok(None);
@@ -622,7 +601,8 @@ impl Walk<'_> {
                 let job = Job {
                     tree_path: at.tree,
                     source: at.src,
-                    blobs: blobs.unwrap_or_default(),
+                    content: node.content.unwrap_or_default(),
+                    size: node.meta.size,
                     seen: Stamp::of(&meta),
                     note,
                 };
@@ -1147,7 +1127,8 @@ mod tests {
             .unwrap();
         let mut t = tally.into_inner().unwrap();
         for j in jobs.into_inner() {
-            let v = super::super::content::verify(&j, false, &mut [0; 64], &|| false).unwrap();
+            let v =
+                super::super::content::check_job(fake, &j, false, &mut [0; 64], &|| false).unwrap();
             t.record(j.tree_path, j.source, v.class, v.detail);
         }
         t
