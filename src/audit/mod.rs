@@ -26,6 +26,7 @@ mod content;
 mod error;
 mod filter;
 mod outcome;
+mod prefetch;
 mod repo;
 mod walk;
 
@@ -45,8 +46,12 @@ use crate::secret::{self, Redactor, Secret};
 use content::Job;
 use filter::{ResticExcludes, Selection};
 use outcome::Tally;
+use prefetch::{CloseOnDrop, Prefetch};
 use repo::{Named, Trees};
 use walk::{Cancelled, Walk};
+
+/// Threads loading tree blobs ahead of the walker (see `prefetch`).
+const TREE_LOADERS: usize = 2;
 
 /// Which snapshot to audit.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -173,7 +178,8 @@ pub fn run(opts: &AuditOptions, cancel: &CancellationToken) -> Result<AuditOutco
 
     let immutable = opts.immutable_source;
     let tally = Mutex::new(Tally::new(opts.max_entries, immutable));
-    let roots = plan_roots(&trees, &snap, opts, &tally)?;
+    let prefetch = Prefetch::new(&trees);
+    let roots = plan_roots(&prefetch, &snap, opts, &tally)?;
     let excludes = ResticExcludes::new(recorded.iter().chain(&opts.restic_excludes));
     let selection = Selection {
         include: opts.include.clone(),
@@ -187,8 +193,17 @@ pub fn run(opts: &AuditOptions, cancel: &CancellationToken) -> Result<AuditOutco
     let (tx, rx) = sync_channel::<Job>(workers * 64);
     let rx = Mutex::new(rx);
     let walked = std::thread::scope(|s| -> Result<Result<(), Cancelled>, Error> {
-        // Owned here, so that any early return closes the queue for the workers.
+        // Owned here, so that any early return closes the queue for the workers and
+        // stops the tree loaders.
         let tx = tx;
+        let _close = CloseOnDrop(&prefetch);
+        for i in 0..TREE_LOADERS {
+            let prefetch = &prefetch;
+            std::thread::Builder::new()
+                .name(format!("audit-tree-{i}"))
+                .spawn_scoped(s, move || prefetch.run_loader())
+                .map_err(|e| Error::Threads(e.to_string()))?;
+        }
         for i in 0..workers {
             let (rx, tally, trees) = (&rx, &tally, &trees);
             std::thread::Builder::new()
@@ -198,7 +213,7 @@ pub fn run(opts: &AuditOptions, cancel: &CancellationToken) -> Result<AuditOutco
         }
         let submit = move |job: Job| tx.send(job).map_err(|_| Cancelled);
         let walk = Walk {
-            trees: &trees,
+            trees: &prefetch,
             selection: &selection,
             excludes: &excludes,
             snapshot_ns,
