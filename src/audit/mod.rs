@@ -21,6 +21,19 @@
 //! compared; `ErrorKind::Corruption` (index, keys or snapshot file damaged) is
 //! still damage and should fail, `NotVerified` (source root missing or empty) must
 //! never pass.
+//!
+//! What the audit does not see: damage inside data packs (it never reads them;
+//! `check --read-data` rotation does), ownership, xattrs and device numbers, and
+//! entries the backup skipped through options it does not record (`--exclude-file`,
+//! `--iexclude`, `--exclude-if-present`, `--exclude-caches`, `--exclude-larger-than`):
+//! the caller passes such patterns as `restic_excludes` or `exclude` globs, else
+//! those entries show as `not_in_backup`. A file restic could not read and whose
+//! permissions were fixed since shows as `new` (its ctime moved). Cancellation is
+//! checked between entries and read blocks, not while rustic_core loads the index
+//! or waits on a request.
+//!
+//! Threads: the caller's thread walks; `threads` hashing workers read files from a
+//! bounded queue; two loaders prefetch tree blobs (`prefetch`).
 
 mod content;
 mod error;
