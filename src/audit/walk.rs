@@ -547,8 +547,6 @@ impl Walk<'_> {
         if leaf && !self.selection.includes_leaf(&at.tree) {
             return Ok(None);
         }
-        // Damage in the snapshot wins over any comparison. A file whose content
-        // is compared is checked by the hashing worker (off this thread).
         let link = if src_kind == Kind::Symlink {
             match std::fs::read_link(&at.src) {
                 Ok(t) => Some(t.into_os_string().into_vec()),
@@ -561,6 +559,8 @@ impl Walk<'_> {
             None
         };
         let verdict = compare_meta(&Facts::of_node(&node), &Facts::of_meta(&meta, link));
+        // Damage in the snapshot wins over any comparison. A file whose content is
+        // compared is checked by the hashing worker (off this thread).
         if tree_kind == Kind::File && !matches!(verdict, Meta::Content { .. }) {
             if let Err(why) = self.blobs_of(&node) {
                 self.record(&at, Class::Damaged, why);
@@ -596,34 +596,24 @@ impl Walk<'_> {
             self.finish_fold(&at, fold, &detail);
             return Ok(None);
         }
-        match verdict {
-            Meta::Content { note } => {
-                let job = Job {
-                    tree_path: at.tree,
-                    source: at.src,
-                    content: node.content.unwrap_or_default(),
-                    size: node.meta.size,
-                    seen: Stamp::of(&meta),
-                    note,
-                };
-                (self.submit)(job)?;
-                return Ok(None);
-            }
-            Meta::Differs(detail) => {
-                if tree_kind != Kind::Dir || self.selection.classifies_dirs() {
-                    self.record(&at, self.differs_class(), detail);
-                }
-            }
-            Meta::Same => {
-                if tree_kind != Kind::Dir || self.selection.classifies_dirs() {
-                    self.tally().count(Class::Match, 1);
-                }
-            }
-        }
-        if tree_kind != Kind::Dir {
+        if let Meta::Content { note } = verdict {
+            let job = Job {
+                tree_path: at.tree,
+                source: at.src,
+                content: node.content.unwrap_or_default(),
+                size: node.meta.size,
+                seen: Stamp::of(&meta),
+                note,
+            };
+            (self.submit)(job)?;
             return Ok(None);
         }
-        // Both directories: load the tree, list the source, descend.
+        if tree_kind != Kind::Dir {
+            self.record_verdict(&at, verdict, false);
+            return Ok(None);
+        }
+        // Both directories: load the tree, list the source, descend. The directory
+        // itself is counted once, as damaged, unreadable or by its verdict.
         let nodes = match node.subtree {
             Some(id) => match self.trees.load(&id) {
                 Ok(n) => n,
@@ -639,6 +629,7 @@ impl Walk<'_> {
         };
         if parent_dev.is_some_and(|d| d != meta.dev()) && nodes.is_empty() {
             // A mount point the backup did not enter (--one-file-system).
+            self.record_verdict(&at, verdict, true);
             return Ok(None);
         }
         let entries = match list_dir(&at.src) {
@@ -656,12 +647,25 @@ impl Walk<'_> {
                 return Ok(None);
             }
         };
+        self.record_verdict(&at, verdict, true);
         Ok(Some(Frame {
             dev: meta.dev(),
             at,
             nodes: nodes.into_iter().peekable(),
             entries: entries.into_iter().peekable(),
         }))
+    }
+
+    /// Counts an entry by its tree-level verdict (a directory only if directories
+    /// are classified).
+    fn record_verdict(&self, at: &Paths, verdict: Meta, dir: bool) {
+        if dir && !self.selection.classifies_dirs() {
+            return;
+        }
+        match verdict {
+            Meta::Differs(detail) => self.record(at, self.differs_class(), detail),
+            Meta::Same | Meta::Content { .. } => self.tally().count(Class::Match, 1),
+        }
     }
 
     /// An entry only in the snapshot (or whose source cannot be compared): it and
@@ -1263,6 +1267,11 @@ mod tests {
         fake.damaged.push(d);
         fake.blobs.clear();
         let t = walk(&fake, root, src, 0);
+        // Each entry counted once: /src and /src/e match, /src/d and e/two damaged.
+        assert_eq!(
+            t.counts.nonzero().collect::<Vec<_>>(),
+            vec![(Class::Match, 2), (Class::Damaged, 2)]
+        );
         // e/two's blob is gone from the index too: per-file damage, not a crash.
         assert_eq!(
             listed(t),

@@ -528,8 +528,9 @@ fn audit_damaged_tree_blob_is_reported_as_damage_naming_the_subtree(#[case] v: u
         o.entries[0].detail
     );
     assert_eq!(o.verdict(), Outcome::Fail);
-    // Everything outside the damaged subtree was still verified.
+    // Everything outside the damaged subtree was still verified; /src/sub counts once.
     assert_eq!(o.files_verified, 3);
+    assert_eq!(nonzero(&o), vec![(Class::Match, 6), (Class::Damaged, 1)]);
 }
 
 #[test]
