@@ -432,7 +432,8 @@ impl Walk<'_> {
                 .nonzero()
                 .map(|(c, n)| format!("{n} {}", c.as_str()))
                 .collect();
-            format!("{detail}; {below} entries below ({})", parts.join(", "))
+            let noun = if below == 1 { "entry" } else { "entries" };
+            format!("{detail}; {below} {noun} below ({})", parts.join(", "))
         };
         self.tally()
             .list(at.tree.clone(), at.src.clone(), fold.class, detail);
@@ -575,21 +576,33 @@ impl Walk<'_> {
                 return Ok(None);
             };
             // A type change: whatever hangs below either side is one-sided.
+            let below = if tree_kind == Kind::Dir {
+                match self.load_subtree(&node) {
+                    Ok(n) => n,
+                    Err(why) => {
+                        self.record(&at, Class::Damaged, why);
+                        if src_kind == Kind::Dir {
+                            self.source_children(&at, None)?;
+                        }
+                        return Ok(None);
+                    }
+                }
+            } else {
+                Vec::new()
+            };
             let class = self.differs_class();
             self.tally().count(class, 1);
             let mut fold = Fold {
                 class,
                 below: Counts::default(),
             };
-            if tree_kind == Kind::Dir {
-                self.tree_children(
-                    &node,
-                    &at,
-                    Class::SourceMissing,
-                    "not in the source",
-                    Some(&mut fold),
-                )?;
-            }
+            self.nodes_below(
+                below,
+                &at,
+                Class::SourceMissing,
+                "not in the source",
+                Some(&mut fold),
+            )?;
             if src_kind == Kind::Dir {
                 self.source_children(&at, Some(&mut fold))?;
             }
@@ -614,16 +627,10 @@ impl Walk<'_> {
         }
         // Both directories: load the tree, list the source, descend. The directory
         // itself is counted once, as damaged, unreadable or by its verdict.
-        let nodes = match node.subtree {
-            Some(id) => match self.trees.load(&id) {
-                Ok(n) => n,
-                Err(why) => {
-                    self.record(&at, Class::Damaged, why);
-                    return Ok(None);
-                }
-            },
-            None => {
-                self.record(&at, Class::Damaged, "directory without a subtree");
+        let nodes = match self.load_subtree(&node) {
+            Ok(n) => n,
+            Err(why) => {
+                self.record(&at, Class::Damaged, why);
                 return Ok(None);
             }
         };
@@ -690,16 +697,23 @@ impl Walk<'_> {
             }
             return Ok(());
         }
+        let nodes = match self.load_subtree(node) {
+            Ok(n) => n,
+            Err(why) => {
+                self.record(at, Class::Damaged, why);
+                return Ok(());
+            }
+        };
         if self.selection.classifies_dirs() {
             self.tally().count(class, 1);
             let mut fold = Fold {
                 class,
                 below: Counts::default(),
             };
-            self.tree_children(node, at, class, detail, Some(&mut fold))?;
+            self.nodes_below(nodes, at, class, detail, Some(&mut fold))?;
             self.finish_fold(at, fold, detail);
         } else {
-            self.tree_children(node, at, class, detail, None)?;
+            self.nodes_below(nodes, at, class, detail, None)?;
         }
         Ok(())
     }
@@ -712,27 +726,12 @@ impl Walk<'_> {
         }
     }
 
-    /// Loads a directory node's tree and walks what is below it.
-    fn tree_children(
-        &self,
-        node: &Node,
-        at: &Paths,
-        class: Class,
-        detail: &str,
-        fold: Option<&mut Fold>,
-    ) -> Result<(), Cancelled> {
-        let nodes = match node.subtree.map(|id| self.trees.load(&id)) {
-            Some(Ok(n)) => n,
-            Some(Err(why)) => {
-                self.record(at, Class::Damaged, why);
-                return Ok(());
-            }
-            None => {
-                self.record(at, Class::Damaged, "directory without a subtree");
-                return Ok(());
-            }
-        };
-        self.nodes_below(nodes, at, class, detail, fold)
+    /// A directory node's entries; `Err` describes the damage.
+    fn load_subtree(&self, node: &Node) -> Result<Vec<Named>, String> {
+        match node.subtree {
+            Some(id) => self.trees.load(&id),
+            None => Err("directory without a subtree".to_owned()),
+        }
     }
 
     /// Walks the nodes of a one-sided subtree depth first, loading every tree.
@@ -766,13 +765,15 @@ impl Walk<'_> {
                 }
                 continue;
             }
-            if self.selection.classifies_dirs() {
-                self.fold_or_record(fold.as_deref_mut(), &here, class, detail);
-            }
-            match n.node.subtree.map(|id| self.trees.load(&id)) {
-                Some(Ok(sub)) => stack.push((here, sub.into_iter())),
-                Some(Err(why)) => self.record(&here, Class::Damaged, why),
-                None => self.record(&here, Class::Damaged, "directory without a subtree"),
+            // Loaded before counting: a directory is damaged or of `class`, once.
+            match self.load_subtree(&n.node) {
+                Ok(sub) => {
+                    if self.selection.classifies_dirs() {
+                        self.fold_or_record(fold.as_deref_mut(), &here, class, detail);
+                    }
+                    stack.push((here, sub.into_iter()));
+                }
+                Err(why) => self.record(&here, Class::Damaged, why),
             }
         }
         Ok(())
@@ -1279,6 +1280,49 @@ mod tests {
                 ("/src/d".to_owned(), Class::Damaged),
                 ("/src/e/two".to_owned(), Class::Damaged),
             ]
+        );
+    }
+
+    #[test]
+    fn walk_deleted_directory_with_damage_below_counts_each_entry_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path();
+        touch(src, b"d/e/f", b"f");
+        touch(src, b"d/g", b"g");
+        let mut fake = FakeTrees::default();
+        let mut next = 0;
+        let root = mirror(&mut fake, src, &mut next, &[]);
+        let d = fake.trees[&root][0].subtree.unwrap();
+        let e = fake.trees[&d]
+            .iter()
+            .find(|n| n.name == "e")
+            .and_then(|n| n.subtree)
+            .unwrap();
+        fake.damaged.push(e);
+        std::fs::remove_dir_all(src.join("d")).unwrap();
+        let t = walk(&fake, root, src, 0);
+        assert_eq!(
+            t.counts.nonzero().collect::<Vec<_>>(),
+            vec![
+                (Class::Match, 1),
+                (Class::SourceMissing, 2),
+                (Class::Damaged, 1)
+            ]
+        );
+        let (entries, _) = t.into_entries();
+        let got: Vec<_> = entries
+            .iter()
+            .map(|e| (e.display_path(), e.class, e.detail.clone()))
+            .collect();
+        assert_eq!(got[0].0, "/src/d/e");
+        assert_eq!(got[0].1, Class::Damaged);
+        assert_eq!(
+            got[1],
+            (
+                "/src/d".to_owned(),
+                Class::SourceMissing,
+                "not in the source; 1 entry below (1 source_missing)".to_owned()
+            )
         );
     }
 }
