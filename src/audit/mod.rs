@@ -36,6 +36,7 @@
 //! bounded queue; two loaders prefetch tree blobs (`prefetch`).
 
 mod content;
+mod entry;
 mod error;
 mod filter;
 mod outcome;

@@ -21,7 +21,7 @@ const LAYERS: &[&[&str]] = &[
     // Child-process clients.
     &["restic", "zfs"],
     // Jobs: where a verdict's findings are made.
-    &["check", "restore_test"],
+    &["check", "restore_test", "audit"],
     &["report"],
     &["notify"],
     &["config"],
