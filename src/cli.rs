@@ -50,6 +50,13 @@ pub enum Command {
     /// Restore a random sample of files from the newest snapshot and compare them with
     /// the live source (no profile needed).
     RestoreTest(Box<RestoreTestArgs>),
+    /// Compare EVERY file of a snapshot with its source without restoring (the
+    /// repository is read in process: only the index and the tree blobs, no lock,
+    /// no cache). Finds bit rot (`mismatch`), files the backup could not read
+    /// (`not_in_backup`) and damaged trees; changed, deleted and new files are not
+    /// failures (with `--source zfs` every difference is). Backends: local paths,
+    /// `rest:` and `rclone:`.
+    Audit(Box<AuditArgs>),
     /// Run jobs of a profile once (all when none are named); what a systemd timer calls.
     Run(RunArgs),
     /// Run every job of a profile on its `schedule`, until SIGTERM/SIGINT.
@@ -266,6 +273,47 @@ pub struct RestoreTestArgs {
     /// Take the ZFS snapshot name from the restic tag that starts with this prefix.
     #[arg(long, value_name = "PREFIX")]
     pub zfs_snapshot_tag: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AuditArgs {
+    #[command(flatten)]
+    pub repo: RepoArgs,
+    /// Job name used in results and metrics.
+    #[arg(long, default_value = "audit")]
+    pub job: String,
+    /// Snapshot to audit: an ID, or `latest` (the newest matching --host/--tag/--path).
+    #[arg(long, default_value = "latest")]
+    pub snapshot: String,
+    /// Rewrite tree (or snapshot) paths to source paths: `FROM=TO` (repeatable).
+    #[arg(long, value_name = "FROM=TO")]
+    pub map: Vec<String>,
+    /// Only compare tree paths matching this glob (repeatable).
+    #[arg(long, value_name = "GLOB")]
+    pub include: Vec<String>,
+    /// Skip tree paths matching this glob, with everything below (repeatable).
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// A restic `--exclude` pattern the backup used from an `--exclude-file`
+    /// (restic does not record those): matching source files are not reported as
+    /// missing from the backup (repeatable).
+    #[arg(long, value_name = "PATTERN")]
+    pub backup_exclude: Vec<String>,
+    /// Compare with the `live` files, or with the `zfs` snapshot the backup read.
+    #[arg(long, value_name = "KIND", default_value = "live")]
+    pub source: String,
+    /// ZFS dataset holding the source (with --source zfs).
+    #[arg(long, value_name = "DATASET")]
+    pub zfs_dataset: Option<String>,
+    /// ZFS snapshot name [default: the newest created at or before the restic snapshot].
+    #[arg(long, value_name = "NAME")]
+    pub zfs_snapshot: Option<String>,
+    /// Take the ZFS snapshot name from the restic tag that starts with this prefix.
+    #[arg(long, value_name = "PREFIX")]
+    pub zfs_snapshot_tag: Option<String>,
+    /// List at most this many entries that are not `match` in the results.
+    #[arg(long, value_name = "N", default_value_t = crate::audit::job::DEFAULT_MAX_LISTED)]
+    pub max_listed: usize,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -193,6 +193,12 @@ pub enum FindingKind {
     RestoreFailed,
     /// Packs went unread by any completed check for longer than `outdated-after`.
     CoverageOutdated,
+    /// An audited file differs from an unchanged source (size and mtime equal).
+    AuditMismatch,
+    /// A source file older than the snapshot and not excluded is missing from it.
+    AuditNotInBackup,
+    /// The audit found a damaged tree or index entry in the snapshot.
+    AuditDamaged,
     /// Files came back with the right bytes but without some metadata (owner, mode,
     /// times, extended attributes): what a non-root restic or `RestrictSUIDSGID=yes`
     /// gives. Not damage.

@@ -20,6 +20,7 @@ pub mod history;
 pub mod lock;
 pub mod logging;
 pub mod notify;
+pub mod password;
 pub mod process;
 pub mod report;
 pub mod restic;
@@ -50,6 +51,13 @@ pub async fn run(cli: Cli, ctx: runner::Context) -> Result<Report, Error> {
                 ..ctx
             };
             cmd::restore_test::run(*a, &ctx).await
+        }
+        Command::Audit(a) => {
+            let ctx = runner::Context {
+                restic_override: a.repo.restic.restic.clone(),
+                ..ctx
+            };
+            cmd::audit::run(*a, &ctx).await
         }
         Command::Check(a) => {
             let ctx = runner::Context {

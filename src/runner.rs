@@ -302,6 +302,53 @@ fn facts<'a>(
     }
 }
 
+/// Runs an audit job: the password resolved like restic would, the engine in
+/// process under the job's deadline.
+async fn audit(
+    settings: &crate::audit::job::AuditSettings,
+    repo: &Repository,
+    creds: &credentials::Credentials,
+    ctx: &Context,
+    clock: tokio::time::Instant,
+    timeout: Duration,
+) -> Result<Work, (Category, String)> {
+    use crate::audit::{job, ErrorKind};
+    let password = crate::password::resolve(&repo.password, creds, &ctx.cancel)
+        .await
+        .map_err(|e| (Category::Auth, e.to_string()))?;
+    let deadline = clock
+        .checked_add(timeout)
+        .unwrap_or(clock + Duration::from_secs(100 * 365 * 86_400));
+    job::run(
+        settings,
+        repo.url.clone(),
+        password,
+        &ctx.cancel,
+        deadline,
+        timeout,
+    )
+    .await
+    .map(|r| Work::Audit(Box::new(r)))
+    .map_err(|e| {
+        let category = match &e {
+            job::JobError::Audit(a) => match a.kind() {
+                ErrorKind::Auth => Category::Auth,
+                ErrorKind::NotFound => Category::NotFound,
+                ErrorKind::Network => Category::Network,
+                ErrorKind::Corruption => Category::Corruption,
+                ErrorKind::NotVerified => Category::NotVerified,
+                ErrorKind::Cancelled => Category::Interrupted,
+                ErrorKind::Config => Category::Config,
+                ErrorKind::Other => Category::Internal,
+            },
+            job::JobError::Zfs(_) => Category::NotFound,
+            job::JobError::TimedOut(_) => Category::Timeout,
+            job::JobError::Panicked(_) => Category::Internal,
+        };
+        (category, creds.redactor.redact(&e.to_string()))
+    })
+}
+
 /// Which category a credentials problem belongs to.
 fn credentials_category(e: &credentials::Error) -> Category {
     if e.is_password() {
@@ -346,12 +393,12 @@ async fn run_one(job: &Job, repo: &Repository, ctx: &Context, shared: &Shared) -
         JobKind::Check(opts) => {
             CheckRead::from_read_data(&opts.read_data, rotation.as_ref().map(Rotation::group))
         }
-        JobKind::RestoreTest(_) => CheckRead::Structure,
+        JobKind::RestoreTest(_) | JobKind::Audit(_) => CheckRead::Structure,
     };
     // The seed is drawn here so that even a run that fails early records it.
     let seed = match &job.kind {
         JobKind::RestoreTest(o) => o.seed.unwrap_or_else(rand::random),
-        JobKind::Check(_) => 0,
+        JobKind::Check(_) | JobKind::Audit(_) => 0,
     };
     let facts = record::Facts {
         read: matches!(job.kind, JobKind::Check(_)).then_some(&read),
@@ -410,6 +457,10 @@ async fn run_one(job: &Job, repo: &Repository, ctx: &Context, shared: &Shared) -
             env_file: repo.env_file.as_deref(),
         })
         .map_err(|e| (credentials_category(&e), e.to_string()))?;
+        // The audit reads the repository in process: no restic, no cache.
+        if let JobKind::Audit(settings) = &job.kind {
+            return audit(settings, repo, &creds, ctx, clock, job.timeout).await;
+        }
         let known = shared.detected.lock().await.get(&program).cloned();
         let restic = match known {
             Some(r) => r,
@@ -463,6 +514,7 @@ async fn run_one(job: &Job, repo: &Repository, ctx: &Context, shared: &Shared) -
                 .await
                 .map(|r| Work::Restore(Box::new(r)))
                 .map_err(|e| (e.category(), creds.redactor.redact(&e.to_string()))),
+            JobKind::Audit(_) => Err((Category::Internal, "audit ran through restic".into())),
         }
     }
     .await;

@@ -39,6 +39,7 @@ mod content;
 mod entry;
 mod error;
 mod filter;
+pub mod job;
 mod outcome;
 mod prefetch;
 mod repo;
@@ -147,6 +148,25 @@ impl AuditOptions {
             threads: 0,
         }
     }
+}
+
+/// The snapshot `opts` selects, without auditing it (for a caller that must know
+/// its paths and time first, e.g. to find the ZFS snapshot the backup read).
+/// Blocking.
+///
+/// # Errors
+/// As `run`, for opening the repository and selecting the snapshot.
+pub fn snapshot_info(opts: &AuditOptions) -> Result<SnapshotInfo, Error> {
+    let shown = secret::redact_url(opts.repository.expose());
+    let mut redactor = Redactor::default();
+    redactor.add(&opts.password);
+    if let Some(pw) = secret::url_password(opts.repository.expose()) {
+        redactor.add(&pw);
+    }
+    let opened = repo::open(opts, &shown, redactor)?;
+    let snap = opened.snapshot(&opts.snapshot)?;
+    let recorded = opened.recorded_excludes(&snap)?;
+    Ok(repo::snapshot_info(&snap, recorded))
 }
 
 /// Runs the audit. Blocking: checks `cancel` between entries and between read

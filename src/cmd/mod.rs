@@ -1,5 +1,6 @@
 //! One file per subcommand; each turns its arguments into a `Report`.
 
+pub mod audit;
 pub mod check;
 pub mod completions;
 pub mod daemon;

@@ -231,6 +231,18 @@ where
         match &j.kind {
             JobKind::Check(o) => plan_check(&mut s, o, j.timeout),
             JobKind::RestoreTest(o) => plan_restore(&mut s, o, j.timeout),
+            JobKind::Audit(a) => {
+                let _ = writeln!(
+                    s,
+                    "  audit snapshot {} in process (index and trees only, no lock, no cache) against the {} source; timeout {}",
+                    a.snapshot.as_deref().unwrap_or("latest"),
+                    match &a.source {
+                        crate::source::SourceKind::Live => "live".to_owned(),
+                        crate::source::SourceKind::Zfs { dataset, .. } => format!("ZFS snapshot of {dataset}"),
+                    },
+                    humantime::format_duration(j.timeout)
+                );
+            }
         }
         match &j.schedule {
             Some(sched) => {

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::audit::job::AuditSettings;
 use crate::check::CheckOptions;
 use crate::credentials::PasswordSource;
 use crate::notify::settings::Notifier;
@@ -63,6 +64,7 @@ impl Repository {
 pub enum JobKind {
     Check(CheckOptions),
     RestoreTest(Box<RestoreOptions>),
+    Audit(Box<AuditSettings>),
 }
 
 impl JobKind {
@@ -70,6 +72,7 @@ impl JobKind {
         match self {
             JobKind::Check(_) => "check",
             JobKind::RestoreTest(_) => "restore-test",
+            JobKind::Audit(_) => "audit",
         }
     }
 }

@@ -123,6 +123,8 @@ macro_rules! job_keys {
             pub(crate) zfs_dataset: Option<String>,
             pub(crate) zfs_snapshot: Option<String>,
             pub(crate) zfs_snapshot_tag: Option<String>,
+            pub(crate) backup_excludes: Option<Vec<String>>,
+            pub(crate) max_listed: Option<usize>,
         }
     };
 }

@@ -421,12 +421,13 @@ impl Validator<'_> {
                 Some("restore-test") => {
                     JobKind::RestoreTest(Box::new(self.restore_options(name, j, &d, filter)))
                 }
+                Some("audit") => JobKind::Audit(Box::new(self.audit_settings(name, j, &d, filter))),
                 Some(other) => {
                     let span = j.kind.as_ref().map(Spanned::span);
                     self.problem(
                         span,
                         format!(
-                            "[job.{name}] `kind = \"{other}\"` is not a job kind; use \"check\" or \"restore-test\""
+                            "[job.{name}] `kind = \"{other}\"` is not a job kind; use \"check\", \"restore-test\" or \"audit\""
                         ),
                     );
                     continue;

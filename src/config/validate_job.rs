@@ -7,6 +7,7 @@ use toml::Spanned;
 use super::raw::{RawDefaults, RawJob};
 use super::validate::{Mode, Validator};
 use super::value::{compile_globs, parse_size, zfs_choice};
+use crate::audit::job::{AuditSettings, DEFAULT_MAX_LISTED};
 use crate::restic::args::{ReadData, SnapshotFilter};
 use crate::restore_test::plan::{FileFilter, SampleOptions};
 use crate::restore_test::{RestoreOptions, DEFAULT_SAMPLE};
@@ -276,6 +277,42 @@ impl Validator<'_> {
         }
         (read_data, outdated_after)
     }
+
+    /// An audit job's keys: the restore test's snapshot, map, include/exclude and
+    /// source keys mean the same here (validated by the same code), plus
+    /// `backup-excludes` and `max-listed`.
+    pub(super) fn audit_settings(
+        &mut self,
+        name: &str,
+        j: &RawJob,
+        d: &RawDefaults,
+        filter: SnapshotFilter,
+    ) -> AuditSettings {
+        let shared = self.restore_options(name, j, d, filter);
+        let max_listed = j.max_listed.or(d.max_listed).unwrap_or(DEFAULT_MAX_LISTED);
+        if max_listed == 0 {
+            let message = format!(
+                "{}{} must be at least 1",
+                self.job_ctx(name),
+                self.key("max-listed")
+            );
+            self.problem(None, message);
+        }
+        AuditSettings {
+            snapshot: shared.snapshot,
+            filter: shared.filter,
+            map: shared.map,
+            include: shared.filter_files.include,
+            exclude: shared.filter_files.exclude,
+            backup_excludes: j
+                .backup_excludes
+                .clone()
+                .or(d.backup_excludes.clone())
+                .unwrap_or_default(),
+            source: shared.source,
+            max_listed: max_listed.max(1),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -301,7 +338,7 @@ mod tests {
     fn min_verified(p: &crate::config::Profile) -> Option<usize> {
         match &p.job("r").expect("job").kind {
             JobKind::RestoreTest(o) => o.min_verified,
-            JobKind::Check(_) => None,
+            JobKind::Check(_) | JobKind::Audit(_) => None,
         }
     }
 

@@ -186,6 +186,45 @@ impl RestoreRecord {
     }
 }
 
+/// The audit part of a record: the snapshot, where the source was, counts per class,
+/// what was verified, and every entry that is not `match` (up to `files_cap`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuditRecord {
+    pub snapshot: crate::audit::SnapshotInfo,
+    /// `live`, or `zfs:<dataset>@<snapshot>`.
+    pub source: String,
+    pub roots: Vec<crate::audit::Root>,
+    pub counts: crate::audit::Counts,
+    pub files_verified: u64,
+    pub bytes_verified: u64,
+    /// Source entries the snapshot's recorded excludes (and `backup-excludes`) match.
+    pub excluded: u64,
+    pub seconds: f64,
+    pub files: Vec<crate::audit::Entry>,
+    /// Entries left out of `files` by the cap.
+    pub files_truncated: u64,
+    pub files_cap: usize,
+}
+
+impl AuditRecord {
+    pub fn from_result(r: crate::audit::job::AuditResult) -> AuditRecord {
+        let o = r.outcome;
+        AuditRecord {
+            snapshot: o.snapshot,
+            source: r.source,
+            roots: o.roots,
+            counts: o.counts,
+            files_verified: o.files_verified,
+            bytes_verified: o.bytes_verified,
+            excluded: o.excluded,
+            seconds: o.seconds,
+            files_cap: r.max_listed,
+            files: o.entries,
+            files_truncated: o.truncated,
+        }
+    }
+}
+
 /// One job run on one repository: one JSONL line.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RunRecord {
@@ -208,6 +247,9 @@ pub struct RunRecord {
     /// What is broken and what to do, when damage was found.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub damage: Option<Damage>,
+    /// The audit part of a record.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audit: Option<AuditRecord>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorRecord>,
 }
@@ -312,6 +354,21 @@ impl RunRecord {
                     ));
                 }
             }
+        }
+        if let Some(a) = &self.audit {
+            let counts: Vec<String> = a
+                .counts
+                .nonzero()
+                .map(|(c, n)| format!("{n} {}", c.as_str()))
+                .collect();
+            s.push_str(&format!(
+                ", snapshot {} against {}: {} file(s) verified ({} bytes); {}",
+                a.snapshot.id.get(..8).unwrap_or(&a.snapshot.id),
+                a.source,
+                a.files_verified,
+                a.bytes_verified,
+                counts.join(", ")
+            ));
         }
         for f in &self.findings {
             s.push_str(&format!("\n  - {}", f.detail));

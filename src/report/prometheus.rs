@@ -124,6 +124,19 @@ const LEGACY_RESTORE_STATUS: Family = Family {
     help: "Legacy name kept for existing alert rules: 1 ok, 0 failed.",
 };
 
+const AUDIT_FILES: Family = Family {
+    name: "restic_verify_audit_files",
+    help: "Entries of the last audit per class (match, mismatch, changed, source_missing, not_in_backup, new, unreadable, damaged).",
+};
+const AUDIT_BYTES: Family = Family {
+    name: "restic_verify_audit_bytes_verified",
+    help: "Bytes the last audit hashed and found equal to the snapshot.",
+};
+const AUDIT_FILES_VERIFIED: Family = Family {
+    name: "restic_verify_audit_files_verified",
+    help: "Regular files the last audit hashed and found equal to the snapshot.",
+};
+
 /// Renders the textfile for one job's runs (one per repository).
 pub fn render(runs: &[RunRecord]) -> String {
     let mut runs: Vec<&RunRecord> = runs.iter().collect();
@@ -271,6 +284,38 @@ pub fn render(runs: &[RunRecord]) -> String {
         restore(r, &|t| Some(t.replacement_draws as f64))
     });
     gauge(&mut out, &LEGACY_RESTORE_STATUS, &restores, |r| ok(r));
+    let audits: Vec<&RunRecord> = runs.iter().copied().filter(|r| r.kind == "audit").collect();
+    if !audits.is_empty() {
+        header(&mut out, &AUDIT_FILES);
+        for r in &audits {
+            for c in crate::audit::Class::ALL {
+                let n = r
+                    .audit
+                    .as_ref()
+                    .map_or(f64::NAN, |a| a.counts.get(c) as f64);
+                sample(
+                    &mut out,
+                    AUDIT_FILES.name,
+                    &[
+                        ("job", &r.job),
+                        ("repository", &r.repository),
+                        ("class", c.as_str()),
+                    ],
+                    n,
+                );
+            }
+        }
+    }
+    gauge(&mut out, &AUDIT_BYTES, &audits, |r| {
+        r.audit
+            .as_ref()
+            .map_or(f64::NAN, |a| a.bytes_verified as f64)
+    });
+    gauge(&mut out, &AUDIT_FILES_VERIFIED, &audits, |r| {
+        r.audit
+            .as_ref()
+            .map_or(f64::NAN, |a| a.files_verified as f64)
+    });
     out
 }
 
@@ -418,6 +463,7 @@ mod tests {
             restore_test: None,
             findings: vec![],
             damage: None,
+            audit: None,
             error: (outcome == Outcome::Error).then(|| ErrorRecord {
                 category: Category::Locked,
                 message: "x".into(),

@@ -5,7 +5,8 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{CheckRecord, ErrorRecord, RestoreRecord, RotationRecord, RunRecord};
+use super::{AuditRecord, CheckRecord, ErrorRecord, RestoreRecord, RotationRecord, RunRecord};
+use crate::audit::job::AuditResult;
 use crate::check::{damage, CheckResult};
 use crate::compare::Class;
 use crate::finding::{self, Category, Outcome};
@@ -19,6 +20,7 @@ use crate::state::{JobState, Rotation};
 pub enum Work {
     Check(Box<CheckResult>),
     Restore(Box<RestoreResult>),
+    Audit(Box<AuditResult>),
 }
 
 /// What the runner knows about a run besides its result.
@@ -58,6 +60,7 @@ pub fn error(facts: &Facts<'_>, category: Category, message: String) -> RunRecor
         restore_test: None,
         findings: Vec::new(),
         damage: None,
+        audit: None,
         error: Some(ErrorRecord {
             category,
             message,
@@ -118,6 +121,23 @@ pub fn build(facts: &Facts<'_>, result: Result<Work, (Category, String)>) -> Run
                 ));
             }
             record.restore_test = Some(RestoreRecord::from_result(&res, facts.verbose_results));
+        }
+        Ok(Work::Audit(res)) => {
+            let res = *res;
+            record.outcome = res.outcome.verdict();
+            let unreadable = res.outcome.counts.get(crate::audit::Class::Unreadable);
+            if record.outcome == Outcome::Error {
+                record.error = Some(ErrorRecord {
+                    category: Category::SourceUnreadable,
+                    message: format!(
+                        "{unreadable} source entr{} could not be read, so they were not verified; give the service read access (e.g. CAP_DAC_READ_SEARCH)",
+                        if unreadable == 1 { "y" } else { "ies" }
+                    ),
+                    retryable: false,
+                });
+            }
+            record.findings.clone_from(&res.findings);
+            record.audit = Some(AuditRecord::from_result(res));
         }
         Ok(Work::Check(res)) => {
             let res = *res;

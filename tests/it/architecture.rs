@@ -19,7 +19,7 @@ const LAYERS: &[&[&str]] = &[
     // The one door for child processes.
     &["process"],
     // Child-process clients.
-    &["restic", "zfs"],
+    &["restic", "zfs", "password"],
     // Jobs: where a verdict's findings are made.
     &["check", "restore_test", "audit"],
     &["report"],

@@ -7,6 +7,7 @@
 mod alerts;
 mod architecture;
 mod audit;
+mod audit_cli;
 mod backends;
 mod check;
 mod cli;
