@@ -21,7 +21,7 @@ command -v restic >/dev/null 2>&1 || need+=(restic)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v tar >/dev/null 2>&1 || need+=(tar)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
-# nix-instantiate evaluates the NixOS module in the tests (tests/it/nix.rs).
+# nix-instantiate evaluates the NixOS module in the tests (tests/it/nixos.rs).
 command -v nix-instantiate >/dev/null 2>&1 || need+=(nix-bin)
 # Debian's python (not a pyenv one on PATH) has the aiosmtpd package; tests use it.
 /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1 || need+=(python3-aiosmtpd)
