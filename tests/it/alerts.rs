@@ -524,7 +524,8 @@ fn metric_names(expr: &str) -> BTreeSet<String> {
 
 /// Runs the binary as a timer would: `restic-verify run` of a profile with check jobs
 /// (rotating, full read) on a clean, a damaged and a missing repository, a notifier
-/// that cannot be reached, a passing restore test and one whose source differs.
+/// that cannot be reached, a passing restore test and one whose source differs, and
+/// a passing audit.
 /// Returns the textfile directory.
 fn real_runs(env: &TestEnv) -> PathBuf {
     let clean = env.fixture_repo("clean");
@@ -593,6 +594,11 @@ repositories = ["clean"]
 map = ["/source={source}"]
 sample = 5
 
+[job.audit]
+kind = "audit"
+repositories = ["clean"]
+map = ["/source={source}"]
+
 [job.restore-bad]
 kind = "restore-test"
 repositories = ["clean"]
@@ -639,6 +645,7 @@ timeout = "2s"
         })
         .collect();
     let want: BTreeMap<(String, String), String> = [
+        ("audit", "clean", "pass"),
         ("full", "clean", "pass"),
         ("restore", "clean", "pass"),
         ("restore-bad", "clean", "fail"),
