@@ -309,13 +309,26 @@ pub fn includable(path: &str) -> bool {
 
 /// Arguments of `restic restore`.
 pub fn restore_args(snapshot_id: &str, target: &Path, includes: &[String]) -> Vec<OsString> {
+    restore_args_with(snapshot_id, target, includes, true)
+}
+
+/// Arguments of `restic restore`, with restic's `--verify` or without it (a full
+/// drill hashes every restored file itself; `--verify` would read them all again).
+pub fn restore_args_with(
+    snapshot_id: &str,
+    target: &Path,
+    includes: &[String],
+    verify: bool,
+) -> Vec<OsString> {
     let mut a: Vec<OsString> = vec![
         "restore".into(),
         snapshot_id.into(),
         "--target".into(),
         target.into(),
-        "--verify".into(),
     ];
+    if verify {
+        a.push("--verify".into());
+    }
     for i in includes {
         a.push("--include".into());
         a.push(escape_include(i).into());

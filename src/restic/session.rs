@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::args::{
-    check_args, display_command, global_args, push_filter, restore_args, snapshots_args,
+    check_args, display_command, global_args, push_filter, restore_args_with, snapshots_args,
     BackendOptions, CheckRead, SnapshotFilter,
 };
 use super::classify::{
@@ -72,6 +72,103 @@ pub struct RestoreOutput {
     pub errors: Vec<(String, String)>,
     /// Per-file errors that name none of the includes, as printed (secrets removed).
     pub unmatched: Vec<String>,
+}
+
+/// What one restore call is asked to do.
+pub struct RestoreSpec<'r> {
+    /// The snapshot ID, or `<id>:<subfolder>` (restic ≥ 0.17).
+    pub snapshot: &'r str,
+    pub target: &'r Path,
+    /// Tree paths (relative to the call's start); none restores everything.
+    pub includes: &'r [String],
+    /// restic's own `--verify` (reads every restored file again).
+    pub verify: bool,
+    /// Whether a tree path (relative to the call's start) is a file whose per-file
+    /// errors the caller wants by path.
+    pub is_file: &'r (dyn Fn(&str) -> bool + Sync),
+    /// Ask restic for progress (`--json`, 0.16+) and completed items (`-vv`, 0.17+).
+    pub events: bool,
+}
+
+/// What a restore reports while it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RestoreEvent {
+    /// restic's periodic status line.
+    Status {
+        files_restored: u64,
+        total_files: u64,
+        bytes_restored: u64,
+        total_bytes: u64,
+    },
+    /// An item whose data restic has completely written (tree path relative to the
+    /// call's start). restic prints it after the last write of the file's content
+    /// returned (`AddProgress` once bytes written reach the size), before it sets
+    /// the file's metadata; the content no longer changes.
+    Restored(String),
+}
+
+#[derive(serde::Deserialize)]
+struct RestoreJsonLine {
+    message_type: String,
+    #[serde(default)]
+    action: Option<String>,
+    #[serde(default)]
+    item: Option<String>,
+    #[serde(default)]
+    files_restored: u64,
+    #[serde(default)]
+    total_files: u64,
+    #[serde(default)]
+    bytes_restored: u64,
+    #[serde(default)]
+    total_bytes: u64,
+}
+
+/// One stdout line of `restic restore --json` as an event (other lines: `None`).
+pub fn restore_event(line: &[u8]) -> Option<RestoreEvent> {
+    if line.first() != Some(&b'{') {
+        return None;
+    }
+    let l: RestoreJsonLine = serde_json::from_slice(line).ok()?;
+    match (l.message_type.as_str(), l.action.as_deref(), l.item) {
+        ("status", _, _) => Some(RestoreEvent::Status {
+            files_restored: l.files_restored,
+            total_files: l.total_files,
+            bytes_restored: l.bytes_restored,
+            total_bytes: l.total_bytes,
+        }),
+        ("verbose_status", Some("restored" | "updated" | "unchanged"), Some(item)) => {
+            Some(RestoreEvent::Restored(item))
+        }
+        _ => None,
+    }
+}
+
+/// The paths `is_file` accepts that restic's per-file error lines could name (text
+/// `ignoring error for <path>: …`, cut at every `": "`, or JSON `item`): the small
+/// list the line parser matches against, however many files a restore wrote.
+fn attributable(stderr: &str, is_file: &dyn Fn(&str) -> bool) -> Vec<String> {
+    #[derive(serde::Deserialize)]
+    struct Item {
+        item: Option<String>,
+    }
+    let mut out = std::collections::BTreeSet::new();
+    for line in stderr.lines().map(str::trim) {
+        if line.starts_with('{') {
+            if let Some(i) = serde_json::from_str::<Item>(line).ok().and_then(|i| i.item) {
+                if is_file(&i) {
+                    out.insert(i);
+                }
+            }
+        } else if let Some(rest) = line.strip_prefix("ignoring error for ") {
+            for (i, _) in rest.match_indices(": ") {
+                if is_file(&rest[..i]) {
+                    out.insert(rest[..i].to_owned());
+                }
+            }
+        }
+    }
+    out.into_iter().collect()
 }
 
 /// Output of `restic check`, whether it found damage or not.
@@ -280,12 +377,53 @@ impl Session<'_> {
         target: &Path,
         includes: &[String],
     ) -> Result<RestoreOutput, Error> {
-        let mut args = restore_args(snapshot_id, target, includes);
-        if self.restic.version >= super::Version::new(0, 17, 1) {
+        let wanted: std::collections::HashSet<&str> = includes.iter().map(String::as_str).collect();
+        let spec = RestoreSpec {
+            snapshot: snapshot_id,
+            target,
+            includes,
+            verify: true,
+            is_file: &|p: &str| wanted.contains(p),
+            events: false,
+        };
+        self.restore_with(&spec, &mut |_| ()).await
+    }
+
+    /// A restore as `spec` says, reporting restic's progress to `on_event` while it
+    /// runs (`spec.events`: status lines from 0.16, each completed file from 0.17).
+    /// Errors as `restore`; per-file errors are matched to the paths `spec.is_file`
+    /// accepts (tree paths relative to the call's start), not only to the includes,
+    /// so files restored as part of a whole directory get their own errors.
+    ///
+    /// # Errors
+    /// As `restore`.
+    pub async fn restore_with(
+        &self,
+        spec: &RestoreSpec<'_>,
+        on_event: &mut (dyn FnMut(RestoreEvent) + Send),
+    ) -> Result<RestoreOutput, Error> {
+        let version = self.restic.version;
+        let mut args = restore_args_with(spec.snapshot, spec.target, spec.includes, spec.verify);
+        let json = version >= super::Version::new(0, 17, 1)
+            || (spec.events && version >= super::Version::new(0, 16, 0));
+        if json {
             args.push("--json".into());
         }
-        let (_, fin) = self.call(&args, true, |_| ()).await?;
-        let parsed = parse_restore(&fin.stderr, includes, &target.to_string_lossy());
+        if spec.events && version.has_subfolder_restore() {
+            // Verbosity 3 makes restic print each item once its data is written.
+            args.push("-vv".into());
+        }
+        let fin = self
+            .call_lines(&args, true, false, &mut |line: &[u8]| {
+                if let Some(e) = restore_event(line) {
+                    on_event(e);
+                }
+            })
+            .await?
+            .1;
+        let candidates = attributable(&fin.stderr, spec.is_file);
+        let target = spec.target.to_string_lossy();
+        let parsed = parse_restore(&fin.stderr, &candidates, &target);
         let category = classify_restore(fin.exit, &parsed, &fin.stderr);
         let per_file = !parsed.errors.is_empty() || !parsed.unmatched.is_empty();
         let reported =
@@ -414,6 +552,17 @@ impl Session<'_> {
         takes_lock: bool,
         mut on_line: impl FnMut(&[u8]) + Send,
     ) -> Result<(Vec<u8>, Finished), Error> {
+        self.call_lines(args, takes_lock, true, &mut on_line).await
+    }
+
+    /// `call`, keeping stdout only with `keep` (a restore's progress lines are many).
+    async fn call_lines(
+        &self,
+        args: &[OsString],
+        takes_lock: bool,
+        keep: bool,
+        on_line: &mut (dyn FnMut(&[u8]) + Send),
+    ) -> Result<(Vec<u8>, Finished), Error> {
         let started = Instant::now();
         let mut network_attempts = 0;
         let mut lock_attempts = 0u32;
@@ -426,7 +575,9 @@ impl Session<'_> {
                     takes_lock,
                     &mut |l: &[u8]| {
                         on_line(l);
-                        full.extend_from_slice(l);
+                        if keep {
+                            full.extend_from_slice(l);
+                        }
                     },
                     None,
                 )
@@ -625,6 +776,37 @@ pub fn network_backoff(attempt: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn restore_event_reads_status_and_completed_items_of_restic_018() {
+        let status = br#"{"message_type":"status","percent_done":0.5,"total_files":60,"files_restored":2,"total_bytes":1836247,"bytes_restored":213}"#;
+        assert_eq!(
+            restore_event(status),
+            Some(RestoreEvent::Status {
+                files_restored: 2,
+                total_files: 60,
+                bytes_restored: 213,
+                total_bytes: 1_836_247
+            })
+        );
+        let done = br#"{"message_type":"verbose_status","action":"restored","item":"/source/README.txt","size":213}"#;
+        assert_eq!(
+            restore_event(done),
+            Some(RestoreEvent::Restored("/source/README.txt".into()))
+        );
+        assert_eq!(restore_event(b"restoring <Snapshot> to /t"), None);
+        assert_eq!(restore_event(br#"{"message_type":"summary"}"#), None);
+    }
+
+    #[test]
+    fn attributable_finds_files_named_by_text_and_json_error_lines() {
+        let stderr = "ignoring error for /s/a: b.txt: ciphertext verification failed\n\
+            {\"message_type\":\"error\",\"error\":{\"message\":\"x\"},\"during\":\"restore\",\"item\":\"/s/c.txt\"}\n\
+            ignoring error for /s/dir: lchown: invalid argument\nFatal: There were 3 errors\n";
+        let files = ["/s/a: b.txt", "/s/c.txt", "/s/other"];
+        let got = attributable(stderr, &|p: &str| files.contains(&p));
+        assert_eq!(got, ["/s/a: b.txt", "/s/c.txt"]);
+    }
 
     #[test]
     fn network_backoff_doubles_then_caps_without_overflow() {
