@@ -361,42 +361,20 @@ impl Session<'_> {
         Ok((nodes, listed))
     }
 
-    /// `restic restore <id> --target DIR --include …  --verify` (with `--json` from
-    /// 0.17.1, whose per-file errors name the exact path). Per-file errors are `Ok`
-    /// when they report damage or something unknown; when the most serious line of
-    /// the run says the backend could not be reached (`network`) or the target is
-    /// full or unwritable (`no_space`, `permission`), the restore is an `Err`: the
-    /// files did not come back for a reason that is not the backup's.
+    /// `restic restore <id> --target DIR [--include …] [--verify]` (with `--json` from
+    /// 0.17.1, whose per-file errors name the exact path), reporting restic's progress
+    /// to `on_event` while it runs (`spec.events`: status lines from 0.16, each
+    /// completed file from 0.17). Per-file errors are matched to the paths
+    /// `spec.is_file` accepts (tree paths relative to the call's start), so files
+    /// restored inside a whole directory get their own errors; they are `Ok` when
+    /// they report damage or something unknown. When the most serious line of the
+    /// run says the backend could not be reached (`network`) or the target is full
+    /// or unwritable (`no_space`, `permission`), the restore is an `Err`: the files
+    /// did not come back for a reason that is not the backup's.
     ///
     /// # Errors
     /// restic could not restore at all (lock, password, damaged index, …), or the
     /// environment failed it (backend, target).
-    pub async fn restore(
-        &self,
-        snapshot_id: &str,
-        target: &Path,
-        includes: &[String],
-    ) -> Result<RestoreOutput, Error> {
-        let wanted: std::collections::HashSet<&str> = includes.iter().map(String::as_str).collect();
-        let spec = RestoreSpec {
-            snapshot: snapshot_id,
-            target,
-            includes,
-            verify: true,
-            is_file: &|p: &str| wanted.contains(p),
-            events: false,
-        };
-        self.restore_with(&spec, &mut |_| ()).await
-    }
-
-    /// A restore as `spec` says, reporting restic's progress to `on_event` while it
-    /// runs (`spec.events`: status lines from 0.16, each completed file from 0.17).
-    /// Errors as `restore`; per-file errors are matched to the paths `spec.is_file`
-    /// accepts (tree paths relative to the call's start), not only to the includes,
-    /// so files restored as part of a whole directory get their own errors.
-    ///
-    /// # Errors
-    /// As `restore`.
     pub async fn restore_with(
         &self,
         spec: &RestoreSpec<'_>,
