@@ -215,9 +215,16 @@ pub struct RestoreTestArgs {
     /// Number of regular files to sample.
     #[arg(long, value_name = "N", default_value_t = crate::restore_test::DEFAULT_SAMPLE, conflicts_with = "sample_percent")]
     pub sample: usize,
-    /// Sample this percentage of the files instead of a fixed number.
+    /// Sample this percentage of the files instead of a fixed number (100: a full
+    /// drill, as --full).
     #[arg(long, value_name = "X")]
     pub sample_percent: Option<f64>,
+    /// A full restore drill: restore every selected file of the snapshot (all, or
+    /// the --include/--exclude subset) in one restic call and compare them all
+    /// with the source; records the measured full-restore time. Checks first that
+    /// the test dir can hold the whole restore.
+    #[arg(long, conflicts_with_all = ["sample", "sample_percent", "max_bytes", "sample_by"])]
+    pub full: bool,
     /// Pass only when at least N files were restored and compared; files set aside
     /// (missing from the source, changed since the backup) do not count [default:
     /// half the sample drawn, rounded up, at least 1].
@@ -273,6 +280,12 @@ pub struct RestoreTestArgs {
     /// Take the ZFS snapshot name from the restic tag that starts with this prefix.
     #[arg(long, value_name = "PREFIX")]
     pub zfs_snapshot_tag: Option<String>,
+    /// The global log format (a progress line is drawn only for text logs).
+    #[arg(from_global)]
+    pub log_format: LogFormat,
+    /// The global --quiet (no progress line).
+    #[arg(from_global)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -2,7 +2,7 @@
 //! now. Builds a one-job profile like `check` does (through the profile validator)
 //! and hands it to the runner.
 
-use crate::cli::RestoreTestArgs;
+use crate::cli::{LogFormat, RestoreTestArgs};
 use crate::cmd::check::flag_profile;
 use crate::config::flags::given;
 use crate::config::raw::RawJob;
@@ -16,7 +16,15 @@ use crate::runner::{self, Context};
 /// # Errors
 /// The flags are invalid (exit 2).
 pub async fn run(args: RestoreTestArgs, ctx: &Context) -> Result<Report, Error> {
-    let profile = profile_from_flags(&args)?;
+    let mut profile = profile_from_flags(&args)?;
+    // Someone watching a terminal sees the progress of a long drill; JSON logs and
+    // -q get none (the drill checks that stderr is a terminal).
+    let progress = matches!(args.log_format, LogFormat::Text) && !args.quiet;
+    for job in &mut profile.jobs {
+        if let config::JobKind::RestoreTest(o) = &mut job.kind {
+            o.progress = progress;
+        }
+    }
     let jobs: Vec<&Job> = profile.jobs.iter().collect();
     Ok(runner::run_jobs(&profile, &jobs, ctx).await)
 }
@@ -31,10 +39,12 @@ pub fn profile_from_flags(a: &RestoreTestArgs) -> Result<Profile, config::Error>
     let job = RawJob {
         kind: Some(given("restore-test".to_owned())),
         snapshot: (a.snapshot != "latest").then(|| a.snapshot.clone()),
-        sample: Some(a.sample),
+        // `--sample` has a default; a full drill takes no sample size.
+        sample: (!a.full).then_some(a.sample),
         sample_percent: a.sample_percent,
+        full: a.full.then_some(true),
         min_verified: a.min_verified,
-        sample_by: Some(given(a.sample_by.clone())),
+        sample_by: (!a.full).then(|| given(a.sample_by.clone())),
         max_bytes: a.max_bytes.clone().map(given),
         min_size: a.min_size.clone().map(given),
         max_size: a.max_size.clone().map(given),

@@ -105,6 +105,7 @@ macro_rules! job_keys {
             pub(crate) path: Option<OneOrMany>,
             pub(crate) sample: Option<usize>,
             pub(crate) sample_percent: Option<f64>,
+            pub(crate) full: Option<bool>,
             pub(crate) min_verified: Option<usize>,
             pub(crate) sample_by: Option<Spanned<String>>,
             pub(crate) max_bytes: Option<Spanned<String>>,

@@ -96,6 +96,31 @@ impl Validator<'_> {
             );
             self.problem(None, message);
         }
+        let full = j.full.or(d.full).unwrap_or(false);
+        if full {
+            // A full drill restores every selected file: a sample size or byte cap
+            // set on the same job would be silently ignored, so it is refused.
+            let set: Vec<&str> = [
+                ("sample", j.sample.is_some()),
+                ("sample-percent", j.sample_percent.is_some()),
+                ("max-bytes", j.max_bytes.is_some()),
+                ("sample-by", j.sample_by.is_some()),
+            ]
+            .into_iter()
+            .filter_map(|(k, on)| on.then_some(k))
+            .collect();
+            if !set.is_empty() {
+                let keys: Vec<String> = set.iter().map(|k| self.key(k)).collect();
+                let message = format!(
+                    "{}{} restores every selected file; {} would be ignored: drop {}",
+                    self.job_ctx(name),
+                    self.key("full"),
+                    keys.join(", "),
+                    if keys.len() == 1 { "it" } else { "them" }
+                );
+                self.problem(None, message);
+            }
+        }
         let min_verified = j.min_verified.or(d.min_verified);
         match min_verified {
             Some(0) => {
@@ -106,7 +131,7 @@ impl Validator<'_> {
                 );
                 self.problem(None, message);
             }
-            Some(m) if percent.is_none() && m > count => {
+            Some(m) if percent.is_none() && !full && m > count => {
                 let message = format!(
                     "{}{} ({m}) is above {} ({count}): it could never be reached; lower it",
                     self.job_ctx(name),
@@ -217,6 +242,8 @@ impl Validator<'_> {
             keep: j.keep.or(d.keep).unwrap_or(false),
             verbose_results: j.verbose_results.or(d.verbose_results).unwrap_or(false),
             min_verified,
+            full,
+            progress: false,
         }
     }
 

@@ -105,6 +105,18 @@ pub struct SnapshotRef {
     pub paths: Vec<String>,
 }
 
+/// The restore of a full drill, as measured.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FullRecord {
+    /// Wall time of the one `restic restore` call.
+    pub seconds: f64,
+    /// Regular files and bytes it restored.
+    pub files: u64,
+    pub bytes: u64,
+    /// The whole snapshot (no include/exclude subset).
+    pub whole_snapshot: bool,
+}
+
 /// The restore-test part of a record.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct RestoreRecord {
@@ -135,6 +147,10 @@ pub struct RestoreRecord {
     pub estimated_full_restore_seconds: Option<f64>,
     /// Every file that is not `match` (all files with `verbose-results`).
     pub files: Vec<FileResult>,
+    /// A full drill (`full`): the measured restore, the snapshot's measured
+    /// full-restore time when `whole_snapshot`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub full: Option<FullRecord>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kept: Option<std::path::PathBuf>,
 }
@@ -154,7 +170,7 @@ impl RestoreRecord {
             seed: r.seed,
             population: r.population,
             unaddressable: r.unaddressable,
-            sampled: r.files.len() as u64,
+            sampled: r.tested(),
             verified: r.verified,
             min_verified: r.min_verified,
             replacement_draws: r.replacement_draws,
@@ -182,6 +198,12 @@ impl RestoreRecord {
                 .cloned()
                 .collect(),
             kept: r.kept.clone(),
+            full: r.full.as_ref().map(|f| FullRecord {
+                seconds: f.seconds,
+                files: f.files,
+                bytes: f.bytes,
+                whole_snapshot: f.whole_snapshot,
+            }),
         }
     }
 }
@@ -347,7 +369,17 @@ impl RunRecord {
                     r.verified,
                     r.min_verified
                 ));
-                if let Some(e) = r.estimated_full_restore_seconds {
+                if let Some(f) = &r.full {
+                    s.push_str(&format!(
+                        ", {} restored in {:.1} s (measured)",
+                        if f.whole_snapshot {
+                            "the whole snapshot"
+                        } else {
+                            "the selected subset"
+                        },
+                        f.seconds
+                    ));
+                } else if let Some(e) = r.estimated_full_restore_seconds {
                     s.push_str(&format!(
                         ", full restore ~{}",
                         humantime::format_duration(std::time::Duration::from_secs(e as u64))

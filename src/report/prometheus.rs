@@ -119,6 +119,10 @@ const RESTORE_REPLACEMENTS: Family = Family {
     name: "restic_verify_restore_test_replacement_draws",
     help: "Files drawn by the last restore test to replace sampled files set aside as changed or missing.",
 };
+const RESTORE_FULL: Family = Family {
+    name: "restic_verify_restore_test_full_restore_seconds",
+    help: "Wall time of the one restic restore call of the last full drill (restore-test --full): the snapshot's measured full-restore time (or its selected subset's).",
+};
 const LEGACY_RESTORE_STATUS: Family = Family {
     name: "restic_restore_test_status",
     help: "Legacy name kept for existing alert rules: 1 ok, 0 failed.",
@@ -282,6 +286,15 @@ pub fn render(runs: &[RunRecord]) -> String {
     });
     gauge(&mut out, &RESTORE_REPLACEMENTS, &restores, |r| {
         restore(r, &|t| Some(t.replacement_draws as f64))
+    });
+    // Only runs that were full drills and got as far as the restore have one.
+    let drills: Vec<&RunRecord> = restores
+        .iter()
+        .filter(|r| r.restore_test.as_ref().is_some_and(|t| t.full.is_some()))
+        .copied()
+        .collect();
+    gauge(&mut out, &RESTORE_FULL, &drills, |r| {
+        restore(r, &|t| t.full.as_ref().map(|f| f.seconds))
     });
     gauge(&mut out, &LEGACY_RESTORE_STATUS, &restores, |r| ok(r));
     let audits: Vec<&RunRecord> = runs.iter().copied().filter(|r| r.kind == "audit").collect();
@@ -538,6 +551,47 @@ mod tests {
         ] {
             assert!(text.contains(line), "{line} not in:\n{text}");
         }
+    }
+
+    #[test]
+    fn render_full_drill_exports_the_measured_restore_seconds_and_samples_do_not() {
+        let mut drill = record("nas", Outcome::Pass);
+        drill.kind = "restore-test".into();
+        drill.check = None;
+        let snapshot = Some(crate::report::SnapshotRef {
+            id: "abc".into(),
+            time: "2026-01-01T00:00:00Z".into(),
+            host: "h".into(),
+            paths: vec!["/data".into()],
+        });
+        drill.restore_test = Some(crate::report::RestoreRecord {
+            snapshot: snapshot.clone(),
+            full: Some(crate::report::FullRecord {
+                seconds: 42.5,
+                files: 200_004,
+                bytes: 3_300_000_000,
+                whole_snapshot: true,
+            }),
+            ..Default::default()
+        });
+        let mut sampled = drill.clone();
+        sampled.repository = "usb".into();
+        sampled.restore_test = Some(crate::report::RestoreRecord {
+            snapshot,
+            ..Default::default()
+        });
+        let text = render(&[drill, sampled]);
+        assert!(text.contains(
+            "restic_verify_restore_test_full_restore_seconds{job=\"weekly\",repository=\"nas\"} 42.5\n"
+        ));
+        assert!(
+            !text.contains("restore_test_full_restore_seconds{job=\"weekly\",repository=\"usb\"}")
+        );
+        assert_eq!(
+            text.matches("# TYPE restic_verify_restore_test_full_restore_seconds gauge")
+                .count(),
+            1
+        );
     }
 
     #[test]

@@ -242,6 +242,8 @@ mod tests {
             replacement_draws: 20,
             max_replacement_draws: 80,
             shortfall: shortfall.map(str::to_owned),
+            elided_matches: 0,
+            full: None,
         }
     }
 

@@ -2,10 +2,15 @@
 //! `restic ls`, set aside files that changed since the backup (and draw a bounded
 //! number of replacements), restore the rest with restic into a private directory,
 //! compare, classify, and say whether enough was verified (`min-verified`).
-//! Plan → execute → verify, and nothing else.
+//! Plan → execute → verify, and nothing else; a full drill (`full`) restores every
+//! selected file in one restic call (`full`).
 
 pub mod execute;
+pub mod full;
 pub mod plan;
+pub mod planner;
+pub mod progress;
+pub mod tree;
 pub mod verify;
 
 use std::collections::BTreeMap;
@@ -48,6 +53,19 @@ pub struct RestoreOptions {
     /// The test passes only when at least this many files were restored and
     /// compared; `None`: half the sample drawn (rounded up), at least 1.
     pub min_verified: Option<usize>,
+    /// Restore every selected file in one call and compare them all (a full drill).
+    pub full: bool,
+    /// Draw a progress line on a terminal (the command line sets it; never for
+    /// JSON logs, timers or the daemon).
+    pub progress: bool,
+}
+
+impl RestoreOptions {
+    /// Whether this run is a full drill: `full`, or a 100% sample without a byte cap.
+    pub fn is_full(&self) -> bool {
+        self.full
+            || (self.sample.percent.is_some_and(|p| p >= 100.0) && self.sample.max_bytes.is_none())
+    }
 }
 
 /// Default number of files a restore test samples.
@@ -90,7 +108,9 @@ impl Error {
     pub fn category(&self) -> Category {
         match self {
             Error::Restic(e) => e.category(),
-            Error::Execute(execute::Error::NoSpace { .. }) => Category::NoSpace,
+            Error::Execute(execute::Error::NoSpace { .. } | execute::Error::NoInodes { .. }) => {
+                Category::NoSpace
+            }
             Error::Execute(_) => Category::Config,
             Error::SnapshotUnreadable(_) => Category::Corruption,
             Error::NoSnapshot(_) | Error::NothingToTest(_) => Category::NotFound,
@@ -132,6 +152,24 @@ pub struct RestoreResult {
     pub max_replacement_draws: u64,
     /// Why fewer than `min_verified` files were verified (`None`: enough were).
     pub shortfall: Option<String>,
+    /// Files that matched but are not in `files` (a full drill keeps only the
+    /// files worth reading, unless `verbose-results`).
+    pub elided_matches: u64,
+    /// A full drill: the measured restore.
+    pub full: Option<FullRestore>,
+}
+
+/// The one restore call of a full drill, as measured: the snapshot's measured
+/// full-restore time when it restored the whole snapshot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FullRestore {
+    /// Wall time of the `restic restore` call.
+    pub seconds: f64,
+    /// Regular files and their bytes it wrote.
+    pub files: u64,
+    pub bytes: u64,
+    /// Whether it restored the whole snapshot (no filter).
+    pub whole_snapshot: bool,
 }
 
 impl RestoreResult {
@@ -140,7 +178,13 @@ impl RestoreResult {
         for f in &self.files {
             *m.entry(f.class).or_default() += 1;
         }
+        *m.entry(Class::Match).or_default() += self.elided_matches;
         m
+    }
+
+    /// Files tested: those listed and the matches left out of the list.
+    pub fn tested(&self) -> u64 {
+        self.files.len() as u64 + self.elided_matches
     }
 }
 
@@ -152,25 +196,27 @@ impl RestoreResult {
 struct Stream {
     rng: StdRng,
     sampler: plan::Sampler,
-    restore_size: u64,
-    counts: execute::TreeCounts,
+    tree: planner::Tree,
 }
 
 impl Stream {
     fn new(seed: u64, opts: &RestoreOptions) -> Stream {
+        let mut sample = opts.sample.clone();
+        if opts.is_full() {
+            // Every file that passes the filters.
+            sample.percent = Some(100.0);
+            sample.max_bytes = None;
+        }
         Stream {
             rng: StdRng::seed_from_u64(seed),
-            sampler: plan::Sampler::new(opts.sample.clone(), opts.filter_files.clone()),
-            restore_size: 0,
-            counts: execute::TreeCounts::default(),
+            sampler: plan::Sampler::new(sample, opts.filter_files.clone()),
+            tree: planner::Tree::default(),
         }
     }
 
     fn offer(&mut self, node: &restic::json::Node) {
-        self.counts.record(&node.path);
-        if node.kind == "file" {
-            self.restore_size += node.size.unwrap_or(0);
-        }
+        self.tree
+            .record(&node.path, &node.kind, node.size.unwrap_or(0));
         self.sampler.offer(node, &mut self.rng);
     }
 }
@@ -240,11 +286,10 @@ pub async fn run(
     };
     let snapshot = pinned;
     let Stream {
-        sampler,
-        restore_size,
-        counts,
-        ..
+        sampler, mut tree, ..
     } = stream;
+    tree.finish();
+    let restore_size = tree.total().bytes;
     let sample = sampler.finish();
     if sample.unaddressable > 0 {
         tracing::warn!(
@@ -261,6 +306,9 @@ pub async fn run(
         snapshot.tags.as_deref().unwrap_or_default(),
     )
     .await?;
+    if opts.is_full() {
+        return full::drill(session, opts, seed, snapshot, sample, &tree, map).await;
+    }
 
     // 3. Set aside files that changed or vanished since the backup; draw a bounded
     //    number of replacements.
@@ -302,15 +350,44 @@ pub async fn run(
         return Err(Error::NothingToTest(snapshot.short().to_owned()));
     }
 
-    // 4. Restore into a private directory, removed on every exit path.
-    let need: u64 = to_restore.iter().map(|c| c.size).sum();
+    // 4. Plan the restore calls (whole subtrees where the sample covers much of
+    //    them), then restore into a private directory, removed on every exit path.
+    let (plain, special): (Vec<&plan::Candidate>, Vec<&plan::Candidate>) = to_restore
+        .iter()
+        .partition(|c| restic::args::includable(&c.path));
+    let listed: Vec<(String, u64)> = plain.iter().map(|c| (c.path.clone(), c.size)).collect();
+    let calls = execute::plan(&listed, &tree, session.restic.version);
+    drop(tree);
+    if calls.whole_dirs > 0 {
+        tracing::info!(
+            "restoring {} sampled file(s) with {} restic call(s), {} directory(ies) whole (model: {:.1} s)",
+            listed.len(),
+            calls.calls.len(),
+            calls.whole_dirs,
+            calls.seconds
+        );
+    }
+    let special_paths: Vec<String> = special.iter().map(|c| c.path.clone()).collect();
+    let need: u64 = calls.disk
+        + special
+            .iter()
+            .map(|c| planner::on_disk(c.size))
+            .sum::<u64>();
     let dir = execute::prepare(&opts.test_dir, need)?;
-    let paths: Vec<String> = to_restore.iter().map(|c| c.path.clone()).collect();
+    let paths: Vec<String> = listed.into_iter().map(|(p, _)| p).collect();
     let started = Instant::now();
-    let errors = if paths.is_empty() {
+    let errors = if to_restore.is_empty() {
         execute::RestoreErrors::default()
     } else {
-        execute::restore(session, &snapshot.id, dir.path(), &paths, &counts).await?
+        execute::restore(
+            session,
+            &snapshot.id,
+            dir.path(),
+            &calls.calls,
+            &paths,
+            &special_paths,
+        )
+        .await?
     };
     let restore_seconds = started.elapsed().as_secs_f64();
 
@@ -401,25 +478,34 @@ pub async fn run(
         snapshot_restore_size: Some(restore_size),
         findings,
         kept,
-        source: match (&opts.source, &map.zfs_snapshot) {
-            (SourceKind::Zfs { dataset, .. }, Some(name)) => {
-                format!("zfs:{dataset}@{name}")
-            }
-            _ => "live".to_owned(),
-        },
+        source: source_label(opts, &map),
         verified: verify::verified(&results) as u64,
         min_verified: floor as u64,
         replacement_draws: replacements as u64,
         max_replacement_draws: max_replacements as u64,
         shortfall,
         files: results,
+        elided_matches: 0,
+        full: None,
     })
+}
+
+/// Where the expected bytes came from, for the record.
+fn source_label(opts: &RestoreOptions, map: &crate::source::Resolved) -> String {
+    match (&opts.source, &map.zfs_snapshot) {
+        (SourceKind::Zfs { dataset, .. }, Some(name)) => format!("zfs:{dataset}@{name}"),
+        _ => "live".to_owned(),
+    }
 }
 
 /// Findings from what restic printed beside the per-file results: one warning for
 /// files restored without some metadata (not damage), and every error line that
 /// named no sampled file (damage fails the run; anything else is a warning).
-fn restic_findings(results: &[FileResult], unmatched: &[String], target: &Path) -> Vec<Finding> {
+pub(crate) fn restic_findings(
+    results: &[FileResult],
+    unmatched: &[String],
+    target: &Path,
+) -> Vec<Finding> {
     use crate::restic::restore_output::{restore_line, RestoreLine};
     let mut findings = Vec::new();
     let metadata: Vec<&FileResult> = results.iter().filter(|f| f.warning.is_some()).collect();

@@ -98,8 +98,59 @@ fn verify_one(
     stop: &Stop,
 ) -> Result<FileResult, Stopped> {
     stop.check()?;
-    let restored_path = super::execute::restored_path(target, &c.path);
     let reasons = errors.by_path.get(&c.path).map_or(&[][..], Vec::as_slice);
+    let hashed = if has_serious(reasons, target) {
+        None
+    } else {
+        Some(hash_restored(target, c, stop)?)
+    };
+    let expected = source::read_expected(&map.expected_path(&c.path), stop)?;
+    Ok(conclude(
+        c,
+        target,
+        reasons,
+        hashed,
+        expected,
+        map.immutable(),
+    ))
+}
+
+/// Whether restic said something about a file that may mean damage (not only
+/// metadata it could not set): then its bytes are not worth hashing.
+pub fn has_serious(reasons: &[String], target: &Path) -> bool {
+    !split_reasons(reasons, target).0.is_empty()
+}
+
+/// The restored copy's hash and size, or why it could not be read.
+///
+/// # Errors
+/// `stop` said to give up.
+pub fn hash_restored(
+    target: &Path,
+    c: &Candidate,
+    stop: &Stop,
+) -> Result<Result<(String, u64), String>, Stopped> {
+    let path = super::execute::restored_path(target, &c.path);
+    match compare::hash_file_until(&path, stop) {
+        Ok(h) => Ok(Ok(h)),
+        Err(HashError::Stopped(s)) => Err(s),
+        Err(HashError::Io(e)) => Ok(Err(e.to_string())),
+    }
+}
+
+/// Classifies one file from what restic said about it (`reasons`), the restored
+/// copy's hash (`None` when restic reported damage, so it was not read) and the
+/// source as read: the policy of a sampled and a full drill alike. Also checks the
+/// restored file's permission bits (restic sets them last, after the content).
+pub fn conclude(
+    c: &Candidate,
+    target: &Path,
+    reasons: &[String],
+    hashed: Option<Result<(String, u64), String>>,
+    expected: Expected,
+    immutable: bool,
+) -> FileResult {
+    let restored_path = super::execute::restored_path(target, &c.path);
     let (serious, metadata) = split_reasons(reasons, target);
     let mut warnings: Vec<String> = Vec::new();
     if !metadata.is_empty() {
@@ -109,20 +160,17 @@ fn verify_one(
         ));
     }
     // Metadata errors alone are not damage: the content is hashed anyway.
-    let restored = if serious.is_empty() {
-        match compare::hash_file_until(&restored_path, stop) {
-            Ok((hash, size)) => Restored::Arrived { size, hash },
-            Err(HashError::Stopped(s)) => return Err(s),
-            Err(HashError::Io(e)) if metadata.is_empty() => Restored::Failed(format!(
-                "restic reported no error but the file did not arrive ({e})"
-            )),
-            Err(HashError::Io(e)) => Restored::Failed(format!(
-                "the file did not arrive ({e}); restic said: {}",
-                metadata.join("; ")
-            )),
-        }
-    } else {
-        Restored::Failed(serious.join("; "))
+    let restored = match (serious.is_empty(), hashed) {
+        (true, Some(Ok((hash, size)))) => Restored::Arrived { size, hash },
+        (true, Some(Err(e))) if metadata.is_empty() => Restored::Failed(format!(
+            "restic reported no error but the file did not arrive ({e})"
+        )),
+        (true, Some(Err(e))) => Restored::Failed(format!(
+            "the file did not arrive ({e}); restic said: {}",
+            metadata.join("; ")
+        )),
+        (true, None) => Restored::Failed("the restored file was not read".to_owned()),
+        (false, _) => Restored::Failed(serious.join("; ")),
     };
     // What the snapshot promised beyond the bytes: the permission bits. When restic
     // said it could not restore metadata, a different mode is that, not damage.
@@ -142,8 +190,7 @@ fn verify_one(
         }
         (r, _) => r,
     };
-    let expected = source::read_expected(&map.expected_path(&c.path), stop)?;
-    let class = compare::classify((c.size, c.mtime_ns), &restored, &expected, map.immutable());
+    let class = compare::classify((c.size, c.mtime_ns), &restored, &expected, immutable);
     let detail = match (&restored, &expected, class) {
         (Restored::Failed(why), _, _) => Some(why.clone()),
         (Restored::Arrived { size, .. }, _, Class::RestoreFailed) => Some(format!(
@@ -153,7 +200,7 @@ fn verify_one(
         (_, Expected::Unreadable(why) | Expected::Changed(why), _) => Some(why.clone()),
         _ => None,
     };
-    Ok(FileResult {
+    FileResult {
         path: c.path.clone(),
         size: c.size,
         class,
@@ -167,7 +214,7 @@ fn verify_one(
         },
         detail,
         warning: (!warnings.is_empty()).then(|| warnings.join("; ")),
-    })
+    }
 }
 
 fn file_mode(path: &Path) -> Option<u32> {
@@ -233,13 +280,47 @@ pub fn shortfall(
     population: u64,
     source_root: Option<&Path>,
 ) -> Option<String> {
-    let done = verified(files);
+    let count = |class: Class| files.iter().filter(|f| f.class == class).count();
+    shortfall_of(
+        Tally {
+            verified: verified(files),
+            drawn: files.len(),
+            missing: count(Class::SourceMissing),
+            changed: count(Class::Changed),
+        },
+        floor,
+        population,
+        source_root,
+    )
+}
+
+/// What a drill counted, for `shortfall_of`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Restored and compared (match or mismatch).
+    pub verified: usize,
+    /// Every file tested.
+    pub drawn: usize,
+    pub missing: usize,
+    pub changed: usize,
+}
+
+/// `shortfall` from counts (a full drill does not keep every matching file).
+pub fn shortfall_of(
+    t: Tally,
+    floor: usize,
+    population: u64,
+    source_root: Option<&Path>,
+) -> Option<String> {
+    let Tally {
+        verified: done,
+        drawn,
+        missing,
+        changed,
+    } = t;
     if done >= floor {
         return None;
     }
-    let drawn = files.len();
-    let count = |class: Class| files.iter().filter(|f| f.class == class).count();
-    let (missing, changed) = (count(Class::SourceMissing), count(Class::Changed));
     let mut why: Vec<String> = Vec::new();
     if missing > 0 {
         let root =

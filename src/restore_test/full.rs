@@ -1,0 +1,592 @@
+//! The full restore drill (`full = true`, `--full`, `--sample-percent 100`): every
+//! selected file of the snapshot restored by ONE `restic restore` call without
+//! per-file includes (the whole snapshot, or for an `include`/`exclude` subset the
+//! few whole directories the planner picks), then every regular file compared with
+//! the source, classified exactly as a sampled test classifies (`verify::conclude`).
+//!
+//! Work overlaps where that is safe. Two hash workers (one per core) read the
+//! source while restic restores (the source is read-only and independent of the
+//! restore). The restored side is hashed in restic's completion order where restic
+//! reports it (≥ 0.17 with `--json -vv`: an item is printed once the last write of
+//! its content returned, so its bytes no longer change); with older restic it is
+//! hashed right after the restore. Restic's per-file errors and the permission bits
+//! (set after the content) are only judged once the restore has ended. The private
+//! directory is removed on every exit path (`execute::RestoreDir`), after the
+//! workers have stopped.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::time::Instant;
+
+use super::execute::{self, RestoreErrors};
+use super::plan::{Candidate, Sample};
+use super::planner::{self, Tree};
+use super::progress::Progress;
+use super::verify::{self, Tally};
+use super::{restic_findings, Error, FullRestore, RestoreOptions, RestoreResult};
+use crate::compare::{Class, Expected, FileResult, Stop, Stopped};
+use crate::finding::{Finding, FindingKind};
+use crate::restic::json::Snapshot;
+use crate::restic::session::{RestoreEvent, RestoreSpec};
+use crate::restic::Session;
+use crate::source::{self, Resolved};
+
+/// Per-file findings listed in a record at most; the rest are counted in one more.
+const MAX_FILE_FINDINGS: usize = 1000;
+/// Files classified per parallel round after the restore (bounds the memory of
+/// results in flight).
+const CONCLUDE_CHUNK: usize = 4096;
+
+/// What is known about one file's source side before the restore ended.
+#[derive(Debug)]
+enum SourceSide {
+    /// Set aside before reading (changed or deleted since the backup), as a sampled
+    /// test would.
+    SetAside(FileResult),
+    Read(Expected),
+}
+
+/// The state the hash workers and the restore share.
+struct Shared {
+    files: Vec<Candidate>,
+    /// Indices of `files`, sorted by path (restic names completed items by path).
+    by_path: Vec<u32>,
+    source: Vec<OnceLock<SourceSide>>,
+    restored: Vec<OnceLock<Result<(String, u64), String>>>,
+    /// Bit 1: source done, bit 2: restored done, bit 4: restored queued.
+    state: Vec<AtomicU8>,
+    queue: Mutex<Queue>,
+    wake: Condvar,
+    target: PathBuf,
+    map: Resolved,
+    stop: Stop,
+    progress: Progress,
+    compared: AtomicUsize,
+}
+
+#[derive(Default)]
+struct Queue {
+    restored: VecDeque<u32>,
+    next_source: usize,
+    /// No more restored hashes will be queued.
+    closed: bool,
+}
+
+const SOURCE_DONE: u8 = 1;
+const RESTORED_DONE: u8 = 2;
+const RESTORED_QUEUED: u8 = 4;
+
+impl Shared {
+    fn find(&self, path: &str) -> Option<usize> {
+        self.by_path
+            .binary_search_by(|i| self.files[*i as usize].path.as_str().cmp(path))
+            .ok()
+            .map(|k| self.by_path[k] as usize)
+    }
+
+    /// Queues the restored side of file `i` (once).
+    fn queue_restored(&self, i: usize) {
+        let before = self.state[i].fetch_or(RESTORED_QUEUED, Ordering::AcqRel);
+        if before & RESTORED_QUEUED != 0 {
+            return;
+        }
+        if let Ok(mut q) = self.queue.lock() {
+            q.restored.push_back(i as u32);
+        }
+        self.wake.notify_one();
+    }
+
+    fn close(&self) {
+        if let Ok(mut q) = self.queue.lock() {
+            q.closed = true;
+        }
+        self.wake.notify_all();
+    }
+
+    fn done(&self, i: usize, bit: u8) {
+        let before = self.state[i].fetch_or(bit, Ordering::AcqRel);
+        let both = SOURCE_DONE | RESTORED_DONE;
+        if before & both != both && (before | bit) & both == both {
+            self.compared.fetch_add(1, Ordering::Relaxed);
+            self.progress.compared();
+        }
+    }
+
+    /// One hash worker: restored copies first (just written, still in the page
+    /// cache), else the next source file; ends when the queue is closed and empty.
+    fn work(&self) -> Result<(), Stopped> {
+        loop {
+            self.stop.check()?;
+            enum Job {
+                Restored(usize),
+                Source(usize),
+            }
+            let job = {
+                let Ok(mut q) = self.queue.lock() else {
+                    return Ok(());
+                };
+                loop {
+                    if let Some(i) = q.restored.pop_front() {
+                        break Job::Restored(i as usize);
+                    }
+                    if q.next_source < self.files.len() {
+                        q.next_source += 1;
+                        break Job::Source(q.next_source - 1);
+                    }
+                    if q.closed {
+                        return Ok(());
+                    }
+                    // Wake up now and then to notice a stop.
+                    q = match self
+                        .wake
+                        .wait_timeout(q, std::time::Duration::from_millis(200))
+                    {
+                        Ok((q, _)) => q,
+                        Err(_) => return Ok(()),
+                    };
+                    self.stop.check()?;
+                }
+            };
+            match job {
+                Job::Restored(i) => {
+                    let h = verify::hash_restored(&self.target, &self.files[i], &self.stop)?;
+                    let _ = self.restored[i].set(h);
+                    self.done(i, RESTORED_DONE);
+                }
+                Job::Source(i) => {
+                    let c = &self.files[i];
+                    let side = match verify::precheck(c, &self.map) {
+                        Some(r) => {
+                            // Nothing to compare: the restored copy need not be read.
+                            self.state[i].fetch_or(RESTORED_QUEUED, Ordering::AcqRel);
+                            self.done(i, RESTORED_DONE);
+                            SourceSide::SetAside(r)
+                        }
+                        None => SourceSide::Read(source::read_expected(
+                            &self.map.expected_path(&c.path),
+                            &self.stop,
+                        )?),
+                    };
+                    let _ = self.source[i].set(side);
+                    self.done(i, SOURCE_DONE);
+                }
+            }
+        }
+    }
+}
+
+/// Runs `workers` hash workers until the queue is closed and drained.
+fn run_workers(shared: &Shared, workers: usize) -> Result<(), verify::VerifyError> {
+    let ids: Vec<usize> = (0..workers.max(1)).collect();
+    verify::parallel(&ids, ids.len(), |_| shared.work()).map(|_| ())
+}
+
+fn stop_error(e: verify::VerifyError, session: &Session<'_>) -> Error {
+    match e {
+        verify::VerifyError::Stopped(Stopped::Deadline) => Error::TimedOut {
+            after: session.timeout,
+        },
+        verify::VerifyError::Stopped(Stopped::Cancelled) => Error::Interrupted,
+        verify::VerifyError::Panicked(what) => {
+            Error::Internal(format!("a hash worker panicked: {what}"))
+        }
+    }
+}
+
+/// Whether the file filter selects every regular file (then the restore needs no
+/// include at all).
+fn selects_everything(opts: &RestoreOptions) -> bool {
+    let f = &opts.filter_files;
+    f.include.is_none() && f.exclude.is_none() && f.min_size.is_none() && f.max_size.is_none()
+}
+
+/// Runs the full drill on the pinned snapshot: `sample` holds every selected file.
+///
+/// # Errors
+/// As `restore_test::run`.
+#[allow(clippy::too_many_lines)]
+pub(super) async fn drill(
+    session: &Session<'_>,
+    opts: &RestoreOptions,
+    seed: u64,
+    snapshot: Snapshot,
+    sample: Sample,
+    tree: &Tree,
+    map: Resolved,
+) -> Result<RestoreResult, Error> {
+    let population = sample.population;
+    let mut files: Vec<Candidate> = sample.chosen;
+    files.extend(sample.always);
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    files.dedup_by(|a, b| a.path == b.path);
+    if files.is_empty() {
+        return Err(Error::NothingToTest(snapshot.short().to_owned()));
+    }
+    let (plain, special): (Vec<&Candidate>, Vec<&Candidate>) = files
+        .iter()
+        .partition(|c| crate::restic::args::includable(&c.path));
+    let version = session.restic.version;
+    let listed: Vec<(String, u64)> = plain.iter().map(|c| (c.path.clone(), c.size)).collect();
+    let plan = planner::plan_single(
+        &listed,
+        tree,
+        &execute::cost_model(version),
+        version.has_subfolder_restore(),
+        &crate::restic::args::includable,
+        selects_everything(opts),
+    );
+    drop(listed);
+    let Some(call) = plan.calls.first().cloned() else {
+        return Err(Error::Internal(
+            "the full drill planned no restore".to_owned(),
+        ));
+    };
+    // Files the call does not write (names `--include` cannot express, outside the
+    // directories restored whole) come from `restic dump`.
+    let covered = |p: &str| planner_covers(&call, p);
+    let dumped: Vec<String> = special
+        .iter()
+        .filter(|c| !covered(&c.path))
+        .map(|c| c.path.clone())
+        .collect();
+    let (dump_bytes, dump_disk) = special
+        .iter()
+        .filter(|c| !covered(&c.path))
+        .fold((0u64, 0u64), |(b, d), c| {
+            (b + c.size, d + planner::on_disk(c.size))
+        });
+    let need = execute::Need {
+        bytes: plan.disk + dump_disk,
+        inodes: plan.nodes + dumped.len() as u64,
+        what: format!(
+            "a full restore of snapshot {} ({} files, {} bytes)",
+            snapshot.short(),
+            plan.files + dumped.len() as u64,
+            plan.bytes + dump_bytes
+        ),
+    };
+    let dir = execute::prepare_for(&opts.test_dir, &need)?;
+    tracing::info!(
+        "full drill of snapshot {}: {} file(s) to compare, one restic call{}{}",
+        snapshot.short(),
+        files.len(),
+        if call.root.is_empty() {
+            String::new()
+        } else {
+            format!(" starting at {}", call.root)
+        },
+        if call.includes.is_empty() {
+            " without includes".to_owned()
+        } else {
+            format!(" with {} directory/file include(s)", call.includes.len())
+        }
+    );
+
+    let progress = Progress::new(
+        opts.progress,
+        files.len() as u64,
+        version >= crate::restic::Version::new(0, 16, 0),
+    );
+    let n = files.len();
+    let mut by_path: Vec<u32> = (0..n as u32).collect();
+    by_path.sort_by(|a, b| files[*a as usize].path.cmp(&files[*b as usize].path));
+    // The job's deadline and cancellation, and a stop of our own for the workers
+    // when the drill ends early.
+    let halt = session.cancel.child_token();
+    let _halt_on_exit = halt.clone().drop_guard();
+    let shared = Arc::new(Shared {
+        files,
+        by_path,
+        source: (0..n).map(|_| OnceLock::new()).collect(),
+        restored: (0..n).map(|_| OnceLock::new()).collect(),
+        state: (0..n).map(|_| AtomicU8::new(0)).collect(),
+        queue: Mutex::new(Queue::default()),
+        wake: Condvar::new(),
+        target: dir.path().to_owned(),
+        map: map.clone(),
+        stop: Stop {
+            deadline: Some(session.deadline.into_std()),
+            cancel: Some(halt.clone()),
+        },
+        progress: progress.clone(),
+        compared: AtomicUsize::new(0),
+    });
+    let workers = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+    let pool = {
+        let s = Arc::clone(&shared);
+        tokio::task::spawn_blocking(move || run_workers(&s, workers))
+    };
+
+    // The one restore call; completed items go to the workers as restic reports them.
+    let (snapshot_arg, call_target) = if call.root.is_empty() {
+        (snapshot.id.clone(), dir.path().to_owned())
+    } else {
+        (
+            format!("{}:{}", snapshot.id, call.root),
+            execute::restored_path(dir.path(), &call.root),
+        )
+    };
+    let includes: Vec<String> = call
+        .includes
+        .iter()
+        .map(|p| p[call.root.len()..].to_owned())
+        .collect();
+    let root = call.root.clone();
+    let is_file = {
+        let s = Arc::clone(&shared);
+        let root = root.clone();
+        move |p: &str| s.find(&format!("{root}{p}")).is_some()
+    };
+    let spec = RestoreSpec {
+        snapshot: &snapshot_arg,
+        target: &call_target,
+        includes: &includes,
+        verify: false,
+        is_file: &is_file,
+        events: true,
+    };
+    let started = Instant::now();
+    let restored = session
+        .restore_with(&spec, &mut |e| match e {
+            RestoreEvent::Restored(item) => {
+                if let Some(i) = shared.find(&format!("{root}{item}")) {
+                    shared.queue_restored(i);
+                }
+            }
+            RestoreEvent::Status {
+                files_restored,
+                total_files,
+                bytes_restored,
+                total_bytes,
+            } => progress.restored(files_restored, total_files, bytes_restored, total_bytes),
+        })
+        .await;
+    let restore_seconds = started.elapsed().as_secs_f64();
+    progress.restore_done(restore_seconds);
+    let mut errors = RestoreErrors::default();
+    let outcome: Result<(), Error> = match restored {
+        Ok(out) => {
+            for (p, why) in out.errors {
+                errors.add(format!("{root}{p}"), why);
+            }
+            errors.unmatched.extend(out.unmatched);
+            if dumped.is_empty() {
+                Ok(())
+            } else {
+                execute::restore(session, &snapshot.id, dir.path(), &[], &[], &dumped)
+                    .await
+                    .map(|e| {
+                        for (p, whys) in e.by_path {
+                            for why in whys {
+                                errors.add(p.clone(), why);
+                            }
+                        }
+                    })
+                    .map_err(Error::from)
+            }
+        }
+        Err(e) => Err(e.into()),
+    };
+    match &outcome {
+        Ok(()) => {
+            // The rest of the restored side, in listing order (restic < 0.17 reports
+            // nothing per file; items it did report are already queued or done).
+            for i in 0..n {
+                let reasons = errors
+                    .by_path
+                    .get(&shared.files[i].path)
+                    .map_or(&[][..], Vec::as_slice);
+                if !verify::has_serious(reasons, dir.path()) {
+                    shared.queue_restored(i);
+                } else {
+                    shared.done(i, RESTORED_DONE);
+                }
+            }
+            shared.close();
+        }
+        Err(_) => {
+            halt.cancel();
+            shared.close();
+        }
+    }
+    let pooled = pool
+        .await
+        .map_err(|e| Error::Internal(format!("the comparison task failed: {e}")));
+    outcome?;
+    pooled?.map_err(|e| stop_error(e, session))?;
+
+    // Judge every file now that restic has finished (errors, permission bits).
+    let mut results: Vec<FileResult> = Vec::new();
+    let mut tally = Tally {
+        drawn: n,
+        ..Tally::default()
+    };
+    let mut matched = 0u64;
+    let mut bytes_restored = 0u64;
+    let mut warned: Vec<FileResult> = Vec::new();
+    let ids: Vec<usize> = (0..n).collect();
+    let immutable = map.immutable();
+    for chunk in ids.chunks(CONCLUDE_CHUNK) {
+        let s = &shared;
+        let target = dir.path();
+        let errors = &errors;
+        let judged = verify::parallel(chunk, workers, move |&i| {
+            let c = &s.files[i];
+            let reasons = errors.by_path.get(&c.path).map_or(&[][..], Vec::as_slice);
+            let serious = verify::has_serious(reasons, target);
+            if let (false, Some(SourceSide::SetAside(r))) = (serious, s.source[i].get()) {
+                return Ok(r.clone());
+            }
+            let expected = match s.source[i].get() {
+                Some(SourceSide::Read(e)) => e.clone(),
+                _ if serious => Expected::Missing,
+                _ => source::read_expected(&s.map.expected_path(&c.path), &s.stop)?,
+            };
+            let hashed = if serious {
+                None
+            } else {
+                s.restored[i].get().cloned()
+            };
+            Ok(verify::conclude(
+                c, target, reasons, hashed, expected, immutable,
+            ))
+        })
+        .map_err(|e| stop_error(e, session))?;
+        for r in judged {
+            match r.class {
+                Class::Match | Class::Mismatch => tally.verified += 1,
+                Class::SourceMissing => tally.missing += 1,
+                Class::Changed => tally.changed += 1,
+                _ => {}
+            }
+            if r.restored_sha256.is_some() {
+                bytes_restored += r.size;
+            }
+            if r.class == Class::Match && !opts.verbose_results && r.warning.is_none() {
+                matched += 1;
+            } else if r.class == Class::Match && !opts.verbose_results {
+                warned.push(r);
+            } else {
+                results.push(r);
+            }
+        }
+    }
+    progress.finish();
+    let mut findings = file_findings(&results);
+    let mut with_warnings = results.clone();
+    with_warnings.extend(warned.iter().cloned());
+    findings.extend(restic_findings(
+        &with_warnings,
+        &errors.unmatched,
+        dir.path(),
+    ));
+    drop(with_warnings);
+    // Matches with a metadata warning are kept in the record (as a sampled test
+    // keeps every file that is not a plain match).
+    results.extend(warned);
+    results.sort_by(|a, b| a.path.cmp(&b.path));
+    for missing in &sample.always_missing {
+        findings.push(Finding::fail(
+            FindingKind::RestoreFailed,
+            format!(
+                "{missing}: listed in `always` but not in snapshot {}",
+                snapshot.short()
+            ),
+        ));
+    }
+    let floor = opts
+        .min_verified
+        .unwrap_or_else(|| super::default_min_verified(n));
+    let missing_root = verify::common_dir(
+        results
+            .iter()
+            .filter(|f| f.class == Class::SourceMissing)
+            .map(|f| map.expected_path(&f.path))
+            .collect::<Vec<_>>()
+            .iter()
+            .map(PathBuf::as_path),
+    );
+    let shortfall = verify::shortfall_of(tally, floor, population, missing_root.as_deref());
+    tracing::info!(
+        "full drill: restic restored in {restore_seconds:.1} s; {} of {n} file(s) verified",
+        tally.verified
+    );
+    let kept = if opts.keep {
+        let p = dir.keep();
+        tracing::info!("restored files kept in {}", p.display());
+        Some(p)
+    } else {
+        drop(dir);
+        None
+    };
+    Ok(RestoreResult {
+        snapshot,
+        seed,
+        population,
+        unaddressable: sample.unaddressable,
+        files: results,
+        elided_matches: matched,
+        bytes_restored,
+        restore_seconds,
+        snapshot_restore_size: Some(tree.total().bytes),
+        findings,
+        kept,
+        source: super::source_label(opts, &map),
+        verified: tally.verified as u64,
+        min_verified: floor as u64,
+        replacement_draws: 0,
+        max_replacement_draws: 0,
+        shortfall,
+        full: Some(FullRestore {
+            seconds: restore_seconds,
+            files: plan.files + dumped.len() as u64,
+            bytes: plan.bytes + dump_bytes,
+            whole_snapshot: call.root.is_empty() && call.includes.is_empty(),
+        }),
+    })
+}
+
+/// Whether `call` writes `path`: below its start, and either without includes or
+/// at or under one of them.
+fn planner_covers(call: &planner::RestoreCall, path: &str) -> bool {
+    let below = |dir: &str| {
+        dir.is_empty()
+            || path == dir
+            || (path.starts_with(dir) && path.as_bytes().get(dir.len()) == Some(&b'/'))
+    };
+    below(&call.root) && (call.includes.is_empty() || call.includes.iter().any(|i| below(i)))
+}
+
+/// One finding per damaged file (mismatch, restore failed), at most
+/// `MAX_FILE_FINDINGS`, then one that counts the rest.
+fn file_findings(results: &[FileResult]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let mut more = 0usize;
+    for f in results {
+        let finding = match f.class {
+            Class::Mismatch => Finding::fail(
+                FindingKind::RestoreMismatch,
+                format!("{}: restored bytes differ from the source, whose size and mtime are unchanged since the backup", f.path),
+            ),
+            Class::RestoreFailed => Finding::fail(
+                FindingKind::RestoreFailed,
+                format!("{}: {}", f.path, f.detail.as_deref().unwrap_or("restore failed")),
+            ),
+            _ => continue,
+        };
+        if out.len() < MAX_FILE_FINDINGS {
+            out.push(finding);
+        } else {
+            more += 1;
+        }
+    }
+    if more > 0 {
+        out.push(Finding::fail(
+            FindingKind::RestoreFailed,
+            format!("{more} more damaged file(s); the record lists every one"),
+        ));
+    }
+    out
+}
