@@ -7,6 +7,8 @@
 #   benches/run.sh --sections 3 --sizes 100,1000 --versions 0.18 --strategies single,sorted-200
 #   benches/run.sh --help               all options of benches/bench.py
 #   RESTIC_VERIFY=/path/to/restic-verify benches/run.sh ...   measure that binary, no build
+#   benches/run.sh drill                the restore-drill sections 6, 7, 8 (issue #14; ~30 min)
+#   benches/run.sh drill --sections 7 --versions 0.18 --pairs 5
 #
 # Needs: cargo, python3 (stdlib only), openssl, bc, restic 0.14 at $RESTIC_014
 # (default /usr/bin/restic: `apt-get install restic` on bookworm), restic 0.18 at $RESTIC_018
@@ -21,8 +23,13 @@ export BENCH_DIR=${BENCH_DIR:-$root/.bench}
 export RESTIC_014=${RESTIC_014:-/usr/bin/restic}
 export RESTIC_018=${RESTIC_018:-/opt/restic-0.18/usr/bin/restic}
 
+script=bench.py
+if [ "${1:-}" = drill ]; then
+  script=drill.py
+  shift
+fi
 for arg in "$@"; do
-  case "$arg" in -h|--help) exec python3 "$here/bench.py" --help ;; esac
+  case "$arg" in -h|--help) exec python3 "$here/$script" --help ;; esac
 done
 for tool in cargo python3 openssl bc "$RESTIC_014" "$RESTIC_018"; do
   command -v "$tool" >/dev/null 2>&1 || { echo "run.sh: $tool not found (see the header of $0)" >&2; exit 1; }
@@ -48,4 +55,4 @@ fi
 
 "$here/prepare.sh"
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
-python3 "$here/bench.py" "$@" 2>&1 | tee "$BENCH_DIR/results/run-$stamp.log"
+python3 "$here/$script" "$@" 2>&1 | tee "$BENCH_DIR/results/run-$stamp.log"

@@ -229,13 +229,14 @@ pub(super) async fn drill(
         .partition(|c| crate::restic::args::includable(&c.path));
     let version = session.restic.version;
     let listed: Vec<(String, u64)> = plain.iter().map(|c| (c.path.clone(), c.size)).collect();
+    let everything = selects_everything(opts);
     let plan = planner::plan_single(
         &listed,
         tree,
         &execute::cost_model(version),
         version.has_subfolder_restore(),
         &crate::restic::args::includable,
-        selects_everything(opts),
+        everything,
     );
     drop(listed);
     let Some(call) = plan.calls.first().cloned() else {
@@ -289,6 +290,7 @@ pub(super) async fn drill(
         files.len() as u64,
         version >= crate::restic::Version::new(0, 16, 0),
     );
+    let _clear = super::progress::ClearOnDrop(progress.clone());
     let n = files.len();
     let mut by_path: Vec<u32> = (0..n as u32).collect();
     by_path.sort_by(|a, b| files[*a as usize].path.cmp(&files[*b as usize].path));
@@ -416,6 +418,11 @@ pub(super) async fn drill(
         .map_err(|e| Error::Internal(format!("the comparison task failed: {e}")));
     outcome?;
     pooled?.map_err(|e| stop_error(e, session))?;
+    tracing::debug!(
+        "full drill: hashing finished {:.1} s after the restore",
+        started.elapsed().as_secs_f64() - restore_seconds
+    );
+    let judging = Instant::now();
 
     // Judge every file now that restic has finished (errors, permission bits).
     let mut results: Vec<FileResult> = Vec::new();
@@ -474,6 +481,10 @@ pub(super) async fn drill(
         }
     }
     progress.finish();
+    tracing::debug!(
+        "full drill: {n} file(s) judged in {:.1} s",
+        judging.elapsed().as_secs_f64()
+    );
     let mut findings = file_findings(&results);
     let mut with_warnings = results.clone();
     with_warnings.extend(warned.iter().cloned());
@@ -518,7 +529,12 @@ pub(super) async fn drill(
         tracing::info!("restored files kept in {}", p.display());
         Some(p)
     } else {
+        let removing = Instant::now();
         drop(dir);
+        tracing::debug!(
+            "full drill: restore directory removed in {:.1} s",
+            removing.elapsed().as_secs_f64()
+        );
         None
     };
     Ok(RestoreResult {
@@ -543,7 +559,7 @@ pub(super) async fn drill(
             seconds: restore_seconds,
             files: plan.files + dumped.len() as u64,
             bytes: plan.bytes + dump_bytes,
-            whole_snapshot: call.root.is_empty() && call.includes.is_empty(),
+            whole_snapshot: everything,
         }),
     })
 }

@@ -253,6 +253,7 @@ pub async fn run(
     // when restic listed the snapshot that the pin chose, else it is read again by
     // ID. The same seed gives the same sample either way: the stream is the same.
     let mut stream = Stream::new(seed, opts);
+    let listing = Instant::now();
     let pinned = match &opts.snapshot {
         Some(id) => {
             let listed = session.snapshots_by_id(id).await?;
@@ -285,6 +286,11 @@ pub async fn run(
         }
     };
     let snapshot = pinned;
+    tracing::debug!(
+        "snapshot {} pinned and listed in {:.1} s",
+        snapshot.short(),
+        listing.elapsed().as_secs_f64()
+    );
     let Stream {
         sampler, mut tree, ..
     } = stream;

@@ -383,22 +383,32 @@ pub fn plan_single(
     } else {
         everything(sample, tree, subtrees)
     };
-    let mut best = (call_cost(&everything, &sizes, tree, m).seconds, everything);
-    let mut best_entries = vec![Entry::Dir(best.1.root.clone())];
+    let mut options = vec![(
+        call_cost(&everything, &sizes, tree, m).seconds,
+        vec![Entry::Dir(everything.root.clone())],
+        everything,
+    )];
     if !all && !sample.is_empty() {
         for entries in covers(sample, tree, m, coverable) {
             let call = single_call(&entries, subtrees);
-            if call.includes.len() > BATCH {
-                continue;
-            }
-            let cost = call_cost(&call, &sizes, tree, m).seconds;
-            if cost < best.0 {
-                best = (cost, call);
-                best_entries = entries;
+            if call.includes.len() <= BATCH {
+                options.push((call_cost(&call, &sizes, tree, m).seconds, entries, call));
             }
         }
     }
-    finish(best_entries, vec![best.1], &sizes, tree, m)
+    // Within the model's precision (5%, at least half a second) fewer patterns
+    // win: a drill is "as few directory restores as needed", never file includes
+    // that only a tiny snapshot makes look cheaper.
+    let cheapest = options.iter().map(|o| o.0).fold(f64::INFINITY, f64::min);
+    let slack = (cheapest * 0.05).max(0.5);
+    let pick = options
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| o.0 <= cheapest + slack)
+        .min_by_key(|(_, o)| o.2.includes.len())
+        .map_or(0, |(i, _)| i);
+    let (_, best_entries, call) = options.swap_remove(pick);
+    finish(best_entries, vec![call], &sizes, tree, m)
 }
 
 /// Covers for a range of per-pattern prices, from one pattern's matching over the

@@ -77,3 +77,14 @@ impl Progress {
         }
     }
 }
+
+/// Clears the progress line when dropped: on every exit path of a drill (errors,
+/// SIGTERM), so no half-drawn line stays above the summary.
+#[derive(Debug)]
+pub struct ClearOnDrop(pub Progress);
+
+impl Drop for ClearOnDrop {
+    fn drop(&mut self) {
+        self.0.finish();
+    }
+}

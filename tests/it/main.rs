@@ -15,6 +15,7 @@ mod completions;
 mod coverage;
 mod daemon;
 mod damage;
+mod drill;
 mod fixtures;
 mod nixos;
 mod notify;

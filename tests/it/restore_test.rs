@@ -593,14 +593,14 @@ fn restore_test_private_mode_file_comes_back_with_its_mode_and_matches() {
 }
 
 /// A 64 KiB tmpfs, unmounted on drop (tests run as root here, as in CI).
-struct SmallFs(std::path::PathBuf);
+pub(crate) struct SmallFs(pub(crate) std::path::PathBuf);
 
 impl SmallFs {
     fn mount(dir: std::path::PathBuf) -> SmallFs {
         SmallFs::mount_sized(dir, "64k")
     }
 
-    fn mount_sized(dir: std::path::PathBuf, size: &str) -> SmallFs {
+    pub(crate) fn mount_sized(dir: std::path::PathBuf, size: &str) -> SmallFs {
         std::fs::create_dir_all(&dir).expect("mkdir");
         let out = StdCommand::new("mount")
             .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
