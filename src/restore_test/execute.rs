@@ -336,6 +336,41 @@ impl RestoreErrors {
     }
 }
 
+/// One planned call: `<id>:<root>` restores the subtree's content into the target
+/// itself, so the target is moved down to keep every file at `target/<tree path>`.
+async fn restore_call(
+    session: &Session<'_>,
+    snapshot_id: &str,
+    target: &Path,
+    call: &RestoreCall,
+    wanted: &HashSet<&str>,
+) -> Result<restic::RestoreOutput, restic::Error> {
+    let (snapshot, call_target) = if call.root.is_empty() {
+        (snapshot_id.to_owned(), target.to_owned())
+    } else {
+        (
+            format!("{snapshot_id}:{}", call.root),
+            restored_path(target, &call.root),
+        )
+    };
+    let includes: Vec<String> = call
+        .includes
+        .iter()
+        .map(|p| p[call.root.len()..].to_owned())
+        .collect();
+    let root = call.root.as_str();
+    let is_file = |p: &str| wanted.contains(format!("{root}{p}").as_str());
+    let spec = restic::session::RestoreSpec {
+        snapshot: &snapshot,
+        target: &call_target,
+        includes: &includes,
+        verify: true,
+        is_file: &is_file,
+        events: false,
+    };
+    session.restore_with(&spec, &mut |_| ()).await
+}
+
 /// Runs the planned `calls` under `target`, then `restic dump` for each of `special`
 /// (names `--include` cannot express); returns restic's per-file errors for the
 /// `files` (tree paths) the caller compares.
@@ -351,37 +386,34 @@ pub async fn restore(
     files: &[String],
     special: &[String],
 ) -> Result<RestoreErrors, restic::Error> {
+    use futures_util::StreamExt;
     let mut errors = RestoreErrors::default();
     let wanted: HashSet<&str> = files.iter().map(String::as_str).collect();
-    for call in calls {
-        // `<id>:<root>` restores the subtree's content into the target itself, so the
-        // target is moved down to keep every file at `target/<tree path>`.
-        let (snapshot, call_target) = if call.root.is_empty() {
-            (snapshot_id.to_owned(), target.to_owned())
-        } else {
-            (
-                format!("{snapshot_id}:{}", call.root),
-                restored_path(target, &call.root),
-            )
-        };
-        let includes: Vec<String> = call
-            .includes
-            .iter()
-            .map(|p| p[call.root.len()..].to_owned())
-            .collect();
-        let root = call.root.as_str();
-        let is_file = |p: &str| wanted.contains(format!("{root}{p}").as_str());
-        let spec = restic::session::RestoreSpec {
-            snapshot: &snapshot,
-            target: &call_target,
-            includes: &includes,
-            verify: true,
-            is_file: &is_file,
-            events: false,
-        };
-        let out = session.restore_with(&spec, &mut |_| ()).await?;
+    let wanted = &wanted;
+    // Up to LANES calls at once: most of a call is opening the repository and
+    // loading the index on one core. A call that failed stops the next ones from
+    // starting; those already running finish (dropping one would SIGKILL restic
+    // and leave its lock behind).
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    let failed = &failed;
+    let outcomes: Vec<Option<Result<(String, restic::RestoreOutput), restic::Error>>> =
+        futures_util::stream::iter(calls.iter().map(|call| async move {
+            if failed.load(std::sync::atomic::Ordering::Acquire) {
+                return None;
+            }
+            let r = restore_call(session, snapshot_id, target, call, wanted).await;
+            if r.is_err() {
+                failed.store(true, std::sync::atomic::Ordering::Release);
+            }
+            Some(r.map(|out| (call.root.clone(), out)))
+        }))
+        .buffered(planner::LANES)
+        .collect()
+        .await;
+    for outcome in outcomes.into_iter().flatten() {
+        let (root, out) = outcome?;
         for (p, why) in out.errors {
-            errors.add(format!("{}{p}", call.root), why);
+            errors.add(format!("{root}{p}"), why);
         }
         errors.unmatched.extend(out.unmatched);
     }

@@ -18,6 +18,21 @@ pub use super::tree::{on_disk, parent, DirStats, Tree, BLOCK};
 /// At most this many `--include`s go into one call (sorted, so a call's patterns
 /// share subtrees and restic prunes the rest of the tree).
 pub const BATCH: usize = 200;
+/// restore calls run at once (one per core: most of a call is opening the
+/// repository and loading the index on one core). The model's seconds of a plan
+/// are its calls' seconds spread over this many lanes.
+pub const LANES: usize = 2;
+
+/// Wall seconds of calls costing `each` run `LANES` at a time (greedy, in order).
+fn wall(each: &[f64]) -> f64 {
+    let mut lanes = [0.0f64; LANES];
+    for c in each {
+        if let Some(l) = lanes.iter_mut().min_by(|a, b| a.total_cmp(b)) {
+            *l += c;
+        }
+    }
+    lanes.iter().copied().fold(0.0, f64::max)
+}
 
 /// Seconds a `restic restore` call costs, by what it does. Measured on the 200,004-file
 /// benchmark snapshot (BENCHMARKS.md, "Cost model"): per restic generation, because
@@ -228,10 +243,11 @@ fn arrange(
                 });
             }
         }
-        let cost: f64 = calls
+        let each: Vec<f64> = calls
             .iter()
             .map(|c| call_cost(c, sizes, tree, m).seconds)
-            .sum();
+            .collect();
+        let cost = wall(&each);
         if best.as_ref().is_none_or(|(b, _)| cost < *b) {
             best = Some((cost, calls));
         }
@@ -488,14 +504,16 @@ fn finish(
     m: &CostModel,
 ) -> Plan {
     let mut total = Cost::default();
+    let mut each = Vec::new();
     for call in &calls {
         let c = call_cost(call, sizes, tree, m);
-        total.seconds += c.seconds;
+        each.push(c.seconds);
         total.files += c.files;
         total.bytes += c.bytes;
         total.disk += c.disk;
         total.nodes += c.nodes;
     }
+    total.seconds = wall(&each);
     Plan {
         whole_dirs: entries
             .iter()
