@@ -386,36 +386,38 @@ pub async fn restore(
     files: &[String],
     special: &[String],
 ) -> Result<RestoreErrors, restic::Error> {
-    use futures_util::StreamExt;
     let mut errors = RestoreErrors::default();
     let wanted: HashSet<&str> = files.iter().map(String::as_str).collect();
-    let wanted = &wanted;
-    // Up to LANES calls at once: most of a call is opening the repository and
-    // loading the index on one core. A call that failed stops the next ones from
-    // starting; those already running finish (dropping one would SIGKILL restic
-    // and leave its lock behind).
-    let failed = std::sync::atomic::AtomicBool::new(false);
-    let failed = &failed;
-    let outcomes: Vec<Option<Result<(String, restic::RestoreOutput), restic::Error>>> =
-        futures_util::stream::iter(calls.iter().map(|call| async move {
-            if failed.load(std::sync::atomic::Ordering::Acquire) {
-                return None;
+    // Two calls at once (`planner::LANES`): most of a call is opening the repository
+    // and loading the index on one core. A failed call stops the next ones; its
+    // partner finishes (dropping it would SIGKILL restic and leave its lock behind).
+    for pair in calls.chunks(planner::LANES) {
+        let outcomes = match pair {
+            [a, b] => {
+                let (ra, rb) = tokio::join!(
+                    restore_call(session, snapshot_id, target, a, &wanted),
+                    restore_call(session, snapshot_id, target, b, &wanted)
+                );
+                vec![(a, ra), (b, rb)]
             }
-            let r = restore_call(session, snapshot_id, target, call, wanted).await;
-            if r.is_err() {
-                failed.store(true, std::sync::atomic::Ordering::Release);
+            _ => {
+                let mut v = Vec::new();
+                for c in pair {
+                    v.push((
+                        c,
+                        restore_call(session, snapshot_id, target, c, &wanted).await,
+                    ));
+                }
+                v
             }
-            Some(r.map(|out| (call.root.clone(), out)))
-        }))
-        .buffered(planner::LANES)
-        .collect()
-        .await;
-    for outcome in outcomes.into_iter().flatten() {
-        let (root, out) = outcome?;
-        for (p, why) in out.errors {
-            errors.add(format!("{root}{p}"), why);
+        };
+        for (call, outcome) in outcomes {
+            let out = outcome?;
+            for (p, why) in out.errors {
+                errors.add(format!("{}{p}", call.root), why);
+            }
+            errors.unmatched.extend(out.unmatched);
         }
-        errors.unmatched.extend(out.unmatched);
     }
     for path in special {
         let dest = restored_path(target, path);

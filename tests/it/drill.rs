@@ -149,8 +149,8 @@ fn restore_test_full_drill_of_an_include_subset_restores_directories_not_files()
     let src = env.source_tree();
     let out = env
         .restore_test(&repo, &src)
+        .env("RESTIC_VERIFY_LOG", "debug")
         .args([
-            "-v",
             "--full",
             "--include",
             "/source/big/**",
