@@ -167,7 +167,7 @@ fn restore_test_full_drill_of_an_include_subset_restores_directories_not_files()
     let log = String::from_utf8_lossy(&out.stderr);
     let restores: Vec<&str> = log
         .lines()
-        .filter(|l| l.contains("running") && l.contains("restic restore"))
+        .filter(|l| l.contains("running restic") && l.contains(" restore "))
         .collect();
     assert_eq!(restores.len(), 1, "one restic restore call: {restores:?}");
     // No include (the subtree or snapshot whole: cheapest here) or one per
@@ -205,7 +205,7 @@ fn restore_test_full_drill_too_little_space_is_no_space_before_any_restore() {
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(
         !log.lines()
-            .any(|l| l.contains("running") && l.contains("restic restore")),
+            .any(|l| l.contains("running restic") && l.contains(" restore ")),
         "a restore was started: {log}"
     );
     assert_eq!(std::fs::read_dir(&small.0).expect("ls").count(), 0);
