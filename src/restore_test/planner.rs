@@ -301,30 +301,54 @@ fn cover(
             d = up;
         }
     }
-    // Post-order over the directories that hold samples.
-    fn solve<'a>(
-        d: &'a str,
-        files_in: &HashMap<&'a str, Vec<(&'a str, u64)>>,
-        children: &HashMap<&'a str, HashSet<&'a str>>,
-        tree: &Tree,
-        m: &CostModel,
-        lambda: f64,
-        coverable: &dyn Fn(&str) -> bool,
-        out: &mut Vec<Entry>,
-    ) -> f64 {
+    let mut out = Vec::new();
+    Cover {
+        files_in,
+        children,
+        tree,
+        m,
+        lambda,
+        coverable,
+    }
+    .solve("", &mut out);
+    out
+}
+
+/// What `cover` solves over: sampled files by directory, the directories holding
+/// samples, and the prices.
+struct Cover<'a, 'c> {
+    files_in: HashMap<&'a str, Vec<(&'a str, u64)>>,
+    children: HashMap<&'a str, HashSet<&'a str>>,
+    tree: &'c Tree,
+    m: &'c CostModel,
+    lambda: f64,
+    coverable: &'c dyn Fn(&str) -> bool,
+}
+
+impl<'a> Cover<'a, '_> {
+    /// Post-order: the cheaper of restoring `d` whole and descending; appends the
+    /// chosen entries to `out` and returns their price.
+    fn solve(&self, d: &'a str, out: &mut Vec<Entry>) -> f64 {
+        let (m, lambda) = (self.m, self.lambda);
         let mut split = 0.0;
         let mut mine = Vec::new();
-        for (p, size) in files_in.get(d).into_iter().flatten() {
+        for (p, size) in self.files_in.get(d).into_iter().flatten() {
             split += lambda + m.file + m.byte * *size as f64;
             mine.push(Entry::File((*p).to_owned(), *size));
         }
-        let mut kids: Vec<&&str> = children.get(d).into_iter().flatten().collect();
-        kids.sort();
+        let mut kids: Vec<&'a str> = self
+            .children
+            .get(d)
+            .into_iter()
+            .flatten()
+            .copied()
+            .collect();
+        kids.sort_unstable();
         for c in kids {
-            split += solve(c, files_in, children, tree, m, lambda, coverable, &mut mine);
+            split += self.solve(c, &mut mine);
         }
-        let whole = match tree.get(d) {
-            Some(s) if !d.is_empty() && coverable(d) => {
+        let whole = match self.tree.get(d) {
+            Some(s) if !d.is_empty() && (self.coverable)(d) => {
                 lambda + m.file * s.nodes as f64 + m.byte * s.bytes as f64
             }
             _ => f64::INFINITY,
@@ -337,11 +361,6 @@ fn cover(
             split
         }
     }
-    let mut out = Vec::new();
-    solve(
-        "", &files_in, &children, tree, m, lambda, coverable, &mut out,
-    );
-    out
 }
 
 /// Plans the restore calls of a sample (tree paths and recorded sizes; no path
