@@ -3,14 +3,16 @@
 
 Usage: benches/gen-dataset.py DEST [--seed 42] [--files 200000] [--dirs 2000]
                               [--large 4] [--large-total-mib 2048]
+                              [--min-size 1024] [--max-size 8192]
 
 Layout: DEST/ holds `--dirs` directories grown as a random tree (12 top-level
 directories, up to 6 levels deep, uneven sizes), `--files` small files of 1-8 KiB
-(random bytes, so restic can neither deduplicate nor compress them) spread over the
-directories with a skewed (Pareto) weight, and `--large` files totalling
-`--large-total-mib` MiB in DEST/media/video/. About 1% of the names contain a space
-and 0.2% contain glob characters (`[`, `]`), which restic-verify must escape in
-`--include`. Every file and directory gets the same fixed mtime (2024-01-01 UTC).
+(`--min-size` to `--max-size` bytes; random bytes, so restic can neither deduplicate
+nor compress them) spread over the directories with a skewed (Pareto) weight, and
+`--large` files totalling `--large-total-mib` MiB in DEST/media/video/. About 1% of
+the names contain a space and 0.2% contain glob characters (`[`, `]`), which
+restic-verify must escape in `--include`. Every file and directory gets the same
+fixed mtime (2024-01-01 UTC).
 
 Large files are AES-256-CTR keystreams from `openssl enc` keyed by the seed (fast
 and reproducible); small files come from Python's seeded Mersenne Twister.
@@ -45,10 +47,14 @@ def main() -> int:
     ap.add_argument("--dirs", type=int, default=2_000)
     ap.add_argument("--large", type=int, default=4)
     ap.add_argument("--large-total-mib", type=int, default=2048)
+    ap.add_argument("--min-size", type=int, default=1024)
+    ap.add_argument("--max-size", type=int, default=8192)
     a = ap.parse_args()
 
     params = {"seed": a.seed, "files": a.files, "dirs": a.dirs, "large": a.large,
               "large_total_mib": a.large_total_mib, "version": 1}
+    if (a.min_size, a.max_size) != (1024, 8192):  # markers of default trees stay as they were
+        params.update(min_size=a.min_size, max_size=a.max_size)
     marker = a.dest.rstrip("/") + ".complete"
     if os.path.exists(marker):
         with open(marker) as f:
@@ -99,7 +105,7 @@ def main() -> int:
         elif r < 0.012:
             stem += " [draft]"
         name = stem + rng.choice(EXTS)
-        size = rng.randint(1024, 8192)
+        size = rng.randint(a.min_size, a.max_size)
         path = os.path.join(a.dest, dirs[di][0], name)
         with open(path, "wb") as f:
             f.write(rng.randbytes(size))
