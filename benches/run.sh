@@ -3,7 +3,7 @@
 #
 #   benches/run.sh                      everything (~25 min on 2 cores with the data in place;
 #                                       the first run adds ~3 min to generate and back up)
-#   benches/run.sh --sections 2,5       only some sections (2, 3, 4, 5)
+#   benches/run.sh --sections 2,5       only some sections (2, 3, 4, 5, 6, 7)
 #   benches/run.sh --sections 3 --sizes 100,1000 --versions 0.18 --strategies single,sorted-200
 #   benches/run.sh --help               all options of benches/bench.py
 #   RESTIC_VERIFY=/path/to/restic-verify benches/run.sh ...   measure that binary, no build
@@ -45,7 +45,7 @@ if [ -n "${RESTIC_VERIFY:-}" ]; then
   echo "run.sh: using RESTIC_VERIFY=$RESTIC_VERIFY as it is (no build)" >&2
 else
   (cd "$root" && cargo build --release --quiet)
-  cp "$root/target/release/restic-verify" "$BENCH_DIR/bin/restic-verify"
+  cp "${CARGO_TARGET_DIR:-$root/target}/release/restic-verify" "$BENCH_DIR/bin/restic-verify"
   export RESTIC_VERIFY=$BENCH_DIR/bin/restic-verify
   # the commit it was built from (bench.py records it; the copy sits outside the tree)
   export BENCH_RV_REV=${BENCH_RV_REV:-$(git -C "$root" describe --always --dirty 2>/dev/null || echo "?")}
