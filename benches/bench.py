@@ -150,7 +150,7 @@ def rv_run(sample, seed, results, restic_bin, timeout=None, extra=(), timer_log=
     """restore-test under the VmHWM poller; restic through benches/restic-timer."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RESTIC_")}
     env["BENCH_REAL_RESTIC"] = restic_bin
-    env["BENCH_TIMER_LOG"] = timer_log or os.path.join(BENCH_DIR, "timer.log")
+    env["BENCH_TIMER_LOG"] = timer_log or os.path.join(BENCH_DIR, f"timer-{os.getpid()}.log")
     if os.path.exists(env["BENCH_TIMER_LOG"]):
         os.remove(env["BENCH_TIMER_LOG"])
     if os.path.exists(results):
@@ -159,14 +159,17 @@ def rv_run(sample, seed, results, restic_bin, timeout=None, extra=(), timer_log=
             "--restic", os.path.join(HERE, "restic-timer"), "--sample", str(sample),
             "--seed", str(seed), "--verbose-results", "--results", results,
             "--test-dir", test_dir, *extra]
+    t_start = time.time()
     r = peak_rss.run(argv, timeout=timeout, env=env,
                      log=os.path.join(BENCH_DIR, "restic-verify.log"))
+    r["t_start"] = t_start
     calls = []
     if os.path.exists(env["BENCH_TIMER_LOG"]):
         with open(env["BENCH_TIMER_LOG"]) as f:
             for line in f:
-                sub, n, secs = line.split()
-                calls.append((sub, int(n), float(secs)))
+                f = line.split()
+                # sub, number of --include, seconds[, start, end (Unix seconds)]
+                calls.append((f[0], int(f[1]), float(f[2]), *map(float, f[3:5])))
     r["calls"] = calls
     r["record"] = None
     if os.path.exists(results):
@@ -177,9 +180,31 @@ def rv_run(sample, seed, results, restic_bin, timeout=None, extra=(), timer_log=
     return r
 
 
+def timeline(r):
+    """restic-verify's wall time split by its restic calls (benches/restic-timer's start
+    and end times): {"before": s before the first call starts, "after": s after the last
+    one ends, "between": s in gaps with no restic call running, "outside": the sum,
+    i.e. wall time with no restic running, "spans": [(sub, start, end) relative to the
+    start of restic-verify]}. Overlapping calls (snapshots and ls) count once."""
+    spans = sorted((c[3] - r["t_start"], c[4] - r["t_start"], c[0]) for c in r["calls"]
+                   if len(c) >= 5)
+    if not spans:
+        return None
+    before = max(spans[0][0], 0.0)
+    between, reach = 0.0, spans[0][1]
+    for a, b, _ in spans[1:]:
+        if a > reach:
+            between += a - reach
+        reach = max(reach, b)
+    after = max(r["seconds"] - reach, 0.0)
+    return {"before": before, "between": between, "after": after,
+            "outside": before + between + after,
+            "spans": [(n, round(a, 3), round(b, 3)) for a, b, n in spans]}
+
+
 def breakdown(calls):
     agg = {}
-    for sub, n, secs in calls:
+    for sub, n, secs, *_ in calls:
         a = agg.setdefault(sub, [0, 0.0, 0])
         a[0] += 1
         a[1] += secs
@@ -189,12 +214,13 @@ def breakdown(calls):
 
 # --------------------------------------------------------------------- section 2
 
-def section2(args, snap):
-    log("== 2. restore-test --sample 100 vs bare restic (restic 0.14) ==")
+def section2(args, snap, version="0.14"):
+    log(f"== 2. restore-test --sample 100 vs bare restic (restic {version}) ==")
+    key = "section2" if version == "0.14" else f"section2-{version}"
     rv_times, bare_times, rows = [], [], []
     seed = 1
-    results = os.path.join(BENCH_DIR, "s2.jsonl")
-    rb = RESTIC["0.14"]
+    results = os.path.join(BENCH_DIR, f"s2-{os.getpid()}.jsonl")
+    rb = RESTIC[version]
     paths = None
 
     def bare_run(paths):
@@ -230,12 +256,13 @@ def section2(args, snap):
         # load does not always favour the same side.
         bare_first = paths is not None and rep % 2 == 1
         nice0 = niced_cpu()
+        load_before = open("/proc/loadavg").read().split()[0]
         b = bare_run(paths) if bare_first else None
         r = rv_run(100, seed, results, rb)
         rec = r["record"]
         if r["rc"] != 0 or not rec:
             log(f"restore-test failed (rc {r['rc']}), see {BENCH_DIR}/restic-verify.log")
-            RESULTS["section2"] = {"error": "restore-test failed"}
+            RESULTS[key] = {"error": "restore-test failed"}
             return
         files = rec["restore_test"]["files"]
         if paths is not None and [f["path"] for f in files] != paths:
@@ -248,11 +275,14 @@ def section2(args, snap):
         rv_times.append(r["seconds"])
         bare_times.append(b["bare_seconds"])
         bd = breakdown(r["calls"])
+        tl = timeline(r)
         row = {"rv_seconds": r["seconds"], "rv_vmhwm_kib": r["vmhwm_kib"],
+               "rv_timeline": tl,
                "rv_cpu_seconds": r["cpu_seconds"],
                "rv_calls": {k: round(v[1], 2) for k, v in bd.items()},
                "rv_restore_seconds": rec["restore_test"]["restore_seconds"],
                "rv_counts": counts, "bare_first": bare_first, "niced_cpu_seconds": noise,
+               "loadavg": load_before,
                **{k: v for k, v in b.items() if k != "bare_err"}}
         rows.append(row)
         log(f"rep {rep + 1}{' (bare first)' if bare_first else ''}: restic-verify "
@@ -263,7 +293,13 @@ def section2(args, snap):
             f"bare {b['bare_seconds']:.2f} s (ls {b['bare_ls']:.2f} + restore "
             f"{b['bare_restore']:.2f} + openssl {b['bare_hash']:.2f})"
             f"{'' if b['bare_ok'] else ' BARE FAILED: ' + b['bare_err']}; "
-            f"niced CPU meanwhile {noise:.1f} s")
+            f"niced CPU meanwhile {noise:.1f} s; load {load_before}")
+        if tl:
+            log("    restic-verify timeline: " + ", ".join(
+                f"{n} {a:.2f}-{b:.2f}" for n, a, b in tl["spans"])
+                + f", end {r['seconds']:.2f}; no restic running: before the first call "
+                f"{tl['before']:.2f} s, between calls {tl['between']:.2f} s, after the last "
+                f"{tl['after']:.2f} s")
     m_rv, m_bare = statistics.median(rv_times), statistics.median(bare_times)
     ratio = m_rv / m_bare
     ratios = [r["rv_seconds"] / r["bare_seconds"] for r in rows]
@@ -290,6 +326,20 @@ def section2(args, snap):
     log(f"breakdown (medians): restic-verify {' + '.join(f'{k} {v:.2f}' for k, v in med.items())}"
         f" + own work outside restic {own:.2f} s | bare ls {b_ls:.2f} + restore {b_re:.2f}"
         f" + openssl {b_h:.2f} s")
+    tls = [r["rv_timeline"] for r in rows if r["rv_timeline"]]
+    if tls:
+        t_med = {k: statistics.median(t[k] for t in tls)
+                 for k in ("before", "between", "after", "outside")}
+        span_med = {}
+        for name in ("snapshots", "ls", "restore"):
+            d = [sum(b - a for n, a, b in t["spans"] if n == name) for t in tls]
+            span_med[name] = statistics.median(d)
+        log(f"timeline (medians): no restic running {t_med['outside']:.2f} s (before the first "
+            f"call {t_med['before']:.2f}, between calls {t_med['between']:.2f}, after the last "
+            f"{t_med['after']:.2f}); ls {span_med['ls']:.2f} s vs bare {b_ls:.2f} "
+            f"({span_med['ls'] - b_ls:+.2f}), restore {span_med['restore']:.2f} s vs bare "
+            f"{b_re:.2f} ({span_med['restore'] - b_re:+.2f}), outside restic vs openssl "
+            f"{t_med['outside'] - b_h:+.2f}")
     log(f"difference {m_rv - m_bare:+.2f} s: snapshots {med.get('snapshots', 0):+.2f}, "
         f"version {med.get('version', 0):+.2f}, ls {med.get('ls', 0) - b_ls:+.2f}, "
         f"restore {med.get('restore', 0) - b_re:+.2f}, "
@@ -309,7 +359,7 @@ def section2(args, snap):
     rv_ratio_pipe = m_rv / (m_bare - b_ls + ls_pipe)
     log(f"ratio with the bare ls read through a pipe instead of /dev/null: {rv_ratio_pipe:.3f}"
         f" (for information; the target is against /dev/null)")
-    RESULTS["section2"] = {"reps": rows, "median_rv": m_rv, "median_bare": m_bare,
+    RESULTS[key] = {"restic": version, "reps": rows, "median_rv": m_rv, "median_bare": m_bare,
                            "ls_devnull": ls_null, "ls_pipe": ls_pipe,
                            "ratio_bare_ls_piped": rv_ratio_pipe,
                            "ratio": ratio, "pass": ratio <= 1.15, "seed": seed,
@@ -808,6 +858,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sections", default="2,5,3,4")
     ap.add_argument("--reps", type=int, default=5, help="repetitions in section 2")
+    ap.add_argument("--s2-versions", default="0.14",
+                    help="restic versions section 2 runs with, in this order (e.g. 0.18,0.14)")
     ap.add_argument("--cap", type=float, default=120.0,
                     help="seconds per bare strategy point (section 3)")
     ap.add_argument("--rv-cap", type=float, default=150.0,
@@ -855,7 +907,8 @@ def main():
         nice0 = niced_cpu()
         load0 = open("/proc/loadavg").read().split()[0]
         if s == "2":
-            section2(args, snap)
+            for v in args.s2_versions.split(","):
+                section2(args, snap, v)
         elif s == "3":
             section3(args, snap)
         elif s == "4":
