@@ -10,6 +10,8 @@ Sections (numbers as in the issue):
   3  large samples: restore-test for N = 10 ... 5000, and bare restic include strategies
   4  peak RSS (VmHWM) of restic-verify on a synthetic `ls --json` stream (benches/fake-restic)
   5  SHA-256 throughput: sha2 crate (benches/sha) vs `openssl dgst -sha256`
+  6  audit (issue #10) of the benchmark snapshot vs `restic ls --json` and `tar | cat`
+  7  audit of generated trees of tiny files (200k, 2M): peak RSS and time against N
 
 Prints the figures as it goes, each target as a ratio with PASS/MISS, and writes
 everything to $BENCH_DIR/results/<time>.json (and results/latest.json). The machine may
@@ -733,6 +735,195 @@ def section3_bare(args, snap, files, sizes, out):
         run_restic([RESTIC["0.14"], "--no-cache", "unlock"], 120)
 
 
+# --------------------------------------------------------------------- sections 6 and 7
+
+def cpu_busy():
+    """(busy, steal) CPU seconds of the whole machine since boot (/proc/stat)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:9]]
+    # user nice system idle iowait irq softirq steal
+    return (v[0] + v[1] + v[2] + v[5] + v[6]) / TICK, v[7] / TICK
+
+
+def run_once(argv, env=None):
+    """Runs argv (stdin /dev/null, output discarded) and returns its wall seconds, its
+    CPU seconds (children included), its peak RSS (ru_maxrss from wait4: for a single
+    process its VmHWM) and the CPU seconds the rest of the machine used meanwhile
+    (all busy CPU time in /proc/stat minus its own): the interference of the run."""
+    load = open("/proc/loadavg").read().split()[0]
+    b0, st0 = cpu_busy()
+    t0 = time.monotonic()
+    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, env=env)
+    _, status, ru = os.wait4(p.pid, 0)
+    wall = time.monotonic() - t0
+    p.returncode = os.waitstatus_to_exitcode(status)
+    b1, st1 = cpu_busy()
+    own = ru.ru_utime + ru.ru_stime
+    return {"rc": p.returncode, "seconds": wall, "cpu": own, "maxrss_kib": ru.ru_maxrss,
+            "others_cpu": max(b1 - b0 - own, 0.0), "steal": st1 - st0, "load": load}
+
+
+def audit_record(path):
+    """The last JSONL record in path (outcome, audit object); {} when there is none."""
+    try:
+        with open(path) as f:
+            lines = f.read().splitlines()
+        return json.loads(lines[-1]) if lines else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def audit_pairs(args, label, repo, password, src, ls_versions, reps):
+    """`restic-verify audit` of the newest snapshot of repo against src (the path the
+    snapshot was taken from: no --map) vs `restic --no-cache ls --json latest` and vs
+    `tar cf - src | cat`, side by side. Every repetition runs the audit between the two
+    baselines, in alternating order (ls, audit, tar / tar, audit, ls), so that each
+    ratio compares runs seconds apart and drift does not favour one side."""
+    out = tempfile.mkdtemp(prefix="audit-", dir=TMP)
+    res, prom = os.path.join(out, "audit.jsonl"), os.path.join(out, "audit.prom")
+    audit = [RV, "audit", "--repo", repo, "--password-file", password,
+             "--results", res, "--metrics", prom]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RESTIC_")}
+    renv = dict(env, RESTIC_REPOSITORY=repo, RESTIC_PASSWORD_FILE=password)
+    parent, name = os.path.split(src.rstrip("/"))
+    tar = ["bash", "-c", 'tar cf - -C "$1" "$2" | cat', "tar", parent, name]
+    # the run must pass with every file `match` before it is timed; it also warms the
+    # page cache (source tree, repository index and tree packs)
+    first = run_once(audit, env)
+    rec = audit_record(res)
+    a = rec.get("audit", {})
+    counts = a.get("counts", {})
+    log(f"{label}: confirm run: rc {first['rc']}, outcome {rec.get('outcome')}, "
+        f"counts {counts}, files_verified {a.get('files_verified')}, bytes_verified "
+        f"{a.get('bytes_verified')}, {first['seconds']:.2f} s, peak RSS "
+        f"{first['maxrss_kib'] / 1024:.1f} MiB")
+    others = {k: v for k, v in counts.items() if k != "match" and v}
+    if first["rc"] != 0 or rec.get("outcome") != "pass" or others:
+        log(f"{label}: the audit does not pass with every file match: not timed "
+            f"(results in {res})")
+        RESULTS.setdefault("audit", {})[label] = {"error": "audit did not pass", "record": rec}
+        return
+    for v in ls_versions:
+        run_once([RESTIC[v], "--no-cache", "ls", "--json", "latest"], renv)
+    run_once(tar, env)
+    rows = []
+    for v in ls_versions:
+        ls = [RESTIC[v], "--no-cache", "ls", "--json", "latest"]
+        for rep in range(reps):
+            order = [("ls", ls, renv), ("audit", audit, env), ("tar", tar, env)]
+            if rep % 2:
+                order.reverse()
+            row = {"ls_version": v, "order": [n for n, _, _ in order]}
+            for n, argv, e in order:
+                row[n] = run_once(argv, e)
+            ra = audit_record(res)
+            row["audit_ok"] = (row["audit"]["rc"] == 0 and ra.get("outcome") == "pass"
+                               and ra.get("audit", {}).get("counts") == counts)
+            row["audit_own_seconds"] = ra.get("audit", {}).get("seconds")
+            row["audit_vs_ls"] = row["audit"]["seconds"] / row["ls"]["seconds"]
+            row["audit_vs_tar"] = row["audit"]["seconds"] / row["tar"]["seconds"]
+            rows.append(row)
+            log(f"{label} rep {rep + 1} (restic {v}, {' -> '.join(row['order'])}): "
+                f"audit {row['audit']['seconds']:.2f} s (CPU {row['audit']['cpu']:.2f} s, "
+                f"RSS {row['audit']['maxrss_kib'] / 1024:.1f} MiB"
+                f"{'' if row['audit_ok'] else ', NOT PASS'}) | ls {row['ls']['seconds']:.2f} s "
+                f"(CPU {row['ls']['cpu']:.2f}, RSS {row['ls']['maxrss_kib'] / 1024:.0f} MiB) | "
+                f"tar|cat {row['tar']['seconds']:.2f} s (CPU {row['tar']['cpu']:.2f}) | audit/ls {row['audit_vs_ls']:.3f}, "
+                f"audit/tar {row['audit_vs_tar']:.3f} | other processes' CPU during audit/ls/tar "
+                f"{row['audit']['others_cpu']:.1f}/{row['ls']['others_cpu']:.1f}/"
+                f"{row['tar']['others_cpu']:.1f} s; load {row[row['order'][0]]['load']}")
+    summary = {"rows": rows, "counts": counts, "files_verified": a.get("files_verified"),
+               "bytes_verified": a.get("bytes_verified")}
+    q = lambda xs: statistics.quantiles(xs, n=4) if len(xs) > 1 else [xs[0]] * 3  # noqa: E731
+    for v in ls_versions:
+        vr = [r for r in rows if r["ls_version"] == v]
+        m = {k: statistics.median(r[k]["seconds"] for r in vr) for k in ("audit", "ls", "tar")}
+        al = [r["audit_vs_ls"] for r in vr]
+        at = [r["audit_vs_tar"] for r in vr]
+        rss = [r["audit"]["maxrss_kib"] for r in vr]
+        log(f"{label}, restic {v}: medians audit {m['audit']:.2f} s, ls {m['ls']:.2f} s, tar|cat "
+            f"{m['tar']:.2f} s over {len(vr)} repetitions")
+        log(f"  audit/ls: median of pairs {statistics.median(al):.3f} (quartiles "
+            f"{q(al)[0]:.3f}/{q(al)[2]:.3f}, range {min(al):.3f}-{max(al):.3f}), ratio of "
+            f"medians {m['audit'] / m['ls']:.3f} (target <= 1.0): "
+            f"{'PASS' if statistics.median(al) <= 1.0 else 'MISS'}")
+        log(f"  audit/tar: median of pairs {statistics.median(at):.3f} (quartiles "
+            f"{q(at)[0]:.3f}/{q(at)[2]:.3f}, range {min(at):.3f}-{max(at):.3f}), ratio of "
+            f"medians {m['audit'] / m['tar']:.3f} (target <= 1.5): "
+            f"{'PASS' if statistics.median(at) <= 1.5 else 'MISS'}")
+        log(f"  audit peak RSS {min(rss) / 1024:.1f}-{max(rss) / 1024:.1f} MiB; CPU seconds "
+            f"(medians): audit {statistics.median(r['audit']['cpu'] for r in vr):.2f}, ls "
+            f"{statistics.median(r['ls']['cpu'] for r in vr):.2f}, tar|cat "
+            f"{statistics.median(r['tar']['cpu'] for r in vr):.2f}")
+        # quiet repetitions: the rest of the machine used < 0.15 of a core during each of
+        # the three runs (the audit hashes on both cores: it suffers most from a neighbour)
+        quiet = [r for r in vr if all(r[k]["others_cpu"] < 0.15 * r[k]["seconds"]
+                                      for k in ("audit", "ls", "tar"))]
+        if quiet:
+            log(f"  quiet repetitions ({len(quiet)} of {len(vr)}): audit/ls median "
+                f"{statistics.median(r['audit_vs_ls'] for r in quiet):.3f}, audit/tar median "
+                f"{statistics.median(r['audit_vs_tar'] for r in quiet):.3f}")
+        else:
+            log(f"  no quiet repetition (every one had another process using >= 0.15 of a "
+                f"core during at least one of its runs)")
+        summary[v] = {"median": m, "audit_vs_ls": statistics.median(al),
+                      "audit_vs_tar": statistics.median(at), "rss_kib": [min(rss), max(rss)],
+                      "quiet": len(quiet)}
+    RESULTS.setdefault("audit", {})[label] = summary
+    shutil.rmtree(out, ignore_errors=True)
+
+
+def section6(args, snap):
+    log("== 6. audit of the benchmark snapshot vs restic ls --json and tar | cat ==")
+    audit_pairs(args, "benchmark snapshot", REPO, PASSWORD, snap["paths"][0],
+                args.audit_ls_versions, args.audit_reps)
+
+
+def section7(args):
+    """Generated trees of N tiny files (32-64 bytes, one blob each, 50 per directory on
+    average), backed up once with restic 0.18: the audit's peak RSS and time against N."""
+    log("== 7. audit of generated trees of tiny files: peak RSS and time against N ==")
+    rb = RESTIC["0.18"]
+    for n in args.audit_trees:
+        d = os.path.join(BENCH_DIR, f"audit-tree-{n}")
+        src, repo, pw = os.path.join(d, "src"), os.path.join(d, "repo"), os.path.join(d, "pw")
+        os.makedirs(d, exist_ok=True)
+        t0 = time.monotonic()
+        subprocess.run([sys.executable, os.path.join(HERE, "gen-dataset.py"), src,
+                        "--files", str(n), "--dirs", str(max(n // 50, 12)), "--large", "0",
+                        "--large-total-mib", "0", "--min-size", "32", "--max-size", "64"],
+                       check=True, stdout=subprocess.DEVNULL)
+        t_gen = time.monotonic() - t0
+        if not os.path.exists(pw):
+            with open(pw, "w") as f:
+                f.write("audit-tree-password\n")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RESTIC_")}
+        env.update(RESTIC_REPOSITORY=repo, RESTIC_PASSWORD_FILE=pw)
+        t_backup = None
+        if not os.path.exists(repo + ".complete"):
+            shutil.rmtree(repo, ignore_errors=True)
+            subprocess.run([rb, "init", "-q"], env=env, check=True, stdin=subprocess.DEVNULL)
+            cache = tempfile.mkdtemp(prefix="cache-", dir=TMP)
+            t0 = time.monotonic()
+            p = subprocess.run([rb, "--cache-dir", cache, "backup", "-q", "--host", "bench", src],
+                               env=env, stdin=subprocess.DEVNULL)
+            t_backup = time.monotonic() - t0
+            shutil.rmtree(cache, ignore_errors=True)
+            if p.returncode != 0:
+                log(f"{n} files: backup failed (rc {p.returncode})")
+                continue
+            with open(repo + ".complete", "w") as f:
+                f.write(f"{t_backup:.1f}\n")
+        largest = max(len(fs) for _, _, fs in os.walk(src))
+        log(f"{n} files: generated in {t_gen:.0f} s, "
+            f"{'backed up in %.0f s' % t_backup if t_backup else 'backup reused'}; "
+            f"largest directory {largest} files; repository "
+            + subprocess.run(["du", "-sh", repo], capture_output=True, text=True)
+            .stdout.split()[0])
+        audit_pairs(args, f"tree {n}", repo, pw, src, ["0.18"], args.audit_tree_reps)
+
+
 # --------------------------------------------------------------------- section 4
 
 def section4(args):
@@ -875,11 +1066,19 @@ def main():
                     help="bare strategies of section 3 (all: full," + ",".join(STRATEGIES)
                     + "; also sorted-B / batch-B for any B)")
     ap.add_argument("--sha-reps", type=int, default=5)
+    ap.add_argument("--audit-reps", type=int, default=7, help="repetitions in section 6")
+    ap.add_argument("--audit-ls-versions", default="0.18,0.14",
+                    help="restic versions whose `ls --json` the audit is compared with")
+    ap.add_argument("--audit-trees", default="200000,2000000",
+                    help="file counts of the generated trees of section 7")
+    ap.add_argument("--audit-tree-reps", type=int, default=3, help="repetitions in section 7")
     ap.add_argument("--only-014", default="batch-50,batch-200,batch-1000,sorted-1000",
                     help="strategies measured with restic 0.14 only (time budget)")
     args = ap.parse_args()
     args.sizes = [int(x) for x in args.sizes.split(",")]
     args.rss_sizes = [int(x) for x in args.rss_sizes.split(",")]
+    args.audit_ls_versions = [v for v in args.audit_ls_versions.split(",") if v]
+    args.audit_trees = [int(x) for x in args.audit_trees.split(",") if x]
     args.versions = [v for v in args.versions.split(",") if v]
     args.rv_versions = [v for v in args.rv_versions.split(",") if v]  # "" = bare only
     args.strategies = [v for v in args.strategies.split(",") if v]
@@ -915,6 +1114,10 @@ def main():
             section4(args)
         elif s == "5":
             section5(args)
+        elif s == "6":
+            section6(args, snap)
+        elif s == "7":
+            section7(args)
         RESULTS.setdefault("section_seconds", {})[s] = time.monotonic() - t0
         load1 = open("/proc/loadavg").read().split()[0]
         RESULTS.setdefault("section_loadavg", {})[s] = [load0, load1]
