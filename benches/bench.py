@@ -745,12 +745,23 @@ def cpu_busy():
     return (v[0] + v[1] + v[2] + v[5] + v[6]) / TICK, v[7] / TICK
 
 
+def io_stall():
+    """Seconds in which some task waited for I/O, since boot (/proc/pressure/io)."""
+    try:
+        with open("/proc/pressure/io") as f:
+            return int(f.readline().rsplit("total=", 1)[1]) / 1e6
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def run_once(argv, env=None):
     """Runs argv (stdin /dev/null, output discarded) and returns its wall seconds, its
     CPU seconds (children included), its peak RSS (ru_maxrss from wait4: for a single
-    process its VmHWM) and the CPU seconds the rest of the machine used meanwhile
-    (all busy CPU time in /proc/stat minus its own): the interference of the run."""
+    process its VmHWM), the blocks it read from disk (0 when the page cache held
+    everything), the CPU seconds the rest of the machine used meanwhile (all busy CPU
+    time in /proc/stat minus its own) and the seconds some task stalled on I/O."""
     load = open("/proc/loadavg").read().split()[0]
+    io0 = io_stall()
     b0, st0 = cpu_busy()
     t0 = time.monotonic()
     p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -761,7 +772,8 @@ def run_once(argv, env=None):
     b1, st1 = cpu_busy()
     own = ru.ru_utime + ru.ru_stime
     return {"rc": p.returncode, "seconds": wall, "cpu": own, "maxrss_kib": ru.ru_maxrss,
-            "others_cpu": max(b1 - b0 - own, 0.0), "steal": st1 - st0, "load": load}
+            "inblock": ru.ru_inblock, "others_cpu": max(b1 - b0 - own, 0.0),
+            "steal": st1 - st0, "io_stall": io_stall() - io0, "load": load}
 
 
 def audit_record(path):
@@ -829,10 +841,14 @@ def audit_pairs(args, label, repo, password, src, ls_versions, reps):
                 f"RSS {row['audit']['maxrss_kib'] / 1024:.1f} MiB"
                 f"{'' if row['audit_ok'] else ', NOT PASS'}) | ls {row['ls']['seconds']:.2f} s "
                 f"(CPU {row['ls']['cpu']:.2f}, RSS {row['ls']['maxrss_kib'] / 1024:.0f} MiB) | "
-                f"tar|cat {row['tar']['seconds']:.2f} s (CPU {row['tar']['cpu']:.2f}) | audit/ls {row['audit_vs_ls']:.3f}, "
+                f"tar|cat {row['tar']['seconds']:.2f} s (CPU {row['tar']['cpu']:.2f}) | "
+                f"audit/ls {row['audit_vs_ls']:.3f}, "
                 f"audit/tar {row['audit_vs_tar']:.3f} | other processes' CPU during audit/ls/tar "
                 f"{row['audit']['others_cpu']:.1f}/{row['ls']['others_cpu']:.1f}/"
-                f"{row['tar']['others_cpu']:.1f} s; load {row[row['order'][0]]['load']}")
+                f"{row['tar']['others_cpu']:.1f} s, I/O stall {row['audit']['io_stall']:.1f}/"
+                f"{row['ls']['io_stall']:.1f}/{row['tar']['io_stall']:.1f} s, disk reads "
+                f"{row['audit']['inblock'] // 2048}/{row['ls']['inblock'] // 2048}/"
+                f"{row['tar']['inblock'] // 2048} MiB; load {row[row['order'][0]]['load']}")
     summary = {"rows": rows, "counts": counts, "files_verified": a.get("files_verified"),
                "bytes_verified": a.get("bytes_verified")}
     q = lambda xs: statistics.quantiles(xs, n=4) if len(xs) > 1 else [xs[0]] * 3  # noqa: E731
@@ -922,6 +938,8 @@ def section7(args):
             + subprocess.run(["du", "-sh", repo], capture_output=True, text=True)
             .stdout.split()[0])
         audit_pairs(args, f"tree {n}", repo, pw, src, ["0.18"], args.audit_tree_reps)
+        if args.audit_tree_remove:
+            shutil.rmtree(d, ignore_errors=True)  # source, its marker, repository
 
 
 # --------------------------------------------------------------------- section 4
@@ -1072,6 +1090,9 @@ def main():
     ap.add_argument("--audit-trees", default="200000,2000000",
                     help="file counts of the generated trees of section 7")
     ap.add_argument("--audit-tree-reps", type=int, default=3, help="repetitions in section 7")
+    ap.add_argument("--audit-tree-remove", action="store_true",
+                    help="remove each generated tree and its repository once measured "
+                    "(2M files of 32-64 bytes take ~8 GiB on ext4, 4 KiB per file)")
     ap.add_argument("--only-014", default="batch-50,batch-200,batch-1000,sorted-1000",
                     help="strategies measured with restic 0.14 only (time budget)")
     args = ap.parse_args()
