@@ -898,17 +898,24 @@ def section6(args, snap):
 
 def section7(args):
     """Generated trees of N tiny files (32-64 bytes, one blob each, 50 per directory on
-    average), backed up once with restic 0.18: the audit's peak RSS and time against N."""
+    average, Pareto-skewed or even), backed up once with restic 0.18: the audit's peak
+    RSS and time against N. The sources go to --audit-tree-dir (default $BENCH_DIR; a
+    tmpfs such as /dev/shm spares the disk: ext4 takes 4 KiB per tiny file), the
+    repositories to $BENCH_DIR."""
     log("== 7. audit of generated trees of tiny files: peak RSS and time against N ==")
     rb = RESTIC["0.18"]
     for n in args.audit_trees:
-        d = os.path.join(BENCH_DIR, f"audit-tree-{n}")
-        src, repo, pw = os.path.join(d, "src"), os.path.join(d, "repo"), os.path.join(d, "pw")
+        tag = f"{n}" if args.audit_tree_spread == "pareto" else f"{n}-{args.audit_tree_spread}"
+        d = os.path.join(BENCH_DIR, f"audit-tree-{tag}")
+        sd = os.path.join(args.audit_tree_dir or BENCH_DIR, f"audit-tree-{tag}")
+        src, repo, pw = os.path.join(sd, "src"), os.path.join(d, "repo"), os.path.join(d, "pw")
         os.makedirs(d, exist_ok=True)
+        os.makedirs(sd, exist_ok=True)
         t0 = time.monotonic()
         subprocess.run([sys.executable, os.path.join(HERE, "gen-dataset.py"), src,
                         "--files", str(n), "--dirs", str(max(n // 50, 12)), "--large", "0",
-                        "--large-total-mib", "0", "--min-size", "32", "--max-size", "64"],
+                        "--large-total-mib", "0", "--min-size", "32", "--max-size", "64",
+                        "--spread", args.audit_tree_spread],
                        check=True, stdout=subprocess.DEVNULL)
         t_gen = time.monotonic() - t0
         if not os.path.exists(pw):
@@ -931,15 +938,16 @@ def section7(args):
                 continue
             with open(repo + ".complete", "w") as f:
                 f.write(f"{t_backup:.1f}\n")
-        largest = max(len(fs) for _, _, fs in os.walk(src))
+        largest = max(len(fs) + len(ds) for _, ds, fs in os.walk(src))
         log(f"{n} files: generated in {t_gen:.0f} s, "
             f"{'backed up in %.0f s' % t_backup if t_backup else 'backup reused'}; "
             f"largest directory {largest} files; repository "
             + subprocess.run(["du", "-sh", repo], capture_output=True, text=True)
             .stdout.split()[0])
-        audit_pairs(args, f"tree {n}", repo, pw, src, ["0.18"], args.audit_tree_reps)
+        audit_pairs(args, f"tree {tag}", repo, pw, src, ["0.18"], args.audit_tree_reps)
         if args.audit_tree_remove:
-            shutil.rmtree(d, ignore_errors=True)  # source, its marker, repository
+            shutil.rmtree(d, ignore_errors=True)  # repository
+            shutil.rmtree(sd, ignore_errors=True)  # source and its marker
 
 
 # --------------------------------------------------------------------- section 4
@@ -1090,6 +1098,9 @@ def main():
     ap.add_argument("--audit-trees", default="200000,2000000",
                     help="file counts of the generated trees of section 7")
     ap.add_argument("--audit-tree-reps", type=int, default=3, help="repetitions in section 7")
+    ap.add_argument("--audit-tree-dir", help="where the generated sources go [$BENCH_DIR]")
+    ap.add_argument("--audit-tree-spread", choices=["pareto", "uniform"], default="pareto",
+                    help="files over directories in the generated trees")
     ap.add_argument("--audit-tree-remove", action="store_true",
                     help="remove each generated tree and its repository once measured "
                     "(2M files of 32-64 bytes take ~8 GiB on ext4, 4 KiB per file)")
