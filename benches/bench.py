@@ -905,7 +905,9 @@ def section7(args):
     log("== 7. audit of generated trees of tiny files: peak RSS and time against N ==")
     rb = RESTIC["0.18"]
     for n in args.audit_trees:
+        fpd = args.audit_tree_files_per_dir
         tag = f"{n}" if args.audit_tree_spread == "pareto" else f"{n}-{args.audit_tree_spread}"
+        tag += "" if fpd == 50 else f"-{fpd}-per-dir"
         d = os.path.join(BENCH_DIR, f"audit-tree-{tag}")
         sd = os.path.join(args.audit_tree_dir or BENCH_DIR, f"audit-tree-{tag}")
         src, repo, pw = os.path.join(sd, "src"), os.path.join(d, "repo"), os.path.join(d, "pw")
@@ -913,7 +915,7 @@ def section7(args):
         os.makedirs(sd, exist_ok=True)
         t0 = time.monotonic()
         subprocess.run([sys.executable, os.path.join(HERE, "gen-dataset.py"), src,
-                        "--files", str(n), "--dirs", str(max(n // 50, 12)), "--large", "0",
+                        "--files", str(n), "--dirs", str(max(n // fpd, 1)), "--large", "0",
                         "--large-total-mib", "0", "--min-size", "32", "--max-size", "64",
                         "--spread", args.audit_tree_spread],
                        check=True, stdout=subprocess.DEVNULL)
@@ -1101,6 +1103,9 @@ def main():
     ap.add_argument("--audit-tree-dir", help="where the generated sources go [$BENCH_DIR]")
     ap.add_argument("--audit-tree-spread", choices=["pareto", "uniform"], default="pareto",
                     help="files over directories in the generated trees")
+    ap.add_argument("--audit-tree-files-per-dir", type=int, default=50,
+                    help="files per directory on average in the generated trees (N/this "
+                    "directories; N gives one directory)")
     ap.add_argument("--audit-tree-remove", action="store_true",
                     help="remove each generated tree and its repository once measured "
                     "(2M files of 32-64 bytes take ~8 GiB on ext4, 4 KiB per file)")
