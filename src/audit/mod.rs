@@ -32,13 +32,15 @@
 //! checked between entries and read blocks, not while rustic_core loads the index
 //! or waits on a request.
 //!
-//! Threads: the caller's thread walks; `threads` hashing workers read files from a
-//! bounded queue; two loaders prefetch tree blobs (`prefetch`).
+//! Threads: the caller's thread walks; `threads` hashing workers read files handed
+//! over in batches through a bounded queue (`hash`); two loaders prefetch tree blobs
+//! (`prefetch`).
 
 mod content;
 mod entry;
 mod error;
 mod filter;
+mod hash;
 pub mod job;
 mod outcome;
 mod prefetch;
@@ -47,7 +49,7 @@ mod walk;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::mpsc::sync_channel;
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -58,7 +60,6 @@ pub use error::{Error, ErrorKind};
 pub use outcome::{AuditOutcome, Class, Counts, Entry, Root, SnapshotInfo};
 
 use crate::secret::{self, Redactor, Secret};
-use content::Job;
 use filter::{ResticExcludes, Selection};
 use outcome::Tally;
 use prefetch::{CloseOnDrop, Prefetch};
@@ -224,7 +225,7 @@ pub fn run(opts: &AuditOptions, cancel: &CancellationToken) -> Result<AuditOutco
         n => n,
     };
 
-    let (tx, rx) = sync_channel::<Job>(workers * 64);
+    let (tx, rx) = sync_channel(workers * 4);
     let rx = Mutex::new(rx);
     let walked = std::thread::scope(|s| -> Result<Result<(), Cancelled>, Error> {
         // Owned here, so that any early return closes the queue for the workers and
@@ -242,10 +243,11 @@ pub fn run(opts: &AuditOptions, cancel: &CancellationToken) -> Result<AuditOutco
             let (rx, tally, trees) = (&rx, &tally, &trees);
             std::thread::Builder::new()
                 .name(format!("audit-hash-{i}"))
-                .spawn_scoped(s, move || hash_worker(trees, rx, tally, immutable, cancel))
+                .spawn_scoped(s, move || hash::worker(trees, rx, tally, immutable, cancel))
                 .map_err(|e| Error::Threads(e.to_string()))?;
         }
-        let submit = move |job: Job| tx.send(job).map_err(|_| Cancelled);
+        let batcher = hash::Batcher::new(tx);
+        let submit = |job| batcher.submit(job);
         let walk = Walk {
             trees: &prefetch,
             selection: &selection,
@@ -268,8 +270,11 @@ pub fn run(opts: &AuditOptions, cancel: &CancellationToken) -> Result<AuditOutco
                 break;
             }
         }
+        if result.is_ok() {
+            result = batcher.flush();
+        }
         // Dropping the sender closes the queue: the workers drain it and stop.
-        drop(submit);
+        drop(batcher);
         Ok(result)
     })?;
     if walked.is_err() || cancel.is_cancelled() {
@@ -434,40 +439,4 @@ fn check_source_root(
         ));
     }
     Ok(())
-}
-
-/// Takes jobs until the queue closes; records each verdict.
-fn hash_worker(
-    trees: &dyn Trees,
-    rx: &Mutex<Receiver<Job>>,
-    tally: &Mutex<Tally>,
-    immutable: bool,
-    cancel: &CancellationToken,
-) {
-    let mut buf = vec![0u8; content::BLOCK];
-    let stop = || cancel.is_cancelled();
-    loop {
-        let job = {
-            let rx = rx.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            rx.recv()
-        };
-        let Ok(job) = job else { return };
-        if stop() {
-            continue;
-        }
-        let Ok(v) = content::check_job(trees, &job, immutable, &mut buf, &stop) else {
-            continue;
-        };
-        let mut t = tally
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(bytes) = v.verified_bytes {
-            t.verified(bytes);
-        }
-        if v.class == Class::Match {
-            t.count(Class::Match, 1);
-        } else {
-            t.record(job.tree_path, job.source, v.class, v.detail);
-        }
-    }
 }

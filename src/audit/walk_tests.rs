@@ -212,7 +212,14 @@ fn walk(fake: &FakeTrees, root: rustic_core::TreeId, src: &Path, snapshot_ns: i1
         .unwrap();
     let mut t = tally.into_inner().unwrap();
     for j in jobs.into_inner() {
-        let v = super::super::content::check_job(fake, &j, false, &mut [0; 64], &|| false).unwrap();
+        let v = super::super::content::check_job(
+            fake,
+            &j,
+            false,
+            &mut super::super::content::Reader::with_block(64),
+            &|| false,
+        )
+        .unwrap();
         t.record(j.tree_path, j.source, v.class, v.detail);
     }
     t
