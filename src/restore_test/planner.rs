@@ -17,7 +17,12 @@ pub use super::tree::{on_disk, parent, DirStats, Tree, BLOCK};
 
 /// At most this many `--include`s go into one call (sorted, so a call's patterns
 /// share subtrees and restic prunes the rest of the tree).
-pub const BATCH: usize = 200;
+pub const BATCH: usize = 800;
+/// The batch sizes the model chooses from: fewer, larger calls save the fixed cost
+/// of a call (about a second) and pay nodes walked × patterns instead. A sparse
+/// 5,000-file sample of the benchmark snapshot prices 400 cheapest, 1,000 files
+/// 200 (measured constants, section 6 of BENCHMARKS.md's restore drills).
+const BATCH_SIZES: [usize; 4] = [100, 200, 400, BATCH];
 /// restore calls run at once (one per core: most of a call is opening the
 /// repository and loading the index on one core). The model's seconds of a plan
 /// are its calls' seconds spread over this many lanes.
@@ -207,8 +212,8 @@ fn call_cost(call: &RestoreCall, sizes: &HashMap<&str, u64>, tree: &Tree, m: &Co
 }
 
 /// Arranges entries into calls: grouped under the ancestor depth that the model
-/// prices lowest (restic ≥ 0.17 starts a call at a subtree), sorted, at most
-/// `BATCH` includes a call. A directory entry that is a group's root becomes a call
+/// prices lowest (restic ≥ 0.17 starts a call at a subtree), sorted, in batches of
+/// the size (`BATCH_SIZES`) the model prices lowest. A directory entry that is a group's root becomes a call
 /// with no includes.
 fn arrange(
     entries: &[Entry],
@@ -233,33 +238,46 @@ fn arrange(
         for e in entries {
             groups.entry(root_at(e, d)).or_default().push(e);
         }
-        let mut calls = Vec::new();
-        for (root, mut members) in groups {
+        for (root, members) in &mut groups {
+            members.sort();
             if members
                 .iter()
                 .any(|e| matches!(e, Entry::Dir(p) if p == root))
             {
-                calls.push(RestoreCall {
-                    root: root.to_owned(),
-                    includes: Vec::new(),
-                });
-                continue;
-            }
-            members.sort();
-            for chunk in members.chunks(BATCH) {
-                calls.push(RestoreCall {
-                    root: root.to_owned(),
-                    includes: chunk.iter().map(|e| e.path().to_owned()).collect(),
-                });
+                members.clear();
             }
         }
-        let each: Vec<f64> = calls
-            .iter()
-            .map(|c| call_cost(c, sizes, tree, m).seconds)
-            .collect();
-        let cost = wall(&each);
-        if best.as_ref().is_none_or(|(b, _)| cost < *b) {
-            best = Some((cost, calls));
+        let largest = groups.values().map(Vec::len).max().unwrap_or(0);
+        for (i, &batch) in BATCH_SIZES.iter().enumerate() {
+            // A larger batch size changes nothing once every group fits.
+            if i > 0 && BATCH_SIZES[i - 1] >= largest {
+                break;
+            }
+            let mut calls = Vec::new();
+            for (root, members) in &groups {
+                if members.is_empty() {
+                    // The group's root is itself restored whole.
+                    calls.push(RestoreCall {
+                        root: (*root).to_owned(),
+                        includes: Vec::new(),
+                    });
+                    continue;
+                }
+                for chunk in members.chunks(batch) {
+                    calls.push(RestoreCall {
+                        root: (*root).to_owned(),
+                        includes: chunk.iter().map(|e| e.path().to_owned()).collect(),
+                    });
+                }
+            }
+            let each: Vec<f64> = calls
+                .iter()
+                .map(|c| call_cost(c, sizes, tree, m).seconds)
+                .collect();
+            let cost = wall(&each);
+            if best.as_ref().is_none_or(|(b, _)| cost < *b) {
+                best = Some((cost, calls));
+            }
         }
     }
     best.unwrap_or((0.0, Vec::new()))
@@ -653,10 +671,34 @@ mod tests {
         assert_covers(&p, &sample);
         assert_eq!(p.whole_dirs, 0, "{:?}", p.calls.len());
         assert_eq!(p.files, 500);
-        assert_eq!(p.calls.len(), 3);
+        // Directories of 10,000 entries make every pattern dear: batches of 100
+        // (5 calls) cost less than 200 (3 calls) by the model.
+        assert_eq!(p.calls.len(), 5);
         for c in &p.calls {
             assert!(c.includes.windows(2).all(|w| w[0] <= w[1]), "sorted");
         }
+    }
+
+    #[test]
+    fn plan_batch_size_trades_calls_against_patterns_by_the_model() {
+        // The benchmark's shape: 2,000 directories of 100 files, 5,000 sampled.
+        let t = tree(2_000, 100);
+        let sample = files((0..5_000).map(|i| (i % 2_000, (i * 37) % 100)));
+        let m = CostModel::RESTIC_017;
+        let p = plan(&sample, &t, &m, false, &every);
+        assert_covers(&p, &sample);
+        let widest = p.calls.iter().map(|c| c.includes.len()).max().unwrap();
+        assert!(
+            widest > 200,
+            "small directories: larger batches pay ({widest})"
+        );
+        assert!(p.calls.len() < 25, "{} calls", p.calls.len());
+        let by_200 = wall(&vec![m.call_seconds(8_000, 200, 200, 200 * 4096); 25]);
+        assert!(p.seconds < by_200, "{} s vs {by_200} s", p.seconds);
+        // A call that costs next to nothing: many small batches.
+        let cheap = CostModel { call: 0.01, ..m };
+        let p = plan(&sample, &t, &cheap, false, &every);
+        assert!(p.calls.iter().all(|c| c.includes.len() <= 100));
     }
 
     #[test]
