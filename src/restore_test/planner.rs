@@ -693,7 +693,7 @@ mod tests {
             "small directories: larger batches pay ({widest})"
         );
         assert!(p.calls.len() < 25, "{} calls", p.calls.len());
-        let by_200 = wall(&vec![m.call_seconds(8_000, 200, 200, 200 * 4096); 25]);
+        let by_200 = wall(&[m.call_seconds(8_000, 200, 200, 200 * 4096); 25]);
         assert!(p.seconds < by_200, "{} s vs {by_200} s", p.seconds);
         // A call that costs next to nothing: many small batches.
         let cheap = CostModel { call: 0.01, ..m };
