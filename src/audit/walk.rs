@@ -1,8 +1,10 @@
 //! Tree level: the snapshot's tree and the source, both in name order, merged
 //! directory by directory.
 //!
-//! Memory stays bounded by the depth of the tree: only the listings of the
-//! directories on the current path are held (one tree blob and one `readdir` each).
+//! Memory is bounded by the directories on the current path, not by the snapshot:
+//! only their listings are held (one decoded tree blob and one sorted `readdir`
+//! each), so it is the depth times the width of the widest directories (about
+//! 1.2 KiB per entry, BENCHMARKS.md).
 //! Names are compared as raw bytes; restic's tree keeps them (quoted, rustic_core
 //! unquotes). Every tree blob of the snapshot below the roots is loaded, also below
 //! entries the source no longer has, so damage anywhere is found and named.
