@@ -29,6 +29,9 @@ use crate::restic::{CheckRead, Restic, Session};
 use crate::restore_test;
 use crate::state::{self, Rotation};
 
+/// The name prefix of the throw-away restic caches in the temp directory.
+const CACHE_PREFIX: &str = "restic-verify-cache-";
+
 /// What every run of one invocation shares.
 #[derive(Debug, Clone)]
 pub struct Context {
@@ -477,15 +480,21 @@ async fn run_one(job: &Job, repo: &Repository, ctx: &Context, shared: &Shared) -
             }
         };
         restic_version = Some(restic.version.to_string());
+        // A run that was killed (SIGKILL, the OOM killer) left its cache behind:
+        // each live run holds a lock on its own.
+        let temp = std::env::temp_dir();
+        restore_test::execute::sweep_leftovers(&temp, CACHE_PREFIX, "a throw-away restic cache");
         let cache = tempfile::Builder::new()
-            .prefix("restic-verify-cache-")
-            .tempdir()
+            .prefix(CACHE_PREFIX)
+            .tempdir_in(&temp)
             .map_err(|e| {
                 (
                     Category::NoSpace,
                     format!("cannot create a throw-away restic cache in the temp directory: {e}"),
                 )
             })?;
+        // Held until the cache is removed: no other run's sweep takes it meanwhile.
+        let _cache_lock = restore_test::execute::lock_dir(cache.path());
         let session = Session {
             restic: &restic,
             repository: &repo.name,

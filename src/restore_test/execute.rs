@@ -243,16 +243,33 @@ impl Drop for RestoreDir {
 }
 
 /// Removes the restore directories of runs that were killed (SIGKILL, the OOM
-/// killer): directories in `test_dir` named `restic-verify-restore-*`, owned by this
-/// user, not symlinks, whose flock can be taken (no live run holds it). Each removal
-/// is logged; a failure to remove is logged at `warn`, never an error of this run.
+/// killer): directories in `test_dir` named `restic-verify-restore-*` (see
+/// `sweep_leftovers`).
 pub fn sweep(test_dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(test_dir) else {
+    sweep_leftovers(test_dir, DIR_PREFIX, "a restore directory");
+}
+
+/// Locks a directory this run made, for as long as the lock is held, so that no
+/// other run's `sweep_leftovers` takes it for a leftover (the runner's throw-away
+/// restic cache). `None` when it cannot be locked: the directory is then only at
+/// risk from a sweep, never a reason to fail the run.
+pub fn lock_dir(path: &Path) -> Option<Flock<File>> {
+    let file = open_dir(path).ok()?;
+    let lock = Flock::lock(file, FlockArg::LockExclusiveNonblock).ok()?;
+    same_inode(&lock, path).then_some(lock)
+}
+
+/// Removes what runs that were killed left in `dir`: directories named
+/// `prefix*`, owned by this user, not symlinks, whose flock can be taken (no live
+/// run holds it). Each removal is logged, naming `what` was removed; a failure to
+/// remove is logged at `warn`, never an error of this run.
+pub fn sweep_leftovers(dir: &Path, prefix: &str, what: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
     let me = nix::unistd::geteuid().as_raw();
     for entry in entries.flatten() {
-        if !entry.file_name().to_string_lossy().starts_with(DIR_PREFIX) {
+        if !entry.file_name().to_string_lossy().starts_with(prefix) {
             continue;
         }
         let path = entry.path();
@@ -272,11 +289,11 @@ pub fn sweep(test_dir: &Path) {
         }
         match std::fs::remove_dir_all(&path) {
             Ok(()) => tracing::info!(
-                "removed {}: a restore directory left by a run that was killed (no live owner)",
+                "removed {}: {what} left by a run that was killed (no live owner)",
                 path.display()
             ),
             Err(e) => tracing::warn!(
-                "cannot remove {}, a restore directory left by a run that was killed: {e}; remove it by hand",
+                "cannot remove {}, {what} left by a run that was killed: {e}; remove it by hand",
                 path.display()
             ),
         }
@@ -518,6 +535,27 @@ mod tests {
         want.sort();
         assert_eq!(entries(t), want);
         assert!(elsewhere.path().join("precious").exists());
+    }
+
+    #[test]
+    fn sweep_leftovers_of_another_prefix_spares_locked_directories() {
+        let t = tempfile::tempdir().expect("tempdir");
+        let (dead, live) = (t.path().join("cache-dead"), t.path().join("cache-live"));
+        std::fs::create_dir_all(dead.join("sub")).expect("mkdir");
+        std::fs::create_dir(&live).expect("mkdir");
+        let lock = lock_dir(&live).expect("lock");
+        assert!(
+            lock_dir(&live).is_none(),
+            "a locked directory cannot be locked again"
+        );
+        sweep_leftovers(t.path(), "cache-", "a cache");
+        assert!(!dead.exists(), "the unlocked leftover is removed");
+        assert!(live.exists(), "the locked one stays");
+        sweep(t.path());
+        assert!(live.exists(), "the restore prefix does not match");
+        drop(lock);
+        sweep_leftovers(t.path(), "cache-", "a cache");
+        assert!(!live.exists(), "unlocked, it is a leftover");
     }
 
     #[test]

@@ -1047,16 +1047,28 @@ fn restore_test_symlink_where_the_file_was_is_changed_not_followed() {
 }
 
 /// A run killed outright (SIGKILL, the OOM killer; systemd then kills the unit's
-/// remaining processes, restic among them) cannot remove its restore directory. The
-/// next restore test in the same test dir finds it unlocked and removes it.
+/// remaining processes, restic among them) cannot remove its restore directory nor
+/// its throw-away restic cache. The next restore test in the same test dir finds
+/// both unlocked and removes them.
 #[test]
 fn restore_test_sigkill_mid_restore_leaves_a_directory_the_next_run_removes() {
     let env = TestEnv::new();
     let repo = util::big_repo(&env);
     let test_dir = env.path("test-dir");
     std::fs::create_dir_all(&test_dir).expect("mkdir");
+    let tmp = env.path("tmp");
+    std::fs::create_dir_all(&tmp).expect("mkdir");
+    let caches = || -> Vec<String> {
+        std::fs::read_dir(&tmp)
+            .expect("read tmp")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("restic-verify-cache-"))
+            .collect()
+    };
     let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("restic-verify"))
         .env("RESTIC_VERIFY_RESTIC", util::restic_bin())
+        .env("TMPDIR", &tmp)
         .arg("restore-test")
         .arg("--repo")
         .arg(&repo)
@@ -1111,11 +1123,18 @@ fn restore_test_sigkill_mid_restore_leaves_a_directory_the_next_run_removes() {
         .to_string_lossy()
         .into_owned();
     assert!(name.starts_with("restic-verify-restore-"), "{name}");
+    let left_caches = caches();
+    assert_eq!(
+        left_caches.len(),
+        1,
+        "the killed run's cache: {left_caches:?}"
+    );
 
     let clean = env.fixture_repo("clean");
     let src = env.source_tree();
     let out = env
         .restore_test(&clean, &src)
+        .env("TMPDIR", &tmp)
         .args(["--sample", "2"])
         .output()
         .expect("run");
@@ -1125,10 +1144,15 @@ fn restore_test_sigkill_mid_restore_leaves_a_directory_the_next_run_removes() {
         "left behind: {:?}",
         env.test_dir_entries()
     );
+    assert!(caches().is_empty(), "caches left behind: {:?}", caches());
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(
         log.contains("removed") && log.contains(&name) && log.contains("killed"),
         "no log line naming the removed directory:\n{log}"
+    );
+    assert!(
+        log.contains(&left_caches[0]) && log.contains("throw-away restic cache"),
+        "no log line naming the removed cache:\n{log}"
     );
 }
 
