@@ -128,7 +128,11 @@ fn plan_restore(s: &mut String, o: &RestoreOptions, timeout: std::time::Duration
         .snapshot
         .as_deref()
         .unwrap_or("the newest matching snapshot");
-    let _ = writeln!(s, "  pin {snap}; restic ls --json <id>; restic restore <id> --target <private dir> --verify --include <sampled files>");
+    if o.is_full() {
+        let _ = writeln!(s, "  pin {snap}; restic ls --json <id>; restic restore <id> --target <private dir> (full drill: the whole snapshot, or the include/exclude subset, in one call; every file compared; free space checked first)");
+    } else {
+        let _ = writeln!(s, "  pin {snap}; restic ls --json <id>; restic restore <id> --target <private dir> --verify --include <sampled files> (calls planned by cost; subtrees restored whole where the sample is dense)");
+    }
     let size = |b: Option<u64>| b.map_or_else(|| "none".to_owned(), |b| format!("{b} bytes"));
     let how = match o.sample.percent {
         Some(p) => format!("{p}% of files"),
@@ -162,6 +166,14 @@ fn plan_restore(s: &mut String, o: &RestoreOptions, timeout: std::time::Duration
                     .join(", ")
             )
         }
+    );
+    let floor = o.min_verified.map_or_else(
+        || "half the files drawn, at least 1".to_owned(),
+        |n| format!("{n} file(s)"),
+    );
+    let _ = writeln!(
+        s,
+        "  passes only with at least {floor} restored and compared (min-verified); fewer is an error (not_verified)"
     );
     let _ = writeln!(
         s,

@@ -336,6 +336,70 @@ fn validate_prints_plan_with_secrets_redacted_and_touches_nothing() {
 }
 
 #[test]
+fn validate_shows_the_full_drill_and_the_verification_floor() {
+    let env = TestEnv::new();
+    env.fixture_repo("clean");
+    let pw = env.fixture_password();
+    let p = write_profile(
+        &env,
+        &format!(
+            r#"
+[defaults]
+password-file = "{pw}"
+results = "results.jsonl"
+
+[repository.clean]
+url = "repos/clean"
+
+[job.drill]
+kind = "restore-test"
+repositories = ["clean"]
+full = true
+
+[job.sampled]
+kind = "restore-test"
+repositories = ["clean"]
+sample = 10
+min-verified = 7
+
+[job.defaulted]
+kind = "restore-test"
+repositories = ["clean"]
+"#,
+            pw = pw.display()
+        ),
+    );
+    let out = env
+        .cmd()
+        .arg("validate")
+        .arg("--config")
+        .arg(&p)
+        .output()
+        .expect("run");
+    util::assert_exit(&out, 0);
+    let plan = String::from_utf8_lossy(&out.stdout);
+    let job = |name: &str| {
+        let start = plan.find(&format!("job {name} ")).expect("job shown");
+        let rest = &plan[start + 4..];
+        rest[..rest.find("\njob ").unwrap_or(rest.len())].to_owned()
+    };
+    assert!(job("drill").contains("full drill"), "{plan}");
+    assert!(!job("sampled").contains("full drill"), "{plan}");
+    assert!(
+        job("sampled").contains("--include <sampled files>"),
+        "{plan}"
+    );
+    assert!(
+        job("sampled").contains("at least 7 file(s) restored and compared"),
+        "{plan}"
+    );
+    assert!(
+        job("defaulted").contains("at least half the files drawn, at least 1"),
+        "{plan}"
+    );
+}
+
+#[test]
 fn shipped_profiles_all_validate() {
     let dir = util::manifest_dir().join("profiles");
     let mut n = 0;
