@@ -10,8 +10,9 @@
 //! per-file cost separate, plus, when the snapshot holds far more bytes per file
 //! than those, the largest single file or subtree with far more bytes per file
 //! (up to a quarter of the snapshot's bytes and `HEAVY_BYTES`), so the per-byte cost
-//! separates too. A snapshot small enough is restored whole: then the recovery time
-//! is measured, not modelled.
+//! separates too. The largest graded subtree is restored once more, last: the
+//! per-file slope rests on it. A snapshot small enough is restored whole: then the
+//! recovery time is measured, not modelled.
 
 use std::collections::BTreeMap;
 
@@ -208,6 +209,12 @@ fn pick(
         .max_by_key(|c| c.bytes)
         .filter(|_| snapshot_ratio >= 2 * lean_ratio);
     chosen.extend(heavy_pick);
+    // The largest graded call sets the per-file slope almost alone; one timing of a
+    // few seconds can be off by half on a busy host (BENCHMARKS.md, "RTO"). It runs
+    // again last, at another moment, and both timings are fitted.
+    if let Some(largest) = chosen.first().copied() {
+        chosen.push(largest);
+    }
     chosen
         .into_iter()
         .map(|c| Probe {
@@ -315,7 +322,8 @@ mod tests {
                 ("/top/d1", 9_000),
                 ("/top/d2", 2_000),
                 ("/top/d3", 500),
-                ("/top/video/v0", 1)
+                ("/top/video/v0", 1),
+                ("/top/d1", 9_000)
             ]
         );
         assert!(probes.iter().all(|p| p.kind == CallKind::Subtree));
@@ -331,11 +339,16 @@ mod tests {
         let refs: Vec<(&str, u64, u64)> =
             dirs.iter().map(|(n, c, b)| (n.as_str(), *c, *b)).collect();
         stream(&mut s, &refs);
-        // A 512 MiB file is beyond PROBE_BYTES: never a candidate.
+        // A 512 MiB file is more than a quarter of the snapshot: never a probe.
         s.record("/top/media", "dir", 0);
         s.record("/top/media/huge", "file", 512 << 20);
         let (_, probes) = s.finish();
-        assert_eq!(probes.len(), 3, "{probes:?}");
+        assert_eq!(
+            probes.len(),
+            4,
+            "three graded, the largest again: {probes:?}"
+        );
+        assert_eq!(probes[3], probes[0]);
         assert!(probes.iter().all(|p| p.bytes / p.files == 4096));
         let files: Vec<u64> = probes.iter().map(|p| p.files).collect();
         assert!(
