@@ -17,7 +17,9 @@
 //! The estimate is `None`, with the reason, whenever the calls cannot support it:
 //! fewer than three, too little spread in files to separate the per-call from the
 //! per-file cost, so little work that the per-call cost drowns it, times that the
-//! model does not explain (a busy host), or a failed restore. When every call had
+//! model does not explain, the same calibration call timed twice more than 2×
+//! apart (a host too busy to measure; 1.5–2× marks the estimate rough), or a failed
+//! restore. When every call had
 //! about the same bytes per file, per-file and per-byte cost cannot be told apart;
 //! the two extremes bound the full restore, and when they lie within a factor of 4
 //! the estimate is their geometric mean (within 2× of either), otherwise `None`.
@@ -151,6 +153,11 @@ const MIN_RATIO_SPREAD: f64 = 4.0;
 const MAX_RANGE: f64 = 4.0;
 /// Largest root-mean-square relative error of the fit over its calls.
 const MAX_RELATIVE_ERROR: f64 = 0.5;
+/// The same calibration call timed twice in one run: beyond this factor apart the
+/// host was too busy to measure anything; beyond `ROUGH_REPEAT` the estimate says
+/// it is rough.
+const MAX_REPEAT: f64 = 2.0;
+const ROUGH_REPEAT: f64 = 1.5;
 /// Least share of the largest call's fitted time that is per-file or per-byte
 /// work: below it the per-call cost drowns what the calls were meant to measure.
 const MIN_WORK_SHARE: f64 = 0.2;
@@ -168,6 +175,24 @@ pub fn estimate(run: &[Call], history: &[Call], target: Target) -> Estimate {
 }
 
 fn fitted(run: &[Call], history: &[Call], target: Target) -> Estimate {
+    let mut e = fit_calls(run, history, target);
+    // A repeated call that varied (but within MAX_REPEAT): say the estimate is rough.
+    let rough = repeats(run)
+        .into_iter()
+        .find(|(lo, hi)| *hi > ROUGH_REPEAT * lo);
+    if let (Some(_), Some((lo, hi))) = (e.seconds, rough) {
+        let note = format!(
+            "the same calibration call took {lo:.1} s and {hi:.1} s (a busy host): the estimate is rough"
+        );
+        e.reason = Some(match e.reason.take() {
+            Some(r) => format!("{r}; {note}"),
+            None => note,
+        });
+    }
+    e
+}
+
+fn fit_calls(run: &[Call], history: &[Call], target: Target) -> Estimate {
     if let Some(c) = run.iter().find(|c| c.failed) {
         return Estimate::unknown(
             0,
@@ -190,6 +215,18 @@ fn fitted(run: &[Call], history: &[Call], target: Target) -> Estimate {
             snapshot_files: 0,
             snapshot_bytes: 0,
         };
+    }
+    // The same calibration call made twice in this run: how steady the host was.
+    let repeat = repeats(run)
+        .into_iter()
+        .max_by(|x, y| (x.1 / x.0).total_cmp(&(y.1 / y.0)));
+    if let Some((lo, hi)) = repeat.filter(|(lo, hi)| *hi > MAX_REPEAT * lo) {
+        return Estimate::unknown(
+            0,
+            format!(
+                "the host was too busy to measure: the same calibration call took {lo:.1} s and {hi:.1} s; the next calibration measures again"
+            ),
+        );
     }
     let dense: Vec<&Call> = history
         .iter()
@@ -332,6 +369,21 @@ fn fitted(run: &[Call], history: &[Call], target: Target) -> Estimate {
         "{note}; the estimate is the geometric mean, within 2× of either"
     ));
     est
+}
+
+/// Timings (fastest, slowest) of dense calls made twice in one run: the same
+/// subtree, so any difference is the host, not restic.
+fn repeats(run: &[Call]) -> Vec<(f64, f64)> {
+    let dense: Vec<&Call> = run.iter().filter(|c| c.kind.dense()).collect();
+    let mut out = Vec::new();
+    for (i, a) in dense.iter().enumerate() {
+        for b in &dense[i + 1..] {
+            if (a.files, a.bytes) == (b.files, b.bytes) {
+                out.push((a.seconds.min(b.seconds), a.seconds.max(b.seconds)));
+            }
+        }
+    }
+    out
 }
 
 fn kind_name(kind: CallKind) -> &'static str {

@@ -200,6 +200,33 @@ fn estimate_of_inconsistent_times_is_none() {
 }
 
 #[test]
+fn estimate_with_a_repeated_call_that_varied_is_rough_or_none() {
+    let mut calls = vec![
+        exact(120, 500_000),
+        exact(2_000, 8_000_000),
+        exact(9_000, 37_000_000),
+        exact(1, 64 << 20),
+        exact(9_000, 37_000_000),
+    ];
+    let steady = estimate(&calls, &[], BENCH);
+    assert!(close(steady.seconds.expect("steady"), truth(BENCH), 1e-6));
+    assert_eq!(steady.reason, None);
+    // 1.6× apart: still an estimate, marked rough.
+    calls[4].seconds *= 1.6;
+    let rough = estimate(&calls, &[], BENCH);
+    assert!(rough.seconds.is_some());
+    assert!(
+        rough.reason.as_deref().is_some_and(|r| r.contains("rough")),
+        "{rough:?}"
+    );
+    // 2.5× apart: the host was too busy to measure anything.
+    calls[4].seconds *= 2.5 / 1.6;
+    let busy = estimate(&calls, &[], BENCH);
+    assert_eq!(busy.seconds, None);
+    assert!(busy.reason.expect("reason").contains("too busy"));
+}
+
+#[test]
 fn estimate_after_a_failed_restore_is_none_even_with_good_history() {
     let history = [
         exact(120, 500_000),
