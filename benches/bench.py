@@ -245,10 +245,14 @@ def section2(args, snap, version="0.14"):
         bare = time.monotonic() - t0
         digests = [line.rsplit("= ", 1)[1] for line in h.stdout.splitlines()]
         same = digests[: len(paths)] == digests[len(paths):]
+        # not part of the bare work (the issue's definition), but restic-verify pays it:
+        # removing its restore directory and throw-away cache before it exits
+        t2 = time.monotonic()
         shutil.rmtree(cache, ignore_errors=True)
         shutil.rmtree(target, ignore_errors=True)
+        t_cleanup = time.monotonic() - t2
         return {"bare_seconds": bare, "bare_ls": t_ls, "bare_restore": t_restore,
-                "bare_hash": t_hash,
+                "bare_hash": t_hash, "bare_cleanup": t_cleanup,
                 "bare_ok": rc1 == 0 and rc2 == 0 and same and h.returncode == 0,
                 "bare_err": err[-200:]}
 
@@ -293,7 +297,8 @@ def section2(args, snap, version="0.14"):
             f"{counts['match']} match; own CPU {r['cpu_seconds']:.2f} s; "
             f"VmHWM {r['vmhwm_kib'] / 1024:.1f} MiB) | "
             f"bare {b['bare_seconds']:.2f} s (ls {b['bare_ls']:.2f} + restore "
-            f"{b['bare_restore']:.2f} + openssl {b['bare_hash']:.2f})"
+            f"{b['bare_restore']:.2f} + openssl {b['bare_hash']:.2f}; then removing its "
+            f"cache and target {b['bare_cleanup']:.2f}, not counted)"
             f"{'' if b['bare_ok'] else ' BARE FAILED: ' + b['bare_err']}; "
             f"niced CPU meanwhile {noise:.1f} s; load {load_before}")
         if tl:
@@ -745,12 +750,23 @@ def cpu_busy():
     return (v[0] + v[1] + v[2] + v[5] + v[6]) / TICK, v[7] / TICK
 
 
+def io_stall():
+    """Seconds in which some task waited for I/O, since boot (/proc/pressure/io)."""
+    try:
+        with open("/proc/pressure/io") as f:
+            return int(f.readline().rsplit("total=", 1)[1]) / 1e6
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def run_once(argv, env=None):
     """Runs argv (stdin /dev/null, output discarded) and returns its wall seconds, its
     CPU seconds (children included), its peak RSS (ru_maxrss from wait4: for a single
-    process its VmHWM) and the CPU seconds the rest of the machine used meanwhile
-    (all busy CPU time in /proc/stat minus its own): the interference of the run."""
+    process its VmHWM), the blocks it read from disk (0 when the page cache held
+    everything), the CPU seconds the rest of the machine used meanwhile (all busy CPU
+    time in /proc/stat minus its own) and the seconds some task stalled on I/O."""
     load = open("/proc/loadavg").read().split()[0]
+    io0 = io_stall()
     b0, st0 = cpu_busy()
     t0 = time.monotonic()
     p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -761,7 +777,8 @@ def run_once(argv, env=None):
     b1, st1 = cpu_busy()
     own = ru.ru_utime + ru.ru_stime
     return {"rc": p.returncode, "seconds": wall, "cpu": own, "maxrss_kib": ru.ru_maxrss,
-            "others_cpu": max(b1 - b0 - own, 0.0), "steal": st1 - st0, "load": load}
+            "inblock": ru.ru_inblock, "others_cpu": max(b1 - b0 - own, 0.0),
+            "steal": st1 - st0, "io_stall": io_stall() - io0, "load": load}
 
 
 def audit_record(path):
@@ -829,10 +846,14 @@ def audit_pairs(args, label, repo, password, src, ls_versions, reps):
                 f"RSS {row['audit']['maxrss_kib'] / 1024:.1f} MiB"
                 f"{'' if row['audit_ok'] else ', NOT PASS'}) | ls {row['ls']['seconds']:.2f} s "
                 f"(CPU {row['ls']['cpu']:.2f}, RSS {row['ls']['maxrss_kib'] / 1024:.0f} MiB) | "
-                f"tar|cat {row['tar']['seconds']:.2f} s (CPU {row['tar']['cpu']:.2f}) | audit/ls {row['audit_vs_ls']:.3f}, "
+                f"tar|cat {row['tar']['seconds']:.2f} s (CPU {row['tar']['cpu']:.2f}) | "
+                f"audit/ls {row['audit_vs_ls']:.3f}, "
                 f"audit/tar {row['audit_vs_tar']:.3f} | other processes' CPU during audit/ls/tar "
                 f"{row['audit']['others_cpu']:.1f}/{row['ls']['others_cpu']:.1f}/"
-                f"{row['tar']['others_cpu']:.1f} s; load {row[row['order'][0]]['load']}")
+                f"{row['tar']['others_cpu']:.1f} s, I/O stall {row['audit']['io_stall']:.1f}/"
+                f"{row['ls']['io_stall']:.1f}/{row['tar']['io_stall']:.1f} s, disk reads "
+                f"{row['audit']['inblock'] // 2048}/{row['ls']['inblock'] // 2048}/"
+                f"{row['tar']['inblock'] // 2048} MiB; load {row[row['order'][0]]['load']}")
     summary = {"rows": rows, "counts": counts, "files_verified": a.get("files_verified"),
                "bytes_verified": a.get("bytes_verified")}
     q = lambda xs: statistics.quantiles(xs, n=4) if len(xs) > 1 else [xs[0]] * 3  # noqa: E731
@@ -882,17 +903,26 @@ def section6(args, snap):
 
 def section7(args):
     """Generated trees of N tiny files (32-64 bytes, one blob each, 50 per directory on
-    average), backed up once with restic 0.18: the audit's peak RSS and time against N."""
+    average, Pareto-skewed or even), backed up once with restic 0.18: the audit's peak
+    RSS and time against N. The sources go to --audit-tree-dir (default $BENCH_DIR; a
+    tmpfs such as /dev/shm spares the disk: ext4 takes 4 KiB per tiny file), the
+    repositories to $BENCH_DIR."""
     log("== 7. audit of generated trees of tiny files: peak RSS and time against N ==")
     rb = RESTIC["0.18"]
     for n in args.audit_trees:
-        d = os.path.join(BENCH_DIR, f"audit-tree-{n}")
-        src, repo, pw = os.path.join(d, "src"), os.path.join(d, "repo"), os.path.join(d, "pw")
+        fpd = args.audit_tree_files_per_dir
+        tag = f"{n}" if args.audit_tree_spread == "pareto" else f"{n}-{args.audit_tree_spread}"
+        tag += "" if fpd == 50 else f"-{fpd}-per-dir"
+        d = os.path.join(BENCH_DIR, f"audit-tree-{tag}")
+        sd = os.path.join(args.audit_tree_dir or BENCH_DIR, f"audit-tree-{tag}")
+        src, repo, pw = os.path.join(sd, "src"), os.path.join(d, "repo"), os.path.join(d, "pw")
         os.makedirs(d, exist_ok=True)
+        os.makedirs(sd, exist_ok=True)
         t0 = time.monotonic()
         subprocess.run([sys.executable, os.path.join(HERE, "gen-dataset.py"), src,
-                        "--files", str(n), "--dirs", str(max(n // 50, 12)), "--large", "0",
-                        "--large-total-mib", "0", "--min-size", "32", "--max-size", "64"],
+                        "--files", str(n), "--dirs", str(max(n // fpd, 1)), "--large", "0",
+                        "--large-total-mib", "0", "--min-size", "32", "--max-size", "64",
+                        "--spread", args.audit_tree_spread],
                        check=True, stdout=subprocess.DEVNULL)
         t_gen = time.monotonic() - t0
         if not os.path.exists(pw):
@@ -915,13 +945,16 @@ def section7(args):
                 continue
             with open(repo + ".complete", "w") as f:
                 f.write(f"{t_backup:.1f}\n")
-        largest = max(len(fs) for _, _, fs in os.walk(src))
+        largest = max(len(fs) + len(ds) for _, ds, fs in os.walk(src))
         log(f"{n} files: generated in {t_gen:.0f} s, "
             f"{'backed up in %.0f s' % t_backup if t_backup else 'backup reused'}; "
             f"largest directory {largest} files; repository "
             + subprocess.run(["du", "-sh", repo], capture_output=True, text=True)
             .stdout.split()[0])
-        audit_pairs(args, f"tree {n}", repo, pw, src, ["0.18"], args.audit_tree_reps)
+        audit_pairs(args, f"tree {tag}", repo, pw, src, ["0.18"], args.audit_tree_reps)
+        if args.audit_tree_remove:
+            shutil.rmtree(d, ignore_errors=True)  # repository
+            shutil.rmtree(sd, ignore_errors=True)  # source and its marker
 
 
 # --------------------------------------------------------------------- section 4
@@ -1072,6 +1105,15 @@ def main():
     ap.add_argument("--audit-trees", default="200000,2000000",
                     help="file counts of the generated trees of section 7")
     ap.add_argument("--audit-tree-reps", type=int, default=3, help="repetitions in section 7")
+    ap.add_argument("--audit-tree-dir", help="where the generated sources go [$BENCH_DIR]")
+    ap.add_argument("--audit-tree-spread", choices=["pareto", "uniform"], default="pareto",
+                    help="files over directories in the generated trees")
+    ap.add_argument("--audit-tree-files-per-dir", type=int, default=50,
+                    help="files per directory on average in the generated trees (N/this "
+                    "directories; N gives one directory)")
+    ap.add_argument("--audit-tree-remove", action="store_true",
+                    help="remove each generated tree and its repository once measured "
+                    "(2M files of 32-64 bytes take ~8 GiB on ext4, 4 KiB per file)")
     ap.add_argument("--only-014", default="batch-50,batch-200,batch-1000,sorted-1000",
                     help="strategies measured with restic 0.14 only (time budget)")
     args = ap.parse_args()

@@ -322,7 +322,7 @@ def rv_sample(rb, n, seed, cap):
     secs = time.monotonic() - t0
     log_text = p.stderr.decode(errors="replace")
     calls = sum(1 for line in log_text.splitlines()
-                if "running" in line and "restic restore" in line)
+                if "running restic" in line and " restore " in line)
     r = {"seconds": secs, "ok": p.returncode == 0, "restore_calls": calls}
     if os.path.exists(results):
         t = json.loads(open(results).read().splitlines()[-1]).get("restore_test") or {}

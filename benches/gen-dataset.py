@@ -3,16 +3,16 @@
 
 Usage: benches/gen-dataset.py DEST [--seed 42] [--files 200000] [--dirs 2000]
                               [--large 4] [--large-total-mib 2048]
-                              [--min-size 1024] [--max-size 8192]
+                              [--min-size 1024] [--max-size 8192] [--spread pareto]
 
 Layout: DEST/ holds `--dirs` directories grown as a random tree (12 top-level
 directories, up to 6 levels deep, uneven sizes), `--files` small files of 1-8 KiB
 (`--min-size` to `--max-size` bytes; random bytes, so restic can neither deduplicate
-nor compress them) spread over the directories with a skewed (Pareto) weight, and
-`--large` files totalling `--large-total-mib` MiB in DEST/media/video/. About 1% of
-the names contain a space and 0.2% contain glob characters (`[`, `]`), which
-restic-verify must escape in `--include`. Every file and directory gets the same
-fixed mtime (2024-01-01 UTC).
+nor compress them) spread over the directories with a skewed (Pareto) weight (or
+evenly: `--spread uniform`), and `--large` files totalling `--large-total-mib` MiB in
+DEST/media/video/. About 1% of the names contain a space and 0.2% contain glob
+characters (`[`, `]`), which restic-verify must escape in `--include`. Every file and
+directory gets the same fixed mtime (2024-01-01 UTC).
 
 Large files are AES-256-CTR keystreams from `openssl enc` keyed by the seed (fast
 and reproducible); small files come from Python's seeded Mersenne Twister.
@@ -49,12 +49,15 @@ def main() -> int:
     ap.add_argument("--large-total-mib", type=int, default=2048)
     ap.add_argument("--min-size", type=int, default=1024)
     ap.add_argument("--max-size", type=int, default=8192)
+    ap.add_argument("--spread", choices=["pareto", "uniform"], default="pareto")
     a = ap.parse_args()
 
     params = {"seed": a.seed, "files": a.files, "dirs": a.dirs, "large": a.large,
               "large_total_mib": a.large_total_mib, "version": 1}
     if (a.min_size, a.max_size) != (1024, 8192):  # markers of default trees stay as they were
         params.update(min_size=a.min_size, max_size=a.max_size)
+    if a.spread != "pareto":
+        params.update(spread=a.spread)
     marker = a.dest.rstrip("/") + ".complete"
     if os.path.exists(marker):
         with open(marker) as f:
@@ -95,7 +98,10 @@ def main() -> int:
     for w in weights:
         s += w
         cum.append(s)
-    placed = rng.choices(range(len(dirs)), cum_weights=cum, k=a.files)
+    if a.spread == "uniform":
+        placed = [i % len(dirs) for i in range(a.files)]
+    else:
+        placed = rng.choices(range(len(dirs)), cum_weights=cum, k=a.files)
     total = 0
     for i, di in enumerate(placed):
         r = rng.random()
