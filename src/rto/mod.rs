@@ -217,10 +217,7 @@ fn fit_calls(run: &[Call], history: &[Call], target: Target) -> Estimate {
         };
     }
     // The same calibration call made twice in this run: how steady the host was.
-    let repeat = repeats(run)
-        .into_iter()
-        .max_by(|x, y| (x.1 / x.0).total_cmp(&(y.1 / y.0)));
-    if let Some((lo, hi)) = repeat.filter(|(lo, hi)| *hi > MAX_REPEAT * lo) {
+    if let Some((lo, hi)) = too_busy(run) {
         return Estimate::unknown(
             0,
             format!(
@@ -371,6 +368,16 @@ fn fit_calls(run: &[Call], history: &[Call], target: Target) -> Estimate {
     est
 }
 
+/// The widest-apart timings (fastest, slowest) of a calibration call made twice in
+/// `run`, when they are more than `MAX_REPEAT` apart: the host was too busy to
+/// measure anything in this run.
+fn too_busy(run: &[Call]) -> Option<(f64, f64)> {
+    repeats(run)
+        .into_iter()
+        .max_by(|x, y| (x.1 / x.0).total_cmp(&(y.1 / y.0)))
+        .filter(|(lo, hi)| *hi > MAX_REPEAT * lo)
+}
+
 /// Timings (fastest, slowest) of dense calls made twice in one run: the same
 /// subtree, so any difference is the host, not restic.
 fn repeats(run: &[Call]) -> Vec<(f64, f64)> {
@@ -415,14 +422,17 @@ pub fn usable(history: &[Measured], restic: &str, now: DateTime<Utc>) -> Vec<Cal
 
 /// The history after a run: this run's dense calls that did not fail are added,
 /// calls older than `HISTORY_DAYS` dropped, and the newest `HISTORY_CALLS` kept.
-/// A failed run adds nothing and keeps the rest.
+/// A failed run adds nothing and keeps the rest; so does a run whose repeated
+/// calibration call was timed more than `MAX_REPEAT` apart: its estimate said the
+/// host was too busy to measure, so later runs must not fit those timings (without
+/// them, the next run calibrates again).
 pub fn remember(
     mut history: Vec<Measured>,
     run: &[Call],
     restic: &str,
     now: DateTime<Utc>,
 ) -> Vec<Measured> {
-    if !run.iter().any(|c| c.failed) {
+    if !run.iter().any(|c| c.failed) && too_busy(run).is_none() {
         history.extend(run.iter().filter(|c| c.kind.dense()).map(|c| Measured {
             at: now,
             restic: restic.to_owned(),

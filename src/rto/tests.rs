@@ -297,6 +297,29 @@ fn remember_keeps_dense_calls_of_good_runs_bounded_and_recent() {
 }
 
 #[test]
+fn remember_drops_a_calibration_too_busy_to_measure_so_the_next_run_calibrates_again() {
+    let mut run = vec![
+        exact(120, 500_000),
+        exact(2_000, 8_000_000),
+        exact(9_000, 37_000_000),
+        exact(9_000, 37_000_000),
+    ];
+    run[3].seconds *= 2.5;
+    let busy = estimate(&run, &[], BENCH);
+    assert_eq!(busy.seconds, None);
+    let h = remember(Vec::new(), &run, "0.18.0", t(0));
+    assert!(h.is_empty(), "{h:?}");
+    // Had they been kept, the next run would fit them without the repeat check.
+    let h = remember(Vec::new(), &run[..3], "0.18.0", t(0));
+    assert_eq!(h.len(), 3);
+    assert!(!wants_calibration(&h, "0.18.0", t(1), &[]));
+    assert!(wants_calibration(&[], "0.18.0", t(1), &[]));
+    // 1.6× apart: rough, but measured; kept.
+    run[3].seconds = run[2].seconds * 1.6;
+    assert_eq!(remember(Vec::new(), &run, "0.18.0", t(0)).len(), 4);
+}
+
+#[test]
 fn usable_history_is_of_the_same_restic_generation() {
     let h = remember(
         Vec::new(),
