@@ -1,18 +1,33 @@
 //! `restic-verify drill <job>` against the real restic on the clean fixture: a
 //! restore-test job and a check job each fail on purpose (exit 1), the record and
-//! the falsified finding say `drill: true`, a notifier receives DRILL, the drill's
-//! metrics go to their own file (never the job's), and no state is saved.
+//! the falsified finding say `drill: true`, every notifier type (ntfy, Healthchecks,
+//! email, Uptime Kuma, Pushgateway) receives DRILL, the drill's metrics go to their
+//! own file and Pushgateway group (never the job's), no state is saved and no
+//! calibration call made, and `status` and `report` never take a drill's record
+//! for the job's latest outcome.
 
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::servers::HttpRecorder;
+use crate::servers::{Exporter, HttpRecorder, SmtpServer};
 use crate::util::{self, sample, TestEnv};
 
 /// A profile with one job `nightly` of `kind` on `repo` (extra job keys as given),
 /// notifying `hook` (its table appended).
 fn profile(env: &TestEnv, repo: &Path, kind: &str, job_keys: &str, hook: &str) -> PathBuf {
+    profile_notifying(env, repo, kind, job_keys, &["hook"], hook)
+}
+
+/// The same, notifying `notify` (their tables in `tables`).
+fn profile_notifying(
+    env: &TestEnv,
+    repo: &Path,
+    kind: &str,
+    job_keys: &str,
+    notify: &[&str],
+    tables: &str,
+) -> PathBuf {
     let text = format!(
         r#"[defaults]
 password-file = "{pw}"
@@ -26,10 +41,10 @@ url = "{repo}"
 [job.nightly]
 kind = "{kind}"
 repositories = ["clean"]
-notify = ["hook"]
+notify = {notify:?}
 {job_keys}
 
-{hook}
+{tables}
 "#,
         pw = env.fixture_password().display(),
         results = env.path("results.jsonl").display(),
@@ -116,6 +131,11 @@ fn drill_of_a_restore_test_job_fails_on_purpose_marked_drill_and_ntfy_hears_dril
         .as_str()
         .unwrap()
         .starts_with("DRILL"));
+    // A drill makes no calibration calls, even with a state dir (which would have
+    // the clean fixture restored whole and measured): only the sample's calls.
+    let calls = r["restore_test"]["calls"].as_array().unwrap();
+    assert!(!calls.is_empty());
+    assert!(calls.iter().all(|c| c["kind"] == "sample"), "{calls:?}");
 
     // Every notification says DRILL.
     let reqs = ntfy.requests();
@@ -231,6 +251,151 @@ fn drill_of_a_check_job_adds_one_synthetic_finding_and_a_real_run_ends_the_drill
     let last = hc.requests().pop().unwrap();
     assert_eq!(last["path"], format!("/ping/{uuid}/0"));
     assert!(!last["body"].as_str().unwrap().contains("DRILL"));
+
+    // A drill after real runs: the state (last run, last success) and the job's
+    // metrics file stay byte for byte as the real run left them.
+    let state_before = dir_contents(&env.path("state"));
+    assert!(!state_before.is_empty(), "the real run saved state");
+    let job_prom = env.path("metrics/restic-verify-nightly.prom");
+    let prom_before = std::fs::read(&job_prom).unwrap();
+    util::assert_exit(&drill(&env, &p), 1);
+    assert_eq!(
+        dir_contents(&env.path("state")),
+        state_before,
+        "a drill saved state"
+    );
+    assert_eq!(std::fs::read(&job_prom).unwrap(), prom_before);
+    assert!(drill_file.exists());
+    assert_eq!(env.last_record()["drill"], true);
+
+    // `status` and `report` skip drill records: the latest outcome is the real
+    // pass, and no drill finding shows.
+    let out = env
+        .cmd()
+        .args(["status", "--json", "--config"])
+        .arg(&p)
+        .output()
+        .expect("status");
+    util::assert_exit(&out, 0);
+    let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 1, "{rows}");
+    assert_eq!(rows[0]["outcome"], "pass", "{rows}");
+    let real_ts = util::read_jsonl(&env.path("results.jsonl"))
+        .into_iter()
+        .rfind(|r| r.get("drill").is_none())
+        .unwrap()["ts"]
+        .clone();
+    assert_eq!(rows[0]["last_run"], real_ts, "{rows}");
+    let page = env.path("report.html");
+    let out = env
+        .cmd()
+        .args(["report", "--config"])
+        .arg(&p)
+        .arg("--output")
+        .arg(&page)
+        .output()
+        .expect("report");
+    util::assert_exit(&out, 0);
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(!html.contains("DRILL"), "a drill record in the report");
+    assert!(
+        !html.contains("check_error"),
+        "a drill finding in the report"
+    );
+}
+
+/// Every file under `dir` with its text (state files are JSON), sorted by path.
+fn dir_contents(dir: &Path) -> Vec<(PathBuf, String)> {
+    let mut out: Vec<(PathBuf, String)> = util::walk(dir)
+        .into_iter()
+        .filter(|p| p.is_file())
+        .map(|p| {
+            let text = String::from_utf8_lossy(&std::fs::read(&p).unwrap()).into_owned();
+            (p, text)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn drill_says_drill_to_every_notifier_type_and_pushes_to_the_drills_own_group() {
+    let env = TestEnv::new();
+    let repo = env.fixture_repo("clean");
+    let smtp = SmtpServer::start(&env, None);
+    let kuma = HttpRecorder::start(&env, "kuma", &[]);
+    let pg = Exporter::pushgateway();
+    let p = profile_notifying(
+        &env,
+        &repo,
+        "check",
+        "",
+        &["mail", "kuma", "pg"],
+        &format!(
+            "[notify.mail]\ntype = \"email\"\nsmtp-host = \"127.0.0.1\"\nsmtp-port = {}\ntls = \"none\"\nfrom = \"rv@example.org\"\nto = [\"oncall@example.org\"]\nstates = [\"start\", \"failure\", \"success\"]\n\n[notify.kuma]\ntype = \"uptime-kuma\"\nurl = \"{}\"\n\n[notify.pg]\ntype = \"pushgateway\"\nurl = \"http://127.0.0.1:{}\"\ninstance = \"backup-host\"\n",
+            smtp.port,
+            kuma.url("/api/push/kumaToken"),
+            pg.port
+        ),
+    );
+    util::assert_exit(&drill(&env, &p), 1);
+
+    // Email: the start and the failure, both marked in subject and body.
+    let msgs = smtp.messages();
+    assert_eq!(msgs.len(), 2, "{msgs:#?}");
+    let start = msgs[0]["data"].as_str().unwrap();
+    assert!(
+        start.contains("Subject: restic-verify DRILL started: nightly on clean"),
+        "{start}"
+    );
+    assert!(start.contains("DRILL: a fire drill"), "{start}");
+    let fail = msgs[1]["data"].as_str().unwrap();
+    assert!(
+        fail.contains("Subject: restic-verify DRILL FAIL: nightly on clean"),
+        "{fail}"
+    );
+    assert!(fail.contains("DRILL: a fire drill"), "{fail}");
+    assert!(fail.contains("DRILL FAIL check `nightly`"), "{fail}");
+
+    // Uptime Kuma: down, with the DRILL summary as its message.
+    let reqs = kuma.requests();
+    assert_eq!(reqs.len(), 1, "{reqs:#?}");
+    let query = |key: &str| {
+        reqs[0]["query"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|kv| kv[0] == key)
+            .and_then(|kv| kv[1].as_str())
+            .map(str::to_owned)
+    };
+    assert_eq!(query("status").as_deref(), Some("down"));
+    assert!(
+        query("msg")
+            .unwrap()
+            .starts_with("DRILL FAIL check `nightly`"),
+        "{reqs:#?}"
+    );
+
+    // Pushgateway: only the drill families, in the drill's own group.
+    let m = pg.metrics();
+    let line = m
+        .lines()
+        .find(|l| l.starts_with("restic_verify_drill{"))
+        .unwrap_or_else(|| panic!("no restic_verify_drill in the Pushgateway:\n{m}"));
+    for label in [
+        "drill=\"true\"",
+        "instance=\"backup-host\"",
+        "repository=\"clean\"",
+        "restic_verify_job=\"nightly\"",
+    ] {
+        assert!(line.contains(label), "{label} missing in {line}");
+    }
+    assert!(line.ends_with(" 1"), "{line}");
+    assert!(
+        !m.lines().any(|l| l.starts_with("restic_verify_success")),
+        "a drill pushed the job's series:\n{m}"
+    );
 }
 
 #[test]
