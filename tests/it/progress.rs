@@ -1,6 +1,6 @@
 //! Progress bars: never on a stderr that is not a terminal (every other test runs
-//! so), never with `--log-format json`, and drawn under a pseudo-terminal
-//! (`script` from util-linux), with the log lines intact.
+//! so), never with `--log-format json` or `-q` (on a terminal too), and drawn under
+//! a pseudo-terminal (`script` from util-linux), with the log lines intact.
 
 use std::process::Command as StdCommand;
 
@@ -58,18 +58,15 @@ fn progress_is_never_drawn_on_a_stderr_that_is_not_a_terminal() {
     }
 }
 
-#[test]
-fn progress_under_a_pseudo_terminal_shows_a_bar_and_keeps_log_lines_whole() {
-    let env = TestEnv::new();
+/// Runs the restore test (global flags `global` first) on a pseudo-terminal
+/// (`script` from util-linux) and returns what the terminal received.
+fn under_pty(env: &TestEnv, global: &[&str]) -> String {
     let repo = env.fixture_repo("clean");
     let src = env.source_tree();
     let bin = assert_cmd::cargo::cargo_bin("restic-verify");
     let mut line = vec![quote(&bin.display().to_string())];
-    line.extend(
-        restore_test_args(&env, &repo, &src)
-            .iter()
-            .map(|a| quote(a)),
-    );
+    line.extend(global.iter().map(|a| quote(a)));
+    line.extend(restore_test_args(env, &repo, &src).iter().map(|a| quote(a)));
     let mut c = StdCommand::new("script");
     c.args(["-qfec", &line.join(" "), "/dev/null"]);
     for (k, _) in std::env::vars_os() {
@@ -83,8 +80,15 @@ fn progress_under_a_pseudo_terminal_shows_a_bar_and_keeps_log_lines_whole() {
         .env("COLUMNS", "160")
         .current_dir(env.dir.path());
     let out = c.output().expect("script (util-linux)");
-    let tty = String::from_utf8_lossy(&out.stdout);
+    let tty = String::from_utf8_lossy(&out.stdout).into_owned();
     assert_eq!(out.status.code(), Some(0), "{tty}");
+    tty
+}
+
+#[test]
+fn progress_under_a_pseudo_terminal_shows_a_bar_and_keeps_log_lines_whole() {
+    let env = TestEnv::new();
+    let tty = under_pty(&env, &[]);
     assert!(
         tty.contains("listing the snapshot:"),
         "no progress line:\n{tty:?}"
@@ -107,6 +111,31 @@ fn progress_under_a_pseudo_terminal_shows_a_bar_and_keeps_log_lines_whole() {
             .any(|l| l.contains("INFO") && l.contains("restore-test")),
         "{plain:?}"
     );
+}
+
+#[test]
+fn progress_on_a_terminal_is_not_drawn_with_json_logs_or_quiet() {
+    for global in [&["--log-format", "json"][..], &["-q"][..]] {
+        let env = TestEnv::new();
+        let tty = under_pty(&env, global);
+        // What the bars' templates draw (a log line may name the same work, but
+        // not as `prefix: N entries` or `prefix [bar]`).
+        for bar in [
+            "listing the snapshot:",
+            "restoring the sample [",
+            "comparing [",
+            "calibrating the RTO model [",
+        ] {
+            assert!(!tty.contains(bar), "{global:?}: `{bar}` drawn:\n{tty:?}");
+        }
+        // The run did write to the terminal: its verdict, whole.
+        assert!(
+            strip_escapes(&tty)
+                .lines()
+                .any(|l| l.starts_with("PASS restore-test `restore-test` on repository `clean`")),
+            "{global:?}: {tty:?}"
+        );
+    }
 }
 
 /// The text without terminal control: CSI sequences (`ESC [ … letter`) and the
