@@ -4,7 +4,7 @@
 //! email, Uptime Kuma, Pushgateway) receives DRILL, the drill's metrics go to their
 //! own file and Pushgateway group (never the job's), no state is saved and no
 //! calibration call made, and `status` and `report` never take a drill's record
-//! for the job's latest outcome.
+//! for the job's latest outcome. A job that cannot run keeps its error and exit code.
 
 use std::path::{Path, PathBuf};
 
@@ -395,6 +395,54 @@ fn drill_says_drill_to_every_notifier_type_and_pushes_to_the_drills_own_group() 
     assert!(
         !m.lines().any(|l| l.starts_with("restic_verify_success")),
         "a drill pushed the job's series:\n{m}"
+    );
+}
+
+#[test]
+fn drill_of_a_job_that_cannot_run_keeps_its_error_and_exit_code_marked_drill() {
+    let env = TestEnv::new();
+    let repo = env.fixture_repo("clean");
+    let ntfy = HttpRecorder::start(&env, "ntfy", &[]);
+    let p = profile(
+        &env,
+        &repo,
+        "check",
+        "",
+        &format!(
+            "[notify.hook]\ntype = \"ntfy\"\nurl = \"{}\"\n",
+            ntfy.url("/drills")
+        ),
+    );
+    std::fs::write(env.path("password"), "wrong-password\n").unwrap();
+    let out = drill(&env, &p);
+    // Could not verify (wrong password): exit 3, never the drill's 1.
+    util::assert_exit(&out, 3);
+    let r = env.last_record();
+    assert_eq!(r["drill"], true, "{r}");
+    assert_eq!(r["outcome"], "error");
+    assert!(drill_findings(&r).is_empty(), "nothing to falsify: {r}");
+    let reqs = ntfy.requests();
+    assert_eq!(reqs.len(), 1, "{reqs:#?}");
+    assert!(
+        reqs[0]["headers"]["x-title"]
+            .as_str()
+            .unwrap()
+            .starts_with("restic-verify DRILL ERROR"),
+        "{reqs:#?}"
+    );
+    let text =
+        std::fs::read_to_string(env.path("metrics/restic-verify-nightly.drill.prom")).unwrap();
+    assert_eq!(
+        sample(
+            &text,
+            "restic_verify_drill{job=\"nightly\",repository=\"clean\"}"
+        ),
+        0.0
+    );
+    assert!(!env.path("metrics/restic-verify-nightly.prom").exists());
+    assert!(
+        dir_contents(&env.path("state")).is_empty(),
+        "a drill saved state"
     );
 }
 
