@@ -83,6 +83,16 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print the man page (roff) to stdout: `restic-verify man | man -l -`.
     Man(ManArgs),
+    /// Fire drill: run a job of the profile with one comparison deliberately
+    /// falsified, so that its alerts go out end to end (exit 1).
+    ///
+    /// The job runs for real (restic only reads the repository, the source is only
+    /// read); then a restore test treats one matching file's expected hash as
+    /// different, a check gets one synthetic damage finding. The JSONL record and the
+    /// finding carry `"drill": true`, every notification says DRILL, and metrics go
+    /// to `<job>.drill.prom` (`restic_verify_drill`), never to the job's own series.
+    /// No state is saved.
+    Drill(DrillArgs),
 }
 
 /// Settings shared by every command that calls restic.
@@ -336,6 +346,17 @@ pub struct RunArgs {
     pub config: PathBuf,
     /// Jobs to run; all jobs of the profile when none are named.
     pub jobs: Vec<String>,
+    #[command(flatten)]
+    pub restic: ResticArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DrillArgs {
+    /// The profile.
+    #[arg(long, short, env = "RESTIC_VERIFY_CONFIG", default_value = crate::config::DEFAULT_CONFIG_PATH, value_name = "FILE")]
+    pub config: PathBuf,
+    /// The job to drill.
+    pub job: String,
     #[command(flatten)]
     pub restic: ResticArgs,
 }

@@ -214,6 +214,9 @@ pub struct Finding {
     pub severity: Severity,
     pub kind: FindingKind,
     pub detail: String,
+    /// Deliberately falsified by a fire drill (`restic-verify drill`): not real.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub drill: bool,
 }
 
 impl Finding {
@@ -222,6 +225,7 @@ impl Finding {
             severity: Severity::Fail,
             kind,
             detail: detail.into(),
+            drill: false,
         }
     }
 
@@ -230,6 +234,15 @@ impl Finding {
             severity: Severity::Warn,
             kind,
             detail: detail.into(),
+            drill: false,
+        }
+    }
+
+    /// The same finding, marked as a fire drill's.
+    pub fn drill(self) -> Self {
+        Finding {
+            drill: true,
+            ..self
         }
     }
 }
@@ -284,6 +297,7 @@ mod tests {
             severity: Severity::Warn,
             kind: FindingKind::CheckError,
             detail: String::new(),
+            drill: false,
         };
         assert_eq!(verdict(std::slice::from_ref(&warn)), Outcome::Pass);
         let fail = Finding::fail(FindingKind::CheckError, "x");

@@ -22,9 +22,11 @@ pub mod logging;
 pub mod notify;
 pub mod password;
 pub mod process;
+pub mod progress;
 pub mod report;
 pub mod restic;
 pub mod restore_test;
+pub mod rto;
 pub mod runner;
 pub mod sample;
 pub mod schedule;
@@ -79,6 +81,13 @@ pub async fn run(cli: Cli, ctx: runner::Context) -> Result<Report, Error> {
                 ..ctx
             };
             cmd::daemon::run(a, &ctx).await
+        }
+        Command::Drill(a) => {
+            let ctx = runner::Context {
+                restic_override: a.restic.restic.clone(),
+                ..ctx
+            };
+            cmd::drill::run(a, &ctx).await
         }
         Command::Validate(a) => cmd::validate::run(a).await,
         Command::Status(a) => cmd::status::run(a),

@@ -2,8 +2,13 @@
 //! timestamps, so none are printed when stderr is not a terminal), or JSON.
 //!
 //! `RESTIC_VERIFY_LOG` takes a tracing filter (e.g. `debug`) and overrides -v/-q.
+//! Progress bars (`progress`) are switched on here, for text logs on a terminal
+//! only, and every log line is written with the bars hidden, so neither tears the
+//! other.
 
 use tracing_subscriber::EnvFilter;
+
+use crate::progress;
 
 /// Starts logging at info, or debug/trace with -v/-vv, or warn with -q; JSON lines
 /// with `json`.
@@ -18,9 +23,10 @@ pub fn init(verbose: u8, quiet: bool, json: bool) {
         .unwrap_or_else(|_| EnvFilter::new(format!("restic_verify={level},warn")));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(progress::stderr)
         .with_target(false);
     let is_tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    progress::init(progress::choose(is_tty, json, quiet));
     let _ = if json {
         builder.json().try_init()
     } else if is_tty {

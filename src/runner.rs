@@ -6,6 +6,12 @@
 //! repository is touched, notifiers hear `start` before and the outcome after, state
 //! is saved after each run, the metrics file (with notification failures) is written
 //! last, and a run that could not verify is recorded as such, never skipped.
+//!
+//! A fire drill (`Context::drill`) runs the job for real, then falsifies one
+//! comparison of each completed run (`record::falsify`) and marks the records; it
+//! saves no state (no last run, success, rotation, ledger or RTO calls), writes its
+//! metrics to the drill file instead of the job's, never counts as a recovery, and
+//! makes no RTO calibration calls.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -27,6 +33,7 @@ use crate::report::{self, jsonl, prometheus, Report, RunRecord};
 use crate::restic::ReadData;
 use crate::restic::{CheckRead, Restic, Session};
 use crate::restore_test;
+use crate::rto;
 use crate::state::{self, Rotation};
 
 /// The name prefix of the throw-away restic caches in the temp directory.
@@ -44,6 +51,8 @@ pub struct Context {
     pub hurry: Option<CancellationToken>,
     /// This machine's host name (records, notifications, restic's lock owner).
     pub host: String,
+    /// A fire drill (`restic-verify drill`).
+    pub drill: bool,
 }
 
 impl Context {
@@ -54,6 +63,7 @@ impl Context {
             restic_override: None,
             grace,
             hurry: None,
+            drill: false,
             host: nix::unistd::gethostname()
                 .map(|h| h.to_string_lossy().into_owned())
                 .unwrap_or_default(),
@@ -148,8 +158,11 @@ pub async fn run_job(profile: &Profile, job: &Job, ctx: &Context, shared: &Share
         .iter()
         .filter_map(|n| profile.notifiers.get(n))
         .collect();
-    let notices = notify::Run::new(notifiers);
-    let previous_failed = previous_run_failed(job);
+    let mut notices = notify::Run::new(notifiers);
+    notices.drill = ctx.drill;
+    // A drill is never a recovery (and saves no state, so the next real run's
+    // recovery is judged against the last real one).
+    let previous_failed = !ctx.drill && previous_run_failed(job);
     let mut failures = BTreeMap::new();
     if !notices.is_empty() && !ctx.cancel.is_cancelled() {
         merge(
@@ -192,7 +205,7 @@ pub async fn run_job(profile: &Profile, job: &Job, ctx: &Context, shared: &Share
                     message.clone(),
                 ),
             };
-            eprintln!("{}", record.summary());
+            crate::progress::suspend(|| eprintln!("{}", record.summary()));
             let mut unwritable = false;
             if let Some(path) = results {
                 if let Err(e) = jsonl::append(path, &record) {
@@ -233,14 +246,24 @@ pub async fn run_job(profile: &Profile, job: &Job, ctx: &Context, shared: &Share
                 recovery: previous_failed,
                 host: &ctx.host,
                 duration: started.elapsed(),
+                drill: ctx.drill,
             };
             merge(&mut failures, notices.finish(&finish).await);
         }
     }
     if let (Some(path), false) = (metrics, records.is_empty()) {
-        let text =
-            prometheus::render(records) + &prometheus::render_notifications(&job.name, &failures);
-        if let Err(e) = prometheus::write_atomic(path, &text) {
+        let written = if ctx.drill {
+            prometheus::write_atomic(
+                &prometheus::drill_path(path),
+                &prometheus::render_drill(records, &job.name, &failures),
+            )
+        } else {
+            let text = prometheus::render(records)
+                + &prometheus::render_notifications(&job.name, &failures);
+            // A real run ends the last drill's series.
+            prometheus::write_atomic(path, &text).and_then(|()| prometheus::remove_drill(path))
+        };
+        if let Err(e) = written {
             tracing::error!("{e}");
         }
     }
@@ -302,6 +325,8 @@ fn facts<'a>(
         read: None,
         seed: 0,
         verbose_results: matches!(&job.kind, JobKind::RestoreTest(o) if o.verbose_results),
+        rto_history: &[],
+        drill: ctx.drill,
     }
 }
 
@@ -519,10 +544,29 @@ async fn run_one(job: &Job, repo: &Repository, ctx: &Context, shared: &Shared) -
                 .await
                 .map(|r| Work::Check(Box::new(r)))
                 .map_err(|e| (e.category(), creds.redactor.redact(&e.to_string()))),
-            JobKind::RestoreTest(opts) => restore_test::run(&session, opts, seed)
-                .await
-                .map(|r| Work::Restore(Box::new(r)))
-                .map_err(|e| (e.category(), creds.redactor.redact(&e.to_string()))),
+            JobKind::RestoreTest(opts) => {
+                let mut res = restore_test::run(&session, opts, seed)
+                    .await
+                    .map_err(|e| (e.category(), creds.redactor.redact(&e.to_string())))?;
+                // Calibration calls for the RTO model: only where they are remembered
+                // (a state dir), when the remembered ones are too few or too old, and
+                // after a sample that restored cleanly.
+                let clean = !res.calls.iter().any(|c| c.failed)
+                    && finding::verdict(&res.findings) == finding::Outcome::Pass;
+                if state_path.is_some()
+                    && !ctx.drill
+                    && clean
+                    && rto::wants_calibration(
+                        &job_state.restore_calls,
+                        &restic.version.to_string(),
+                        started,
+                        &res.probes,
+                    )
+                {
+                    restore_test::calibrate::run(&session, &opts.test_dir, &mut res).await;
+                }
+                Ok(Work::Restore(Box::new(res)))
+            }
             JobKind::Audit(_) => Err((Category::Internal, "audit ran through restic".into())),
         }
     }
@@ -530,12 +574,25 @@ async fn run_one(job: &Job, repo: &Repository, ctx: &Context, shared: &Shared) -
 
     let finished = Utc::now();
     let completed_check = matches!(result, Ok(Work::Check(_)));
+    let history = restic_version
+        .as_deref()
+        .map(|v| rto::usable(&job_state.restore_calls, v, started))
+        .unwrap_or_default();
     let facts = record::Facts {
         duration_seconds: clock.elapsed().as_secs_f64(),
         restic_version,
+        rto_history: &history,
         ..facts
     };
     let mut record = record::build(&facts, result);
+    if let (Some(t), Some(v)) = (&record.restore_test, &facts.restic_version) {
+        job_state.restore_calls = rto::remember(
+            std::mem::take(&mut job_state.restore_calls),
+            &t.calls,
+            v,
+            started,
+        );
+    }
     if completed_check {
         if let Some(r) = rotation.as_mut() {
             r.complete(finished);
@@ -552,6 +609,13 @@ async fn run_one(job: &Job, repo: &Repository, ctx: &Context, shared: &Shared) -
         job_state.last_success = Some(started);
     }
     record::with_state(&mut record, &job_state, rotation.as_ref());
+    if ctx.drill {
+        tracing::info!(
+            job = job.name,
+            "fire drill: no state saved (last run, rotation, pack ledger and RTO calls are as before)"
+        );
+        return record;
+    }
     if let (true, Some(path), Some(l)) = (completed_check, &ledger_path, &ledger) {
         if let Err(e) = state::ledger::save(path, l) {
             tracing::error!("{e}; the packs this run read will count as unread");

@@ -212,7 +212,9 @@ pub fn run(opts: &AuditOptions, cancel: &CancellationToken) -> Result<AuditOutco
     cancelled()?;
 
     let immutable = opts.immutable_source;
-    let tally = Mutex::new(Tally::new(opts.max_entries, immutable));
+    let mut tally = Tally::new(opts.max_entries, immutable);
+    tally.progress = crate::progress::Bar::count("auditing the snapshot", "entries");
+    let tally = Mutex::new(tally);
     let prefetch = Prefetch::new(&trees);
     let roots = plan_roots(&prefetch, &snap, opts, &tally)?;
     let excludes = ResticExcludes::new(recorded.iter().chain(&opts.restic_excludes));
@@ -284,6 +286,7 @@ pub fn run(opts: &AuditOptions, cancel: &CancellationToken) -> Result<AuditOutco
     let tally = tally
         .into_inner()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
+    tally.progress.finish();
     let counts = tally.counts;
     let (failures, files_verified, bytes_verified, excluded) = (
         tally.failures,

@@ -285,6 +285,8 @@ pub(crate) struct Tally {
     listed: u64,
     /// Max-heap: the largest kept entry is evicted first.
     kept: BinaryHeap<Entry>,
+    /// Entries counted so far, on a terminal (`crate::progress`; a no-op elsewhere).
+    pub progress: crate::progress::Bar,
 }
 
 impl Tally {
@@ -299,12 +301,14 @@ impl Tally {
             cap,
             listed: 0,
             kept: BinaryHeap::new(),
+            progress: crate::progress::Bar::hidden(),
         }
     }
 
     /// Counts `n` entries of `class` without listing them (matches, or entries a
     /// listed directory summarises).
     pub fn count(&mut self, class: Class, n: u64) {
+        self.progress.inc(n);
         self.counts.add(class, n);
         if class.is_failure(self.immutable_source) {
             self.failures += n;

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod check;
 pub mod completions;
 pub mod daemon;
+pub mod drill;
 pub mod inputs;
 pub mod man;
 pub mod report;

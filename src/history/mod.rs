@@ -93,6 +93,10 @@ pub struct Entry {
     /// The audit part of an `audit` record, shown as it is.
     #[serde(default)]
     pub audit: Option<serde_json::Value>,
+    /// A fire drill's record (`restic-verify drill`): not a real verdict, so the
+    /// readers never see it (`read_from` skips it).
+    #[serde(default)]
+    pub drill: bool,
 }
 
 impl Entry {
@@ -321,7 +325,10 @@ pub fn read_from(
             match serde_json::from_slice::<Entry>(&buf) {
                 Ok(entry) => {
                     stats.records += 1;
-                    visit(entry);
+                    // A fire drill failed on purpose: it is no job's latest outcome.
+                    if !entry.drill {
+                        visit(entry);
+                    }
                     None
                 }
                 Err(e) => {
@@ -442,6 +449,16 @@ mod tests {
         assert_eq!(entries[0].kind, "audit");
         assert_eq!(entries[0].verdict(), Verdict::Unknown);
         assert!(entries[0].audit.is_some());
+    }
+
+    #[test]
+    fn read_from_skips_fire_drill_records() {
+        let drill = r#"{"ts":"2026-01-02T00:00:00Z","job":"j","kind":"check","repository":"r","outcome":"fail","drill":true}"#;
+        let (entries, stats) = collect(format!("{PASS}\n{drill}\n").as_bytes());
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0].outcome, "pass");
+        assert_eq!(stats.records, 2);
+        assert_eq!(stats.skipped, 0);
     }
 
     #[test]

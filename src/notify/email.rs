@@ -119,12 +119,19 @@ pub async fn start(
     timeout: Duration,
     job: &str,
     repositories: &[String],
+    drill: bool,
 ) -> Result<(), Error> {
     let subject = format!(
-        "restic-verify started: {job} on {}",
+        "restic-verify {}started: {job} on {}",
+        if drill { "DRILL " } else { "" },
         repositories.join(", ")
     );
-    send(o, timeout, &subject, format!("{subject}\n")).await
+    let body = if drill {
+        format!("{}\n\n{subject}\n", super::DRILL_NOTE)
+    } else {
+        format!("{subject}\n")
+    };
+    send(o, timeout, &subject, body).await
 }
 
 /// Says how a job ended.

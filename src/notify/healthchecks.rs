@@ -21,7 +21,8 @@ fn ping_url(base: &reqwest::Url, suffix: &str, rid: uuid::Uuid) -> reqwest::Url 
     u
 }
 
-/// Sends the start ping; returns the server's `Ping-Body-Limit`, if it sent one.
+/// Sends the start ping (a drill's says so in its body); returns the server's
+/// `Ping-Body-Limit`, if it sent one.
 ///
 /// # Errors
 /// URL file unreadable, request failed or answered with an error status.
@@ -29,10 +30,17 @@ pub async fn start(
     client: &reqwest::Client,
     url: &SecretUrl,
     rid: uuid::Uuid,
+    drill: bool,
 ) -> Result<Option<usize>, Error> {
     let base = url.resolve_with(Some(HOSTED))?;
     let target = origin(base.as_str());
-    let resp = send(&target, client.post(ping_url(&base, "start", rid))).await?;
+    let mut req = client.post(ping_url(&base, "start", rid));
+    if drill {
+        req = req
+            .header("content-type", "text/plain; charset=utf-8")
+            .body(format!("{}\n", super::DRILL_NOTE));
+    }
+    let resp = send(&target, req).await?;
     Ok(resp
         .headers()
         .get("ping-body-limit")

@@ -7,6 +7,11 @@
 //! changes the run's outcome or exit code. Notifier URLs hold secrets (a
 //! Healthchecks UUID, an ntfy topic, an Uptime Kuma token): they are logged only as
 //! scheme and host, and request errors are stripped of their URL.
+//!
+//! A fire drill (`restic-verify drill`) says so in every message: `DRILL` in each
+//! title and subject, a first line explaining it in each body, and every
+//! repository's summary line starts with `DRILL`. A drill is never a recovery, and
+//! the Pushgateway gets the drill's own group, never the job's.
 
 pub mod email;
 pub mod healthchecks;
@@ -73,7 +78,12 @@ pub struct Finish<'a> {
     pub duration: Duration,
     /// This machine's host name.
     pub host: &'a str,
+    /// A fire drill: one comparison was falsified on purpose.
+    pub drill: bool,
 }
+
+/// The first line of a fire drill's message body.
+pub const DRILL_NOTE: &str = "DRILL: a fire drill (`restic-verify drill`): one comparison was falsified on purpose to test that alerts arrive; nothing is damaged.";
 
 impl Finish<'_> {
     pub fn passed(&self) -> bool {
@@ -102,7 +112,8 @@ impl Finish<'_> {
     /// One line: verdict, job, repositories.
     pub fn title(&self) -> String {
         format!(
-            "restic-verify {}: {} on {}",
+            "restic-verify {}{}: {} on {}",
+            if self.drill { "DRILL " } else { "" },
             self.verdict(),
             self.job,
             self.repositories()
@@ -114,6 +125,9 @@ impl Finish<'_> {
     /// that a tail cut to a server's limit keeps the verdicts.
     pub fn log(&self) -> String {
         let mut s = String::new();
+        if self.drill {
+            let _ = writeln!(s, "{DRILL_NOTE}");
+        }
         for r in self.records {
             if let Some(t) = &r.restore_test {
                 for f in t
@@ -173,6 +187,8 @@ pub fn head(text: &str, limit: usize) -> String {
 /// One job run's notifications: the shared run id and what servers told us.
 pub struct Run<'a> {
     notifiers: Vec<&'a Notifier>,
+    /// A fire drill: the start notifications say so too.
+    pub drill: bool,
     /// Pairs Healthchecks' start and finish pings.
     pub rid: uuid::Uuid,
     /// Healthchecks' `Ping-Body-Limit`, learnt from the start ping.
@@ -188,6 +204,7 @@ impl<'a> Run<'a> {
             .unwrap_or_default();
         Run {
             notifiers,
+            drill: false,
             rid: uuid::Uuid::new_v4(),
             body_limit: Mutex::new(None),
             client,
@@ -299,16 +316,24 @@ impl<'a> Run<'a> {
     ) -> Result<(), Error> {
         match &n.kind {
             Kind::Healthchecks { url } => {
-                let limit = healthchecks::start(&self.client, url, self.rid).await?;
+                let limit = healthchecks::start(&self.client, url, self.rid, self.drill).await?;
                 if let Ok(mut l) = self.body_limit.lock() {
                     *l = limit;
                 }
                 Ok(())
             }
             Kind::Ntfy { url, token_file } => {
-                ntfy::start(&self.client, url, token_file.as_deref(), job, repositories).await
+                ntfy::start(
+                    &self.client,
+                    url,
+                    token_file.as_deref(),
+                    job,
+                    repositories,
+                    self.drill,
+                )
+                .await
             }
-            Kind::Email(o) => email::start(o, n.timeout, job, repositories).await,
+            Kind::Email(o) => email::start(o, n.timeout, job, repositories, self.drill).await,
             Kind::UptimeKuma { .. } | Kind::Pushgateway { .. } => Ok(()),
         }
     }

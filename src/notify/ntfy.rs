@@ -44,9 +44,11 @@ pub async fn start(
     token_file: Option<&Path>,
     job: &str,
     repositories: &[String],
+    drill: bool,
 ) -> Result<(), Error> {
     let title = format!(
-        "restic-verify started: {job} on {}",
+        "restic-verify {}started: {job} on {}",
+        if drill { "DRILL " } else { "" },
         repositories.join(", ")
     );
     post(
@@ -83,6 +85,9 @@ pub async fn finish(
     } else {
         f.title()
     };
-    let tags = format!("restic-verify,{tag},{}", state.as_str());
+    let mut tags = format!("restic-verify,{tag},{}", state.as_str());
+    if f.drill {
+        tags.push_str(",drill");
+    }
     post(client, url, token_file, &title, priority, &tags, &f.log()).await
 }

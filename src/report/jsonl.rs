@@ -144,6 +144,8 @@ mod tests {
                 read: None,
                 seed: 0,
                 verbose_results: false,
+                rto_history: &[],
+                drill: false,
             },
             crate::finding::Category::Config,
             "line one\nline two".into(),

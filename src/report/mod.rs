@@ -22,6 +22,7 @@ use crate::compare::FileResult;
 use crate::exit;
 use crate::finding::{Category, Finding, Outcome};
 use crate::restore_test::RestoreResult;
+use crate::rto;
 use crate::state::ledger::Coverage;
 
 /// Version of the JSONL schema; bumped on any incompatible change.
@@ -142,9 +143,19 @@ pub struct RestoreRecord {
     pub counts: BTreeMap<String, u64>,
     pub bytes_restored: u64,
     pub restore_seconds: f64,
+    /// `bytes_restored / restore_seconds` of the sample: a fact of this test, not a
+    /// speed a full restore reaches (scattered small files restore far slower).
     pub throughput_bytes_per_second: Option<f64>,
-    /// The snapshot's restore size divided by the measured throughput: an RTO estimate.
+    /// Seconds a full restore of the snapshot takes (`rto.seconds`): `null` when no
+    /// trustworthy estimate exists.
     pub estimated_full_restore_seconds: Option<f64>,
+    /// The recovery-time estimate with its basis (`model`/`measured`), the fitted
+    /// costs, and why there is none or what limits it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rto: Option<rto::Estimate>,
+    /// Every restore call of this run, timed (`sample`, `subtree`, `full`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub calls: Vec<rto::Call>,
     /// Every file that is not `match` (all files with `verbose-results`).
     pub files: Vec<FileResult>,
     /// A full drill (`full`): the measured restore, the snapshot's measured
@@ -156,9 +167,23 @@ pub struct RestoreRecord {
 }
 
 impl RestoreRecord {
-    pub fn from_result(r: &RestoreResult, verbose: bool) -> RestoreRecord {
+    /// The record of a completed restore test; `history` holds the dense restore
+    /// calls remembered from earlier runs (same restic generation), fitted along
+    /// with this run's.
+    pub fn from_result(r: &RestoreResult, verbose: bool, history: &[rto::Call]) -> RestoreRecord {
         let throughput = (r.restore_seconds > 0.0 && r.bytes_restored > 0)
             .then(|| r.bytes_restored as f64 / r.restore_seconds);
+        // A file that did not come back (restic said nothing, or it arrived with the
+        // wrong size) fails the restore as surely as an error line does.
+        let estimate = if r.files.iter().any(|f| f.class == Class::RestoreFailed) {
+            rto::Estimate::unknown(
+                0,
+                "a sampled file failed to restore: its time measures the failure, and a repository that fails to restore has no recovery time",
+            )
+            .for_target(r.target)
+        } else {
+            rto::estimate(&r.calls, history, r.target)
+        };
         RestoreRecord {
             snapshot: Some(SnapshotRef {
                 id: r.snapshot.id.clone(),
@@ -182,15 +207,9 @@ impl RestoreRecord {
             bytes_restored: r.bytes_restored,
             restore_seconds: r.restore_seconds,
             throughput_bytes_per_second: throughput,
-            // A restore that failed part-way measured nothing useful about speed.
-            estimated_full_restore_seconds: match (r.snapshot_restore_size, throughput) {
-                (Some(size), Some(t))
-                    if !r.files.iter().any(|f| f.class == Class::RestoreFailed) =>
-                {
-                    Some(size as f64 / t)
-                }
-                _ => None,
-            },
+            estimated_full_restore_seconds: estimate.seconds,
+            rto: Some(estimate),
+            calls: r.calls.clone(),
             files: r
                 .files
                 .iter()
@@ -257,6 +276,10 @@ pub struct RunRecord {
     pub kind: String,
     pub repository: String,
     pub outcome: Outcome,
+    /// A fire drill (`restic-verify drill`): one comparison was falsified on
+    /// purpose; not a real verdict (readers of the history skip these records).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub drill: bool,
     pub duration_seconds: f64,
     pub restic_version: Option<String>,
     pub tool_version: String,
@@ -274,6 +297,37 @@ pub struct RunRecord {
     pub audit: Option<AuditRecord>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorRecord>,
+}
+
+/// The recovery-time part of the summary: the estimate and its basis, never a
+/// number the calls do not support.
+fn rto_text(e: Option<&rto::Estimate>) -> String {
+    let Some(e) = e else {
+        return String::new();
+    };
+    match (e.seconds, e.basis) {
+        (Some(s), Some(rto::Basis::Measured)) => {
+            format!(", full restore took {} (measured)", rto::human_seconds(s))
+        }
+        (Some(s), _) => {
+            let range = e
+                .range_seconds
+                .map(|[lo, hi]| {
+                    format!(
+                        ", between {} and {}",
+                        rto::human_seconds(lo),
+                        rto::human_seconds(hi)
+                    )
+                })
+                .unwrap_or_default();
+            format!(
+                ", full restore ~{} (model of {} calibration call(s){range})",
+                rto::human_seconds(s),
+                e.calls
+            )
+        }
+        (None, _) => ", no RTO estimate".to_owned(),
+    }
 }
 
 /// The damage report as the summary, the log and every notification show it.
@@ -332,8 +386,12 @@ impl RunRecord {
             Outcome::Error => "ERROR",
         };
         let mut s = format!(
-            "{verdict} {} `{}` on repository `{}` ({:.1}s)",
-            self.kind, self.job, self.repository, self.duration_seconds
+            "{}{verdict} {} `{}` on repository `{}` ({:.1}s)",
+            if self.drill { "DRILL " } else { "" },
+            self.kind,
+            self.job,
+            self.repository,
+            self.duration_seconds
         );
         if let Some(c) = &self.check {
             if let Some(n) = c.snapshots {
@@ -369,22 +427,13 @@ impl RunRecord {
                     r.verified,
                     r.min_verified
                 ));
-                if let Some(f) = &r.full {
+                if let Some(f) = r.full.as_ref().filter(|f| !f.whole_snapshot) {
                     s.push_str(&format!(
-                        ", {} restored in {:.1} s (measured)",
-                        if f.whole_snapshot {
-                            "the whole snapshot"
-                        } else {
-                            "the selected subset"
-                        },
+                        ", the selected subset restored in {:.1} s (measured)",
                         f.seconds
                     ));
-                } else if let Some(e) = r.estimated_full_restore_seconds {
-                    s.push_str(&format!(
-                        ", full restore ~{}",
-                        humantime::format_duration(std::time::Duration::from_secs(e as u64))
-                    ));
                 }
+                s.push_str(&rto_text(r.rto.as_ref()));
             }
         }
         if let Some(a) = &self.audit {
@@ -404,6 +453,15 @@ impl RunRecord {
         }
         for f in &self.findings {
             s.push_str(&format!("\n  - {}", f.detail));
+        }
+        if let Some(reason) = self
+            .restore_test
+            .as_ref()
+            .and_then(|r| r.rto.as_ref())
+            .filter(|e| e.seconds.is_none())
+            .and_then(|e| e.reason.as_deref())
+        {
+            s.push_str(&format!("\n  - no RTO estimate: {reason}"));
         }
         if let Some(d) = &self.damage {
             s.push_str(&damage_text(d));

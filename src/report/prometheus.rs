@@ -5,6 +5,13 @@
 //! written to a temp file in the same directory, then renamed over the target.
 //! Every known series is emitted for every repository, with NaN where a value is
 //! unknown (an errored run has no snapshot count; 0 would read as "fresh").
+//!
+//! A fire drill (`restic-verify drill`) never writes the job's file: its own file
+//! (`drill_path`, `<job>.drill.prom`) holds only `restic_verify_drill*` families,
+//! so the real success series neither fails nor "recovers" because of a drill.
+//! The job's next real run removes the drill file (`remove_drill`), which ends a
+//! drill alert by the series going away, not by a value an alert rule would read
+//! as a recovery.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -105,7 +112,7 @@ const RESTORE_THROUGHPUT: Family = Family {
 };
 const RESTORE_RTO: Family = Family {
     name: "restic_verify_restore_test_estimated_full_restore_seconds",
-    help: "The snapshot's restore size divided by the measured throughput: an estimate of a full restore.",
+    help: "Seconds a full restore of the snapshot takes: measured by a full drill, or modelled from calibration restore calls (NaN when no trustworthy estimate exists; the JSONL record's restore_test.rto says why).",
 };
 const RESTORE_VERIFIED: Family = Family {
     name: "restic_verify_restore_test_verified_files",
@@ -332,6 +339,70 @@ pub fn render(runs: &[RunRecord]) -> String {
     out
 }
 
+const DRILL: Family = Family {
+    name: "restic_verify_drill",
+    help: "A fire drill (restic-verify drill) of the job on the repository is in effect: 1 when its deliberately falsified finding failed the run as intended (its alerts should fire, marked DRILL), 0 when the drill could not verify. The real series are untouched; the job's next real run removes this file.",
+};
+const DRILL_TIMESTAMP: Family = Family {
+    name: "restic_verify_drill_timestamp_seconds",
+    help: "When the last fire drill of the job on the repository started.",
+};
+const DRILL_NOTIFICATION_FAILURES: Family = Family {
+    name: "restic_verify_drill_notification_failures",
+    help: "Notifications of the job's last fire drill that failed after one retry, per notifier.",
+};
+
+/// The textfile of a fire drill: only the drill families.
+pub fn render_drill(runs: &[RunRecord], job: &str, failures: &BTreeMap<String, u64>) -> String {
+    let mut runs: Vec<&RunRecord> = runs.iter().collect();
+    runs.sort_by(|a, b| (&a.job, &a.repository).cmp(&(&b.job, &b.repository)));
+    let mut out = String::new();
+    gauge(&mut out, &DRILL, &runs, |r| {
+        if r.outcome == Outcome::Fail {
+            1.0
+        } else {
+            0.0
+        }
+    });
+    gauge(&mut out, &DRILL_TIMESTAMP, &runs, |r| ts(Some(r.ts)));
+    if !failures.is_empty() {
+        header(&mut out, &DRILL_NOTIFICATION_FAILURES);
+        for (notifier, n) in failures {
+            sample(
+                &mut out,
+                DRILL_NOTIFICATION_FAILURES.name,
+                &[("job", job), ("notifier", notifier)],
+                *n as f64,
+            );
+        }
+    }
+    out
+}
+
+/// Where a fire drill of the job whose textfile is `metrics` writes:
+/// `restic-verify-nightly.prom` → `restic-verify-nightly.drill.prom`.
+pub fn drill_path(metrics: &Path) -> std::path::PathBuf {
+    let stem = metrics
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    metrics.with_file_name(format!("{stem}.drill.prom"))
+}
+
+/// Removes the drill file of the job whose textfile is `metrics` (a real run ends
+/// the drill); a missing file is fine.
+///
+/// # Errors
+/// The file exists and cannot be removed.
+pub fn remove_drill(metrics: &Path) -> Result<(), Error> {
+    let path = drill_path(metrics);
+    match std::fs::remove_file(&path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(Error::Metrics { path, source }),
+    }
+}
+
 const NOTIFICATION_FAILURES: Family = Family {
     name: "restic_verify_notification_failures",
     help: "Notifications of the job's last run that failed after one retry, per notifier.",
@@ -463,6 +534,7 @@ mod tests {
             kind: "check".into(),
             repository: repo.into(),
             outcome,
+            drill: false,
             duration_seconds: 1.5,
             restic_version: Some("0.14.0".into()),
             tool_version: "0.1.0".into(),
@@ -592,6 +664,34 @@ mod tests {
                 .count(),
             1
         );
+    }
+
+    #[test]
+    fn render_drill_has_only_drill_families_and_a_path_beside_the_jobs() {
+        let mut drill = record("nas", Outcome::Fail);
+        drill.drill = true;
+        let failures: BTreeMap<String, u64> = [("ntfy".to_owned(), 0)].into();
+        let text = render_drill(&[drill], "weekly", &failures);
+        assert!(text.contains("restic_verify_drill{job=\"weekly\",repository=\"nas\"} 1\n"));
+        assert!(text.contains(
+            "restic_verify_drill_timestamp_seconds{job=\"weekly\",repository=\"nas\"} 1767236400\n"
+        ));
+        assert!(text.contains(
+            "restic_verify_drill_notification_failures{job=\"weekly\",notifier=\"ntfy\"} 0\n"
+        ));
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            assert!(line.starts_with("restic_verify_drill"), "{line}");
+        }
+        assert_eq!(
+            drill_path(Path::new("/m/restic-verify-weekly.prom")),
+            Path::new("/m/restic-verify-weekly.drill.prom")
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let real = dir.path().join("j.prom");
+        remove_drill(&real).expect("nothing to remove is fine");
+        write_atomic(&drill_path(&real), &text).expect("write");
+        remove_drill(&real).expect("remove");
+        assert!(!drill_path(&real).exists());
     }
 
     #[test]

@@ -9,10 +9,11 @@ use super::{AuditRecord, CheckRecord, ErrorRecord, RestoreRecord, RotationRecord
 use crate::audit::job::AuditResult;
 use crate::check::{damage, CheckResult};
 use crate::compare::Class;
-use crate::finding::{self, Category, Outcome};
+use crate::finding::{self, Category, Finding, FindingKind, Outcome};
 use crate::restic::CheckRead;
 use crate::restic::Version;
 use crate::restore_test::RestoreResult;
+use crate::rto;
 use crate::state::{JobState, Rotation};
 
 /// What a completed verification of either kind produced.
@@ -40,6 +41,12 @@ pub struct Facts<'a> {
     pub seed: u64,
     /// Restore tests: record every file, not only those that are not `match`.
     pub verbose_results: bool,
+    /// Restore tests: dense restore calls remembered from earlier runs (the RTO
+    /// model fits them with this run's).
+    pub rto_history: &'a [rto::Call],
+    /// A fire drill (`restic-verify drill`): one comparison of a completed run is
+    /// falsified (`falsify`) and the record is marked.
+    pub drill: bool,
 }
 
 /// A record of a run that could not verify.
@@ -52,6 +59,7 @@ pub fn error(facts: &Facts<'_>, category: Category, message: String) -> RunRecor
         kind: facts.kind.to_owned(),
         repository: facts.repository.to_owned(),
         outcome: category.outcome(),
+        drill: facts.drill,
         duration_seconds: facts.duration_seconds,
         restic_version: facts.restic_version.clone(),
         tool_version: super::TOOL_VERSION.to_owned(),
@@ -69,10 +77,78 @@ pub fn error(facts: &Facts<'_>, category: Category, message: String) -> RunRecor
     }
 }
 
-/// The record of a run from its result; `with_state` adds what the state says.
+/// What a fire drill falsifies: of a restore test, the first file (by path) that
+/// matched is treated as if its expected hash differed; of a check or an audit, one
+/// synthetic damage finding is added. Either way exactly one finding, marked
+/// `drill`, fails the run. Nothing is touched but this run's result. Returns the
+/// path of the falsified file, if one was.
+pub fn falsify(work: &mut Work) -> Option<String> {
+    const NOTHING: &str =
+        "deliberately falsified by `restic-verify drill` (a fire drill: nothing is damaged)";
+    let synthetic = |kind, what: &str| {
+        Finding::fail(
+            kind,
+            format!("DRILL: {what}: a synthetic finding, {NOTHING}"),
+        )
+        .drill()
+    };
+    match work {
+        Work::Restore(res) => {
+            let Some(f) = res.files.iter_mut().find(|f| f.class == Class::Match) else {
+                res.findings.push(synthetic(
+                    FindingKind::RestoreMismatch,
+                    "a restored file differs from the source (no file matched, so none was falsified)",
+                ));
+                return None;
+            };
+            f.class = Class::Mismatch;
+            f.expected_sha256 = f.expected_sha256.as_ref().map(|h| {
+                let first = if h.starts_with('0') { '1' } else { '0' };
+                format!("{first}{}", h.get(1..).unwrap_or_default())
+            });
+            f.detail = Some(format!("DRILL: the expected hash was {NOTHING}"));
+            res.findings.push(
+                Finding::fail(
+                    FindingKind::RestoreMismatch,
+                    format!(
+                        "DRILL: {}: restored bytes differ from the source: {NOTHING}; the file matched",
+                        f.path
+                    ),
+                )
+                .drill(),
+            );
+            Some(f.path.clone())
+        }
+        Work::Check(res) => {
+            res.findings.push(synthetic(
+                FindingKind::CheckError,
+                "restic check found damage",
+            ));
+            None
+        }
+        Work::Audit(res) => {
+            res.findings.push(synthetic(
+                FindingKind::AuditMismatch,
+                "an audited file differs from the source",
+            ));
+            None
+        }
+    }
+}
+
+/// The record of a run from its result; `with_state` adds what the state says. A
+/// drill's completed result is falsified first (`falsify`).
 pub fn build(facts: &Facts<'_>, result: Result<Work, (Category, String)>) -> RunRecord {
     let mut record = error(facts, Category::Internal, String::new());
     record.error = None;
+    let mut falsified = None;
+    let result = match result {
+        Ok(mut work) if facts.drill => {
+            falsified = falsify(&mut work);
+            Ok(work)
+        }
+        other => other,
+    };
     match result {
         Ok(Work::Restore(res)) => {
             record.outcome = finding::verdict(&res.findings);
@@ -107,6 +183,7 @@ pub fn build(facts: &Facts<'_>, result: Result<Work, (Category, String)>) -> Run
                 .files
                 .iter()
                 .filter(|f| matches!(f.class, Class::Mismatch | Class::RestoreFailed))
+                .filter(|f| falsified.as_ref() != Some(&f.path))
                 .map(|f| f.path.clone())
                 .collect();
             if !damaged.is_empty() {
@@ -120,11 +197,19 @@ pub fn build(facts: &Facts<'_>, result: Result<Work, (Category, String)>) -> Run
                     res.source != "live",
                 ));
             }
-            record.restore_test = Some(RestoreRecord::from_result(&res, facts.verbose_results));
+            record.restore_test = Some(RestoreRecord::from_result(
+                &res,
+                facts.verbose_results,
+                facts.rto_history,
+            ));
         }
         Ok(Work::Audit(res)) => {
             let res = *res;
             record.outcome = res.outcome.verdict();
+            // A drill's falsified finding fails the audit, as damage beats an error.
+            if res.findings.iter().any(|f| f.drill) {
+                record.outcome = Outcome::Fail;
+            }
             let unreadable = res.outcome.counts.get(crate::audit::Class::Unreadable);
             if record.outcome == Outcome::Error {
                 record.error = Some(ErrorRecord {
@@ -203,7 +288,6 @@ pub fn with_state(record: &mut RunRecord, state: &JobState, rotation: Option<&Ro
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::finding::{Finding, FindingKind};
 
     fn facts() -> Facts<'static> {
         Facts {
@@ -217,6 +301,8 @@ mod tests {
             read: None,
             seed: 7,
             verbose_results: false,
+            rto_history: &[],
+            drill: false,
         }
     }
 
@@ -244,6 +330,9 @@ mod tests {
             shortfall: shortfall.map(str::to_owned),
             elided_matches: 0,
             full: None,
+            calls: Vec::new(),
+            target: crate::rto::Target::default(),
+            probes: Vec::new(),
         }
     }
 
@@ -286,5 +375,124 @@ mod tests {
         assert!(r.error.is_none());
         let r = build(&facts(), Ok(Work::Restore(Box::new(result(None, vec![])))));
         assert_eq!(r.outcome, Outcome::Pass);
+    }
+
+    fn file(path: &str, class: Class) -> crate::compare::FileResult {
+        crate::compare::FileResult {
+            path: path.into(),
+            size: 3,
+            class,
+            restored_sha256: Some("ab".repeat(32)),
+            expected_sha256: Some("ab".repeat(32)),
+            detail: None,
+            warning: None,
+        }
+    }
+
+    #[test]
+    fn build_drill_of_a_restore_test_falsifies_the_first_match_and_fails() {
+        let mut res = result(None, vec![]);
+        res.files = vec![
+            file("/a", Class::Changed),
+            file("/b", Class::Match),
+            file("/c", Class::Match),
+        ];
+        let drill = Facts {
+            drill: true,
+            ..facts()
+        };
+        let r = build(&drill, Ok(Work::Restore(Box::new(res.clone()))));
+        assert!(r.drill);
+        assert_eq!(r.outcome, Outcome::Fail);
+        assert_eq!(r.exit_code(), crate::exit::VERIFICATION_FAILED);
+        assert_eq!(r.findings.len(), 1);
+        assert!(r.findings[0].drill);
+        assert!(
+            r.findings[0].detail.starts_with("DRILL: /b: "),
+            "{:?}",
+            r.findings
+        );
+        let t = r.restore_test.as_ref().expect("restore part");
+        let b = t
+            .files
+            .iter()
+            .find(|f| f.path == "/b")
+            .expect("/b listed: not a match now");
+        assert_eq!(b.class, Class::Mismatch);
+        assert_ne!(b.expected_sha256, b.restored_sha256);
+        assert_eq!(t.counts["match"], 1);
+        assert!(
+            r.summary().starts_with("DRILL FAIL restore-test"),
+            "{}",
+            r.summary()
+        );
+        let json = serde_json::to_value(&r).expect("json");
+        assert_eq!(json["drill"], true);
+        assert_eq!(json["findings"][0]["drill"], true);
+        // The same result, not a drill: passes, and says nothing of drills.
+        let real = build(&facts(), Ok(Work::Restore(Box::new(res))));
+        assert_eq!(real.outcome, Outcome::Pass);
+        let json = serde_json::to_value(&real).expect("json");
+        assert!(json.get("drill").is_none());
+    }
+
+    #[test]
+    fn build_drill_without_a_match_still_fails_with_a_synthetic_finding() {
+        let mut res = result(None, vec![]);
+        res.files = vec![file("/a", Class::SourceMissing)];
+        let r = build(
+            &Facts {
+                drill: true,
+                ..facts()
+            },
+            Ok(Work::Restore(Box::new(res))),
+        );
+        assert_eq!(r.outcome, Outcome::Fail);
+        assert!(r.findings.iter().all(|f| f.drill));
+        assert!(
+            r.findings[0].detail.contains("a synthetic finding"),
+            "{:?}",
+            r.findings
+        );
+    }
+
+    #[test]
+    fn build_drill_of_a_check_adds_one_synthetic_damage_finding() {
+        let check = crate::check::CheckResult {
+            findings: Vec::new(),
+            snapshots: 3,
+            newest_snapshot_age: None,
+            errors: Vec::new(),
+            unreadable_snapshots: Vec::new(),
+            damage: None,
+            read: CheckRead::Structure,
+            coverage: None,
+            budget: None,
+        };
+        let read = CheckRead::Structure;
+        let f = Facts {
+            kind: "check",
+            read: Some(&read),
+            drill: true,
+            ..facts()
+        };
+        let r = build(&f, Ok(Work::Check(Box::new(check))));
+        assert_eq!(r.outcome, Outcome::Fail);
+        assert_eq!(r.findings.len(), 1);
+        assert!(r.findings[0].drill);
+        assert_eq!(r.findings[0].kind, FindingKind::CheckError);
+        assert!(r.findings[0].detail.starts_with("DRILL: "));
+    }
+
+    #[test]
+    fn build_drill_that_could_not_verify_stays_an_error_marked_drill() {
+        let f = Facts {
+            drill: true,
+            ..facts()
+        };
+        let r = build(&f, Err((Category::Locked, "locked".into())));
+        assert!(r.drill);
+        assert_eq!(r.outcome, Outcome::Error);
+        assert!(r.findings.is_empty(), "nothing to falsify");
     }
 }

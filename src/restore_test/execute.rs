@@ -14,7 +14,10 @@ use std::path::{Path, PathBuf};
 use nix::fcntl::{Flock, FlockArg, OFlag};
 
 use super::planner::{self, CostModel, Plan, RestoreCall, Tree};
+use crate::progress;
+use crate::restic::restore_output::{restore_line, RestoreLine};
 use crate::restic::{self, Session};
+use crate::rto;
 
 /// The name prefix of restore directories in `test-dir`.
 pub const DIR_PREFIX: &str = "restic-verify-restore-";
@@ -337,7 +340,7 @@ pub fn plan(paths: &[(String, u64)], tree: &Tree, version: restic::Version) -> P
     )
 }
 
-/// What restic reported about the files of a restore.
+/// What restic reported about the files of a restore, and how long each call took.
 #[derive(Debug, Clone, Default)]
 pub struct RestoreErrors {
     /// Per-file errors by tree path; a file may have several.
@@ -345,6 +348,58 @@ pub struct RestoreErrors {
     /// Per-file errors that name no sampled file, as printed (tree paths of subtree
     /// calls as restic printed them, relative to the subtree).
     pub unmatched: Vec<String>,
+    /// Each `restic restore`/`dump` call, timed: files and bytes that arrived, wall
+    /// seconds (two calls may run at once). The RTO model records them and never
+    /// fits them (see `rto`).
+    pub calls: Vec<rto::Call>,
+}
+
+/// Regular files and their bytes that arrived at `path` (a file, or a directory
+/// restored whole).
+fn arrived(path: &Path) -> (u64, u64) {
+    let (mut files, mut bytes) = (0, 0);
+    let mut todo = vec![path.to_owned()];
+    while let Some(p) = todo.pop() {
+        let Ok(m) = std::fs::symlink_metadata(&p) else {
+            continue;
+        };
+        if m.is_file() {
+            files += 1;
+            bytes += m.len();
+        } else if m.is_dir() {
+            if let Ok(entries) = std::fs::read_dir(&p) {
+                todo.extend(entries.flatten().map(|e| e.path()));
+            }
+        }
+    }
+    (files, bytes)
+}
+
+/// What one planned call restored under `target`.
+fn call_arrived(target: &Path, call: &RestoreCall) -> (u64, u64) {
+    if call.includes.is_empty() {
+        return arrived(&restored_path(target, &call.root));
+    }
+    call.includes
+        .iter()
+        .map(|p| arrived(&restored_path(target, p)))
+        .fold((0, 0), |(f, b), (f2, b2)| (f + f2, b + b2))
+}
+
+/// Whether restic's lines for a call say more than "metadata not restored" (a
+/// non-root restic's usual lines): then its time measures a failure.
+pub fn call_failed<'a>(lines: impl IntoIterator<Item = &'a String>, target: &Path) -> bool {
+    let target = target.to_string_lossy();
+    lines
+        .into_iter()
+        .any(|l| restore_line(l, &target) != RestoreLine::Metadata)
+}
+
+/// The output of `f` and the seconds it took.
+async fn timed<T>(f: impl std::future::Future<Output = T>) -> (T, f64) {
+    let started = std::time::Instant::now();
+    let out = f.await;
+    (out, started.elapsed().as_secs_f64())
 }
 
 impl RestoreErrors {
@@ -390,7 +445,8 @@ async fn restore_call(
 
 /// Runs the planned `calls` under `target`, then `restic dump` for each of `special`
 /// (names `--include` cannot express); returns restic's per-file errors for the
-/// `files` (tree paths) the caller compares.
+/// `files` (tree paths) the caller compares, and each call's time. `progress`
+/// advances by what each call restored.
 ///
 /// # Errors
 /// restic could not restore at all, or the environment failed it (see
@@ -402,6 +458,7 @@ pub async fn restore(
     calls: &[RestoreCall],
     files: &[String],
     special: &[String],
+    progress: &progress::Bar,
 ) -> Result<RestoreErrors, restic::Error> {
     let mut errors = RestoreErrors::default();
     let wanted: HashSet<&str> = files.iter().map(String::as_str).collect();
@@ -412,8 +469,8 @@ pub async fn restore(
         let outcomes = match pair {
             [a, b] => {
                 let (ra, rb) = tokio::join!(
-                    restore_call(session, snapshot_id, target, a, &wanted),
-                    restore_call(session, snapshot_id, target, b, &wanted)
+                    timed(restore_call(session, snapshot_id, target, a, &wanted)),
+                    timed(restore_call(session, snapshot_id, target, b, &wanted))
                 );
                 vec![(a, ra), (b, rb)]
             }
@@ -422,14 +479,26 @@ pub async fn restore(
                 for c in pair {
                     v.push((
                         c,
-                        restore_call(session, snapshot_id, target, c, &wanted).await,
+                        timed(restore_call(session, snapshot_id, target, c, &wanted)).await,
                     ));
                 }
                 v
             }
         };
-        for (call, outcome) in outcomes {
+        for (call, (outcome, seconds)) in outcomes {
             let out = outcome?;
+            let (files, bytes) = call_arrived(target, call);
+            progress.inc(bytes);
+            errors.calls.push(rto::Call {
+                kind: rto::CallKind::Sample,
+                files,
+                bytes,
+                seconds,
+                failed: call_failed(
+                    out.errors.iter().map(|(_, why)| why).chain(&out.unmatched),
+                    target,
+                ),
+            });
             for (p, why) in out.errors {
                 errors.add(format!("{}{p}", call.root), why);
             }
@@ -457,7 +526,17 @@ pub async fn restore(
                 continue;
             }
         };
-        match session.dump(snapshot_id, path, file).await {
+        let (dumped, seconds) = timed(session.dump(snapshot_id, path, file)).await;
+        let (files, bytes) = arrived(&dest);
+        progress.inc(bytes);
+        errors.calls.push(rto::Call {
+            kind: rto::CallKind::Sample,
+            files,
+            bytes,
+            seconds,
+            failed: dumped.is_err(),
+        });
+        match dumped {
             Ok(()) => {}
             Err(e @ (restic::Error::Interrupted { .. } | restic::Error::TimedOut { .. })) => {
                 return Err(e)

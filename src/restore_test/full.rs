@@ -377,16 +377,24 @@ pub(super) async fn drill(
             if dumped.is_empty() {
                 Ok(())
             } else {
-                execute::restore(session, &snapshot.id, dir.path(), &[], &[], &dumped)
-                    .await
-                    .map(|e| {
-                        for (p, whys) in e.by_path {
-                            for why in whys {
-                                errors.add(p.clone(), why);
-                            }
+                execute::restore(
+                    session,
+                    &snapshot.id,
+                    dir.path(),
+                    &[],
+                    &[],
+                    &dumped,
+                    &crate::progress::Bar::hidden(),
+                )
+                .await
+                .map(|e| {
+                    for (p, whys) in e.by_path {
+                        for why in whys {
+                            errors.add(p.clone(), why);
                         }
-                    })
-                    .map_err(Error::from)
+                    }
+                })
+                .map_err(Error::from)
             }
         }
         Err(e) => Err(e.into()),
@@ -561,6 +569,10 @@ pub(super) async fn drill(
             bytes: plan.bytes + dump_bytes,
             whole_snapshot: everything,
         }),
+        // Filled in by the caller (`super::run`).
+        calls: Vec::new(),
+        target: crate::rto::Target::default(),
+        probes: Vec::new(),
     })
 }
 

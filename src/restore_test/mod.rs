@@ -5,6 +5,7 @@
 //! Plan → execute → verify, and nothing else; a full drill (`full`) restores every
 //! selected file in one restic call (`full`).
 
+pub mod calibrate;
 pub mod execute;
 pub mod full;
 pub mod plan;
@@ -26,6 +27,7 @@ use crate::compare::{Stop, Stopped};
 use crate::finding::{Category, Finding, FindingKind};
 use crate::restic::args::SnapshotFilter;
 use crate::restic::{self, json::Snapshot, Session};
+use crate::rto;
 use crate::source::PathMap;
 use crate::source::SourceKind;
 use crate::zfs;
@@ -157,6 +159,13 @@ pub struct RestoreResult {
     pub elided_matches: u64,
     /// A full drill: the measured restore.
     pub full: Option<FullRestore>,
+    /// Every restore call, timed (the sample's; calibration calls are added by
+    /// `calibrate::run`).
+    pub calls: Vec<rto::Call>,
+    /// What a full restore of the snapshot restores (regular files and bytes).
+    pub target: rto::Target,
+    /// Subtrees that would calibrate the RTO model (see `rto::probe`).
+    pub probes: Vec<rto::probe::Probe>,
 }
 
 /// The one restore call of a full drill, as measured: the snapshot's measured
@@ -189,14 +198,17 @@ impl RestoreResult {
 }
 
 /// What the `ls` stream feeds: the seeded sampler, the tree counts for planning
-/// restore calls, and the snapshot's restore size. The size is summed from the same
-/// stream because `restic stats` would read every tree again (about 3 s on a
+/// restore calls, the snapshot's restore size and shape (files, bytes, calibration
+/// subtrees for the RTO model), and the progress line. The size is summed from the
+/// same stream because `restic stats` would read every tree again (about 3 s on a
 /// 200,000-file snapshot); hard links count once per name here, so the figure can
 /// exceed `stats`' by their size.
 struct Stream {
     rng: StdRng,
     sampler: plan::Sampler,
     tree: planner::Tree,
+    shape: rto::probe::Shape,
+    listed: crate::progress::Bar,
 }
 
 impl Stream {
@@ -211,11 +223,16 @@ impl Stream {
             rng: StdRng::seed_from_u64(seed),
             sampler: plan::Sampler::new(sample, opts.filter_files.clone()),
             tree: planner::Tree::default(),
+            shape: rto::probe::Shape::default(),
+            listed: crate::progress::Bar::count("listing the snapshot", "entries"),
         }
     }
 
     fn offer(&mut self, node: &restic::json::Node) {
+        self.listed.inc(1);
         self.tree
+            .record(&node.path, &node.kind, node.size.unwrap_or(0));
+        self.shape
             .record(&node.path, &node.kind, node.size.unwrap_or(0));
         self.sampler.offer(node, &mut self.rng);
     }
@@ -277,6 +294,7 @@ pub async fn run(
                     streamed.as_ref().ok().and_then(|(_, id)| id.clone()),
                     snapshot.short()
                 );
+                stream.listed.finish();
                 stream = Stream::new(seed, opts);
                 session
                     .ls(&snapshot.id, &mut |node| stream.offer(&node))
@@ -292,10 +310,16 @@ pub async fn run(
         listing.elapsed().as_secs_f64()
     );
     let Stream {
-        sampler, mut tree, ..
+        sampler,
+        mut tree,
+        shape,
+        listed,
+        ..
     } = stream;
+    listed.finish();
     tree.finish();
     let restore_size = tree.total().bytes;
+    let (whole, probes) = shape.finish();
     let sample = sampler.finish();
     if sample.unaddressable > 0 {
         tracing::warn!(
@@ -313,7 +337,24 @@ pub async fn run(
     )
     .await?;
     if opts.is_full() {
-        return full::drill(session, opts, seed, snapshot, sample, &tree, map).await;
+        let mut r = full::drill(session, opts, seed, snapshot, sample, &tree, map).await?;
+        // The drill's one restore call, timed: the measured RTO when it restored the
+        // whole snapshot, a dense calibration call of the RTO model when a subset.
+        if let Some(f) = &r.full {
+            r.calls.push(rto::Call {
+                kind: if f.whole_snapshot {
+                    rto::CallKind::Full
+                } else {
+                    rto::CallKind::Subtree
+                },
+                files: f.files,
+                bytes: f.bytes,
+                seconds: f.seconds,
+                failed: false,
+            });
+        }
+        r.target = whole;
+        return Ok(r);
     }
 
     // 3. Set aside files that changed or vanished since the backup; draw a bounded
@@ -382,6 +423,10 @@ pub async fn run(
     let dir = execute::prepare(&opts.test_dir, need)?;
     let paths: Vec<String> = listed.into_iter().map(|(p, _)| p).collect();
     let started = Instant::now();
+    let restoring = crate::progress::Bar::bytes(
+        "restoring the sample",
+        calls.bytes + special.iter().map(|c| c.size).sum::<u64>(),
+    );
     let errors = if to_restore.is_empty() {
         execute::RestoreErrors::default()
     } else {
@@ -392,9 +437,11 @@ pub async fn run(
             &calls.calls,
             &paths,
             &special_paths,
+            &restoring,
         )
         .await?
     };
+    restoring.finish();
     let restore_seconds = started.elapsed().as_secs_f64();
 
     // 5. Compare, in parallel, off the async runtime, under the job's deadline.
@@ -406,8 +453,10 @@ pub async fn run(
     let map2 = map.clone();
     let files = to_restore.clone();
     let errors2 = errors.clone();
+    let comparing = crate::progress::Bar::bytes("comparing", need);
+    let comparing2 = comparing.clone();
     let verified = tokio::task::spawn_blocking(move || {
-        verify::verify(&files, &target, &errors2, &map2, &stop)
+        verify::verify(&files, &target, &errors2, &map2, &stop, &comparing2)
     })
     .await
     .map_err(|e| Error::Internal(format!("the comparison task failed: {e}")))?
@@ -420,6 +469,7 @@ pub async fn run(
             Error::Internal(format!("a hash worker panicked: {what}"))
         }
     })?;
+    comparing.finish();
     if verified.len() != to_restore.len() {
         return Err(Error::Internal(format!(
             "{} file(s) were restored but {} compared",
@@ -493,6 +543,9 @@ pub async fn run(
         files: results,
         elided_matches: 0,
         full: None,
+        calls: errors.calls,
+        target: whole,
+        probes,
     })
 }
 

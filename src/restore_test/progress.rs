@@ -1,13 +1,14 @@
 //! The progress line of a long restore drill, on a terminal only: files and bytes
 //! restic has restored (from its `--json` status lines, restic ≥ 0.16) and files
-//! compared so far. Drawn with `indicatif` on stderr; a no-op when stderr is not a
-//! terminal or the caller did not ask for it (JSON logs, `-q`, a timer or the
-//! daemon). It only displays: nothing here decides a result.
+//! compared so far. Drawn with `indicatif` on stderr among the other bars of
+//! `crate::progress` (so log lines hide it while they are written); a no-op when
+//! progress is off there (stderr not a terminal, JSON logs, `-q`) or the caller
+//! did not ask for it (a timer or the daemon). It only displays: nothing here
+//! decides a result.
 
-use std::io::IsTerminal;
 use std::time::Duration;
 
-use indicatif::{HumanBytes, HumanCount, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{HumanBytes, HumanCount, ProgressBar, ProgressStyle};
 
 /// The progress line (cheap to clone; shared with the hash workers).
 #[derive(Debug, Clone)]
@@ -20,10 +21,10 @@ impl Progress {
     /// stderr is a terminal. `reports` says whether restic will report its own
     /// progress (restic ≥ 0.16 with `--json`).
     pub fn new(enabled: bool, files: u64, reports: bool) -> Progress {
-        if !enabled || !std::io::stderr().is_terminal() {
+        if !enabled || !crate::progress::active() {
             return Progress { bar: None };
         }
-        let bar = ProgressBar::with_draw_target(Some(files), ProgressDrawTarget::stderr());
+        let bar = crate::progress::attach(ProgressBar::new(files));
         if let Ok(style) = ProgressStyle::with_template(
             "{spinner} [{elapsed_precise}] restore: {msg} | compared {human_pos}/{human_len} files",
         ) {

@@ -10,6 +10,7 @@ use super::execute::RestoreErrors;
 use super::plan::Candidate;
 use crate::compare::FileResult;
 use crate::compare::{self, Class, Expected, HashError, Restored, Stop, Stopped};
+use crate::progress;
 use crate::restic::restore_output::{restore_line, RestoreLine};
 use crate::source::{self, Now, Resolved};
 
@@ -65,7 +66,8 @@ pub fn parallel<T: Sync, R: Send>(
     })
 }
 
-/// Compares every candidate; `errors` are restic's per-file errors.
+/// Compares every candidate; `errors` are restic's per-file errors. `progress`
+/// advances by each file's size once it is compared.
 ///
 /// # Errors
 /// Stopped (deadline, cancellation), or a worker panicked.
@@ -75,9 +77,14 @@ pub fn verify(
     errors: &RestoreErrors,
     map: &Resolved,
     stop: &Stop,
+    progress: &progress::Bar,
 ) -> Result<Vec<FileResult>, VerifyError> {
     let workers = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
-    parallel(files, workers, |c| verify_one(c, target, errors, map, stop))
+    parallel(files, workers, |c| {
+        let r = verify_one(c, target, errors, map, stop);
+        progress.inc(c.size);
+        r
+    })
 }
 
 /// restic's reasons for one file, split into those that may mean damage and those

@@ -1,5 +1,7 @@
-//! Persisted per-job, per-repository state: last run, last success, and the
-//! `rotate/T` cursor of `check --read-data-subset`; `ledger` keeps per-pack coverage.
+//! Persisted per-job, per-repository state: last run, last success, the
+//! `rotate/T` cursor of `check --read-data-subset`, and the dense restore calls the
+//! RTO model fits across runs (bounded by `rto::remember`); `ledger` keeps per-pack
+//! coverage.
 //!
 //! The rotation logic is pure (`Rotation`); `load`/`save` are the only file I/O and
 //! save atomically (temp file in the same directory, then rename), so a crash never
@@ -12,6 +14,8 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+
+use crate::rto;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -41,6 +45,9 @@ pub struct JobState {
     /// When every pack was last read: a full `--read-data`, or the end of a rotation cycle.
     #[serde(default)]
     pub last_full_read: Option<DateTime<Utc>>,
+    /// Restore tests: calibration and full-restore calls of earlier runs, timed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub restore_calls: Vec<rto::Measured>,
 }
 
 /// Where a `rotate/T` cycle stands.

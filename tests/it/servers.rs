@@ -222,9 +222,16 @@ impl Exporter {
         Exporter { child, port }
     }
 
-    /// Prometheus' Pushgateway.
+    /// Prometheus' Pushgateway, keeping what is pushed in memory only: Debian's
+    /// build persists to /var/lib/prometheus/pushgateway.data by default, so every
+    /// test's Pushgateway would start with the groups earlier ones pushed (the same
+    /// job and instance names) and write outside the test's directory.
     pub fn pushgateway() -> Exporter {
-        Exporter::start("prometheus-pushgateway", &[], "prometheus-pushgateway")
+        Exporter::start(
+            "prometheus-pushgateway",
+            &["--persistence.file=".to_owned()],
+            "prometheus-pushgateway",
+        )
     }
 
     /// node_exporter with only the textfile collector, reading `dir`.
