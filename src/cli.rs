@@ -277,6 +277,19 @@ pub struct RestoreTestArgs {
     /// Record every file in the JSONL, not only those that are not `match`.
     #[arg(long)]
     pub verbose_results: bool,
+    #[command(flatten)]
+    pub src: SourceArgs,
+    /// The global log format (a progress line is drawn only for text logs).
+    #[arg(from_global)]
+    pub log_format: LogFormat,
+    /// The global --quiet (no progress line).
+    #[arg(from_global)]
+    pub quiet: bool,
+}
+
+/// What a restore test or an audit compares with: the live files or a ZFS snapshot.
+#[derive(Debug, Clone, Args)]
+pub struct SourceArgs {
     /// Compare with the `live` files, or with the `zfs` snapshot the backup was read
     /// from (then every difference is a mismatch: a snapshot cannot change).
     #[arg(long, value_name = "KIND", default_value = "live")]
@@ -290,12 +303,6 @@ pub struct RestoreTestArgs {
     /// Take the ZFS snapshot name from the restic tag that starts with this prefix.
     #[arg(long, value_name = "PREFIX")]
     pub zfs_snapshot_tag: Option<String>,
-    /// The global log format (a progress line is drawn only for text logs).
-    #[arg(from_global)]
-    pub log_format: LogFormat,
-    /// The global --quiet (no progress line).
-    #[arg(from_global)]
-    pub quiet: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -322,18 +329,8 @@ pub struct AuditArgs {
     /// missing from the backup (repeatable).
     #[arg(long, value_name = "PATTERN")]
     pub backup_exclude: Vec<String>,
-    /// Compare with the `live` files, or with the `zfs` snapshot the backup read.
-    #[arg(long, value_name = "KIND", default_value = "live")]
-    pub source: String,
-    /// ZFS dataset holding the source (with --source zfs).
-    #[arg(long, value_name = "DATASET")]
-    pub zfs_dataset: Option<String>,
-    /// ZFS snapshot name [default: the newest created at or before the restic snapshot].
-    #[arg(long, value_name = "NAME")]
-    pub zfs_snapshot: Option<String>,
-    /// Take the ZFS snapshot name from the restic tag that starts with this prefix.
-    #[arg(long, value_name = "PREFIX")]
-    pub zfs_snapshot_tag: Option<String>,
+    #[command(flatten)]
+    pub src: SourceArgs,
     /// List at most this many entries that are not `match` in the results.
     #[arg(long, value_name = "N", default_value_t = crate::audit::job::DEFAULT_MAX_LISTED)]
     pub max_listed: usize,

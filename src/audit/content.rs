@@ -583,10 +583,9 @@ mod tests {
         assert_eq!(v.verified_bytes, Some(3000));
     }
 
-    #[rstest]
-    #[case(false)]
-    #[case(true)]
-    fn verify_symlink_in_place_of_the_file_is_changed_not_followed(#[case] warm: bool) {
+    /// A 100-byte file `f` listed as a job, its blobs, and a reader: `warm`, the
+    /// reader already holds the directory (it read a file there before this one).
+    fn file_of_100_bytes(warm: bool) -> (tempfile::TempDir, PathBuf, Job, Vec<Blob>, Reader) {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("f");
         let d = data(100);
@@ -601,6 +600,14 @@ mod tests {
             let v = verify(&job_for(other), &bl, false, &mut reader, &|| false).unwrap();
             assert_eq!(v.class, Class::Match);
         }
+        (dir, p, job, bl, reader)
+    }
+
+    #[rstest]
+    #[case(false)]
+    #[case(true)]
+    fn verify_symlink_in_place_of_the_file_is_changed_not_followed(#[case] warm: bool) {
+        let (_dir, p, job, bl, mut reader) = file_of_100_bytes(warm);
         std::fs::remove_file(&p).unwrap();
         std::os::unix::fs::symlink("/etc/passwd", &p).unwrap();
         let v = verify(&job, &bl, false, &mut reader, &|| false).unwrap();
@@ -611,22 +618,9 @@ mod tests {
     #[case(false)]
     #[case(true)]
     fn verify_file_replaced_since_the_listing_is_changed(#[case] warm: bool) {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("f");
-        let d = data(100);
-        std::fs::write(&p, &d).unwrap();
-        let job = job_for(p.clone());
-        let bl = blobs(&d, &[100]);
-        let mut reader = Reader::with_block(512);
-        if warm {
-            // The reader already holds the directory (a file before this one).
-            let other = dir.path().join("other");
-            std::fs::write(&other, &d).unwrap();
-            let v = verify(&job_for(other), &bl, false, &mut reader, &|| false).unwrap();
-            assert_eq!(v.class, Class::Match);
-        }
+        let (dir, p, job, bl, mut reader) = file_of_100_bytes(warm);
         let q = dir.path().join("g");
-        std::fs::write(&q, &d).unwrap();
+        std::fs::write(&q, data(100)).unwrap();
         std::fs::rename(&q, &p).unwrap();
         let v = verify(&job, &bl, false, &mut reader, &|| false).unwrap();
         assert_eq!(v.class, Class::Changed, "{v:?}");

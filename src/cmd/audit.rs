@@ -4,7 +4,7 @@
 //! runner.
 
 use crate::cli::AuditArgs;
-use crate::cmd::check::flag_profile;
+use crate::cmd::check::{flag_profile, source_keys};
 use crate::config::flags::given;
 use crate::config::raw::RawJob;
 use crate::config::{self, Job, Profile};
@@ -35,12 +35,8 @@ pub fn profile_from_flags(a: &AuditArgs) -> Result<Profile, config::Error> {
         exclude: list(&a.exclude),
         map: list(&a.map).map(|m| m.into_iter().map(given).collect()),
         backup_excludes: list(&a.backup_exclude),
-        source: Some(given(a.source.clone())),
-        zfs_dataset: a.zfs_dataset.clone(),
-        zfs_snapshot: a.zfs_snapshot.clone(),
-        zfs_snapshot_tag: a.zfs_snapshot_tag.clone(),
         max_listed: Some(a.max_listed),
-        ..RawJob::default()
+        ..source_keys(&a.src)
     };
     flag_profile(&a.repo, &a.job, job).and_then(config::from_flags)
 }

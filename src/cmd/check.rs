@@ -67,6 +67,18 @@ pub fn profile_from_flags(a: &CheckArgs) -> Result<Profile, config::Error> {
     config::from_flags(flag_profile(&a.repo, &a.job, job)?)
 }
 
+/// The raw keys of `--source` and `--zfs-*` (restore test and audit), the rest
+/// default.
+pub(crate) fn source_keys(a: &crate::cli::SourceArgs) -> RawJob {
+    RawJob {
+        source: Some(given(a.source.clone())),
+        zfs_dataset: a.zfs_dataset.clone(),
+        zfs_snapshot: a.zfs_snapshot.clone(),
+        zfs_snapshot_tag: a.zfs_snapshot_tag.clone(),
+        ..RawJob::default()
+    }
+}
+
 /// The repository flags every command shares, and the job keys they carry
 /// (filters, timeout, outputs), added to `job`.
 pub(crate) fn flag_profile(

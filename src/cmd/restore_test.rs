@@ -3,7 +3,7 @@
 //! and hands it to the runner.
 
 use crate::cli::{LogFormat, RestoreTestArgs};
-use crate::cmd::check::flag_profile;
+use crate::cmd::check::{flag_profile, source_keys};
 use crate::config::flags::given;
 use crate::config::raw::RawJob;
 use crate::config::{self, Job, Profile};
@@ -59,11 +59,7 @@ pub fn profile_from_flags(a: &RestoreTestArgs) -> Result<Profile, config::Error>
             .map(|p| given(p.to_string_lossy().into_owned())),
         keep: Some(a.keep),
         verbose_results: Some(a.verbose_results),
-        source: Some(given(a.source.clone())),
-        zfs_dataset: a.zfs_dataset.clone(),
-        zfs_snapshot: a.zfs_snapshot.clone(),
-        zfs_snapshot_tag: a.zfs_snapshot_tag.clone(),
-        ..RawJob::default()
+        ..source_keys(&a.src)
     };
     let flags = flag_profile(&a.repo, &a.job, job).and_then(config::from_flags);
     // The one fact about the world the validator leaves to the command.
