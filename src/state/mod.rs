@@ -278,4 +278,40 @@ mod tests {
         assert!(warn.expect("warning").contains("moved it to"));
         assert!(p.with_extension("json.corrupt").exists());
     }
+
+    #[test]
+    fn timed_calls_round_trip_bit_for_bit_so_a_refit_gives_the_same_estimate() {
+        // 12.563200461909359 is one of the values serde_json's fast float parser
+        // reads one ULP off; the state file (and the JSONL readers) need the
+        // exact value.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = path(dir.path(), "monthly", "nas");
+        let seconds = [12.563_200_461_909_359, 0.1 + 0.2, 1e-7 / 3.0];
+        let s = JobState {
+            restore_calls: seconds
+                .iter()
+                .map(|&seconds| rto::Measured {
+                    at: t(2),
+                    restic: "0.18.0".to_owned(),
+                    call: rto::Call {
+                        kind: rto::CallKind::Subtree,
+                        files: 10,
+                        bytes: 100,
+                        seconds,
+                        failed: false,
+                    },
+                })
+                .collect(),
+            ..Default::default()
+        };
+        save(&p, &s).expect("save");
+        let (loaded, _) = load(&p).expect("load");
+        let back: Vec<u64> = loaded
+            .restore_calls
+            .iter()
+            .map(|m| m.call.seconds.to_bits())
+            .collect();
+        let want: Vec<u64> = seconds.iter().map(|s| s.to_bits()).collect();
+        assert_eq!(back, want);
+    }
 }
