@@ -8,8 +8,9 @@
 //!
 //! The source is read once, in blocks, opened with `O_NOFOLLOW | O_NONBLOCK` (a file
 //! swapped for a symlink or a FIFO since the listing is not followed or waited on)
-//! and `fstat`ed before and after: a file that moved while it was read is `changed`,
-//! never `mismatch`. The source is never written.
+//! and `fstat`ed after reading: a file that is not the one listed, or moved since
+//! the listing (its ctime), is `changed`, never `mismatch`. The source is never
+//! written.
 
 use std::fs::{File, Metadata, OpenOptions};
 use std::io::{self, Read};
@@ -58,10 +59,10 @@ pub(crate) enum ReadStop {
 /// Hashes `r` in the lengths of `blobs` and compares each hash with the blob's ID.
 /// Stops at the first differing blob. `cancelled` is polled before every read.
 ///
-/// `ends_at`: the reader's length when known (a file's `fstat` size before reading).
-/// When the blobs end exactly there and nothing past them was read, the extra read
-/// that would prove EOF is skipped (a syscall per file); the caller must then
-/// `fstat` again after reading, which catches a file that grew meanwhile.
+/// `ends_at`: the reader's length when known (the size the listing saw). When the
+/// blobs end exactly there and nothing past them was read, the extra read that
+/// would prove EOF is skipped (a syscall per file); the caller must then `fstat`
+/// after reading and compare with the listing, which catches a file that grew.
 pub(crate) fn check_blobs(
     r: &mut impl Read,
     blobs: &[Blob],
@@ -263,33 +264,32 @@ pub(crate) fn verify(
         }
         Err(e) => return Ok(Verdict::new(Class::Unreadable, format!("open: {e}"))),
     };
-    let before = match file.metadata() {
-        Ok(m) if m.is_file() => Stamp::of(&m),
-        Ok(_) => return Ok(Verdict::new(Class::Changed, "no longer a regular file")),
-        Err(e) => return Ok(Verdict::new(Class::Unreadable, format!("fstat: {e}"))),
-    };
-    if !same_file_unchanged(&before, &job.seen) {
-        return Ok(Verdict::new(Class::Changed, "changed while the audit ran"));
-    }
-    // The size at open bounds the read: `after != before` below catches growth.
-    let check = match check_blobs(
+    // One `fstat`, after reading, against what the walker's `lstat` saw: the same
+    // file (device, inode), still regular, with the same size, mtime and ctime.
+    // Anything written to it since the listing moved its ctime (user space cannot
+    // set ctime back), and a file put in its place is another inode; either way
+    // the bytes just read are not the listed file's, so the class is `changed`
+    // whatever the read found. The listed size bounds the read.
+    let check = check_blobs(
         &mut &file,
         blobs,
         &mut reader.buf,
-        Some(before.size),
+        Some(job.seen.size),
         cancelled,
-    ) {
+    );
+    match file.metadata() {
+        Ok(m) if m.is_file() && same_file_unchanged(&Stamp::of(&m), &job.seen) => {}
+        Ok(m) if !m.is_file() => {
+            return Ok(Verdict::new(Class::Changed, "no longer a regular file"))
+        }
+        Ok(_) => return Ok(Verdict::new(Class::Changed, "changed while the audit ran")),
+        Err(e) => return Ok(Verdict::new(Class::Unreadable, format!("fstat: {e}"))),
+    }
+    let check = match check {
         Ok(c) => c,
         Err(ReadStop::Cancelled) => return Err(()),
         Err(ReadStop::Io(e)) => return Ok(Verdict::new(Class::Unreadable, format!("read: {e}"))),
     };
-    let after = match file.metadata() {
-        Ok(m) => Stamp::of(&m),
-        Err(e) => return Ok(Verdict::new(Class::Unreadable, format!("fstat: {e}"))),
-    };
-    if after != before {
-        return Ok(Verdict::new(Class::Changed, "changed while it was read"));
-    }
     let differs = if immutable_source {
         Class::Mismatch
     } else {
@@ -622,6 +622,51 @@ mod tests {
         let q = dir.path().join("g");
         std::fs::write(&q, data(100)).unwrap();
         std::fs::rename(&q, &p).unwrap();
+        let v = verify(&job, &bl, false, &mut reader, &|| false).unwrap();
+        assert_eq!(v.class, Class::Changed, "{v:?}");
+    }
+
+    #[rstest]
+    #[case(false)]
+    #[case(true)]
+    fn verify_file_edited_since_the_listing_with_its_mtime_put_back_is_changed_not_mismatch(
+        #[case] warm: bool,
+    ) {
+        let (_dir, p, job, bl, mut reader) = file_of_100_bytes(warm);
+        let mtime = std::fs::metadata(&p).unwrap().modified().unwrap();
+        let mut d = data(100);
+        d[40] ^= 1;
+        std::fs::write(&p, &d).unwrap();
+        let f = std::fs::OpenOptions::new().write(true).open(&p).unwrap();
+        f.set_modified(mtime).unwrap();
+        drop(f);
+        let now = std::fs::symlink_metadata(&p).unwrap();
+        assert_eq!((now.len(), now.modified().unwrap()), (100, mtime));
+        let v = verify(&job, &bl, false, &mut reader, &|| false).unwrap();
+        assert_eq!(v.class, Class::Changed, "{v:?}");
+        // Listed after the edit, the same bytes are a mismatch.
+        let v = verify(&job_for(p), &bl, false, &mut reader, &|| false).unwrap();
+        assert_eq!(v.class, Class::Mismatch, "{v:?}");
+    }
+
+    #[rstest]
+    #[case(false)]
+    #[case(true)]
+    fn verify_fifo_or_directory_in_place_of_the_file_is_changed_not_unreadable(#[case] warm: bool) {
+        let (_dir, p, job, bl, mut reader) = file_of_100_bytes(warm);
+        std::fs::remove_file(&p).unwrap();
+        nix::unistd::mkfifo(&p, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        // A writer holds it open: a non-blocking read fails with EAGAIN, not EOF.
+        let (reader_end, writer) = {
+            let r = open_nofollow(&p).unwrap();
+            let w = std::fs::OpenOptions::new().write(true).open(&p).unwrap();
+            (r, w)
+        };
+        let v = verify(&job, &bl, false, &mut reader, &|| false).unwrap();
+        assert_eq!(v.class, Class::Changed, "{v:?}");
+        drop((reader_end, writer));
+        std::fs::remove_file(&p).unwrap();
+        std::fs::create_dir(&p).unwrap();
         let v = verify(&job, &bl, false, &mut reader, &|| false).unwrap();
         assert_eq!(v.class, Class::Changed, "{v:?}");
     }
