@@ -1,8 +1,19 @@
 //! Calibration calls of the RTO model: after a restore test, restore the subtrees
 //! `rto::probe` chose whole (one `--include` each, or the whole snapshot when it is
-//! small) into a private directory under `test-dir`, time each call, and remove
-//! what it wrote. Each is a plain `restic restore` (no `--verify`), as a recovery
-//! runs it; only the restic call is timed, not the removal.
+//! small) into a private directory under `test-dir` each, time each call, and remove
+//! what they wrote after the last one. Each is a plain `restic restore` (no
+//! `--verify`), as a recovery runs it; only the restic calls are timed, not the
+//! removal.
+//!
+//! Why not remove each directory before the next call: a recovery does not start
+//! right after a mass removal, and on some file systems a restore that does is
+//! slower. ext4 without a journal skips recently freed inodes when it allocates
+//! new ones, a scan per new file: a 17,292-file restore took 2.1 s into a quiet
+//! file system and 4.5–8.6 s right after the removal of an earlier restore's files
+//! (2.1–2.2 s either way on ext4 with a journal; BENCHMARKS.md, "RTO"). Together
+//! the calls hold at most what `rto::probe` allows (the graded subtrees, the
+//! largest twice, and the bytes-heavy call: under 1.5 GiB); each call checks the
+//! space and inodes those before it left.
 //!
 //! A restore test's own calls restore scattered files and measure the wrong costs
 //! for a recovery (see `rto`); these calls restore the way a recovery does. They
@@ -43,11 +54,18 @@ pub async fn run(session: &Session<'_>, test_dir: &Path, result: &mut RestoreRes
         rto::human_bytes(total as f64)
     );
     let bar = progress::Bar::bytes("calibrating the RTO model", total);
+    // Every call's directory, removed (untimed) when this returns, on every path.
+    let mut written: Vec<execute::RestoreDir> = Vec::with_capacity(probes.len());
     for probe in &probes {
         if session.cancel.is_cancelled() {
             break;
         }
-        let dir = match execute::prepare(test_dir, probe.bytes) {
+        let need = execute::Need {
+            bytes: probe.bytes,
+            inodes: probe.files,
+            what: "an RTO calibration call".to_owned(),
+        };
+        let dir = match execute::prepare_for(test_dir, &need) {
             Ok(d) => d,
             Err(e) => {
                 tracing::warn!("RTO calibration skipped: {e}");
@@ -133,9 +151,11 @@ pub async fn run(session: &Session<'_>, test_dir: &Path, result: &mut RestoreRes
         }
         let failed = call.failed;
         result.calls.push(call);
+        written.push(dir);
         if failed {
             break;
         }
     }
     bar.finish();
+    drop(written);
 }
