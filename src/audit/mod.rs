@@ -227,7 +227,7 @@ pub fn run(opts: &AuditOptions, cancel: &CancellationToken) -> Result<AuditOutco
         n => n,
     };
 
-    let (tx, rx) = sync_channel(workers * 4);
+    let (tx, rx) = sync_channel(workers * hash::QUEUED_BATCHES);
     let rx = Mutex::new(rx);
     let walked = std::thread::scope(|s| -> Result<Result<(), Cancelled>, Error> {
         // Owned here, so that any early return closes the queue for the workers and
