@@ -345,13 +345,19 @@ fn fit_calls(run: &[Call], history: &[Call], target: Target) -> Estimate {
     };
     let (lo, hi) = (all_file.min(all_byte), all_file.max(all_byte));
     est.range_seconds = Some([lo, hi]);
+    let (lo_shown, hi_shown) = (human_seconds(lo), human_seconds(hi));
+    // The snapshot has about the calls' bytes per file: the split does not matter.
+    let same = lo_shown == hi_shown;
+    let takes = if same {
+        format!("a full restore takes about {lo_shown} either way")
+    } else {
+        format!("a full restore takes between {lo_shown} and {hi_shown}")
+    };
     let note = format!(
-        "per-file and per-byte cost cannot be told apart: the calibration calls restored {} to {} per file, the snapshot has {} per file; a full restore takes between {} and {}",
+        "per-file and per-byte cost cannot be told apart: the calibration calls restored {} to {} per file, the snapshot has {} per file; {takes}",
         human_bytes(min_r),
         human_bytes(max_r),
         human_bytes(if nf > 0.0 { nb / nf } else { 0.0 }),
-        human_seconds(lo),
-        human_seconds(hi)
     );
     if hi > MAX_RANGE * lo.max(f64::MIN_POSITIVE) {
         est.reason = Some(format!(
@@ -362,9 +368,11 @@ fn fit_calls(run: &[Call], history: &[Call], target: Target) -> Estimate {
     est.per_file_seconds = Some(slope);
     est.seconds = Some((lo * hi).sqrt());
     est.basis = Some(Basis::Model);
-    est.reason = Some(format!(
-        "{note}; the estimate is the geometric mean, within 2× of either"
-    ));
+    est.reason = Some(if same {
+        note
+    } else {
+        format!("{note}; the estimate is the geometric mean, within 2× of either")
+    });
     est
 }
 

@@ -117,6 +117,35 @@ fn estimate_with_one_bytes_per_file_bounds_the_restore_and_reports_the_middle() 
 }
 
 #[test]
+fn estimate_with_the_snapshots_bytes_per_file_says_about_not_between_equal_bounds() {
+    // Calls of 4 KiB per file, a snapshot of 4 KiB per file: both bounds are one
+    // figure, so the reason gives it once (it said "between 17s and 17s").
+    let calls = [
+        exact(300, 300 << 12),
+        exact(1_200, 1_200 << 12),
+        exact(5_000, 5_000 << 12),
+    ];
+    let target = Target {
+        files: 100_000,
+        bytes: 100_000 << 12,
+    };
+    let e = estimate(&calls, &[], target);
+    let [lo, hi] = e.range_seconds.expect("a range");
+    assert_eq!(human_seconds(lo), human_seconds(hi));
+    let s = e.seconds.expect("an estimate");
+    assert!(close(s, truth(target), 1e-6), "{s} vs {}", truth(target));
+    let reason = e.reason.expect("a reason");
+    assert!(
+        reason.ends_with(&format!(
+            "a full restore takes about {} either way",
+            human_seconds(s)
+        )),
+        "{reason}"
+    );
+    assert!(!reason.contains("between"), "{reason}");
+}
+
+#[test]
 fn estimate_with_one_bytes_per_file_far_from_the_snapshots_is_none() {
     // Calls of 1 KiB per file, a snapshot of 1 MiB per file: the bounds are ~1000× apart.
     let calls = [
