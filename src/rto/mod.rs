@@ -192,6 +192,85 @@ fn fitted(run: &[Call], history: &[Call], target: Target) -> Estimate {
     e
 }
 
+/// The least-squares fit of dense calls: coefficients (per call, per file, and per
+/// byte when `separable`), each call's fitted time, and the root-mean-square
+/// relative error. `None` when the calls cannot be fitted.
+struct Core {
+    beta: Vec<f64>,
+    fitted: Vec<f64>,
+    rel_error: f64,
+    separable: bool,
+    /// Fewest and most bytes per file among the calls.
+    min_r: f64,
+    max_r: f64,
+}
+
+fn core(dense: &[&Call]) -> Option<Core> {
+    let ratios: Vec<f64> = dense
+        .iter()
+        .filter(|c| c.files > 0)
+        .map(|c| c.bytes as f64 / c.files as f64)
+        .collect();
+    let min_r = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+    let max_r = ratios.iter().copied().fold(0.0, f64::max);
+    let separable = min_r > 0.0 && max_r >= MIN_RATIO_SPREAD * min_r;
+    let y: Vec<f64> = dense.iter().map(|c| c.seconds).collect();
+    let rows: Vec<Vec<f64>> = dense
+        .iter()
+        .map(|c| {
+            if separable {
+                vec![1.0, c.files as f64, c.bytes as f64]
+            } else {
+                vec![1.0, c.files as f64]
+            }
+        })
+        .collect();
+    // Each call weighs as much as it took: a long call is more like a full restore
+    // and less a matter of start-up; restores of a few hundred files run below
+    // restic's full parallelism and cost more per file than a large restore
+    // (BENCHMARKS.md, "RTO"), so they should not steer the slope.
+    let beta = fit::nnls(&rows, &y, &y)?;
+    let fitted: Vec<f64> = rows
+        .iter()
+        .map(|r| r.iter().zip(&beta).map(|(x, b)| x * b).sum())
+        .collect();
+    let rel_error = (fitted
+        .iter()
+        .zip(&y)
+        .map(|(f, t)| ((t - f) / t).powi(2))
+        .sum::<f64>()
+        / dense.len() as f64)
+        .sqrt();
+    Some(Core {
+        beta,
+        fitted,
+        rel_error,
+        separable,
+        min_r,
+        max_r,
+    })
+}
+
+/// The calls a fit may use: dense, not failed, with a positive time.
+fn dense_calls(calls: &[Call]) -> Vec<&Call> {
+    calls
+        .iter()
+        .filter(|c| c.kind.dense() && !c.failed && c.seconds.is_finite() && c.seconds > 0.0)
+        .collect()
+}
+
+/// Whether the model explains these dense calls (or they are too few, or spread
+/// too little, to judge).
+fn explains(dense: &[&Call]) -> bool {
+    let files = |c: &&Call| c.files as f64;
+    let min_f = dense.iter().map(files).fold(f64::INFINITY, f64::min);
+    let max_f = dense.iter().map(files).fold(0.0, f64::max);
+    if dense.len() < MIN_CALLS || max_f < MIN_FILE_SPREAD * min_f.max(1.0) {
+        return true;
+    }
+    core(dense).is_none_or(|c| c.rel_error <= MAX_RELATIVE_ERROR)
+}
+
 fn fit_calls(run: &[Call], history: &[Call], target: Target) -> Estimate {
     if let Some(c) = run.iter().find(|c| c.failed) {
         return Estimate::unknown(
@@ -225,11 +304,8 @@ fn fit_calls(run: &[Call], history: &[Call], target: Target) -> Estimate {
             ),
         );
     }
-    let dense: Vec<&Call> = history
-        .iter()
-        .chain(run)
-        .filter(|c| c.kind.dense() && !c.failed && c.seconds.is_finite() && c.seconds > 0.0)
-        .collect();
+    let mut dense = dense_calls(history);
+    dense.extend(dense_calls(run));
     let sampled = run.iter().filter(|c| c.kind == CallKind::Sample).count();
     let n = dense.len();
     if n < MIN_CALLS {
@@ -258,43 +334,17 @@ fn fit_calls(run: &[Call], history: &[Call], target: Target) -> Estimate {
             ),
         );
     }
-    let ratios: Vec<f64> = dense
-        .iter()
-        .filter(|c| c.files > 0)
-        .map(|c| c.bytes as f64 / c.files as f64)
-        .collect();
-    let min_r = ratios.iter().copied().fold(f64::INFINITY, f64::min);
-    let max_r = ratios.iter().copied().fold(0.0, f64::max);
-    let separable = min_r > 0.0 && max_r >= MIN_RATIO_SPREAD * min_r;
-    let y: Vec<f64> = dense.iter().map(|c| c.seconds).collect();
-    let rows: Vec<Vec<f64>> = dense
-        .iter()
-        .map(|c| {
-            if separable {
-                vec![1.0, c.files as f64, c.bytes as f64]
-            } else {
-                vec![1.0, c.files as f64]
-            }
-        })
-        .collect();
-    // Each call weighs as much as it took: a long call is more like a full restore
-    // and less a matter of start-up; restores of a few hundred files run below
-    // restic's full parallelism and cost more per file than a large restore
-    // (BENCHMARKS.md, "RTO"), so they should not steer the slope.
-    let Some(beta) = fit::nnls(&rows, &y, &y) else {
+    let Some(Core {
+        beta,
+        fitted,
+        rel_error,
+        separable,
+        min_r,
+        max_r,
+    }) = core(&dense)
+    else {
         return Estimate::unknown(n, "the calibration calls could not be fitted");
     };
-    let fitted: Vec<f64> = rows
-        .iter()
-        .map(|r| r.iter().zip(&beta).map(|(x, b)| x * b).sum())
-        .collect();
-    let rel_error = (fitted
-        .iter()
-        .zip(&y)
-        .map(|(f, t)| ((t - f) / t).powi(2))
-        .sum::<f64>()
-        / n as f64)
-        .sqrt();
     let per_call = beta[0];
     let work_share = fitted
         .iter()
@@ -307,6 +357,25 @@ fn fit_calls(run: &[Call], history: &[Call], target: Target) -> Estimate {
         ..Estimate::unknown(n, "")
     };
     est.reason = None;
+    if rel_error > MAX_RELATIVE_ERROR && !history.is_empty() {
+        // Remembered calls that this run's calibration contradicts: the host
+        // changed (new disks, another network); this run's calls alone decide.
+        let own = dense_calls(run);
+        if own.len() >= MIN_CALLS && explains(&own) {
+            let mut e = fit_calls(run, &[], target);
+            if e.seconds.is_some() {
+                let note = format!(
+                    "the {} remembered calibration call(s) disagree with this run's, which alone are fitted",
+                    n - own.len()
+                );
+                e.reason = Some(match e.reason.take() {
+                    Some(r) => format!("{r}; {note}"),
+                    None => note,
+                });
+            }
+            return e;
+        }
+    }
     if rel_error > MAX_RELATIVE_ERROR {
         est.reason = Some(format!(
             "the model does not explain the {n} calibration calls (root-mean-square error {:.0}% of their times): the host was probably busy; the next calibration measures again",
@@ -430,22 +499,37 @@ pub fn usable(history: &[Measured], restic: &str, now: DateTime<Utc>) -> Vec<Cal
 
 /// The history after a run: this run's dense calls that did not fail are added,
 /// calls older than `HISTORY_DAYS` dropped, and the newest `HISTORY_CALLS` kept.
-/// A failed run adds nothing and keeps the rest; so does a run whose repeated
-/// calibration call was timed more than `MAX_REPEAT` apart: its estimate said the
-/// host was too busy to measure, so later runs must not fit those timings (without
-/// them, the next run calibrates again).
+/// A failed run adds nothing and keeps the rest; so does a calibration the host
+/// was too busy to measure: its repeated call timed more than `MAX_REPEAT` apart,
+/// or its calls the model does not explain. Later runs must not fit those timings
+/// (remembered, they would stop calibration for `RECALIBRATE_DAYS` and leave every
+/// run without an estimate); without them, the next run calibrates again. A
+/// calibration that the model explains but the remembered calls of the same restic
+/// generation contradict replaces them: the host changed.
 pub fn remember(
     mut history: Vec<Measured>,
     run: &[Call],
     restic: &str,
     now: DateTime<Utc>,
 ) -> Vec<Measured> {
+    let own = dense_calls(run);
+    let calibration = own.len() >= MIN_CALLS;
     if !run.iter().any(|c| c.failed) && too_busy(run).is_none() {
-        history.extend(run.iter().filter(|c| c.kind.dense()).map(|c| Measured {
-            at: now,
-            restic: restic.to_owned(),
-            call: c.clone(),
-        }));
+        if calibration && !explains(&own) {
+            // Too busy to measure: not kept.
+        } else {
+            let earlier = usable(&history, restic, now);
+            let mut all = dense_calls(&earlier);
+            all.extend(own.iter().copied());
+            if calibration && !explains(&all) {
+                history.retain(|m| generation(&m.restic) != generation(restic));
+            }
+            history.extend(run.iter().filter(|c| c.kind.dense()).map(|c| Measured {
+                at: now,
+                restic: restic.to_owned(),
+                call: c.clone(),
+            }));
+        }
     }
     history.retain(|m| (now - m.at).num_days() <= HISTORY_DAYS);
     history.sort_by_key(|m| m.at);

@@ -349,6 +349,80 @@ fn remember_drops_a_calibration_too_busy_to_measure_so_the_next_run_calibrates_a
 }
 
 #[test]
+fn remember_drops_a_calibration_the_model_does_not_explain_so_the_next_run_calibrates_again() {
+    // Repeats within 2×, but the other calls all over the place: no estimate, and
+    // (were they kept) no calibration for RECALIBRATE_DAYS, each run fitting them.
+    let mut run = vec![
+        exact(120, 500_000),
+        exact(500, 2_000_000),
+        exact(2_000, 8_000_000),
+        exact(9_000, 37_000_000),
+        exact(9_000, 37_000_000),
+    ];
+    run[0].seconds *= 12.0;
+    run[2].seconds /= 6.0;
+    let e = estimate(&run, &[], BENCH);
+    assert_eq!(e.seconds, None, "{e:?}");
+    assert!(
+        e.reason
+            .as_deref()
+            .is_some_and(|r| r.contains("does not explain")),
+        "{e:?}"
+    );
+    let h = remember(Vec::new(), &run, "0.18.0", t(0));
+    assert!(h.is_empty(), "{h:?}");
+    assert!(wants_calibration(&h, "0.18.0", t(1), &[]));
+}
+
+#[test]
+fn a_calibration_that_contradicts_the_remembered_calls_replaces_them() {
+    // Remembered on the old disks; this run, 10× slower throughout, is consistent
+    // in itself: it alone is fitted now and it alone is kept.
+    let before = remember(
+        Vec::new(),
+        &[
+            exact(120, 500_000),
+            exact(2_000, 8_000_000),
+            exact(9_000, 37_000_000),
+        ],
+        "0.18.0",
+        t(0),
+    );
+    let slower = |mut c: Call| {
+        c.seconds *= 10.0;
+        c
+    };
+    let run = vec![
+        slower(exact(150, 600_000)),
+        slower(exact(2_400, 9_000_000)),
+        slower(exact(9_500, 39_000_000)),
+    ];
+    let history = usable(&before, "0.18.0", t(31));
+    let e = estimate(&run, &history, BENCH);
+    let alone = estimate(&run, &[], BENCH);
+    assert!(alone.seconds.is_some(), "{alone:?}");
+    assert_eq!(e.seconds, alone.seconds, "this run's calls alone: {e:?}");
+    assert!(
+        estimate(&[], &history, BENCH).seconds.is_some(),
+        "the old ones fit too"
+    );
+    assert!(
+        e.reason
+            .as_deref()
+            .is_some_and(|r| r.contains("3 remembered calibration call(s) disagree")),
+        "{e:?}"
+    );
+    let after = remember(before.clone(), &run, "0.18.0", t(31));
+    assert_eq!(after.len(), 3, "{after:?}");
+    assert!(after.iter().all(|m| m.at == t(31)));
+    // Calls that agree are added, not replacing anything; another restic's stay.
+    let agree: Vec<Call> = run.iter().map(|c| exact(c.files, c.bytes)).collect();
+    assert_eq!(remember(before.clone(), &agree, "0.18.0", t(31)).len(), 6);
+    let other = remember(before, &run, "0.14.0", t(31));
+    assert_eq!(other.len(), 6, "{other:?}");
+}
+
+#[test]
 fn usable_history_is_of_the_same_restic_generation() {
     let h = remember(
         Vec::new(),
