@@ -259,13 +259,23 @@ fn dense_calls(calls: &[Call]) -> Vec<&Call> {
         .collect()
 }
 
-/// Whether the model explains these dense calls (or they are too few, or spread
-/// too little, to judge).
-fn explains(dense: &[&Call]) -> bool {
+/// The fewest and most files the calls restored: `Err` when they are less than
+/// `MIN_FILE_SPREAD` apart, too close to tell the per-call from the per-file cost.
+fn file_spread(dense: &[&Call]) -> Result<(f64, f64), (f64, f64)> {
     let files = |c: &&Call| c.files as f64;
     let min_f = dense.iter().map(files).fold(f64::INFINITY, f64::min);
     let max_f = dense.iter().map(files).fold(0.0, f64::max);
-    if dense.len() < MIN_CALLS || max_f < MIN_FILE_SPREAD * min_f.max(1.0) {
+    if max_f < MIN_FILE_SPREAD * min_f.max(1.0) {
+        Err((min_f, max_f))
+    } else {
+        Ok((min_f, max_f))
+    }
+}
+
+/// Whether the model explains these dense calls (or they are too few, or spread
+/// too little, to judge).
+fn explains(dense: &[&Call]) -> bool {
+    if dense.len() < MIN_CALLS || file_spread(dense).is_err() {
         return true;
     }
     core(dense).is_none_or(|c| c.rel_error <= MAX_RELATIVE_ERROR)
@@ -323,10 +333,7 @@ fn fit_calls(run: &[Call], history: &[Call], target: Target) -> Estimate {
             ),
         );
     }
-    let files = |c: &&Call| c.files as f64;
-    let min_f = dense.iter().map(files).fold(f64::INFINITY, f64::min);
-    let max_f = dense.iter().map(files).fold(0.0, f64::max);
-    if max_f < MIN_FILE_SPREAD * min_f.max(1.0) {
+    if let Err((min_f, max_f)) = file_spread(&dense) {
         return Estimate::unknown(
             n,
             format!(
