@@ -45,6 +45,7 @@ pub mod job;
 mod outcome;
 mod prefetch;
 mod repo;
+mod tree;
 mod walk;
 
 use std::collections::BTreeMap;

@@ -11,7 +11,7 @@
 use std::ffi::OsString;
 
 use rustic_backend::BackendOptions;
-use rustic_core::repofile::{BlobType, FileType, Node, SnapshotFile, Tree};
+use rustic_core::repofile::{BlobType, FileType, Node, SnapshotFile};
 use rustic_core::{
     Credentials, DataId, Id, IndexedFullStatus, OpenStatus, Repository, RepositoryOptions, TreeId,
 };
@@ -228,9 +228,9 @@ impl Trees for Indexed {
         if Sha256::digest(&data).as_slice() != id_bytes(id).as_slice() {
             return Err(format!("tree {hex} does not hash to its ID"));
         }
-        let tree: Tree = serde_json::from_slice(&data)
+        let nodes = super::tree::decode(&data)
             .map_err(|e| format!("tree {hex} is not a valid tree: {e}"))?;
-        Ok(named(tree.nodes))
+        Ok(named(nodes))
     }
 
     fn blob_len(&self, id: &DataId) -> Option<u32> {
