@@ -41,6 +41,7 @@ mod entry;
 mod error;
 mod filter;
 mod hash;
+mod index;
 pub mod job;
 mod outcome;
 mod prefetch;

@@ -9,13 +9,18 @@
 //! different URLs and options.
 
 use std::ffi::OsString;
+use std::sync::Arc;
 
+use aes256ctr_poly1305aes::aead::Aead;
+use aes256ctr_poly1305aes::{Aes256CtrPoly1305Aes, Nonce};
 use rustic_backend::BackendOptions;
-use rustic_core::repofile::{BlobType, FileType, Node, SnapshotFile};
+use rustic_core::repofile::{BlobType, FileType, IndexFile, Node, SnapshotFile};
 use rustic_core::{
-    Credentials, DataId, Id, IndexedFullStatus, OpenStatus, Repository, RepositoryOptions, TreeId,
+    Credentials, DataId, Id, OpenStatus, Repository, RepositoryOptions, TreeId, WriteBackend,
 };
 use sha2::{Digest, Sha256};
+
+use super::index::{BlobIndex, Builder, Listed};
 
 use super::error::{from_rustic, Error, Stage};
 use super::outcome::SnapshotInfo;
@@ -45,6 +50,8 @@ pub(crate) fn backend_location(url: &str, shown: &str) -> Result<String, Error> 
 /// An open repository and what the audit needs to report errors.
 pub(crate) struct Opened {
     pub repo: Repository<OpenStatus>,
+    /// The backend itself, for reading tree blobs from their packs.
+    backend: Arc<dyn WriteBackend>,
     pub shown: String,
     pub redactor: Redactor,
 }
@@ -64,6 +71,7 @@ pub(crate) fn open(opts: &AuditOptions, shown: &str, redactor: Redactor) -> Resu
         .map_err(|e| err(&e))?;
     Ok(Opened {
         repo,
+        backend: backends.repository(),
         shown: shown.to_owned(),
         redactor,
     })
@@ -114,17 +122,42 @@ impl Opened {
         Ok(raw.excludes.unwrap_or_default())
     }
 
-    /// Loads the index: every blob's pack and length.
+    /// Loads the index: every data blob's length and every tree blob's place (the
+    /// index files are read and decrypted by rustic_core, in parallel).
     pub fn indexed(self) -> Result<Indexed, Error> {
         let Opened {
             repo,
+            backend,
             shown,
             redactor,
         } = self;
-        let repo = repo
-            .to_indexed()
-            .map_err(|e| from_rustic(&e, Stage::Load, &shown, "", &redactor))?;
-        Ok(Indexed { repo })
+        let err = |e: &rustic_core::RusticError| from_rustic(e, Stage::Load, &shown, "", &redactor);
+        let mut builder = Builder::default();
+        for file in repo.stream_files::<IndexFile>().map_err(|e| err(&e))? {
+            let (_, file) = file.map_err(|e| err(&e))?;
+            for pack in file.packs {
+                builder.pack(
+                    id_bytes(&pack.id),
+                    pack.blobs.iter().map(|b| Listed {
+                        id: id_bytes(&b.id),
+                        is_tree: b.tpe == BlobType::Tree,
+                        offset: b.location.offset,
+                        length: b.location.length,
+                        uncompressed: b.location.uncompressed_length,
+                    }),
+                );
+            }
+        }
+        let key = repo.key();
+        let mut raw = aes256ctr_poly1305aes::Key::default();
+        raw[0..32].copy_from_slice(&key.encrypt);
+        raw[32..48].copy_from_slice(&key.mac.k);
+        raw[48..64].copy_from_slice(&key.mac.r);
+        Ok(Indexed {
+            backend,
+            cipher: Aes256CtrPoly1305Aes::new(&raw),
+            index: builder.build(),
+        })
     }
 }
 
@@ -213,18 +246,65 @@ pub(crate) fn named(nodes: Vec<Node>) -> Vec<Named> {
     v
 }
 
-/// The repository with its index loaded.
+/// The repository with its index loaded. No `Debug`: it holds the master key.
 pub(crate) struct Indexed {
-    repo: Repository<IndexedFullStatus>,
+    backend: Arc<dyn WriteBackend>,
+    cipher: Aes256CtrPoly1305Aes,
+    index: BlobIndex,
+}
+
+impl Indexed {
+    /// A tree blob's plaintext: read from its pack, decrypted (the MAC checked) and
+    /// decompressed, as rustic_core does. `Err` says why not.
+    fn tree_bytes(&self, id: &TreeId) -> Result<Vec<u8>, String> {
+        let loc = self
+            .index
+            .trees
+            .get(&id_bytes(id))
+            .ok_or("it is not in the index")?;
+        let pack = Id::new(self.index.packs[loc.pack as usize]);
+        let data = self
+            .backend
+            .read_partial(FileType::Pack, &pack, true, loc.offset, loc.length)
+            .map_err(|e| short(&e))?;
+        if data.len() < 16 {
+            return Err(format!(
+                "pack {}: the blob is too short to decrypt",
+                pack.to_hex().as_str()
+            ));
+        }
+        let plain = self
+            .cipher
+            .decrypt(Nonce::from_slice(&data[..16]), &data[16..])
+            .map_err(|_| {
+                format!(
+                    "pack {}: decryption failed (MAC check failed)",
+                    pack.to_hex().as_str()
+                )
+            })?;
+        let Some(want) = loc.uncompressed else {
+            return Ok(plain);
+        };
+        let out = zstd::bulk::decompress(&plain, want.get() as usize)
+            .map_err(|e| format!("pack {}: zstd: {e}", pack.to_hex().as_str()))?;
+        if out.len() != want.get() as usize {
+            return Err(format!(
+                "pack {}: decompressed to {} bytes, the index says {want}",
+                pack.to_hex().as_str(),
+                out.len()
+            ));
+        }
+        Ok(out)
+    }
 }
 
 impl Trees for Indexed {
     fn load(&self, id: &TreeId) -> Result<Vec<Named>, String> {
-        let hex = id.to_hex().to_string();
+        let hex = id.to_hex();
+        let hex = hex.as_str();
         let data = self
-            .repo
-            .cat_blob(BlobType::Tree, &hex)
-            .map_err(|e| format!("tree {hex} cannot be loaded: {}", short(&e)))?;
+            .tree_bytes(id)
+            .map_err(|e| format!("tree {hex} cannot be loaded: {e}"))?;
         if Sha256::digest(&data).as_slice() != id_bytes(id).as_slice() {
             return Err(format!("tree {hex} does not hash to its ID"));
         }
@@ -234,27 +314,17 @@ impl Trees for Indexed {
     }
 
     fn blob_len(&self, id: &DataId) -> Option<u32> {
-        self.repo.get_index_entry(id).ok().map(|e| e.data_length())
+        self.index.data.get(&id_bytes(id))
     }
 }
 
-/// The 32 bytes of an ID (rustic_core only shows them as hex).
+/// The 32 bytes of an ID (rustic_core shows them only as hex or through binrw).
 pub(crate) fn id_bytes(id: &Id) -> [u8; 32] {
-    let mut out = [0u8; 32];
-    let hex = id.to_hex();
-    for (i, pair) in hex.as_bytes().chunks_exact(2).enumerate() {
-        out[i] = (nibble(pair[0]) << 4) | nibble(pair[1]);
-    }
-    out
-}
-
-fn nibble(c: u8) -> u8 {
-    match c {
-        b'0'..=b'9' => c - b'0',
-        b'a'..=b'f' => c - b'a' + 10,
-        b'A'..=b'F' => c - b'A' + 10,
-        _ => 0,
-    }
+    use binrw::BinWrite;
+    let mut out = std::io::Cursor::new([0u8; 32]);
+    // Writing 32 bytes into a 32-byte buffer cannot fail.
+    let _ = id.write_le(&mut out);
+    out.into_inner()
 }
 
 fn short(e: &rustic_core::RusticError) -> String {
