@@ -36,7 +36,7 @@ impl<V: Copy> Table<V> {
     /// Sorts, drops repeated IDs (a blob stored twice: the first is kept) and
     /// builds the buckets.
     pub fn new(mut entries: Vec<([u8; 32], V)>) -> Table<V> {
-        entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        entries.sort_unstable_by_key(|e| e.0);
         entries.dedup_by(|a, b| a.0 == b.0);
         entries.shrink_to_fit();
         // About four entries per bucket; at least 1 bit, at most 24 (64 MiB of starts).
