@@ -22,6 +22,7 @@ use sha2::{Digest, Sha256};
 
 use rustic_core::DataId;
 
+use super::entry::{compare_meta, Facts, Meta};
 use super::outcome::Class;
 use super::repo::{resolve_blobs, Trees};
 
@@ -135,10 +136,22 @@ pub(crate) struct Job {
     /// looked up in the index by the worker, off the walker's thread.
     pub content: Vec<DataId>,
     pub size: u64,
-    pub seen: Stamp,
+    pub seen: Listed,
     /// A metadata difference the walker already found (mode): reported with the
     /// content result, which still decides between `mismatch` and the rest.
     pub note: Option<String>,
+}
+
+/// What is known of a source file before a worker opens it.
+#[derive(Debug, Clone)]
+pub(crate) enum Listed {
+    /// The walker's `lstat`: size and mtime equal the snapshot's.
+    Stat(Stamp),
+    /// The directory listing says "regular file", and the snapshot has a file
+    /// with these facts: the worker `fstat`s the open descriptor and compares it
+    /// with them before reading. An `lstat` by name costs a path lookup the
+    /// descriptor does not (about 4% of the audit's CPU on the 200k-file benchmark).
+    Regular(Facts),
 }
 
 /// A hashing worker's reading state: its read buffer, and the directory it last
@@ -247,6 +260,11 @@ pub(crate) fn verify(
     reader: &mut Reader,
     cancelled: &dyn Fn() -> bool,
 ) -> Result<Verdict, ()> {
+    let differs = if immutable_source {
+        Class::Mismatch
+    } else {
+        Class::Changed
+    };
     let file = match reader.open(&job.source) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -262,7 +280,34 @@ pub(crate) fn verify(
                 "replaced by a symlink while the audit ran",
             ))
         }
-        Err(e) => return Ok(Verdict::new(Class::Unreadable, format!("open: {e}"))),
+        Err(e) => {
+            // A file that cannot be opened but whose size or mtime moved is
+            // `changed` (or `mismatch`), as the walker would have said from `lstat`.
+            if let Listed::Regular(snap) = &job.seen {
+                if let Ok(m) = std::fs::symlink_metadata(&job.source) {
+                    if let Meta::Differs(detail) = compare_meta(snap, &Facts::of_meta(&m, None)) {
+                        return Ok(Verdict::new(differs, detail));
+                    }
+                }
+            }
+            return Ok(Verdict::new(Class::Unreadable, format!("open: {e}")));
+        }
+    };
+    let compared;
+    let (seen, note) = match &job.seen {
+        Listed::Stat(stamp) => (*stamp, job.note.as_deref()),
+        Listed::Regular(snap) => {
+            let m = match file.metadata() {
+                Ok(m) => m,
+                Err(e) => return Ok(Verdict::new(Class::Unreadable, format!("fstat: {e}"))),
+            };
+            match compare_meta(snap, &Facts::of_meta(&m, None)) {
+                Meta::Content { note } => compared = note,
+                Meta::Differs(detail) => return Ok(Verdict::new(differs, detail)),
+                Meta::Same => return Ok(Verdict::new(differs, "no longer a regular file")),
+            }
+            (Stamp::of(&m), compared.as_deref())
+        }
     };
     // One `fstat`, after reading, against what the walker's `lstat` saw: the same
     // file (device, inode), still regular, with the same size, mtime and ctime.
@@ -274,11 +319,11 @@ pub(crate) fn verify(
         &mut &file,
         blobs,
         &mut reader.buf,
-        Some(job.seen.size),
+        Some(seen.size),
         cancelled,
     );
     match file.metadata() {
-        Ok(m) if m.is_file() && same_file_unchanged(&Stamp::of(&m), &job.seen) => {}
+        Ok(m) if m.is_file() && same_file_unchanged(&Stamp::of(&m), &seen) => {}
         Ok(m) if !m.is_file() => {
             return Ok(Verdict::new(Class::Changed, "no longer a regular file"))
         }
@@ -290,13 +335,8 @@ pub(crate) fn verify(
         Err(ReadStop::Cancelled) => return Err(()),
         Err(ReadStop::Io(e)) => return Ok(Verdict::new(Class::Unreadable, format!("read: {e}"))),
     };
-    let differs = if immutable_source {
-        Class::Mismatch
-    } else {
-        Class::Changed
-    };
     Ok(match check {
-        BlobCheck::Equal { bytes } => match &job.note {
+        BlobCheck::Equal { bytes } => match note {
             None => Verdict {
                 class: Class::Match,
                 detail: String::new(),
@@ -529,7 +569,7 @@ mod tests {
             source: path,
             content: Vec::new(),
             size: m.len(),
-            seen: Stamp::of(&m),
+            seen: Listed::Stat(Stamp::of(&m)),
             note: None,
         }
     }

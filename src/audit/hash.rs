@@ -142,7 +142,7 @@ pub(crate) fn worker(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audit::content::Stamp;
+    use crate::audit::content::{Listed, Stamp};
     use std::sync::mpsc::sync_channel;
 
     fn job(name: &str, size: u64) -> Job {
@@ -151,13 +151,13 @@ mod tests {
             source: PathBuf::from(name),
             content: Vec::new(),
             size,
-            seen: Stamp {
+            seen: Listed::Stat(Stamp {
                 dev: 0,
                 ino: 0,
                 size,
                 mtime_ns: 0,
                 ctime_ns: 0,
-            },
+            }),
             note: None,
         }
     }

@@ -28,7 +28,7 @@ use std::sync::Mutex;
 use rustic_core::repofile::{Node, NodeType};
 use tokio_util::sync::CancellationToken;
 
-use super::content::{Blob, Job, Stamp};
+use super::content::{Blob, Job, Listed, Stamp};
 pub(crate) use super::entry::*;
 use super::filter::{ResticExcludes, Selection};
 use super::outcome::{Class, Counts, Tally};
@@ -101,7 +101,16 @@ impl Paths {
 /// A source directory entry, `lstat`ed.
 struct SrcEntry {
     name: OsString,
-    meta: std::io::Result<Metadata>,
+    /// `None`: a regular file by the directory listing, not `lstat`ed yet (a file
+    /// also in the snapshot is `fstat`ed by the hashing worker instead).
+    meta: Option<std::io::Result<Metadata>>,
+}
+
+impl SrcEntry {
+    /// The entry's `lstat`, taken now if the listing did not.
+    fn stat(self, path: &Path) -> std::io::Result<Metadata> {
+        self.meta.unwrap_or_else(|| std::fs::symlink_metadata(path))
+    }
 }
 
 /// A both-sided directory being merged.
@@ -129,9 +138,10 @@ fn list_dir(dir: &Path) -> std::io::Result<Vec<SrcEntry>> {
     let mut v = Vec::new();
     for e in std::fs::read_dir(dir)? {
         let e = e?;
+        let regular = e.file_type().is_ok_and(|t| t.is_file());
         v.push(SrcEntry {
             name: e.file_name(),
-            meta: e.metadata(),
+            meta: (!regular).then(|| e.metadata()),
         });
     }
     v.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
@@ -217,7 +227,7 @@ impl Walk<'_> {
         orig: PathBuf,
     ) -> Result<(), Cancelled> {
         let at = Paths { tree, src, orig };
-        let meta = std::fs::symlink_metadata(&at.src);
+        let meta = Some(std::fs::symlink_metadata(&at.src));
         let name = node.name.clone();
         let entry = SrcEntry { name, meta };
         if let Some(frame) = self.both(node, entry, at, None)? {
@@ -259,7 +269,8 @@ impl Walk<'_> {
                 }
                 Some(Next::Src(e)) => {
                     let at = base.join(&e.name);
-                    self.source_only(e.meta, &at)?;
+                    let meta = e.stat(&at.src);
+                    self.source_only(meta, &at)?;
                 }
                 Some(Next::Both(n, e)) => {
                     let at = base.join(&n.name);
@@ -286,7 +297,23 @@ impl Walk<'_> {
         }
         let node = n.node;
         let tree_kind = Kind::of_node(&node.node_type);
-        let meta = match e.meta {
+        if tree_kind == Kind::File && e.meta.is_none() {
+            // A file on both sides: the worker compares size, mtime and mode from
+            // the open descriptor, then the content (damage in the snapshot first).
+            if self.selection.includes_leaf(&at.tree) {
+                let snap = Facts::of_node(&node);
+                (self.submit)(Job {
+                    tree_path: at.tree,
+                    source: at.src,
+                    content: node.content.unwrap_or_default(),
+                    size: node.meta.size,
+                    seen: Listed::Regular(snap),
+                    note: None,
+                })?;
+            }
+            return Ok(None);
+        }
+        let meta = match e.stat(&at.src) {
             Ok(m) => m,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
                 self.tree_only(
@@ -374,7 +401,7 @@ impl Walk<'_> {
                 source: at.src,
                 content: node.content.unwrap_or_default(),
                 size: node.meta.size,
-                seen: Stamp::of(&meta),
+                seen: Listed::Stat(Stamp::of(&meta)),
                 note,
             };
             (self.submit)(job)?;
