@@ -64,7 +64,6 @@ impl<V: Copy> Table<V> {
         run.binary_search_by(|e| e.0.cmp(id)).ok().map(|i| run[i].1)
     }
 
-    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.entries.len()
     }

@@ -202,7 +202,12 @@ pub fn run(opts: &AuditOptions, cancel: &CancellationToken) -> Result<AuditOutco
         }
     };
 
+    let started = std::time::Instant::now();
     let opened = repo::open(opts, &shown, redactor)?;
+    tracing::debug!(
+        ms = started.elapsed().as_millis(),
+        "audit: repository opened"
+    );
     cancelled()?;
     let snap = opened.snapshot(&opts.snapshot)?;
     let recorded = opened.recorded_excludes(&snap)?;
@@ -211,6 +216,11 @@ pub fn run(opts: &AuditOptions, cancel: &CancellationToken) -> Result<AuditOutco
     let snapshot_ns = repo::backup_start_ns(&snap);
     cancelled()?;
     let trees = opened.indexed()?;
+    tracing::debug!(
+        ms = started.elapsed().as_millis(),
+        data_blobs = trees.data_blobs(),
+        "audit: index loaded"
+    );
     cancelled()?;
 
     let immutable = opts.immutable_source;

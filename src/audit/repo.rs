@@ -254,6 +254,11 @@ pub(crate) struct Indexed {
 }
 
 impl Indexed {
+    /// How many data blobs the index lists.
+    pub fn data_blobs(&self) -> usize {
+        self.index.data.len()
+    }
+
     /// A tree blob's plaintext: read from its pack, decrypted (the MAC checked) and
     /// decompressed, as rustic_core does. `Err` says why not.
     fn tree_bytes(&self, id: &TreeId) -> Result<Vec<u8>, String> {
