@@ -7,10 +7,12 @@
 //! After the last blob the file must be at EOF.
 //!
 //! The source is read once, in blocks, opened with `O_NOFOLLOW | O_NONBLOCK` (a file
-//! swapped for a symlink or a FIFO since the listing is not followed or waited on)
-//! and `fstat`ed after reading: a file that is not the one listed, or moved since
-//! the listing (its ctime), is `changed`, never `mismatch`. The source is never
-//! written.
+//! swapped for a symlink or a FIFO since the listing is not followed or waited on).
+//! A file the directory listing showed as regular is `fstat`ed through its
+//! descriptor first and its size, mtime and mode compared with the snapshot's (the
+//! walker does not `lstat` it); every file is `fstat`ed again after reading: a file
+//! that is not the one first seen, or moved since (its ctime), is `changed`, never
+//! `mismatch`. The source is never written.
 
 use std::fs::{File, Metadata, OpenOptions};
 use std::io::{self, Read};

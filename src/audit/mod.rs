@@ -1,5 +1,8 @@
 //! Whole-snapshot audit: every entry of a snapshot against its source, without
-//! restoring, in process (rustic_core reads the repository; restic is not run).
+//! restoring, in process (restic is not run): rustic_core opens the repository and
+//! reads its snapshots and index files; `index` keeps what the audit needs of the
+//! index, `repo` reads tree blobs through rustic_core's backend and `tree` decodes
+//! them.
 //!
 //! Tree level (`walk`): the snapshot's tree and the source are merged in name
 //! order; entries only in one, and differences of type, size, mtime, mode and
