@@ -727,4 +727,126 @@ mod tests {
         let v = verify(&job, &bl, true, &mut Reader::with_block(512), &|| false).unwrap();
         assert_eq!(v.class, Class::Mismatch);
     }
+
+    /// A job as the walker hands over a file the listing showed as regular: only
+    /// the snapshot's facts, no `lstat`.
+    fn regular_job(path: PathBuf, facts: Facts) -> Job {
+        Job {
+            tree_path: "/t".into(),
+            source: path,
+            content: Vec::new(),
+            size: facts.size,
+            seen: Listed::Regular(facts),
+            note: None,
+        }
+    }
+
+    fn facts_of(path: &std::path::Path) -> Facts {
+        Facts::of_meta(&std::fs::symlink_metadata(path).unwrap(), None)
+    }
+
+    #[test]
+    fn verify_compares_a_file_listed_as_regular_through_its_descriptor_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        let d = data(100);
+        std::fs::write(&p, &d).unwrap();
+        let bl = blobs(&d, &[60, 40]);
+        let mut reader = Reader::with_block(64);
+        let same = facts_of(&p);
+        let v = verify(
+            &regular_job(p.clone(), same.clone()),
+            &bl,
+            false,
+            &mut reader,
+            &|| false,
+        )
+        .unwrap();
+        assert_eq!(
+            (v.class, v.verified_bytes),
+            (Class::Match, Some(100)),
+            "{v:?}"
+        );
+
+        // The snapshot recorded another size: changed (mismatch when immutable),
+        // from the descriptor's fstat, without reading.
+        let mut bigger = same.clone();
+        bigger.size = 101;
+        let v = verify(
+            &regular_job(p.clone(), bigger.clone()),
+            &bl,
+            false,
+            &mut reader,
+            &|| false,
+        )
+        .unwrap();
+        assert_eq!((v.class, v.verified_bytes), (Class::Changed, None), "{v:?}");
+        assert!(v.detail.contains("size 101 → 100"), "{}", v.detail);
+        let v = verify(
+            &regular_job(p.clone(), bigger),
+            &bl,
+            true,
+            &mut reader,
+            &|| false,
+        )
+        .unwrap();
+        assert_eq!(v.class, Class::Mismatch, "{v:?}");
+
+        // Another mode rides along as a note on equal content.
+        let mut other_mode = same.clone();
+        other_mode.perm = Some(same.perm.unwrap() ^ 0o070);
+        let v = verify(
+            &regular_job(p.clone(), other_mode),
+            &bl,
+            false,
+            &mut reader,
+            &|| false,
+        )
+        .unwrap();
+        assert_eq!(
+            (v.class, v.verified_bytes),
+            (Class::Changed, Some(100)),
+            "{v:?}"
+        );
+        assert!(v.detail.ends_with("(content equal)"), "{}", v.detail);
+
+        // Same size and mtime, other bytes: a mismatch.
+        let mut flipped = d.clone();
+        flipped[70] ^= 1;
+        std::fs::write(&p, &flipped).unwrap();
+        let mtime = std::time::SystemTime::UNIX_EPOCH
+            + std::time::Duration::from_nanos(u64::try_from(same.mtime_ns.unwrap()).unwrap());
+        File::options()
+            .write(true)
+            .open(&p)
+            .unwrap()
+            .set_modified(mtime)
+            .unwrap();
+        let v = verify(&regular_job(p, same), &bl, false, &mut reader, &|| false).unwrap();
+        assert_eq!(v.class, Class::Mismatch, "{v:?}");
+        assert!(v.detail.contains("blob 2 of 2"), "{}", v.detail);
+    }
+
+    #[test]
+    fn verify_a_file_replaced_by_what_cannot_be_opened_is_changed_not_unreadable() {
+        // A socket cannot be opened (ENXIO); its lstat shows the type changed.
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        let d = data(10);
+        std::fs::write(&p, &d).unwrap();
+        let facts = facts_of(&p);
+        std::fs::remove_file(&p).unwrap();
+        let _sock = std::os::unix::net::UnixListener::bind(&p).unwrap();
+        let bl = blobs(&d, &[10]);
+        let v = verify(
+            &regular_job(p, facts),
+            &bl,
+            false,
+            &mut Reader::with_block(64),
+            &|| false,
+        )
+        .unwrap();
+        assert_eq!(v.class, Class::Changed, "{v:?}");
+        assert!(v.detail.contains("socket"), "{}", v.detail);
+    }
 }
