@@ -268,34 +268,27 @@ impl Indexed {
             .get(&id_bytes(id))
             .ok_or("it is not in the index")?;
         let pack = Id::new(self.index.packs[loc.pack as usize]);
+        let name = pack.to_hex();
+        let name = name.as_str();
         let data = self
             .backend
             .read_partial(FileType::Pack, &pack, true, loc.offset, loc.length)
             .map_err(|e| short(&e))?;
         if data.len() < 16 {
-            return Err(format!(
-                "pack {}: the blob is too short to decrypt",
-                pack.to_hex().as_str()
-            ));
+            return Err(format!("pack {name}: the blob is too short to decrypt"));
         }
         let plain = self
             .cipher
             .decrypt(Nonce::from_slice(&data[..16]), &data[16..])
-            .map_err(|_| {
-                format!(
-                    "pack {}: decryption failed (MAC check failed)",
-                    pack.to_hex().as_str()
-                )
-            })?;
+            .map_err(|_| format!("pack {name}: decryption failed (MAC check failed)"))?;
         let Some(want) = loc.uncompressed else {
             return Ok(plain);
         };
         let out = zstd::bulk::decompress(&plain, want.get() as usize)
-            .map_err(|e| format!("pack {}: zstd: {e}", pack.to_hex().as_str()))?;
+            .map_err(|e| format!("pack {name}: zstd: {e}"))?;
         if out.len() != want.get() as usize {
             return Err(format!(
-                "pack {}: decompressed to {} bytes, the index says {want}",
-                pack.to_hex().as_str(),
+                "pack {name}: decompressed to {} bytes, the index says {want}",
                 out.len()
             ));
         }
