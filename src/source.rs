@@ -5,10 +5,14 @@
 //! snapshot's tree path into the path to compare against: explicit `--map FROM=TO`
 //! prefixes first (longest wins), then what the snapshot's own `paths` imply. The
 //! source is only ever opened read-only, once per file, without following symlinks
-//! (`read_expected`), and never written.
+//! and without moving its access time where the kernel allows (`read_expected`,
+//! `open_quietly`), and never written.
 
+use std::fs::File;
+use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::compare::{self, Expected, HashError, Stop, Stopped};
 
@@ -71,11 +75,36 @@ pub fn parse_map(s: &str) -> Result<(String, PathBuf), String> {
     Ok((from.to_owned(), PathBuf::from(to)))
 }
 
+/// Whether `open_quietly` still asks for `O_NOATIME`.
+static NOATIME: AtomicBool = AtomicBool::new(true);
+
+/// Opens a source file through `open` (given the extra open flags), asking for
+/// `O_NOATIME` so that reading it leaves its access time alone: on a `relatime` file
+/// system a weekly audit would otherwise move every file's atime once a day, and
+/// tools that sort or expire by atime would see the verification as a use.
+///
+/// The kernel allows `O_NOATIME` only to the file's owner or a process with
+/// `CAP_FOWNER`; it refuses it with `EPERM`, and the file is then opened without it.
+/// The first refusal turns it off for the rest of the process: the service user
+/// (`CAP_DAC_READ_SEARCH` only) reads other owners' files, and would otherwise pay
+/// two opens for each of them.
+pub fn open_quietly(open: impl Fn(nix::libc::c_int) -> io::Result<File>) -> io::Result<File> {
+    if NOATIME.load(Ordering::Relaxed) {
+        match open(nix::libc::O_NOATIME) {
+            Err(e) if e.raw_os_error() == Some(nix::libc::EPERM) => {
+                NOATIME.store(false, Ordering::Relaxed);
+            }
+            other => return other,
+        }
+    }
+    open(0)
+}
+
 /// Reads the expected side: size, mtime and SHA-256 of a source file.
 ///
-/// The file is opened once, with `O_NOFOLLOW` (a symlink where the file was is a
-/// change, never followed) and `O_NONBLOCK` (a FIFO where the file was cannot hang
-/// the run), and everything is read from that descriptor: `fstat` before (it must
+/// The file is opened once (`open_quietly`), with `O_NOFOLLOW` (a symlink where the
+/// file was is a change, never followed) and `O_NONBLOCK` (a FIFO where the file was
+/// cannot hang the run), and everything is read from that descriptor: `fstat` before (it must
 /// be a regular file) and after reading. A file whose size, mtime or inode moved
 /// while it was read is `Changed`: an edit during the test, not damage.
 ///
@@ -94,11 +123,12 @@ fn read_expected_with(
 ) -> Result<Expected, Stopped> {
     use std::os::unix::fs::OpenOptionsExt;
     let flags = nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_NONBLOCK;
-    let file = match std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(flags.bits())
-        .open(path)
-    {
+    let file = match open_quietly(|extra| {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(flags.bits() | extra)
+            .open(path)
+    }) {
         Ok(f) => f,
         Err(e) => return Ok(open_error(path, &e)),
     };
@@ -249,6 +279,43 @@ pub fn parse_mtime(s: &str) -> Option<i128> {
     Some(i128::from(t.timestamp()) * 1_000_000_000 + i128::from(t.timestamp_subsec_nanos()))
 }
 
+/// Test support: sets `f`'s access time a year before its modification time, so
+/// that a plain read on a `relatime` file system moves it, and returns that time.
+/// Panics, naming the directory, where a plain read does not move it (`noatime`):
+/// a test of `open_quietly` could not fail there.
+#[cfg(test)]
+pub(crate) fn stale_atime(f: &Path) -> std::time::SystemTime {
+    use std::time::Duration;
+    let set = |p: &Path| {
+        let m = std::fs::metadata(p).expect("stat");
+        let atime = m.modified().expect("mtime") - Duration::from_secs(365 * 86_400);
+        let times = std::fs::FileTimes::new().set_accessed(atime);
+        File::options()
+            .write(true)
+            .open(p)
+            .expect("open")
+            .set_times(times)
+            .expect("set_times");
+        atime
+    };
+    let probe = f.with_extension("atime-probe");
+    std::fs::write(&probe, b"probe").expect("write probe");
+    let old = set(&probe);
+    std::fs::read(&probe).expect("read probe");
+    let moved = std::fs::metadata(&probe)
+        .expect("stat")
+        .accessed()
+        .expect("atime")
+        != old;
+    std::fs::remove_file(&probe).expect("remove probe");
+    assert!(
+        moved,
+        "{}: this file system does not update access times on a read (noatime?); run the tests with TMPDIR on one that does",
+        f.parent().unwrap_or(f).display()
+    );
+    set(f)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -276,6 +343,20 @@ mod tests {
         assert!(parse_map("/a=/b").is_ok());
         assert!(parse_map("a=/b").is_err());
         assert!(parse_map("/a").is_err());
+    }
+
+    #[test]
+    fn read_expected_leaves_the_access_time_alone() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = big_file(dir.path());
+        let atime = stale_atime(&f);
+        let e = read_expected(&f, &Stop::default()).expect("not stopped");
+        assert!(matches!(e, Expected::Read { .. }), "{e:?}");
+        let after = std::fs::metadata(&f)
+            .expect("stat")
+            .accessed()
+            .expect("atime");
+        assert_eq!(after, atime, "reading the source moved its atime");
     }
 
     fn big_file(dir: &Path) -> PathBuf {

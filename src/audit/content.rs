@@ -7,7 +7,8 @@
 //! After the last blob the file must be at EOF.
 //!
 //! The source is read once, in blocks, opened with `O_NOFOLLOW | O_NONBLOCK` (a file
-//! swapped for a symlink or a FIFO since the listing is not followed or waited on).
+//! swapped for a symlink or a FIFO since the listing is not followed or waited on),
+//! and with `O_NOATIME` where the kernel allows (`source::open_quietly`).
 //! A file the directory listing showed as regular is `fstat`ed through its
 //! descriptor first and its size, mtime and mode compared with the snapshot's (the
 //! walker does not `lstat` it); every file is `fstat`ed again after reading: a file
@@ -27,6 +28,7 @@ use rustic_core::DataId;
 use super::entry::{compare_meta, Facts, Meta};
 use super::outcome::Class;
 use super::repo::{resolve_blobs, Trees};
+use crate::source;
 
 /// Read block size: large enough to stream big files efficiently, small enough that
 /// cancellation is noticed within milliseconds.
@@ -381,13 +383,18 @@ fn same_file_unchanged(now: &Stamp, seen: &Stamp) -> bool {
     now == seen
 }
 
-/// Opens read-only without following a final symlink and without blocking on a
-/// FIFO or device that took the file's place.
+/// Opens read-only without following a final symlink, without blocking on a
+/// FIFO or device that took the file's place, and without moving the access time
+/// where the kernel allows (`source::open_quietly`).
 fn open_nofollow(path: &std::path::Path) -> io::Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK | nix::libc::O_NOCTTY)
-        .open(path)
+    source::open_quietly(|extra| {
+        OpenOptions::new()
+            .read(true)
+            .custom_flags(
+                nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK | nix::libc::O_NOCTTY | extra,
+            )
+            .open(path)
+    })
 }
 
 /// `open_nofollow` of `name` in the directory `dir`.
@@ -398,9 +405,16 @@ fn open_nofollow_at(dir: &OwnedFd, name: &std::ffi::OsStr) -> io::Result<File> {
         | OFlag::O_NONBLOCK
         | OFlag::O_NOCTTY
         | OFlag::O_CLOEXEC;
-    nix::fcntl::openat(dir, name, flags, nix::sys::stat::Mode::empty())
+    source::open_quietly(|extra| {
+        nix::fcntl::openat(
+            dir,
+            name,
+            flags | OFlag::from_bits_retain(extra),
+            nix::sys::stat::Mode::empty(),
+        )
         .map(File::from)
         .map_err(io::Error::from)
+    })
 }
 
 /// A directory's descriptor to open its files with `open_nofollow_at` (`O_PATH`:

@@ -213,6 +213,32 @@ fn verify_matching_file_is_match_with_its_bytes() {
     assert_eq!(v.verified_bytes, Some(3000));
 }
 
+#[test]
+fn verify_leaves_the_access_time_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = data(3000);
+    let bl = blobs(&d, &[1000, 2000]);
+    let mut reader = Reader::with_block(512);
+    // Both through the directory's descriptor (the second with it already open).
+    for name in ["f", "g"] {
+        let p = dir.path().join(name);
+        std::fs::write(&p, &d).unwrap();
+        let atime = crate::source::stale_atime(&p);
+        let v = verify(&job_for(p.clone()), &bl, false, &mut reader, &|| false).unwrap();
+        assert_eq!(v.class, Class::Match, "{name}");
+        let after = std::fs::metadata(&p).unwrap().accessed().unwrap();
+        assert_eq!(after, atime, "{name}: the audit moved the source's atime");
+    }
+    // The fallback by path, where the directory cannot be opened.
+    let p = dir.path().join("h");
+    std::fs::write(&p, &d).unwrap();
+    let atime = crate::source::stale_atime(&p);
+    let mut read = Vec::new();
+    open_nofollow(&p).unwrap().read_to_end(&mut read).unwrap();
+    assert_eq!(read, d);
+    assert_eq!(std::fs::metadata(&p).unwrap().accessed().unwrap(), atime);
+}
+
 /// A 100-byte file `f` listed as a job, its blobs, and a reader: `warm`, the
 /// reader already holds the directory (it read a file there before this one).
 fn file_of_100_bytes(warm: bool) -> (tempfile::TempDir, PathBuf, Job, Vec<Blob>, Reader) {
