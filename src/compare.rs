@@ -102,21 +102,28 @@ pub fn hash_reader(r: impl Read) -> std::io::Result<(String, u64)> {
 /// # Errors
 /// A read error, or `Stopped`.
 pub fn hash_reader_until(mut r: impl Read, stop: &Stop) -> Result<(String, u64), HashError> {
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; BLOCK];
-    let mut n = 0u64;
-    loop {
-        stop.check().map_err(HashError::Stopped)?;
-        let k = match r.read(&mut buf) {
-            Ok(0) => break,
-            Ok(k) => k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(HashError::Io(e)),
-        };
-        h.update(&buf[..k]);
-        n += k as u64;
+    thread_local! {
+        /// One read buffer per thread: a drill hashes 400,000 files, and a fresh
+        /// zeroed 256 KiB buffer for each was 2% of its CPU.
+        static BUF: std::cell::RefCell<Box<[u8]>> =
+            std::cell::RefCell::new(vec![0u8; BLOCK].into_boxed_slice());
     }
-    Ok((hex(&h.finalize()), n))
+    BUF.with_borrow_mut(|buf| {
+        let mut h = Sha256::new();
+        let mut n = 0u64;
+        loop {
+            stop.check().map_err(HashError::Stopped)?;
+            let k = match r.read(buf) {
+                Ok(0) => break,
+                Ok(k) => k,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(HashError::Io(e)),
+            };
+            h.update(&buf[..k]);
+            n += k as u64;
+        }
+        Ok((hex(&h.finalize()), n))
+    })
 }
 
 /// Hex SHA-256 of a file's contents (opened read-only, never written).
