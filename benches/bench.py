@@ -43,7 +43,10 @@ RESTIC = {"0.14": os.environ.get("RESTIC_014", "/usr/bin/restic"),
           "0.18": os.environ.get("RESTIC_018", "/opt/restic-0.18/usr/bin/restic")}
 REPO = os.path.join(BENCH_DIR, "repo")
 PASSWORD = os.path.join(BENCH_DIR, "password")
-TMP = os.path.join(BENCH_DIR, "tmp")
+# Restores go here. BENCH_TMP puts them on another file system: on ext4 without a
+# journal a restore that follows the removal of a large tree runs up to 4x slower
+# (BENCHMARKS.md, "Update at 871bc14"), which the alternating pairs cannot cancel.
+TMP = os.environ.get("BENCH_TMP") or os.path.join(BENCH_DIR, "tmp")
 SHA_BENCH = os.path.join(BENCH_DIR, "sha-target/release/sha-bench")
 RESULTS = {}
 

@@ -236,8 +236,24 @@ def restverify_run(exe, rb, snap, cap):
     return {"seconds": secs, "ok": ok}
 
 
+def settle_cache(mode, snap):
+    """Puts the page cache in the same state before each side of a pair (untimed).
+
+    Needed here: the host reclaims idle page cache on its own (DAMON), so without it
+    one side can find the source in memory and the other read it from disk."""
+    if mode == "warm":
+        for d in (REPO, snap["paths"][0]):
+            subprocess.run(["sh", "-c", 'find "$1" -type f -print0 | xargs -0 -P 2 cat '
+                            '>/dev/null', "-", d], check=False)
+    elif mode == "cold":
+        subprocess.run(["sync"], check=False)
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("3\n")
+
+
 def section7(args, snap):
     log("== 7. restore-test --full vs bare full restore + hashing everything (2 cores) ==")
+    log(f"page cache before each side: {args.cache}; restores under {TMP}")
     exe = restverify_bin() if args.restverify else None
     if args.restverify and not exe:
         log("restverify could not be installed: that comparison is skipped")
@@ -252,6 +268,7 @@ def section7(args, snap):
                 order.append("restverify")
             got = {}
             for side in order:
+                settle_cache(args.cache, snap)
                 if side == "rv":
                     got[side] = rv_full(rb, args.cap)
                 elif side == "bare":
@@ -291,6 +308,8 @@ def section7(args, snap):
             summary["restverify_median_ratio"] = statistics.median(rr)
             summary["restverify_median"] = statistics.median(p["restverify"]["seconds"]
                                                              for p in pairs)
+        summary["cache"] = args.cache
+        summary["tmp"] = TMP
         out[ver] = summary
         log(f"restic {ver}: median ratio {summary['median_ratio']:.3f} (range "
             f"{summary['min_ratio']:.3f}-{summary['max_ratio']:.3f}), ratio of medians "
@@ -376,6 +395,10 @@ def main():
     ap.add_argument("--sizes", default="10,100,500,1000,2000,5000")
     ap.add_argument("--cap", type=float, default=300.0, help="seconds per measurement")
     ap.add_argument("--no-restverify", dest="restverify", action="store_false")
+    ap.add_argument("--cache", choices=["as-is", "warm", "cold"], default="as-is",
+                    help="page cache before each side of section 7 (untimed): as-is; "
+                         "warm = the repository and the source read once; cold = "
+                         "sync and drop_caches (root)")
     args = ap.parse_args()
     args.versions = [v for v in args.versions.split(",") if v]
     args.sizes = [int(x) for x in args.sizes.split(",")]
