@@ -253,7 +253,8 @@ def settle_cache(mode, snap):
 
 def section7(args, snap):
     log("== 7. restore-test --full vs bare full restore + hashing everything (2 cores) ==")
-    log(f"page cache before each side: {args.cache}; restores under {TMP}")
+    log(f"page cache before each side: {args.cache}; restores under {TMP}; niced CPU "
+        "includes the drill's own hash workers (nice +10 from 22d0e67 on)")
     exe = restverify_bin() if args.restverify else None
     if args.restverify and not exe:
         log("restverify could not be installed: that comparison is skipped")
