@@ -363,21 +363,23 @@ mod tests {
 
     #[tokio::test]
     async fn run_sends_sigint_on_cancel_and_reports_it() {
-        let args = sh("trap 'echo got-int; exit 130' INT; while :; do sleep 0.1; done");
+        let args = sh("trap 'echo got-int; exit 130' INT; echo ready; while :; do sleep 0.1; done");
         let l = limits(60);
         let cancel = l.cancel.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            cancel.cancel();
-        });
-        let mut out = String::new();
+        let mut out = Vec::new();
         let exit = run(sh_spec(&args), &l, &mut |line| {
-            out.push_str(&String::from_utf8_lossy(line))
+            let line = String::from_utf8_lossy(line).trim().to_owned();
+            // Cancel once the trap is set (a fixed 300 ms delay raced the shell's
+            // start-up on a loaded machine, and SIGINT then found no trap).
+            if line == "ready" {
+                cancel.cancel();
+            }
+            out.push(line);
         })
         .await
         .expect("run");
         assert_eq!(exit.stopped, Some(Stopped::Cancelled));
-        assert_eq!(out.trim(), "got-int");
+        assert_eq!(out, ["ready", "got-int"]);
         assert_eq!(exit.status.code(), Some(130));
     }
 
