@@ -363,14 +363,28 @@ mod tests {
 
     #[tokio::test]
     async fn run_sends_sigint_on_cancel_and_reports_it() {
-        let args = sh("trap 'echo got-int; exit 130' INT; echo ready; while :; do sleep 0.1; done");
+        // `env --default-signal=INT`: a shell cannot trap a signal it was started
+        // with ignored, and a test binary run in the background of a non-interactive
+        // shell (`nohup … &`) has SIGINT ignored. (restic-verify itself installs its
+        // SIGINT handler first thing, so its children start with the default.)
+        let args: Vec<OsString> = [
+            "--default-signal=INT",
+            "/bin/sh",
+            "-c",
+            "trap 'echo got-int; exit 130' INT; echo ready; while :; do sleep 0.1; done",
+        ]
+        .map(OsString::from)
+        .into();
+        let spec = Spec {
+            program: Path::new("/usr/bin/env"),
+            ..sh_spec(&args)
+        };
         let l = limits(60);
         let cancel = l.cancel.clone();
         let mut out = Vec::new();
-        let exit = run(sh_spec(&args), &l, &mut |line| {
+        let exit = run(spec, &l, &mut |line| {
             let line = String::from_utf8_lossy(line).trim().to_owned();
-            // Cancel once the trap is set (a fixed 300 ms delay raced the shell's
-            // start-up on a loaded machine, and SIGINT then found no trap).
+            // Cancel once the trap is set (a fixed delay raced the shell's start-up).
             if line == "ready" {
                 cancel.cancel();
             }
