@@ -104,8 +104,8 @@ pub fn open_quietly(open: impl Fn(nix::libc::c_int) -> io::Result<File>) -> io::
 ///
 /// The file is opened once (`open_quietly`), with `O_NOFOLLOW` (a symlink where the
 /// file was is a change, never followed) and `O_NONBLOCK` (a FIFO where the file was
-/// cannot hang the run), and everything is read from that descriptor: `fstat` before (it must
-/// be a regular file) and after reading. A file whose size, mtime or inode moved
+/// cannot hang the run), and everything is read from that descriptor: `fstat`
+/// before (it must be a regular file) and after reading. A file whose size, mtime or inode moved
 /// while it was read is `Changed`: an edit during the test, not damage.
 ///
 /// # Errors

@@ -260,9 +260,7 @@ fn file_of_100_bytes(warm: bool) -> (tempfile::TempDir, PathBuf, Job, Vec<Blob>,
 }
 
 #[rstest]
-#[case(false)]
-#[case(true)]
-fn verify_symlink_in_place_of_the_file_is_changed_not_followed(#[case] warm: bool) {
+fn verify_symlink_in_place_of_the_file_is_changed_not_followed(#[values(false, true)] warm: bool) {
     let (_dir, p, job, bl, mut reader) = file_of_100_bytes(warm);
     std::fs::remove_file(&p).unwrap();
     std::os::unix::fs::symlink("/etc/passwd", &p).unwrap();
@@ -271,9 +269,7 @@ fn verify_symlink_in_place_of_the_file_is_changed_not_followed(#[case] warm: boo
 }
 
 #[rstest]
-#[case(false)]
-#[case(true)]
-fn verify_file_replaced_since_the_listing_is_changed(#[case] warm: bool) {
+fn verify_file_replaced_since_the_listing_is_changed(#[values(false, true)] warm: bool) {
     let (dir, p, job, bl, mut reader) = file_of_100_bytes(warm);
     let q = dir.path().join("g");
     std::fs::write(&q, data(100)).unwrap();
@@ -283,10 +279,8 @@ fn verify_file_replaced_since_the_listing_is_changed(#[case] warm: bool) {
 }
 
 #[rstest]
-#[case(false)]
-#[case(true)]
 fn verify_file_edited_since_the_listing_with_its_mtime_put_back_is_changed_not_mismatch(
-    #[case] warm: bool,
+    #[values(false, true)] warm: bool,
 ) {
     let (_dir, p, job, bl, mut reader) = file_of_100_bytes(warm);
     let mtime = std::fs::metadata(&p).unwrap().modified().unwrap();
@@ -306,9 +300,9 @@ fn verify_file_edited_since_the_listing_with_its_mtime_put_back_is_changed_not_m
 }
 
 #[rstest]
-#[case(false)]
-#[case(true)]
-fn verify_fifo_or_directory_in_place_of_the_file_is_changed_not_unreadable(#[case] warm: bool) {
+fn verify_fifo_or_directory_in_place_of_the_file_is_changed_not_unreadable(
+    #[values(false, true)] warm: bool,
+) {
     let (_dir, p, job, bl, mut reader) = file_of_100_bytes(warm);
     std::fs::remove_file(&p).unwrap();
     nix::unistd::mkfifo(&p, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
