@@ -89,10 +89,18 @@ static NOATIME: AtomicBool = AtomicBool::new(true);
 /// (`CAP_DAC_READ_SEARCH` only) reads other owners' files, and would otherwise pay
 /// two opens for each of them.
 pub fn open_quietly(open: impl Fn(nix::libc::c_int) -> io::Result<File>) -> io::Result<File> {
-    if NOATIME.load(Ordering::Relaxed) {
+    open_quietly_with(&NOATIME, open)
+}
+
+/// `open_quietly` with the switch given (tests use their own).
+fn open_quietly_with(
+    noatime: &AtomicBool,
+    open: impl Fn(nix::libc::c_int) -> io::Result<File>,
+) -> io::Result<File> {
+    if noatime.load(Ordering::Relaxed) {
         match open(nix::libc::O_NOATIME) {
             Err(e) if e.raw_os_error() == Some(nix::libc::EPERM) => {
-                NOATIME.store(false, Ordering::Relaxed);
+                noatime.store(false, Ordering::Relaxed);
             }
             other => return other,
         }
@@ -343,6 +351,41 @@ mod tests {
         assert!(parse_map("/a=/b").is_ok());
         assert!(parse_map("a=/b").is_err());
         assert!(parse_map("/a").is_err());
+    }
+
+    #[test]
+    fn open_quietly_without_permission_for_o_noatime_opens_without_it_from_then_on() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = big_file(dir.path());
+        let switch = AtomicBool::new(true);
+        let calls = std::cell::RefCell::new(Vec::new());
+        // As the kernel answers a user who neither owns the file nor has CAP_FOWNER.
+        let open = |extra: nix::libc::c_int| {
+            calls.borrow_mut().push(extra);
+            if extra & nix::libc::O_NOATIME != 0 {
+                return Err(io::Error::from_raw_os_error(nix::libc::EPERM));
+            }
+            File::open(&f)
+        };
+        assert!(open_quietly_with(&switch, open).is_ok());
+        assert_eq!(*calls.borrow(), [nix::libc::O_NOATIME, 0]);
+        assert!(open_quietly_with(&switch, open).is_ok());
+        assert_eq!(
+            *calls.borrow(),
+            [nix::libc::O_NOATIME, 0, 0],
+            "asked again after a refusal"
+        );
+        // Other errors are the file's own, not a reason to retry.
+        let missing = |extra: nix::libc::c_int| {
+            calls.borrow_mut().push(extra);
+            File::open(dir.path().join("nope"))
+        };
+        let switch = AtomicBool::new(true);
+        calls.borrow_mut().clear();
+        let e = open_quietly_with(&switch, missing).expect_err("missing");
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+        assert_eq!(*calls.borrow(), [nix::libc::O_NOATIME]);
+        assert!(switch.load(Ordering::Relaxed));
     }
 
     #[test]

@@ -458,7 +458,7 @@ fn foreign_source(env: &TestEnv) -> PathBuf {
 }
 
 #[test]
-fn backends_service_user_with_dac_read_search_passes_restore_test_and_check() {
+fn backends_service_user_with_dac_read_search_passes_restore_test_check_and_audit() {
     let env = TestEnv::new();
     if !nix::unistd::Uid::effective().is_root() {
         assert!(
@@ -533,6 +533,33 @@ fn backends_service_user_with_dac_read_search_passes_restore_test_and_check() {
         util::tree_digest(&src),
         src_before,
         "the source was written"
+    );
+
+    // The audit reads every file as the service user: it may not open other owners'
+    // files with O_NOATIME (EPERM), and reads them without it.
+    let out = env
+        .cmd_via(&SERVICE_USER)
+        .env("RESTIC_VERIFY_RUNTIME_DIR", &run_dir)
+        .arg("audit")
+        .arg("--repo")
+        .arg(&repo)
+        .arg("--password-file")
+        .arg(env.fixture_password())
+        .arg("--results")
+        .arg(out_dir.join("results.jsonl"))
+        .output()
+        .expect("run");
+    let r = util::read_jsonl(&out_dir.join("results.jsonl"))
+        .pop()
+        .expect("record");
+    assert_eq!(r["kind"], "audit", "{r}");
+    assert_eq!(r["outcome"], "pass", "{r}\n{}", stderr(&out));
+    util::assert_exit(&out, 0);
+    assert_eq!(r["audit"]["files_verified"], 7, "{r}");
+    assert_eq!(
+        util::tree_digest(&src),
+        src_before,
+        "the audit wrote the source"
     );
 
     let out = env
