@@ -12,7 +12,7 @@
 #
 # Needs: cargo, python3 (stdlib only), openssl, bc, restic 0.14 at $RESTIC_014
 # (default /usr/bin/restic: `apt-get install restic` on bookworm), restic 0.18 at $RESTIC_018
-# (default /opt/restic-0.18/usr/bin/restic: scripts/install-restic-0.18.sh /opt/restic-0.18),
+# (default /opt/restic-0.18/usr/bin/restic: scripts/install-restic.sh trixie /opt/restic-0.18),
 # fusermount and /dev/fuse for the `mount` strategy (it reports FAIL without them),
 # ~12 GB free under $BENCH_DIR (default <repo>/.bench, git-ignored; reused between runs).
 # Prints the figures; the raw numbers go to $BENCH_DIR/results/latest.json.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests and the demo need on a Debian bookworm machine, if missing:
-# restic 0.14 (apt), restic 0.18 (Debian trixie's static binary, unpacked into
-# $RESTIC_018_PREFIX without touching apt's state), promtool (Debian's prometheus), and
+# restic 0.14 (apt), restic 0.18 and 0.19 (Debian trixie's and sid's static binaries,
+# unpacked into $RESTIC_018_PREFIX and $RESTIC_019_PREFIX without touching apt's
+# state: scripts/install-restic.sh), promtool (Debian's prometheus), and
 # the loopback servers the notification tests deliver to: an SMTP server (aiosmtpd),
 # Prometheus' Pushgateway and node_exporter, the backends the backend tests verify
 # through: a restic REST server (rclone) and an SFTP server (openssh-server), and
@@ -15,6 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 prefix=${RESTIC_018_PREFIX:-/opt/restic-0.18}
+prefix019=${RESTIC_019_PREFIX:-/opt/restic-0.19}
 
 need=()
 command -v restic >/dev/null 2>&1 || need+=(restic)
@@ -48,7 +50,8 @@ if [ ${#need[@]} -gt 0 ]; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
-scripts/install-restic-0.18.sh "$prefix" >/dev/null
+scripts/install-restic.sh trixie "$prefix" >/dev/null
+scripts/install-restic.sh sid "$prefix019" >/dev/null
 # sshd refuses to start without its privilege separation directory (the tests start
 # their own sshd on a loopback port; the package's service is not used).
 if [ ! -d /run/sshd ]; then
@@ -63,4 +66,4 @@ if ! cargo deb --version 2>/dev/null | grep -qx "cargo-deb $cargo_deb_version"; 
   cargo install cargo-deb --version "$cargo_deb_version" --locked --quiet
   echo "setup: cargo-deb installed in $(($(date +%s) - started)) s"
 fi
-echo "setup: $(restic version | cut -d' ' -f1-2) at $(command -v restic); $("$prefix/usr/bin/restic" version | cut -d' ' -f1-2) at $prefix/usr/bin/restic; $(promtool --version 2>&1 | head -1 | cut -d' ' -f1-3)"
+echo "setup: $(restic version | cut -d' ' -f1-2) at $(command -v restic); $("$prefix/usr/bin/restic" version | cut -d' ' -f1-2) at $prefix/usr/bin/restic; $("$prefix019/usr/bin/restic" version | cut -d' ' -f1-2) at $prefix019/usr/bin/restic; $(promtool --version 2>&1 | head -1 | cut -d' ' -f1-3)"

@@ -73,6 +73,10 @@ mod tests {
         Some(Version::new(0, 18, 0))
     )]
     #[case(
+        "restic 0.19.1 compiled with go1.26.4 on linux/amd64\n",
+        Some(Version::new(0, 19, 1))
+    )]
+    #[case(
         "restic 0.17.3-dev (compiled manually) compiled with go1.22",
         Some(Version::new(0, 17, 3))
     )]
