@@ -328,7 +328,7 @@ fn repository(out: &mut String, page: &Page<'_>, id: usize, name: &str, r: &Repo
             let _ = write!(out, "<pre>{}</pre>", escape(&d.lines.join("\n")));
         }
         if let Some(x) = &d.damage {
-            damage(x, out);
+            damage(&x.parse(), out);
         }
         out.push_str("</div>");
     }
