@@ -9,6 +9,14 @@
 //! is skipped with a warning naming the file and line number, never a crash.
 //! Records are read leniently: unknown fields are ignored and unknown kinds (e.g.
 //! `audit`) and outcomes are kept, so a newer writer does not break an older reader.
+//!
+//! Memory per line stays near the line's length: a line is read up to
+//! `MAX_LINE_BYTES` (a longer one is skipped, with a warning naming the file and
+//! line number), fields the readers do not use are skipped without being built
+//! (serde's `IgnoredAny`), the objects shown as written (`audit`, `damage`) are
+//! kept as their raw JSON text (`Raw`), never as a `serde_json::Value` tree, and
+//! lists (`findings`, `check.errors`) keep their first `MAX_ITEMS` elements and
+//! count the rest (`Capped`).
 
 pub mod human;
 pub mod status;
@@ -24,8 +32,12 @@ use serde::{Deserialize, Serialize};
 use crate::state::{self, JobState};
 
 /// Longest line read as a record; a longer one is skipped with a warning so that
-/// one runaway line cannot take all memory.
-pub const MAX_LINE_BYTES: usize = 256 << 20;
+/// one runaway line cannot take all memory. The writer's lines are far shorter:
+/// an audit lists at most `max-listed` files, a verbose restore test its sample.
+pub const MAX_LINE_BYTES: usize = 64 << 20;
+/// Elements of a list (`findings`, `check.errors`) kept per record; the rest are
+/// counted, not kept.
+pub const MAX_ITEMS: usize = 10_000;
 /// Malformed lines warned about one by one per file; the rest are counted.
 const MAX_LINE_WARNINGS: u64 = 20;
 
@@ -84,15 +96,15 @@ pub struct Entry {
     #[serde(default)]
     pub restore_test: Option<RestorePart>,
     #[serde(default)]
-    pub findings: Vec<FindingPart>,
+    pub findings: Capped<FindingPart>,
     #[serde(default)]
     pub error: Option<ErrorPart>,
     /// A description of damage (with a `recipe` to repair it), when a writer adds one.
     #[serde(default)]
-    pub damage: Option<serde_json::Value>,
+    pub damage: Option<Raw>,
     /// The audit part of an `audit` record, shown as it is.
     #[serde(default)]
-    pub audit: Option<serde_json::Value>,
+    pub audit: Option<Raw>,
     /// A fire drill's record (`restic-verify drill`): not a real verdict, so the
     /// readers never see it (`read_from` skips it).
     #[serde(default)]
@@ -148,7 +160,7 @@ impl Entry {
 pub struct CheckPart {
     #[serde(default)]
     pub read_data_subset: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "capped")]
     pub errors: Vec<String>,
     #[serde(default)]
     pub snapshots: Option<u64>,
@@ -243,7 +255,7 @@ pub struct FindingPart {
     #[serde(default)]
     pub detail: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub damage: Option<serde_json::Value>,
+    pub damage: Option<Raw>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
@@ -252,6 +264,111 @@ pub struct ErrorPart {
     pub category: Option<String>,
     #[serde(default)]
     pub message: String,
+}
+
+/// A JSON value kept as the text it was written as: shown or passed on verbatim,
+/// parsed only where it is rendered, never held as a `serde_json::Value` tree.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Raw(Box<serde_json::value::RawValue>);
+
+impl Raw {
+    /// The JSON text.
+    pub fn get(&self) -> &str {
+        self.0.get()
+    }
+
+    /// The value, parsed (to render it).
+    pub fn parse(&self) -> serde_json::Value {
+        serde_json::from_str(self.get()).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+impl PartialEq for Raw {
+    fn eq(&self, other: &Raw) -> bool {
+        self.get() == other.get()
+    }
+}
+
+impl std::fmt::Display for Raw {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.get())
+    }
+}
+
+/// A JSON list of which the first `MAX_ITEMS` elements are kept; the others are
+/// skipped without being built, and counted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Capped<T> {
+    items: Vec<T>,
+    total: u64,
+}
+
+impl<T> Default for Capped<T> {
+    fn default() -> Self {
+        Capped {
+            items: Vec::new(),
+            total: 0,
+        }
+    }
+}
+
+impl<T> Capped<T> {
+    /// Elements in the list as written, kept or not.
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+}
+
+impl<T> std::ops::Deref for Capped<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        &self.items
+    }
+}
+
+impl<'a, T> IntoIterator for &'a Capped<T> {
+    type Item = &'a T;
+    type IntoIter = std::slice::Iter<'a, T>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.items.iter()
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Capped<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Visit<T> {
+            type Value = Capped<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a list")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Capped<T>, A::Error> {
+                let mut out = Capped::default();
+                loop {
+                    if out.items.len() < MAX_ITEMS {
+                        match seq.next_element::<T>()? {
+                            Some(x) => out.items.push(x),
+                            None => break,
+                        }
+                    } else if seq.next_element::<serde::de::IgnoredAny>()?.is_none() {
+                        break;
+                    }
+                    out.total += 1;
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_seq(Visit(std::marker::PhantomData))
+    }
+}
+
+/// `deserialize_with` for a list of which only the first `MAX_ITEMS` are kept.
+fn capped<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
+    Capped::deserialize(d).map(|c| c.items)
 }
 
 /// What reading one file came to.
@@ -492,6 +609,37 @@ mod tests {
         assert_eq!(
             e[0].newest_snapshot_time().map(|t| t.to_rfc3339()),
             Some("2026-01-01T23:00:00+00:00".to_owned())
+        );
+    }
+
+    #[test]
+    fn read_from_long_lists_keep_the_first_items_and_count_the_rest() {
+        let n = MAX_ITEMS + 5;
+        let findings = vec![r#"{"detail":"d"}"#; n].join(",");
+        let errors = vec![r#""e""#; n].join(",");
+        let line = format!(
+            r#"{{"job":"j","repository":"r","outcome":"fail","findings":[{findings}],"check":{{"errors":[{errors}]}}}}"#
+        );
+        let (e, stats) = collect(line.as_bytes());
+        assert_eq!(stats.records, 1);
+        assert_eq!(e[0].findings.len(), MAX_ITEMS);
+        assert_eq!(e[0].findings.total(), n as u64);
+        assert_eq!(e[0].check.as_ref().map(|c| c.errors.len()), Some(MAX_ITEMS));
+    }
+
+    #[test]
+    fn read_from_audit_and_damage_are_kept_as_written() {
+        let line = br#"{"job":"j","repository":"r","outcome":"fail","audit":[0, 0,{"a":1}],"damage":{"recipe":"restic repair index"}}"#;
+        let (e, _) = collect(line);
+        assert_eq!(e[0].audit.as_ref().map(Raw::get), Some(r#"[0, 0,{"a":1}]"#));
+        let damage = e[0].damage.as_ref().map(Raw::parse);
+        assert_eq!(
+            damage.as_ref().map(|d| &d["recipe"]),
+            Some(&serde_json::json!("restic repair index"))
+        );
+        assert_eq!(
+            serde_json::to_string(&e[0].audit).expect("json"),
+            r#"[0, 0,{"a":1}]"#
         );
     }
 

@@ -182,7 +182,7 @@ impl Latest {
                 ts: e.ts,
                 job: e.job.clone(),
                 outcome: e.outcome.clone(),
-                findings: e.findings.len(),
+                findings: usize::try_from(e.findings.total()).unwrap_or(usize::MAX),
                 detail: e.audit.clone(),
             }),
         }
@@ -262,7 +262,7 @@ pub struct AuditSummary {
     pub outcome: String,
     pub findings: usize,
     /// The record's `audit` object, as written.
-    pub detail: Option<serde_json::Value>,
+    pub detail: Option<super::Raw>,
 }
 
 /// The exit code of `status`: 1 when any latest outcome is `fail`, 3 when any is

@@ -165,7 +165,7 @@ pub struct Damage {
     /// restic's error lines of the first run that reported it (check findings).
     pub lines: Vec<String>,
     /// The finding's or the record's `damage` object (with its `recipe`), as written.
-    pub damage: Option<serde_json::Value>,
+    pub damage: Option<super::Raw>,
     pub first: Option<DateTime<Utc>>,
     pub last: Option<DateTime<Utc>>,
     pub count: u64,

@@ -1,7 +1,8 @@
 //! The HTML report: one self-contained page (inline CSS and inline SVG only; no
 //! script, no external style, font or image, and a Content-Security-Policy that
 //! forbids loading any) rendered from a `Timeline` (pure), and its atomic write
-//! (temp file in the same directory, then rename).
+//! (`state::atomic::replace`: temp file in the same directory, fsync, rename; 0640
+//! with the directory's group).
 //!
 //! Per repository: the jobs and their latest verdicts, a timeline of runs and
 //! verdicts, check coverage, restore throughput and RTO estimate over time, every
@@ -10,7 +11,6 @@
 //! from a record is escaped here or in `svg`.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
@@ -20,6 +20,7 @@ use super::Error;
 use crate::history::human;
 use crate::history::timeline::{Mean, RepoTimeline, Timeline};
 use crate::history::Verdict;
+use crate::state::atomic;
 
 /// Escapes text for HTML element content and quoted attribute values.
 pub fn escape(s: &str) -> String {
@@ -327,7 +328,7 @@ fn repository(out: &mut String, page: &Page<'_>, id: usize, name: &str, r: &Repo
             let _ = write!(out, "<pre>{}</pre>", escape(&d.lines.join("\n")));
         }
         if let Some(x) = &d.damage {
-            damage(x, out);
+            damage(&x.parse(), out);
         }
         out.push_str("</div>");
     }
@@ -461,36 +462,26 @@ pub fn render(page: &Page<'_>) -> String {
     out
 }
 
-/// Writes the page to `path` atomically: a temp file in the same directory, then
-/// a rename, so a reader never sees half a report.
+/// Writes the page to `path` atomically (`state::atomic::replace`), so a reader
+/// never sees half a report: 0640 with the group of the directory, never
+/// world-readable (a web server reads it as a member of that group).
 ///
 /// # Errors
 /// The directory does not exist or cannot be written.
 pub fn write(path: &Path, html: &str) -> Result<(), Error> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-        _ => std::path::PathBuf::from("."),
-    };
+    let dir = atomic::dir_of(path);
     if !dir.is_dir() {
         return Err(Error::ReportDirMissing {
             path: path.to_owned(),
-            dir,
+            dir: dir.to_owned(),
         });
     }
-    let err = |source| Error::ReportFile {
-        path: path.to_owned(),
-        source,
-    };
-    // A report is meant to be read by others (mailed, published): 0644 less the umask.
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".restic-verify-report")
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
-        .tempfile_in(&dir)
-        .map_err(err)?;
-    tmp.write_all(html.as_bytes()).map_err(err)?;
-    tmp.as_file().sync_all().map_err(err)?;
-    tmp.persist(path).map_err(|e| err(e.error))?;
-    Ok(())
+    atomic::replace(path, html.as_bytes(), atomic::Access::DirGroup).map_err(|source| {
+        Error::ReportFile {
+            path: path.to_owned(),
+            source,
+        }
+    })
 }
 
 #[cfg(test)]

@@ -6,6 +6,9 @@
 //! again when nothing was appended after it, and otherwise ended with a newline, so
 //! a torn line never swallows the next record; a file whose last line was torn by
 //! a crash gets a newline before ours. Every line written is valid JSON.
+//!
+//! The file is never opened through a symbolic link (`open`: `O_NOFOLLOW`), and a
+//! new one is created 0640.
 
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
@@ -34,19 +37,60 @@ pub fn line(record: &RunRecord) -> String {
 /// Appends a record to `path`.
 ///
 /// # Errors
-/// The file cannot be opened, or the line could not be written whole.
+/// The file cannot be opened (a symbolic link is refused), or the line could not
+/// be written whole.
 pub fn append(path: &Path, record: &RunRecord) -> Result<(), Error> {
+    let mut f = open(path)?;
+    append_line(&mut f, line(record).as_bytes()).map_err(|source| Error::Results {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Opens (or creates) the results file for appending, never through a symbolic
+/// link: `O_NOFOLLOW` refuses a link at the path, dangling or not, so a link
+/// planted there cannot redirect the writes of a root run. A new file is created
+/// 0640 (the umask can only narrow that: never world-readable); an existing file
+/// keeps the mode its operator gave it. A FIFO or device is refused without
+/// blocking (`O_NONBLOCK`, then `fstat`).
+///
+/// # Errors
+/// A symbolic link or a file that is not regular is at the path, or it cannot be
+/// opened.
+pub fn open(path: &Path) -> Result<std::fs::File, Error> {
+    use nix::fcntl::OFlag;
+    use std::os::unix::fs::OpenOptionsExt;
     let err = |source| Error::Results {
         path: path.to_owned(),
         source,
     };
-    let mut f = std::fs::OpenOptions::new()
+    let opened = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .read(true)
-        .open(path)
-        .map_err(err)?;
-    append_line(&mut f, line(record).as_bytes()).map_err(err)
+        .mode(0o640)
+        .custom_flags((OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_NOCTTY).bits())
+        .open(path);
+    let f = match opened {
+        Ok(f) => f,
+        Err(e) if e.raw_os_error() == Some(nix::errno::Errno::ELOOP as i32) && is_link(path) => {
+            return Err(Error::ResultsLink {
+                path: path.to_owned(),
+            })
+        }
+        Err(e) => return Err(err(e)),
+    };
+    if !f.metadata().map_err(err)?.is_file() {
+        return Err(err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file; set `results` to a file",
+        )));
+    }
+    Ok(f)
+}
+
+fn is_link(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
 }
 
 /// Writes `line` (ending in a newline) with one `write` on an `O_APPEND` file.

@@ -40,6 +40,8 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    #[error("results file {} is a symbolic link; restic-verify never writes through a link (one planted there would redirect its writes): remove the link, or set `results` to the file it points to", path.display())]
+    ResultsLink { path: PathBuf },
     #[error("metrics directory {} does not exist; create it or change `metrics-dir` (node_exporter's --collector.textfile.directory)", dir.display())]
     MetricsDirMissing { dir: PathBuf },
     #[error("cannot write metrics file {}: {source}", path.display())]
@@ -511,14 +513,15 @@ pub fn preflight(results: Option<&Path>, metrics: Option<&Path>) -> Result<(), E
                 dir,
             });
         }
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(|source| Error::Results {
-                path: path.to_owned(),
-                source,
-            })?;
+        match jsonl::open(path) {
+            Ok(_) => {}
+            // Refused again when the record is appended: the run still verifies and
+            // reports its verdict, and ends as a results-file write failure (exit 3).
+            Err(e @ Error::ResultsLink { .. }) => {
+                tracing::error!("{e}; this run's verdict will not be recorded there")
+            }
+            Err(e) => return Err(e),
+        }
     }
     if let Some(path) = metrics {
         let dir = parent_dir(path);

@@ -2,7 +2,9 @@
 //!
 //! node_exporter's textfile collector skips files with client-side timestamps and
 //! can read a half-written file, so no sample carries a timestamp and the file is
-//! written to a temp file in the same directory, then renamed over the target.
+//! replaced atomically (`state::atomic::replace`: temp file in the same directory,
+//! fsync, rename), 0640 with the directory's group (node_exporter's), never through
+//! a link planted at the target.
 //! Every known series is emitted for every repository, with NaN where a value is
 //! unknown (an errored run has no snapshot count; 0 would read as "fresh").
 //!
@@ -22,6 +24,7 @@ use chrono::{DateTime, Utc};
 use super::{Error, RunRecord};
 use crate::compare::Class;
 use crate::finding::{Category, Outcome};
+use crate::state::atomic;
 
 struct Family {
     name: &'static str,
@@ -483,35 +486,27 @@ pub fn escape_label(v: &str) -> String {
     s
 }
 
-/// Writes `content` to `path` atomically (temp file in the same directory, rename).
+/// Writes `content` to `path` atomically (`state::atomic::replace`).
+///
+/// The file is 0640 with the group of its directory, never world-readable:
+/// node_exporter reads it as a member of that group (give the textfile directory
+/// node_exporter's group; setgid when the tool does not run as root).
 ///
 /// # Errors
 /// The directory is missing or not writable.
 pub fn write_atomic(path: &Path, content: &str) -> Result<(), Error> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
+    let dir = atomic::dir_of(path);
     if !dir.is_dir() {
         return Err(Error::MetricsDirMissing {
             dir: dir.to_owned(),
         });
     }
-    let err = |source| Error::Metrics {
-        path: path.to_owned(),
-        source,
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".restic-verify-")
-        .suffix(".prom.tmp")
-        .tempfile_in(dir)
-        .map_err(err)?;
-    std::io::Write::write_all(&mut tmp, content.as_bytes()).map_err(err)?;
-    // node_exporter runs as another user: the file must be world-readable.
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644)).map_err(err)?;
-    tmp.persist(path).map_err(|e| err(e.error))?;
-    Ok(())
+    atomic::replace(path, content.as_bytes(), atomic::Access::DirGroup).map_err(|source| {
+        Error::Metrics {
+            path: path.to_owned(),
+            source,
+        }
+    })
 }
 
 #[cfg(test)]

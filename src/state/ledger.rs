@@ -261,7 +261,7 @@ pub fn load(path: &Path) -> Result<(Ledger, Option<String>), Error> {
     }
 }
 
-/// Writes the ledger atomically (temp file in the same directory, then rename).
+/// Writes the ledger atomically (`super::atomic::replace`, mode 0600).
 ///
 /// # Errors
 /// The state directory is not writable.
@@ -270,11 +270,8 @@ pub fn save(path: &Path, ledger: &Ledger) -> Result<(), Error> {
         path: path.to_owned(),
         source,
     };
-    let dir = path.parent().unwrap_or_else(|| Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
-    serde_json::to_writer(&mut tmp, ledger).map_err(|e| err(std::io::Error::other(e)))?;
-    tmp.persist(path).map_err(|e| err(e.error))?;
-    Ok(())
+    let body = serde_json::to_vec(ledger).map_err(|e| err(std::io::Error::other(e)))?;
+    super::atomic::replace(path, &body, super::atomic::Access::Owner).map_err(err)
 }
 
 #[cfg(test)]

@@ -4,10 +4,11 @@
 //! coverage.
 //!
 //! The rotation logic is pure (`Rotation`); `load`/`save` are the only file I/O and
-//! save atomically (temp file in the same directory, then rename), so a crash never
-//! leaves a half-written cursor. A state file that cannot be parsed is moved aside,
+//! save atomically (`atomic::replace`: temp file in the same directory, fsync,
+//! rename, mode 0600), so a crash never leaves a half-written cursor. A state file that cannot be parsed is moved aside,
 //! never silently overwritten.
 
+pub mod atomic;
 pub mod ledger;
 
 use std::path::{Path, PathBuf};
@@ -171,7 +172,7 @@ pub fn load(path: &Path) -> Result<(JobState, Option<String>), Error> {
     }
 }
 
-/// Saves state atomically.
+/// Saves state atomically (`atomic::replace`, mode 0600).
 ///
 /// # Errors
 /// The directory is missing or not writable.
@@ -180,17 +181,13 @@ pub fn save(path: &Path, state: &JobState) -> Result<(), Error> {
         path: path.to_owned(),
         source,
     };
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
     let mut body = serde_json::to_vec_pretty(&JobState {
         v: 1,
         ..state.clone()
     })
     .map_err(|e| err(std::io::Error::other(e)))?;
     body.push(b'\n');
-    std::io::Write::write_all(&mut tmp, &body).map_err(err)?;
-    tmp.persist(path).map_err(|e| err(e.error))?;
-    Ok(())
+    atomic::replace(path, &body, atomic::Access::Owner).map_err(err)
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ mod coverage;
 mod daemon;
 mod damage;
 mod drill;
+mod files;
 mod fire_drill;
 mod fixtures;
 mod nixos;
