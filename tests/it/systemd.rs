@@ -4,7 +4,9 @@
 //! executable); a template's `ExecStart=`, expanded for a hyphenated instance the
 //! way systemd expands it, runs the job of that name; and a stop done the way
 //! systemd does it for each unit's `KillMode=`/`KillSignal=` reaches restic only
-//! through restic-verify, so restic removes its lock.
+//! through restic-verify, so restic removes its lock; and a check, a restore test
+//! and an audit pass under the units' `SystemCallFilter=` (tests/fakes/syscall-filter
+//! loads it with libseccomp) and `ProtectProc=`/`ProcSubset=` (a /proc mounted so).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -422,5 +424,146 @@ fn systemd_stop_reaches_restic_only_through_restic_verify_and_leaves_no_lock() {
             util::walk(&test_dir).is_empty(),
             "{name}: restored data left"
         );
+    }
+}
+
+/// A wrapper that starts a command the way the units confine it: `/proc` mounted
+/// with the units' `ProtectProc=`/`ProcSubset=` (a new mount and PID namespace,
+/// which needs root), then the units' `SystemCallFilter=` (tests/fakes/syscall-filter).
+/// `None` when this machine cannot make the namespace (not root).
+fn confined(filter: &str, proc_options: &str) -> Option<Vec<String>> {
+    let namespace = |script: &str| -> Vec<String> {
+        [
+            "unshare",
+            "--mount",
+            "--pid",
+            "--fork",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            script,
+            "sh",
+        ]
+        .map(str::to_owned)
+        .to_vec()
+    };
+    let mount = format!("mount -t proc -o {proc_options} proc /proc");
+    let probe = StdCommand::new(&namespace(&mount)[0])
+        .args(&namespace(&mount)[1..])
+        .output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        assert!(
+            !util::ci(),
+            "cannot mount /proc with {proc_options} in a new namespace: run the suite as root"
+        );
+        eprintln!("skipped: mounting /proc in a new namespace needs root");
+        return None;
+    }
+    let mut wrapper = namespace(&format!("{mount} && exec \"$@\""));
+    wrapper.push(
+        util::manifest_dir()
+            .join("tests/fakes/syscall-filter")
+            .to_string_lossy()
+            .into_owned(),
+    );
+    wrapper.push(filter.to_owned());
+    wrapper.push("--".to_owned());
+    Some(wrapper)
+}
+
+// See: issue #20 (unit hardening): SystemCallFilter=, ProtectProc= and ProcSubset=
+// must leave restic-verify and restic (Go) everything a check, a restore test and
+// an audit need.
+#[test]
+fn systemd_units_syscall_filter_and_proc_subset_let_check_restore_test_and_audit_pass() {
+    let mut confinements = BTreeSet::new();
+    for name in [
+        "restic-verify.service",
+        "restic-verify-check@.service",
+        "restic-verify-restore-test@.service",
+    ] {
+        let unit = shipped_unit(name);
+        let filter = service_values(&unit, "SystemCallFilter").join(" ");
+        assert!(
+            filter.starts_with('@') && !filter.contains('~'),
+            "{name}: expected an allow-list SystemCallFilter=, got {filter:?}"
+        );
+        let hidepid = match service_value(&unit, "ProtectProc", "default").as_str() {
+            "default" => "hidepid=off",
+            "invisible" => "hidepid=invisible",
+            "ptraceable" => "hidepid=ptraceable",
+            other => panic!("{name}: ProtectProc={other}"),
+        };
+        let subset = match service_value(&unit, "ProcSubset", "all").as_str() {
+            "all" => String::new(),
+            "pid" => ",subset=pid".to_owned(),
+            other => panic!("{name}: ProcSubset={other}"),
+        };
+        confinements.insert((filter, format!("{hidepid}{subset}")));
+    }
+    let env = TestEnv::new();
+    let repo = env.fixture_repo("clean");
+    let source = env.source_tree();
+    let test_dir = env.path("test-dir");
+    std::fs::create_dir_all(&test_dir).expect("mkdir");
+    let pw = env.fixture_password();
+    for (filter, proc_options) in confinements {
+        let Some(wrapper) = confined(&filter, &proc_options) else {
+            return;
+        };
+        let wrapper: Vec<&str> = wrapper.iter().map(String::as_str).collect();
+        // The confinement holds: a call outside the filter kills, /proc/sys is gone.
+        let (program, args) = wrapper.split_first().expect("wrapper");
+        let denied = StdCommand::new(program)
+            .args(args)
+            .args(["unshare", "--mount", "true"])
+            .output()
+            .expect("run");
+        // unshare(2) is in @system-service; the mount(2) that follows is not.
+        assert!(!denied.status.success(), "{filter}: mount(2) was allowed");
+        if proc_options.contains("subset=pid") {
+            let sys = StdCommand::new(program)
+                .args(args)
+                .args(["test", "-e", "/proc/sys"])
+                .status()
+                .expect("run");
+            assert!(!sys.success(), "{proc_options}: /proc/sys is still there");
+        }
+
+        let map = format!("/source={}", source.display());
+        let runs: [&[&str]; 3] = [
+            &["check", "--read-data-subset", "100%"],
+            &[
+                "restore-test",
+                "--map",
+                &map,
+                "--test-dir",
+                &test_dir.to_string_lossy(),
+            ],
+            &["audit", "--map", &map],
+        ];
+        for run in runs {
+            let out = env
+                .cmd_via(&wrapper)
+                .args(run)
+                .arg("--repo")
+                .arg(&repo)
+                .arg("--password-file")
+                .arg(&pw)
+                .arg("--results")
+                .arg(env.path("results.jsonl"))
+                .output()
+                .expect("run");
+            assert!(
+                out.status.success(),
+                "`{}` under {filter} and /proc {proc_options}: {}\n{}",
+                run[0],
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let last = env.last_record();
+            assert_eq!(last["outcome"], "pass", "{last}");
+        }
     }
 }
