@@ -270,6 +270,27 @@ fn is_restic(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "restic")
 }
 
+/// `restic check` or `restic restore`: the long call of a job, so a stop now cuts
+/// the job short (a signal just as a short `snapshots` ends could find it done).
+fn is_restic_at_work(pid: u32) -> bool {
+    is_restic(pid)
+        && std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+            c.split(|b| *b == 0)
+                .any(|arg| arg == b"check" || arg == b"restore")
+        })
+}
+
+/// A lock file restic has finished writing (named by its ID): restic 0.14 writes
+/// `locks/<id>-tmp-<n>` first, and SIGINT in that moment leaves the temporary file
+/// (issue #20, item 11, not what this test is about).
+fn has_written_lock(repo: &Path) -> bool {
+    util::locks(repo).iter().any(|p| {
+        p.file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.len() == 64 && n.bytes().all(|b| b.is_ascii_hexdigit()))
+    })
+}
+
 /// Who gets `KillSignal=` when systemd stops the unit (systemd.kill(5)):
 /// `control-group` (the default) every process of the control group, `mixed` and
 /// `process` the main process only (`mixed` sends SIGKILL to the rest only after
@@ -359,10 +380,10 @@ fn systemd_stop_reaches_restic_only_through_restic_verify_and_leaves_no_lock() {
             &mut child,
             &log,
             Duration::from_secs(300),
-            &format!("{name}: restic holding a lock"),
+            &format!("{name}: restic checking or restoring, holding its lock"),
             || {
                 group = control_group(main);
-                group.iter().any(|p| is_restic(*p)) && !util::locks(&big).is_empty()
+                group.iter().any(|p| is_restic_at_work(*p)) && has_written_lock(&big)
             },
         );
 
