@@ -6,9 +6,10 @@
 # (`restic-verify run <job>`, like systemd/restic-verify-{check,restore-test}@.*) or
 # from one long-running `restic-verify daemon` service (like
 # systemd/restic-verify.service). Every unit has the shipped units' hardening: a
-# dedicated system user with CAP_DAC_READ_SEARCH and nothing else, KillSignal=SIGINT
-# so restic removes its lock, StateDirectory/LogsDirectory/RuntimeDirectory and a
-# read-only file system otherwise.
+# dedicated system user with CAP_DAC_READ_SEARCH and nothing else, KillMode=mixed so
+# that only restic-verify is signalled and restic gets SIGINT from it (and removes
+# its lock), StateDirectory/LogsDirectory/RuntimeDirectory (0700), a system call
+# filter and a read-only file system otherwise.
 #
 # Secrets never enter the Nix store: `credentials` maps a name to the path of a
 # file outside the store (an agenix or sops-nix secret, say) that systemd hands to
@@ -139,6 +140,7 @@ let
     StateDirectory = "restic-verify";
     LogsDirectory = "restic-verify";
     RuntimeDirectory = "restic-verify";
+    RuntimeDirectoryMode = "0700";
     RuntimeDirectoryPreserve = "yes";
     ReadWritePaths = readWritePaths;
     ProtectSystem = "strict";
@@ -159,10 +161,19 @@ let
     MemoryDenyWriteExecute = false;
     SystemCallArchitectures = "native";
     RestrictAddressFamilies = "AF_UNIX AF_INET AF_INET6";
+    SystemCallFilter = "@system-service";
+    SystemCallErrorNumber = "EPERM";
+    ProtectProc = "invisible";
     UMask = "0077";
     Nice = 19;
     IOSchedulingClass = "idle";
+    # The stop signal reaches restic-verify alone, which sends SIGINT to restic.
+    KillMode = "mixed";
     TimeoutStopSec = 120;
+  }
+  // optionalAttrs (!zfs) {
+    # Not for `zfs`, which was not tried without the rest of /proc.
+    ProcSubset = "pid";
   }
   // optionalAttrs zfs {
     # PrivateDevices=yes would hide /dev/zfs; keep every other device out.

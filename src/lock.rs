@@ -3,7 +3,10 @@
 //! same repository at once. The second waits up to `lock-wait`, then reports `locked`.
 //!
 //! The lock file is keyed by the repository URL (not its name, which differs between
-//! profiles), hashed so no credential in the URL reaches the file system. The kernel
+//! profiles) with every credential left out first (`identity`: user-info, query,
+//! fragment, rclone connection-string parameters), then hashed: two spellings of
+//! one repository that differ only in credentials share a lock, and the name gives
+//! nothing to test password guesses against. The kernel
 //! releases a flock when its holder dies, so a crash never leaves a stale lock. The
 //! directory must not be writable by everyone (a predictable name in /tmp could be
 //! planted by another user), and the file is opened with O_NOFOLLOW.
@@ -102,11 +105,71 @@ fn private_dir(dir: &Path) -> Result<(), Error> {
     Ok(())
 }
 
-/// The lock file of a repository URL.
+/// The lock file of a repository URL: a hash of its `identity`, so no credential
+/// reaches the name.
 pub fn path(dir: &Path, url: &str) -> PathBuf {
-    let digest = Sha256::digest(url.as_bytes());
+    let digest = Sha256::digest(identity(url).as_bytes());
     let hex: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
     dir.join(format!("restic-verify-repo-{hex}.lock"))
+}
+
+/// The part of a repository URL that names the repository, with every place a
+/// credential can sit left out: the user-info of `scheme://user:password@host/…`
+/// (`rest:`, `s3:`, `sftp://`) and of `sftp:user@host:/path`, a query string and a
+/// fragment (`?token=…`), and the parameters of an rclone connection string
+/// (`rclone::sftp,host=h,pass=…:path`). A `local:` prefix and trailing slashes go
+/// too, so that spellings of one repository share its lock.
+fn identity(url: &str) -> String {
+    let url = url.strip_prefix("local:").unwrap_or(url);
+    let named = if let Some(scheme_end) = url.find("://") {
+        let (scheme, rest) = url.split_at(scheme_end + 3);
+        let rest = &rest[..rest.find(['?', '#']).unwrap_or(rest.len())];
+        let authority_end = rest.find('/').unwrap_or(rest.len());
+        let host = match rest[..authority_end].rfind('@') {
+            Some(at) => &rest[at + 1..],
+            None => rest,
+        };
+        format!("{scheme}{host}")
+    } else if let Some(rest) = url.strip_prefix("sftp:") {
+        let host_end = rest.find(':').unwrap_or(rest.len());
+        match rest[..host_end].rfind('@') {
+            Some(at) => format!("sftp:{}", &rest[at + 1..]),
+            None => url.to_owned(),
+        }
+    } else if let Some(rest) = url.strip_prefix("rclone:") {
+        format!("rclone:{}", without_rclone_parameters(rest))
+    } else {
+        url.to_owned()
+    };
+    match named.trim_end_matches('/') {
+        "" => named,
+        trimmed => trimmed.to_owned(),
+    }
+}
+
+/// `remote,key=value,…:path` → `remote:path`. rclone quotes a value holding `,` or
+/// `:` with `"` or `'` (doubled inside), so the parameters end at the first `:`
+/// outside quotes.
+fn without_rclone_parameters(spec: &str) -> String {
+    // An on-the-fly backend (`:sftp,…`) starts with a colon that is part of its name.
+    let start = usize::from(spec.starts_with(':'));
+    let Some(comma) = spec[start..].find([',', ':']).map(|i| i + start) else {
+        return spec.to_owned();
+    };
+    if !spec[comma..].starts_with(',') {
+        return spec.to_owned();
+    }
+    let mut quote = None;
+    for (i, c) in spec[comma..].char_indices() {
+        match (quote, c) {
+            (None, '"' | '\'') => quote = Some(c),
+            (Some(q), _) if c == q => quote = None,
+            (None, ':') => return format!("{}{}", &spec[..comma], &spec[comma + i..]),
+            _ => {}
+        }
+    }
+    // No path after the parameters: the remote's name alone.
+    spec[..comma].to_owned()
 }
 
 /// Takes the lock of `url`, waiting up to `wait`.
@@ -182,6 +245,60 @@ async fn acquire_in(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // See: issue #20, item 8: the name was a hash of the whole URL, so it changed
+    // with the password and could be tested against password guesses.
+    #[rstest::rstest]
+    #[case(
+        "rest:https://alice:first-pw@h:8000/r",
+        "rest:https://bob:other-pw@h:8000/r/"
+    )]
+    #[case("rest:https://token-one@h/r", "rest:https://h/r")]
+    #[case("rest:https://h/r?token=first-pw", "rest:https://h/r?token=other-pw#x")]
+    #[case(
+        "s3:https://key:first-pw@s3.example.com/b/p",
+        "s3:https://s3.example.com/b/p"
+    )]
+    #[case("sftp:alice@h:/srv/restic", "sftp:bob@h:/srv/restic")]
+    #[case("sftp://alice:first-pw@h:22//srv/restic", "sftp://h:22//srv/restic")]
+    #[case(
+        "rclone::sftp,host=h,user=u,pass='first-pw:,x':repo",
+        "rclone::sftp,host=h,user=u,pass=other-pw:repo"
+    )]
+    #[case("rclone:nas,pass=first-pw:repo", "rclone:nas:repo")]
+    #[case("local:/mnt/nas/restic/", "/mnt/nas/restic")]
+    fn path_of_urls_differing_only_in_credentials_is_the_same_and_shows_none(
+        #[case] a: &str,
+        #[case] b: &str,
+    ) {
+        let dir = Path::new("/run/x");
+        assert_eq!(path(dir, a), path(dir, b), "{a} vs {b}");
+        for url in [a, b] {
+            let id = identity(url);
+            for secret in ["first-pw", "other-pw", "token-one", "alice", "bob"] {
+                assert!(!id.contains(secret), "{url} -> {id}");
+            }
+        }
+        // `a` always carries a credential: its name is not a hash of it.
+        let digest = Sha256::digest(a.as_bytes());
+        let hex: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
+        assert!(
+            !path(dir, a).to_string_lossy().contains(&hex),
+            "{a}: the name is a hash of the URL with its credentials"
+        );
+    }
+
+    #[rstest::rstest]
+    #[case("rest:https://u:pw@h/r", "rest:https://h/other")]
+    #[case("rest:https://h1/r", "rest:https://h2/r")]
+    #[case("sftp:u@h:/a", "sftp:u@h:/b")]
+    #[case("rclone:nas,pass=x:a", "rclone:nas,pass=x:b")]
+    #[case("rclone:nas:a", "rclone:usb:a")]
+    #[case("/mnt/a", "/mnt/b")]
+    fn path_of_different_repositories_differs(#[case] a: &str, #[case] b: &str) {
+        let dir = Path::new("/run/x");
+        assert_ne!(path(dir, a), path(dir, b), "{a} vs {b}");
+    }
 
     #[test]
     fn path_hides_the_url_and_differs_per_repository() {
