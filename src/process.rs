@@ -12,6 +12,8 @@
 //! or an exit every wait is bounded: a grandchild that keeps a pipe open (ssh for
 //! SFTP, rclone, a password command) cannot keep a run alive past deadline + grace.
 //! This module knows nothing about restic; `restic/` and `zfs` build on it.
+//! Long-running children (rclone serving an `rclone:` repository to the audit)
+//! start through `server`, under the same rules and with a cleared environment.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -23,6 +25,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::secret::Secret;
+
+mod server;
+pub use server::{serve, ServeError, Server, ServerSpec};
 
 /// How much of a child's stderr is kept (the rest is counted).
 const STDERR_KEEP: usize = 256 * 1024;
@@ -132,16 +137,7 @@ pub async fn run(
         program: program.clone(),
         source,
     };
-    let mut child = cmd.spawn().map_err(|source| {
-        if source.kind() == std::io::ErrorKind::NotFound {
-            Error::NotFound {
-                program: program.clone(),
-                source,
-            }
-        } else {
-            io(source)
-        }
-    })?;
+    let mut child = cmd.spawn().map_err(|e| spawn_error(&program, e))?;
     let pid = child.id();
     let Some(stderr) = child.stderr.take() else {
         return Err(io(std::io::Error::other("stderr pipe was not set up")));
@@ -227,6 +223,16 @@ pub async fn run(
         stopped,
         pid,
     })
+}
+
+/// Why `program` could not be started.
+fn spawn_error(program: &Path, source: std::io::Error) -> Error {
+    let program = program.to_owned();
+    if source.kind() == std::io::ErrorKind::NotFound {
+        Error::NotFound { program, source }
+    } else {
+        Error::Io { program, source }
+    }
 }
 
 /// Sends `sig` to the child's process group (the child leads it).

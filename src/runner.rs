@@ -349,10 +349,18 @@ async fn audit(
         .unwrap_or(clock + Duration::from_secs(100 * 365 * 86_400));
     job::run(
         settings,
-        repo.url.clone(),
-        password,
-        &ctx.cancel,
-        deadline,
+        job::Target {
+            repository: repo.url.clone(),
+            password,
+            env: creds.env.clone(),
+            options: repo.backend.options.clone(),
+        },
+        &crate::process::Limits {
+            deadline,
+            cancel: ctx.cancel.clone(),
+            grace: ctx.grace,
+            hurry: ctx.hurry.clone(),
+        },
         timeout,
     )
     .await

@@ -78,12 +78,16 @@ pub enum Error {
     Repository { repository: String, message: String },
     #[error("audit could not start its workers: {0}")]
     Threads(String),
+    #[error("the audit cannot serve `rclone:` repository {repository} with rclone: {message}")]
+    Rclone { repository: String, message: String },
 }
 
 impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::Options(_) | Error::Unsupported { .. } => ErrorKind::Config,
+            Error::Options(_) | Error::Unsupported { .. } | Error::Rclone { .. } => {
+                ErrorKind::Config
+            }
             Error::Auth { .. } => ErrorKind::Auth,
             Error::RepositoryNotFound { .. } | Error::SnapshotNotFound { .. } => {
                 ErrorKind::NotFound

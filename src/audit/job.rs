@@ -1,16 +1,17 @@
 //! The audit as a job: the profile's (or the flags') settings, the engine run in a
 //! blocking task under the job's deadline and cancellation, the ZFS snapshot the
 //! backup read resolved first when the source is `zfs`, and the outcome turned
-//! into findings. The record is assembled by `report::record`.
+//! into findings. The record is assembled by `report::record`. For an `rclone:`
+//! repository the job starts `rclone serve restic` first (`rclone`) and stops it on
+//! every way out (SIGINT, then SIGKILL; killed if the job's future is dropped).
 
 use std::path::PathBuf;
 
 use globset::GlobSet;
-use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 use super::{AuditOptions, AuditOutcome, Class, Error, SnapshotFilter, SnapshotSelector};
 use crate::finding::{Finding, FindingKind};
+use crate::process;
 use crate::restic;
 use crate::secret::Secret;
 use crate::source::{PathMap, SourceKind};
@@ -48,6 +49,19 @@ pub struct AuditResult {
     pub max_listed: usize,
 }
 
+/// The repository as the audit reaches it.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// restic's URL (may hold credentials).
+    pub repository: Secret,
+    pub password: Secret,
+    /// The env file's variables; of these only rclone gets any (restic's
+    /// `RESTIC_*` excepted).
+    pub env: Vec<(String, Secret)>,
+    /// restic's `-o` options; the audit honours `rclone.program` and `rclone.args`.
+    pub options: Vec<(String, String)>,
+}
+
 /// Why the audit job did not complete, besides the engine's errors.
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
@@ -61,20 +75,23 @@ pub enum JobError {
     Panicked(String),
 }
 
-/// Runs the audit of one repository.
+/// Runs the audit of one repository within `limits` (its deadline, the run's
+/// cancellation, and the grace rclone gets to stop); `timeout` is what the
+/// deadline came from, for the message.
 ///
 /// # Errors
-/// The engine could not compare (see `audit::ErrorKind`), the ZFS snapshot could
-/// not be found, the deadline passed, or the run was cancelled.
+/// The engine could not compare (see `audit::ErrorKind`), rclone could not serve
+/// the repository, the ZFS snapshot could not be found, the deadline passed, or the
+/// run was cancelled.
 pub async fn run(
     settings: &AuditSettings,
-    repository: Secret,
-    password: Secret,
-    cancel: &CancellationToken,
-    deadline: Instant,
+    target: Target,
+    limits: &process::Limits,
     timeout: std::time::Duration,
 ) -> Result<AuditResult, JobError> {
-    let mut opts = AuditOptions::new(repository, password);
+    let cancel = &limits.cancel;
+    let deadline = limits.deadline;
+    let mut opts = AuditOptions::new(target.repository.clone(), target.password);
     opts.snapshot = match &settings.snapshot {
         Some(id) => SnapshotSelector::Id(id.clone()),
         None => SnapshotSelector::Latest(SnapshotFilter {
@@ -102,7 +119,19 @@ pub async fn run(
             stop.cancel();
         })
     };
+    let shown = crate::secret::redact_url(target.repository.expose());
+    let serving = process::Limits {
+        cancel: stop.clone(),
+        ..limits.clone()
+    };
+    let mut served = None;
     let result = async {
+        if let Some(remote) = super::rclone::remote(target.repository.expose()) {
+            let s = super::rclone::start(remote, &target.options, &target.env, &serving, &shown)
+                .await?;
+            opts.endpoint = Some(s.endpoint.clone());
+            served = Some(s);
+        }
         let mut source = "live".to_owned();
         if let SourceKind::Zfs { dataset, .. } = &settings.source {
             let probe = opts.clone();
@@ -136,6 +165,9 @@ pub async fn run(
     }
     .await;
     timer.abort();
+    if let Some(s) = served {
+        s.stop(limits).await;
+    }
     let (outcome, source) = match result {
         Err(JobError::Audit(e))
             if e.kind() == super::ErrorKind::Cancelled && !cancel.is_cancelled() =>

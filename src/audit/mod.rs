@@ -48,6 +48,7 @@ mod index;
 pub mod job;
 mod outcome;
 mod prefetch;
+mod rclone;
 mod repo;
 mod tree;
 mod walk;
@@ -113,6 +114,10 @@ pub struct AuditOptions {
     /// `timeout` (default 10 min per request). Cancellation does not interrupt a
     /// request in flight.
     pub backend_options: BTreeMap<String, String>,
+    /// For an `rclone:` repository: the REST URL (with its credentials) of the
+    /// `rclone serve restic` that serves it. `job::run` starts rclone through the
+    /// process door and sets this; without it an `rclone:` repository is refused.
+    pub endpoint: Option<Secret>,
     pub snapshot: SnapshotSelector,
     /// `(FROM, TO)`: the source for the snapshot path whose tree path (or snapshot
     /// path) is FROM or below it is found under TO. Longest FROM wins; without one a
@@ -144,6 +149,7 @@ impl AuditOptions {
             repository,
             password,
             backend_options: BTreeMap::new(),
+            endpoint: None,
             snapshot: SnapshotSelector::default(),
             map: Vec::new(),
             include: None,
@@ -156,6 +162,19 @@ impl AuditOptions {
     }
 }
 
+/// The repository as messages show it, and a redactor for the password and every
+/// credential of its URL and of the rclone endpoint.
+fn shown_and_redactor(opts: &AuditOptions) -> (String, Redactor) {
+    let mut redactor = Redactor::default();
+    redactor.add(&opts.password);
+    for url in std::iter::once(&opts.repository).chain(&opts.endpoint) {
+        if let Some(pw) = secret::url_password(url.expose()) {
+            redactor.add(&pw);
+        }
+    }
+    (secret::redact_url(opts.repository.expose()), redactor)
+}
+
 /// The snapshot `opts` selects, without auditing it (for a caller that must know
 /// its paths and time first, e.g. to find the ZFS snapshot the backup read).
 /// Blocking.
@@ -163,12 +182,7 @@ impl AuditOptions {
 /// # Errors
 /// As `run`, for opening the repository and selecting the snapshot.
 pub fn snapshot_info(opts: &AuditOptions) -> Result<SnapshotInfo, Error> {
-    let shown = secret::redact_url(opts.repository.expose());
-    let mut redactor = Redactor::default();
-    redactor.add(&opts.password);
-    if let Some(pw) = secret::url_password(opts.repository.expose()) {
-        redactor.add(&pw);
-    }
+    let (shown, redactor) = shown_and_redactor(opts);
     let opened = repo::open(opts, &shown, redactor)?;
     let snap = opened.snapshot(&opts.snapshot)?;
     let recorded = opened.recorded_excludes(&snap)?;
@@ -191,12 +205,7 @@ pub fn run(opts: &AuditOptions, cancel: &CancellationToken) -> Result<AuditOutco
             )));
         }
     }
-    let shown = secret::redact_url(opts.repository.expose());
-    let mut redactor = Redactor::default();
-    redactor.add(&opts.password);
-    if let Some(pw) = secret::url_password(opts.repository.expose()) {
-        redactor.add(&pw);
-    }
+    let (shown, redactor) = shown_and_redactor(opts);
     let cancelled = || {
         if cancel.is_cancelled() {
             Err(Error::Cancelled)

@@ -3,7 +3,9 @@
 //! (blob lengths) and tree blobs. Nothing here writes to the repository.
 //!
 //! Backends: a local path (or `local:`), `rest:http(s)://…` and `rclone:remote:path`
-//! (rustic_backend starts `rclone serve restic` itself, as restic does). restic's
+//! (read as REST from the `rclone serve restic` that `audit::job` started through
+//! the process door: `AuditOptions::endpoint`; rustic_backend never starts a
+//! process here). restic's
 //! other schemes (`sftp:`, `s3:`, `b2:`, `azure:`, `gs:`, `swift:`) are refused with
 //! `Error::Unsupported`: rustic_backend reaches them only through OpenDAL, with
 //! different URLs and options.
@@ -25,16 +27,29 @@ use super::index::{BlobIndex, Builder, Listed};
 use super::error::{from_rustic, Error, Stage};
 use super::outcome::SnapshotInfo;
 use super::{AuditOptions, SnapshotFilter, SnapshotSelector};
-use crate::secret::Redactor;
+use crate::secret::{Redactor, Secret};
 
 /// Schemes restic knows that this audit cannot open.
 const UNSUPPORTED: [&str; 7] = ["sftp", "s3", "b2", "azure", "gs", "swift", "opendal"];
 
-/// The location string rustic_backend expects for a restic repository URL.
-pub(crate) fn backend_location(url: &str, shown: &str) -> Result<String, Error> {
+/// The location string rustic_backend expects for a restic repository URL;
+/// `endpoint` is the REST URL serving an `rclone:` repository.
+pub(crate) fn backend_location(
+    url: &str,
+    shown: &str,
+    endpoint: Option<&Secret>,
+) -> Result<String, Error> {
     if let Some((scheme, _)) = url.split_once(':') {
-        if scheme == "rest" || scheme == "rclone" || scheme == "local" {
+        if scheme == "rest" || scheme == "local" {
             return Ok(url.to_owned());
+        }
+        if scheme == "rclone" {
+            return match endpoint {
+                Some(e) => Ok(format!("rest:{}", e.expose())),
+                None => Err(Error::Options(format!(
+                    "`rclone:` repository {shown} needs the rclone server that `audit::job::run` starts"
+                ))),
+            };
         }
         if UNSUPPORTED.contains(&scheme) {
             return Err(Error::Unsupported {
@@ -58,7 +73,7 @@ pub(crate) struct Opened {
 
 /// Opens the repository (config and key only; the index comes later).
 pub(crate) fn open(opts: &AuditOptions, shown: &str, redactor: Redactor) -> Result<Opened, Error> {
-    let location = backend_location(opts.repository.expose(), shown)?;
+    let location = backend_location(opts.repository.expose(), shown, opts.endpoint.as_ref())?;
     let err = |e: &rustic_core::RusticError| from_rustic(e, Stage::Open, shown, "", &redactor);
     let backends = BackendOptions::default()
         .repository(location)
@@ -341,16 +356,27 @@ mod tests {
     #[case("/mnt/a:b/repo", Some("local:/mnt/a:b/repo"))]
     #[case("local:/srv/restic", Some("local:/srv/restic"))]
     #[case("rest:http://127.0.0.1:8000/r", Some("rest:http://127.0.0.1:8000/r"))]
-    #[case("rclone:remote:bucket/path", Some("rclone:remote:bucket/path"))]
     #[case("sftp:user@host:/srv/restic", None)]
     #[case("s3:https://s3.example.com/bucket", None)]
     #[case("b2:bucket:path", None)]
     fn backend_location_maps_restic_urls(#[case] url: &str, #[case] want: Option<&str>) {
-        let got = backend_location(url, url);
+        let got = backend_location(url, url, None);
         match want {
             Some(w) => assert_eq!(got.unwrap(), w),
             None => assert!(matches!(got, Err(Error::Unsupported { .. }))),
         }
+    }
+
+    #[test]
+    fn backend_location_reads_rclone_through_its_endpoint_only() {
+        let url = "rclone:remote:bucket/path";
+        let served = Secret::new("http://u:p@127.0.0.1:4000/");
+        assert_eq!(
+            backend_location(url, url, Some(&served)).unwrap(),
+            "rest:http://u:p@127.0.0.1:4000/"
+        );
+        let e = backend_location(url, url, None).unwrap_err();
+        assert!(matches!(e, Error::Options(_)), "{e}");
     }
 
     #[test]

@@ -667,6 +667,7 @@ impl Session<'_> {
             grace: self.grace,
             hurry: self.hurry.clone(),
         };
+        let started = std::time::SystemTime::now();
         let exit = process::run(
             process::Spec {
                 program: &self.restic.program,
@@ -696,7 +697,7 @@ impl Session<'_> {
         if let (Some(process::Stopped::Cancelled), true, Some(pid)) =
             (exit.stopped, takes_lock, exit.pid)
         {
-            Box::pin(self.remove_lock_left_by(pid)).await;
+            Box::pin(self.remove_lock_left_by(pid, started)).await;
         }
         tracing::debug!(repository = self.repository, "{command}: {code}");
         let stderr = exit.stderr;

@@ -147,3 +147,198 @@ fn audit_job_in_a_profile_runs_from_run_and_validate_shows_it() {
     assert_eq!(r["kind"], "audit");
     assert_eq!(r["outcome"], "pass", "{r}");
 }
+
+/// An audit of the fixture repository as `rclone:<path>`, with rclone started
+/// through tests/fakes/rclone-recorder (as `rclone.program`), which records how it
+/// was started in `record` (named by the env file, the only way it can learn it).
+struct RcloneAudit {
+    record: std::path::PathBuf,
+    env_file: std::path::PathBuf,
+    url: String,
+}
+
+impl RcloneAudit {
+    fn new(env: &TestEnv, repo: &Path) -> RcloneAudit {
+        let record = env.path("rclone-record");
+        std::fs::create_dir_all(&record).expect("mkdir");
+        let env_file = env.path("rclone.env");
+        std::fs::write(
+            &env_file,
+            format!(
+                "RECORD_DIR={}\nRVTEST_FROM_ENV_FILE=reached\n",
+                record.display()
+            ),
+        )
+        .expect("env file");
+        RcloneAudit {
+            record,
+            env_file,
+            url: format!("rclone:{}", repo.display()),
+        }
+    }
+
+    /// `restic-verify audit` arguments after the binary, with this password file.
+    fn args(&self, env: &TestEnv, src: &Path, password: &Path) -> Vec<std::ffi::OsString> {
+        let wrapper = util::manifest_dir().join("tests/fakes/rclone-recorder");
+        let mut a: Vec<std::ffi::OsString> = vec!["audit".into(), "--repo".into()];
+        a.push(self.url.clone().into());
+        a.push("--password-file".into());
+        a.push(password.into());
+        a.push("--env-file".into());
+        a.push(self.env_file.clone().into());
+        a.push("--option".into());
+        a.push(format!("rclone.program={}", wrapper.display()).into());
+        a.push("--map".into());
+        a.push(format!("/source={}", src.display()).into());
+        a.push("--results".into());
+        a.push(env.path("results.jsonl").into());
+        a
+    }
+
+    fn recorded(&self, what: &str) -> String {
+        std::fs::read_to_string(self.record.join(what))
+            .unwrap_or_else(|e| panic!("rclone was not started through the recorder ({what}: {e})"))
+    }
+
+    /// rclone's PID once it is recorded.
+    fn pid(&self) -> u32 {
+        self.recorded("pid").trim().parse().expect("pid")
+    }
+
+    /// Asserts that rclone is gone (or a zombie nobody collected yet).
+    fn assert_gone(&self) {
+        let pid = self.pid();
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = stat
+            .rsplit_once(')')
+            .map(|(_, r)| r.trim_start().chars().next());
+        assert!(
+            stat.is_empty() || state == Some(Some('Z')),
+            "rclone (pid {pid}) is still running: {stat}"
+        );
+    }
+}
+
+#[test]
+fn audit_rclone_repository_passes_with_rclone_started_through_the_process_door() {
+    let env = TestEnv::new();
+    let repo = env.fixture_repo("clean");
+    let src = env.source_tree();
+    let rclone = RcloneAudit::new(&env, &repo);
+    let out = env
+        .cmd()
+        .args(rclone.args(&env, &src, &env.fixture_password()))
+        .env("RVTEST_CANARY", "must-not-reach-rclone")
+        .output()
+        .expect("run");
+    util::assert_exit(&out, 0);
+    let r = env.last_record();
+    assert_eq!(r["outcome"], "pass", "{r}");
+    assert!(
+        r["audit"]["files_verified"].as_u64().expect("n") >= 30,
+        "{r}"
+    );
+    let vars = rclone.recorded("env");
+    assert!(vars.contains("RVTEST_FROM_ENV_FILE=reached\n"), "{vars}");
+    assert!(
+        !vars.contains("RVTEST_CANARY"),
+        "caller's variable leaked: {vars}"
+    );
+    assert!(
+        !vars.contains("RESTIC_"),
+        "restic's variables reached rclone: {vars}"
+    );
+    let pass = vars
+        .lines()
+        .find_map(|l| l.strip_prefix("RCLONE_PASS="))
+        .expect("RCLONE_PASS");
+    assert!(pass.len() >= 16, "{pass}");
+    assert!(vars.contains("RCLONE_USER="), "{vars}");
+    assert_eq!(rclone.recorded("stdin").trim(), "/dev/null");
+    // Its own process group, as every child of the process door.
+    assert_eq!(
+        rclone.recorded("pgid").trim(),
+        rclone.recorded("pid").trim()
+    );
+    let argv = rclone.recorded("argv");
+    assert!(argv.contains("--addr 127.0.0.1:0"), "{argv}");
+    assert!(!argv.contains("--stdio"), "{argv}");
+    assert!(
+        !argv.contains(pass),
+        "rclone's password in its argv: {argv}"
+    );
+    let shown = format!("{}{r}", String::from_utf8_lossy(&out.stderr));
+    assert!(!shown.contains(pass), "rclone's password shown: {shown}");
+    rclone.assert_gone();
+}
+
+#[test]
+fn audit_rclone_repository_wrong_password_is_an_error_and_stops_rclone() {
+    let env = TestEnv::new();
+    let repo = env.fixture_repo("clean");
+    let src = env.source_tree();
+    let wrong = env.path("wrong-password");
+    std::fs::write(&wrong, "not-the-password\n").expect("password file");
+    let rclone = RcloneAudit::new(&env, &repo);
+    let out = env
+        .cmd()
+        .args(rclone.args(&env, &src, &wrong))
+        .output()
+        .expect("run");
+    util::assert_exit(&out, 3);
+    let r = env.last_record();
+    assert_eq!(r["error"]["category"], "auth", "{r}");
+    rclone.assert_gone();
+}
+
+#[test]
+fn audit_rclone_repository_sigint_mid_audit_is_interrupted_and_stops_rclone() {
+    use std::io::BufRead;
+    let env = TestEnv::new();
+    let repo = env.fixture_repo("clean");
+    let src = env.source_tree();
+    let rclone = RcloneAudit::new(&env, &repo);
+    // One request a second: the audit is still reading the repository when rclone
+    // has said it listens (the state this test waits for).
+    let mut cmd = StdCommand::new(assert_cmd::cargo::cargo_bin("restic-verify"));
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("RESTIC_") {
+            cmd.env_remove(k);
+        }
+    }
+    let mut child = cmd
+        .args(rclone.args(&env, &src, &env.fixture_password()))
+        .args([
+            "--option",
+            "rclone.args=serve restic --stdio --tpslimit 1 --tpslimit-burst 1",
+        ])
+        .env("RESTIC_VERIFY_LOG", "restic_verify=debug")
+        .current_dir(env.dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stderr = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+    let mut log = String::new();
+    loop {
+        let mut line = String::new();
+        let n = stderr.read_line(&mut line).expect("read");
+        assert!(n > 0, "restic-verify ended before rclone listened:\n{log}");
+        log.push_str(&line);
+        if line.contains("rclone serves") {
+            break;
+        }
+    }
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("signal");
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).expect("read");
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(130), "{log}{rest}");
+    assert_eq!(
+        env.last_record()["error"]["category"],
+        "interrupted",
+        "{log}{rest}"
+    );
+    rclone.assert_gone();
+}
