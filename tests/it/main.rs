@@ -18,6 +18,7 @@ mod damage;
 mod drill;
 mod fire_drill;
 mod fixtures;
+mod man;
 mod nixos;
 mod notify;
 mod package;
