@@ -4,9 +4,10 @@
 # 1. builds the binary (`cargo build --locked --profile PROFILE`, default release;
 #    --no-build packages the binary already built),
 # 2. generates with that binary, into <target>/<profile>/deb-assets/: the man pages
-#    (restic-verify(1) and one per subcommand, gzipped), the bash, zsh and fish
-#    completions, and the systemd units with ExecStart= pointing at /usr/bin (the
-#    units in systemd/ say /usr/local/bin, where a manual install puts the binary),
+#    (restic-verify(1), one per subcommand and restic-verify.toml(5), gzipped), the
+#    bash, zsh and fish completions, and the systemd units with ExecStart= pointing
+#    at /usr/bin (the units in systemd/ say /usr/local/bin, where a manual install
+#    puts the binary),
 # 3. runs `cargo deb --no-build` (Cargo.toml [package.metadata.deb] lists the assets;
 #    --fast: quicker compression, larger file) and prints the path of the .deb on
 #    the last line.
@@ -44,14 +45,15 @@ bin="$out/restic-verify"
 
 assets="$out/deb-assets"
 rm -rf "$assets"
-mkdir -p "$assets/man" "$assets/completions" "$assets/systemd"
-"$bin" man >"$assets/man/restic-verify.1"
+mkdir -p "$assets/man/man1" "$assets/man/man5" "$assets/completions" "$assets/systemd"
+"$bin" man >"$assets/man/man1/restic-verify.1"
+"$bin" man restic-verify.toml >"$assets/man/man5/restic-verify.toml.5"
 subcommands=$("$bin" --help | awk '/^Commands:/ { on = 1; next } /^$/ { on = 0 } on && /^  [a-z]/ { print $1 }' | grep -vx help)
 [ -n "$subcommands" ] || { echo "package: no subcommands found in --help" >&2; exit 3; }
 for sub in $subcommands; do
-  "$bin" man "$sub" >"$assets/man/restic-verify-$sub.1"
+  "$bin" man "$sub" >"$assets/man/man1/restic-verify-$sub.1"
 done
-gzip -9n "$assets"/man/*.1
+gzip -9n "$assets"/man/man1/*.1 "$assets"/man/man5/*.5
 "$bin" completions bash >"$assets/completions/restic-verify"
 "$bin" completions zsh >"$assets/completions/_restic-verify"
 "$bin" completions fish >"$assets/completions/restic-verify.fish"

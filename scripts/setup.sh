@@ -9,8 +9,9 @@
 # setpriv (util-linux) to run as the unprivileged service user (the tests start and
 # stop them).
 # For the operator tools: Debian's chromium (renders the HTML report headless), groff
-# and man-db (man pages), GNU time (peak memory), binutils and dpkg-dev (cargo-deb
-# strips the binary and computes Depends), and cargo-deb itself from crates.io
+# and man-db (man pages), bash-completion, zsh and fish (the completion tests drive
+# each shell), GNU time (peak memory), binutils and dpkg-dev (cargo-deb strips the
+# binary and computes Depends), and cargo-deb itself from crates.io
 # (scripts/package.sh; pinned, about 2 minutes to compile on 2 cores).
 # Idempotent: a second run installs nothing.
 set -euo pipefail
@@ -39,6 +40,10 @@ command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v groff >/dev/null 2>&1 || need+=(groff-base)
 command -v man >/dev/null 2>&1 || need+=(man-db)
+# tests/it/completions.rs drives each shell's own completion function.
+[ -f /usr/share/bash-completion/bash_completion ] || need+=(bash-completion)
+command -v zsh >/dev/null 2>&1 || need+=(zsh)
+command -v fish >/dev/null 2>&1 || need+=(fish)
 [ -x /usr/bin/time ] || need+=(time)
 command -v script >/dev/null 2>&1 || need+=(bsdutils)
 command -v strip >/dev/null 2>&1 || need+=(binutils)

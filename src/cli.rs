@@ -81,7 +81,7 @@ pub enum Command {
     Report(ReportArgs),
     /// Print a shell completion script to stdout.
     Completions(CompletionsArgs),
-    /// Print the man page (roff) to stdout: `restic-verify man | man -l -`.
+    /// Print a man page (roff) to stdout: `restic-verify man | man -l -`.
     Man(ManArgs),
     /// Fire drill: run a job of the profile with one comparison deliberately
     /// falsified, so that its alerts go out end to end (exit 1).
@@ -436,8 +436,9 @@ pub struct CompletionsArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct ManArgs {
-    /// Print the page of this subcommand (restic-verify-SUBCOMMAND(1)) instead.
-    #[arg(value_name = "SUBCOMMAND")]
+    /// Print this page instead: a subcommand's, restic-verify-SUBCOMMAND(1), or
+    /// `restic-verify.toml`, the profile's, restic-verify.toml(5).
+    #[arg(value_name = "PAGE")]
     pub subcommand: Option<String>,
 }
 

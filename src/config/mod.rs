@@ -1,7 +1,8 @@
 //! TOML profiles: raw types (`raw`), value parsers (`value`), validation
 //! (`validate`, with `validate_job` and `validate_notify`) into a checked `Profile`
-//! (`profile`), and the command-line flags of `check`/`restore-test`, which go
-//! through the same validation (`flags`).
+//! (`profile`), the table of every key and what it does (`keys`, the source of
+//! restic-verify.toml(5)), and the command-line flags of `check`/`restore-test`,
+//! which go through the same validation (`flags`).
 //!
 //! Precedence: command line, then environment, then profile, where `[job.X]` beats
 //! `[repository.Y]`, which beats `[defaults]`. Validation reports *every* problem it
@@ -13,6 +14,7 @@
 //! warning). Nothing here writes.
 
 pub mod flags;
+pub mod keys;
 pub mod profile;
 pub mod raw;
 mod validate;

@@ -19,6 +19,7 @@ mod drill;
 mod files;
 mod fire_drill;
 mod fixtures;
+mod man;
 mod nixos;
 mod notify;
 mod package;

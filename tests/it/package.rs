@@ -124,6 +124,7 @@ fn package_holds_binary_man_pages_completions_units_and_installs() {
         "./usr/share/man/man1/restic-verify.1.gz".into(),
         "./usr/share/man/man1/restic-verify-status.1.gz".into(),
         "./usr/share/man/man1/restic-verify-check.1.gz".into(),
+        "./usr/share/man/man5/restic-verify.toml.5.gz".into(),
         "./usr/share/bash-completion/completions/restic-verify".into(),
         "./usr/share/zsh/vendor-completions/_restic-verify".into(),
         "./usr/share/fish/vendor_completions.d/restic-verify.fish".into(),
@@ -179,6 +180,11 @@ fn package_holds_binary_man_pages_completions_units_and_installs() {
             .env("MANPAGER", "cat")
             .env("MANWIDTH", "100"));
         assert!(page.contains("--results"), "{page}");
+        let page = run(StdCommand::new("man")
+            .args(["5", "restic-verify.toml"])
+            .env("MANPAGER", "cat")
+            .env("MANWIDTH", "100"));
+        assert!(page.contains("read-data-subset"), "{page}");
         run(StdCommand::new("bash").arg("-c").arg(
             "source /usr/share/bash-completion/completions/restic-verify && complete -p restic-verify",
         ));
