@@ -11,7 +11,6 @@
 //! without moving its access time where the kernel allows (`read_expected`,
 //! `open_quietly`), and never written.
 
-use std::fs::File;
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -20,7 +19,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::compare::{self, Expected, HashError, Stop, Stopped};
 
 mod resolve;
-pub use resolve::{open_dir_below, open_parent, open_regular, open_root, Found, SourcePath};
+pub use resolve::{
+    lstat_at, open_dir_below, open_parent, open_regular, open_root, Found, SourcePath,
+};
 
 /// Prefix rewrites from tree paths to source paths.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -212,10 +213,18 @@ fn read_expected_with(
     })
 }
 
-/// What stands in a regular file's place, seen and not opened: a change.
+/// What stands in a regular file's place, seen and not opened: a change; a
+/// directory cannot be read as the file (as before issue #20: `unreadable`).
 fn not_regular(path: &Path, m: &std::fs::Metadata) -> Expected {
     let (what, how) = if m.file_type().is_symlink() {
         ("a symbolic link", "not followed")
+    } else if m.is_file() {
+        ("another file", "replaced while it was opened")
+    } else if m.is_dir() {
+        return Expected::Unreadable(format!(
+            "{} is no longer a regular file (now a directory)",
+            path.display()
+        ));
     } else {
         (kind(m), "not opened")
     };
@@ -308,7 +317,8 @@ pub enum Now {
     Symlink,
     /// A directory on the way below the source root is now a symlink (not followed).
     SymlinkAbove,
-    /// A directory, FIFO, socket or device: reading will say why it cannot be compared.
+    /// A directory, FIFO, socket or device: reading sets it aside (`changed`) without
+    /// opening it.
     Special,
     /// `lstat` failed otherwise (e.g. permission denied on a parent).
     Error,
@@ -338,22 +348,6 @@ pub fn look(path: &SourcePath) -> Now {
     }
 }
 
-/// `lstat` of `name` in `dir`, through an `O_PATH` descriptor (opens nothing).
-fn lstat_at(
-    dir: std::os::fd::BorrowedFd<'_>,
-    name: &std::ffi::OsStr,
-) -> io::Result<std::fs::Metadata> {
-    use nix::fcntl::OFlag;
-    let flags = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-    File::from(nix::fcntl::openat(
-        dir,
-        name,
-        flags,
-        nix::sys::stat::Mode::empty(),
-    )?)
-    .metadata()
-}
-
 fn mtime_ns(m: &std::fs::Metadata) -> i128 {
     i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec())
 }
@@ -375,7 +369,7 @@ pub(crate) fn stale_atime(f: &Path) -> std::time::SystemTime {
         let m = std::fs::metadata(p).expect("stat");
         let atime = m.modified().expect("mtime") - Duration::from_secs(365 * 86_400);
         let times = std::fs::FileTimes::new().set_accessed(atime);
-        File::options()
+        std::fs::File::options()
             .write(true)
             .open(p)
             .expect("open")
@@ -405,6 +399,7 @@ pub(crate) fn stale_atime(f: &Path) -> std::time::SystemTime {
 mod tests {
     use super::*;
     use rstest::rstest;
+    use std::fs::File;
 
     #[rstest]
     #[case("/source/a/b.txt", "/srv/source/a/b.txt")]

@@ -246,11 +246,8 @@ impl Reader {
     /// `lstat` of `name` in the directory last opened, through an `O_PATH`
     /// descriptor (opens nothing).
     fn lstat_in_dir(&self, name: &std::ffi::OsStr) -> Option<Metadata> {
-        use nix::fcntl::OFlag;
         let (_, dir) = self.dir.as_ref()?;
-        let flags = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-        let fd = nix::fcntl::openat(dir, name, flags, nix::sys::stat::Mode::empty()).ok()?;
-        File::from(fd).metadata().ok()
+        source::lstat_at(dir.as_fd(), name).ok()
     }
 }
 

@@ -210,6 +210,15 @@ pub(crate) fn open_regular_with(
     Ok(Found::File(file, now))
 }
 
+/// `lstat` of `name` in `dir`, through an `O_PATH` descriptor (opens nothing).
+///
+/// # Errors
+/// The kernel's error for `name`.
+pub fn lstat_at(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<Metadata> {
+    let flags = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    File::from(nix::fcntl::openat(dir, name, flags, Mode::empty())?).metadata()
+}
+
 /// The parent directory of a source path (opened as `open_dir_below`) and the name
 /// of the file in it. A path that is its root (a backed-up file) is looked up in
 /// the root's parent, which the operator chose too.
