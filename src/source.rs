@@ -3,12 +3,14 @@
 //! restic records paths as the backup saw them (`/source/...` for `restic backup
 //! source` run from `/srv`, or a ZFS snapshot mount point). `PathMap` turns a
 //! snapshot's tree path into the path to compare against: explicit `--map FROM=TO`
-//! prefixes first (longest wins), then what the snapshot's own `paths` imply. The
-//! source is only ever opened read-only, once per file, without following symlinks
-//! and without moving its access time where the kernel allows (`read_expected`,
+//! prefixes first (longest wins), then what the snapshot's own `paths` imply; the
+//! result is a `SourcePath`: the root the operator chose (a map's TO, a snapshot
+//! path, a ZFS snapshot's directory) and the path below it. The source is only ever
+//! opened read-only, once per file, without following a symlink in any component
+//! below its root, without opening anything but a regular file (`resolve`), and
+//! without moving its access time where the kernel allows (`read_expected`,
 //! `open_quietly`), and never written.
 
-use std::fs::File;
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -16,11 +18,19 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::compare::{self, Expected, HashError, Stop, Stopped};
 
+mod resolve;
+pub use resolve::{
+    lstat_at, open_dir_below, open_parent, open_regular, open_root, Found, SourcePath,
+};
+
 /// Prefix rewrites from tree paths to source paths.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PathMap {
     /// (tree prefix, source prefix), longest tree prefix first.
     pairs: Vec<(String, PathBuf)>,
+    /// The snapshot's absolute paths, longest first: a tree path below one that no
+    /// pair maps is resolved below it (symlinks above it are the operator's choice).
+    roots: Vec<PathBuf>,
 }
 
 impl PathMap {
@@ -38,24 +48,51 @@ impl PathMap {
             }
         }
         pairs.sort_by_key(|(f, _)| std::cmp::Reverse(f.len()));
-        PathMap { pairs }
+        let mut roots: Vec<PathBuf> = snapshot_paths
+            .iter()
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+            .collect();
+        roots.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+        PathMap { pairs, roots }
     }
 
     /// The source path for a tree path. Prefixes match whole components only.
     pub fn map(&self, tree_path: &str) -> PathBuf {
+        self.source(tree_path).full()
+    }
+
+    /// The source path for a tree path, split at its root: the TO of the pair that
+    /// maps it, else the longest snapshot path above it, else `/`.
+    pub fn source(&self, tree_path: &str) -> SourcePath {
         for (from, to) in &self.pairs {
             let from = from.trim_end_matches('/');
             if tree_path == from {
-                return to.clone();
+                return SourcePath {
+                    root: to.clone(),
+                    rel: PathBuf::new(),
+                };
             }
             if let Some(rest) = tree_path
                 .strip_prefix(from)
                 .and_then(|r| r.strip_prefix('/'))
             {
-                return to.join(rest);
+                return SourcePath {
+                    root: to.clone(),
+                    rel: PathBuf::from(rest),
+                };
             }
         }
-        PathBuf::from(tree_path)
+        let path = Path::new(tree_path);
+        let root = self
+            .roots
+            .iter()
+            .find(|r| path.starts_with(r))
+            .map_or(Path::new("/"), PathBuf::as_path);
+        SourcePath {
+            root: root.to_owned(),
+            rel: path.strip_prefix(root).unwrap_or(path).to_owned(),
+        }
     }
 }
 
@@ -88,15 +125,15 @@ static NOATIME: AtomicBool = AtomicBool::new(true);
 /// The first refusal turns it off for the rest of the process: the service user
 /// (`CAP_DAC_READ_SEARCH` only) reads other owners' files, and would otherwise pay
 /// two opens for each of them.
-pub fn open_quietly(open: impl Fn(nix::libc::c_int) -> io::Result<File>) -> io::Result<File> {
+pub fn open_quietly<T>(open: impl Fn(nix::libc::c_int) -> io::Result<T>) -> io::Result<T> {
     open_quietly_with(&NOATIME, open)
 }
 
 /// `open_quietly` with the switch given (tests use their own).
-fn open_quietly_with(
+fn open_quietly_with<T>(
     noatime: &AtomicBool,
-    open: impl Fn(nix::libc::c_int) -> io::Result<File>,
-) -> io::Result<File> {
+    open: impl Fn(nix::libc::c_int) -> io::Result<T>,
+) -> io::Result<T> {
     if noatime.load(Ordering::Relaxed) {
         match open(nix::libc::O_NOATIME) {
             Err(e) if e.raw_os_error() == Some(nix::libc::EPERM) => {
@@ -110,47 +147,46 @@ fn open_quietly_with(
 
 /// Reads the expected side: size, mtime and SHA-256 of a source file.
 ///
-/// The file is opened once (`open_quietly`), with `O_NOFOLLOW` (a symlink where the
-/// file was is a change, never followed) and `O_NONBLOCK` (a FIFO where the file was
-/// cannot hang the run), and everything is read from that descriptor: `fstat`
-/// before (it must be a regular file) and after reading. A file whose size, mtime or inode moved
-/// while it was read is `Changed`: an edit during the test, not damage.
+/// The path below the root is resolved without following any symlink (a link
+/// where a directory or the file was is a change, never followed), the file is
+/// looked at through an `O_PATH` descriptor and opened for reading only if it is a
+/// regular file (a device, FIFO or socket in its place is a change and is never
+/// opened), with `O_NONBLOCK | O_NOCTTY` and `O_NOATIME` where allowed
+/// (`open_quietly`). Everything is read from that descriptor, and it is `fstat`ed
+/// after reading: a file whose size, mtime or inode moved while it was read is
+/// `Changed`: an edit during the test, not damage.
 ///
 /// # Errors
 /// `stop` said to give up (deadline or cancellation).
-pub fn read_expected(path: &Path, stop: &Stop) -> Result<Expected, Stopped> {
+pub fn read_expected(path: &SourcePath, stop: &Stop) -> Result<Expected, Stopped> {
     read_expected_with(path, stop, &mut || ())
 }
 
 /// `read_expected`, calling `after_first_block` once the first block was read (tests
 /// change the file there).
 fn read_expected_with(
-    path: &Path,
+    path: &SourcePath,
     stop: &Stop,
     after_first_block: &mut dyn FnMut(),
 ) -> Result<Expected, Stopped> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let flags = nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_NONBLOCK;
-    let file = match open_quietly(|extra| {
-        std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(flags.bits() | extra)
-            .open(path)
-    }) {
-        Ok(f) => f,
-        Err(e) => return Ok(open_error(path, &e)),
+    let full = path.full();
+    let (dir, name) = match open_parent(path) {
+        Ok(d) => d,
+        Err(e) => return Ok(parent_error(&full, &e)),
     };
-    let before = match file.metadata() {
-        Ok(m) => m,
-        Err(e) => return Ok(Expected::Unreadable(e.to_string())),
+    let found = open_quietly(|extra| {
+        open_regular(
+            std::os::fd::AsFd::as_fd(&dir),
+            name,
+            nix::fcntl::OFlag::from_bits_retain(extra),
+        )
+    });
+    let (file, before) = match found {
+        Ok(Found::File(f, m)) => (f, m),
+        Ok(Found::Other(m)) => return Ok(not_regular(&full, &m)),
+        Err(e) => return Ok(open_error(&full, &e)),
     };
-    if !before.is_file() {
-        return Ok(Expected::Unreadable(format!(
-            "{} is no longer a regular file (now a {})",
-            path.display(),
-            kind(&before)
-        )));
-    }
+    drop(dir);
     let mut reader = AfterFirst {
         inner: &file,
         hook: Some(after_first_block),
@@ -167,7 +203,7 @@ fn read_expected_with(
     if let Some(what) = moved(&before, &after, read) {
         return Ok(Expected::Changed(format!(
             "{} changed while it was read ({what}): edited during the test",
-            path.display()
+            full.display()
         )));
     }
     Ok(Expected::Read {
@@ -177,16 +213,43 @@ fn read_expected_with(
     })
 }
 
+/// What stands in a regular file's place, seen and not opened: a change; a
+/// directory cannot be read as the file (as before issue #20: `unreadable`).
+fn not_regular(path: &Path, m: &std::fs::Metadata) -> Expected {
+    let (what, how) = if m.file_type().is_symlink() {
+        ("a symbolic link", "not followed")
+    } else if m.is_file() {
+        ("another file", "replaced while it was opened")
+    } else if m.is_dir() {
+        return Expected::Unreadable(format!(
+            "{} is no longer a regular file (now a directory)",
+            path.display()
+        ));
+    } else {
+        (kind(m), "not opened")
+    };
+    Expected::Changed(format!(
+        "{} is now {what} ({how}): changed since the backup",
+        path.display()
+    ))
+}
+
+/// What an error resolving the directory of a source file means.
+fn parent_error(path: &Path, e: &io::Error) -> Expected {
+    match e.raw_os_error().map(nix::errno::Errno::from_raw) {
+        Some(nix::errno::Errno::ELOOP) => Expected::Changed(format!(
+            "{}: a directory on its path is now a symbolic link (not followed): changed since the backup",
+            path.display()
+        )),
+        _ => open_error(path, e),
+    }
+}
+
 /// What an `open` error of the source means.
-fn open_error(path: &Path, e: &std::io::Error) -> Expected {
+fn open_error(_path: &Path, e: &std::io::Error) -> Expected {
     match e.raw_os_error().map(nix::errno::Errno::from_raw) {
         _ if e.kind() == std::io::ErrorKind::NotFound => Expected::Missing,
         Some(nix::errno::Errno::ENOTDIR) => Expected::Missing,
-        // O_NOFOLLOW on a symlink.
-        Some(nix::errno::Errno::ELOOP) => Expected::Changed(format!(
-            "{} is now a symbolic link (not followed): changed since the backup",
-            path.display()
-        )),
         _ => Expected::Unreadable(e.to_string()),
     }
 }
@@ -212,17 +275,17 @@ fn kind(m: &std::fs::Metadata) -> &'static str {
     use std::os::unix::fs::FileTypeExt;
     let t = m.file_type();
     if t.is_dir() {
-        "directory"
+        "a directory"
     } else if t.is_symlink() {
-        "symbolic link"
+        "a symbolic link"
     } else if t.is_fifo() {
-        "FIFO"
+        "a FIFO"
     } else if t.is_socket() {
-        "socket"
+        "a socket"
     } else if t.is_block_device() || t.is_char_device() {
-        "device"
+        "a device"
     } else {
-        "special file"
+        "a special file"
     }
 }
 
@@ -252,24 +315,32 @@ pub enum Now {
     Missing,
     /// A symlink where the snapshot had a regular file.
     Symlink,
-    /// A directory, FIFO, socket or device: reading will say why it cannot be compared.
+    /// A directory on the way below the source root is now a symlink (not followed).
+    SymlinkAbove,
+    /// A directory, FIFO, socket or device: reading sets it aside (`changed`) without
+    /// opening it.
     Special,
     /// `lstat` failed otherwise (e.g. permission denied on a parent).
     Error,
 }
 
-/// Looks at a source file (`lstat`).
-pub fn look(path: &Path) -> Now {
-    match std::fs::symlink_metadata(path) {
+/// Looks at a source file (`lstat` relative to its directory, resolved as
+/// `read_expected` does).
+pub fn look(path: &SourcePath) -> Now {
+    use nix::errno::Errno;
+    let found =
+        open_parent(path).and_then(|(dir, name)| lstat_at(std::os::fd::AsFd::as_fd(&dir), name));
+    match found {
         Ok(m) if m.is_file() => Now::File {
             size: m.len(),
             mtime_ns: mtime_ns(&m),
         },
         Ok(m) if m.file_type().is_symlink() => Now::Symlink,
         Ok(_) => Now::Special,
+        Err(e) if e.raw_os_error() == Some(Errno::ELOOP as i32) => Now::SymlinkAbove,
         Err(e)
             if e.kind() == std::io::ErrorKind::NotFound
-                || e.raw_os_error() == Some(nix::errno::Errno::ENOTDIR as i32) =>
+                || e.raw_os_error() == Some(Errno::ENOTDIR as i32) =>
         {
             Now::Missing
         }
@@ -298,7 +369,7 @@ pub(crate) fn stale_atime(f: &Path) -> std::time::SystemTime {
         let m = std::fs::metadata(p).expect("stat");
         let atime = m.modified().expect("mtime") - Duration::from_secs(365 * 86_400);
         let times = std::fs::FileTimes::new().set_accessed(atime);
-        File::options()
+        std::fs::File::options()
             .write(true)
             .open(p)
             .expect("open")
@@ -328,6 +399,7 @@ pub(crate) fn stale_atime(f: &Path) -> std::time::SystemTime {
 mod tests {
     use super::*;
     use rstest::rstest;
+    use std::fs::File;
 
     #[rstest]
     #[case("/source/a/b.txt", "/srv/source/a/b.txt")]
@@ -393,13 +465,21 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let f = big_file(dir.path());
         let atime = stale_atime(&f);
-        let e = read_expected(&f, &Stop::default()).expect("not stopped");
+        let e = read_expected(&at(&f), &Stop::default()).expect("not stopped");
         assert!(matches!(e, Expected::Read { .. }), "{e:?}");
         let after = std::fs::metadata(&f)
             .expect("stat")
             .accessed()
             .expect("atime");
         assert_eq!(after, atime, "reading the source moved its atime");
+    }
+
+    /// `p` as a source path: its parent is the root.
+    pub(super) fn at(p: &Path) -> SourcePath {
+        SourcePath {
+            root: p.parent().expect("parent").to_owned(),
+            rel: p.file_name().expect("name").into(),
+        }
     }
 
     fn big_file(dir: &Path) -> PathBuf {
@@ -412,17 +492,17 @@ mod tests {
     fn read_expected_reads_a_regular_file() {
         let dir = tempfile::tempdir().expect("tempdir");
         let f = big_file(dir.path());
-        let e = read_expected(&f, &Stop::default()).expect("not stopped");
+        let e = read_expected(&at(&f), &Stop::default()).expect("not stopped");
         assert!(
             matches!(e, Expected::Read { size, .. } if size == 600 * 1024),
             "{e:?}"
         );
         assert_eq!(
-            read_expected(&dir.path().join("nope"), &Stop::default()),
+            read_expected(&at(&dir.path().join("nope")), &Stop::default()),
             Ok(Expected::Missing)
         );
         assert_eq!(
-            read_expected(&f.join("below-a-file"), &Stop::default()),
+            read_expected(&at(&f.join("below-a-file")), &Stop::default()),
             Ok(Expected::Missing)
         );
     }
@@ -432,7 +512,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let f = big_file(dir.path());
         let g = f.clone();
-        let e = read_expected_with(&f, &Stop::default(), &mut || {
+        let e = read_expected_with(&at(&f), &Stop::default(), &mut || {
             use std::io::Write;
             let mut h = std::fs::OpenOptions::new()
                 .append(true)
@@ -452,7 +532,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let f = big_file(dir.path());
         let g = f.clone();
-        let e = read_expected_with(&f, &Stop::default(), &mut || {
+        let e = read_expected_with(&at(&f), &Stop::default(), &mut || {
             let h = std::fs::File::options().write(true).open(&g).expect("open");
             h.set_modified(std::time::SystemTime::UNIX_EPOCH)
                 .expect("mtime");
@@ -470,13 +550,13 @@ mod tests {
         let target = big_file(dir.path());
         let link = dir.path().join("link");
         std::os::unix::fs::symlink(&target, &link).expect("symlink");
-        let e = read_expected(&link, &Stop::default()).expect("not stopped");
+        let e = read_expected(&at(&link), &Stop::default()).expect("not stopped");
         assert!(
             matches!(&e, Expected::Changed(m) if m.contains("symbolic link")),
             "{e:?}"
         );
-        assert_eq!(look(&link), Now::Symlink);
-        assert!(matches!(look(&target), Now::File { size, .. } if size == 600 * 1024));
+        assert_eq!(look(&at(&link)), Now::Symlink);
+        assert!(matches!(look(&at(&target)), Now::File { size, .. } if size == 600 * 1024));
     }
 
     #[test]
@@ -484,12 +564,67 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let fifo = dir.path().join("fifo");
         nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).expect("mkfifo");
-        let e = read_expected(&fifo, &Stop::default()).expect("not stopped");
+        let e = read_expected(&at(&fifo), &Stop::default()).expect("not stopped");
         assert!(
-            matches!(&e, Expected::Unreadable(m) if m.contains("FIFO")),
+            matches!(&e, Expected::Changed(m) if m.contains("FIFO (not opened)")),
             "{e:?}"
         );
-        assert_eq!(look(&fifo), Now::Special);
+        assert_eq!(look(&at(&fifo)), Now::Special);
+    }
+
+    /// See: issue #20. `d` held the backed-up `f`; it is now a link to a directory
+    /// holding a file with the same name, bytes and mtime (a root-only file whose
+    /// hash must not be recorded). It is neither followed nor opened.
+    #[test]
+    fn read_expected_directory_replaced_by_a_symlink_is_changed_and_nothing_is_opened() {
+        use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (root, other) = (dir.path().join("root"), dir.path().join("other"));
+        std::fs::create_dir_all(&other).expect("mkdir");
+        std::fs::create_dir_all(&root).expect("mkdir");
+        let target = big_file(&other);
+        std::os::unix::fs::symlink(&other, root.join("d")).expect("symlink");
+        let ino = Inotify::init(InitFlags::IN_NONBLOCK).expect("inotify");
+        ino.add_watch(&target, AddWatchFlags::IN_OPEN)
+            .expect("watch");
+        let p = SourcePath {
+            root: root.clone(),
+            rel: "d/f".into(),
+        };
+        let e = read_expected(&p, &Stop::default()).expect("not stopped");
+        assert!(
+            matches!(&e, Expected::Changed(m) if m.contains("a directory on its path is now a symbolic link")),
+            "{e:?}"
+        );
+        assert_eq!(look(&p), Now::SymlinkAbove);
+        let opened = ino.read_events().map_or(0, |v| v.len());
+        assert_eq!(opened, 0, "the file behind the link was opened");
+        // Through the root, a link is followed: the operator chose it.
+        let p = SourcePath {
+            root: root.join("d"),
+            rel: "f".into(),
+        };
+        assert!(matches!(
+            read_expected(&p, &Stop::default()),
+            Ok(Expected::Read { .. })
+        ));
+    }
+
+    #[test]
+    fn path_map_source_splits_at_the_map_or_the_snapshot_path() {
+        let m = PathMap::new(
+            &[("/mnt/snap".into(), "/srv".into())],
+            &["/home/u".into(), "/home".into()],
+        );
+        let split = |t: &str| {
+            let s = m.source(t);
+            (s.root, s.rel)
+        };
+        assert_eq!(split("/mnt/snap/a/b"), ("/srv".into(), "a/b".into()));
+        assert_eq!(split("/mnt/snap"), ("/srv".into(), "".into()));
+        assert_eq!(split("/home/u/f"), ("/home/u".into(), "f".into()));
+        assert_eq!(split("/home/v/f"), ("/home".into(), "v/f".into()));
+        assert_eq!(split("/homer/f"), ("/".into(), "homer/f".into()));
     }
 
     #[test]
@@ -502,7 +637,7 @@ mod tests {
             deadline: None,
             cancel: Some(cancel),
         };
-        assert_eq!(read_expected(&f, &stop), Err(Stopped::Cancelled));
+        assert_eq!(read_expected(&at(&f), &stop), Err(Stopped::Cancelled));
     }
 
     #[test]
@@ -574,20 +709,31 @@ impl Resolved {
 
     /// The file to compare a tree path with.
     pub fn expected_path(&self, tree_path: &str) -> PathBuf {
-        let live = self.map.map(tree_path);
+        self.expected(tree_path).full()
+    }
+
+    /// The file to compare a tree path with, split at its root: for ZFS the
+    /// snapshot's directory `<mountpoint>/.zfs/snapshot/<name>`.
+    pub fn expected(&self, tree_path: &str) -> SourcePath {
+        let live = self.map.source(tree_path);
         let Some((mountpoint, root)) = &self.zfs else {
             return live;
+        };
+        let live = live.full();
+        let below = |rel: &Path| SourcePath {
+            root: root.clone(),
+            rel: rel.to_owned(),
         };
         // A backup that read `<mp>/.zfs/snapshot/<x>/...` directly records that path.
         let s = live.to_string_lossy();
         if let Some(i) = s.find("/.zfs/snapshot/") {
             let rest = &s[i + "/.zfs/snapshot/".len()..];
             let rel = rest.split_once('/').map_or("", |(_, r)| r);
-            return root.join(rel);
+            return below(Path::new(rel));
         }
         match live.strip_prefix(mountpoint) {
-            Ok(rel) => root.join(rel),
-            Err(_) => root.join(live.strip_prefix("/").unwrap_or(&live)),
+            Ok(rel) => below(rel),
+            Err(_) => below(live.strip_prefix("/").unwrap_or(&live)),
         }
     }
 }
@@ -632,6 +778,14 @@ mod zfs_tests {
         assert_eq!(
             r.expected_path("/tank/home/.zfs/snapshot/other/u/f"),
             PathBuf::from("/tank/home/.zfs/snapshot/s1/u/f")
+        );
+        // Below the snapshot's directory no symlink is followed.
+        assert_eq!(
+            r.expected("/mnt/backup-snapshot/u/f"),
+            SourcePath {
+                root: "/tank/home/.zfs/snapshot/s1".into(),
+                rel: "u/f".into()
+            }
         );
         assert!(r.immutable());
     }

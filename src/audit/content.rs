@@ -6,19 +6,24 @@
 //! re-chunking (rustic_core's chunker does not always cut where restic's does).
 //! After the last blob the file must be at EOF.
 //!
-//! The source is read once, in blocks, opened with `O_NOFOLLOW | O_NONBLOCK` (a file
-//! swapped for a symlink or a FIFO since the listing is not followed or waited on),
-//! and with `O_NOATIME` where the kernel allows (`source::open_quietly`).
+//! The source is read once, in blocks, opened relative to its directory's
+//! descriptor, which is resolved below the audit's source root without following
+//! any symlink (`source::open_dir_below`: a directory swapped for a link since the
+//! listing is a change, never followed), with `O_NOFOLLOW | O_NONBLOCK | O_NOCTTY`
+//! (a file swapped for a symlink or a FIFO since the listing is not followed or
+//! waited on), and with `O_NOATIME` where the kernel allows
+//! (`source::open_quietly`). Only files the listing showed as regular get here: a
+//! special file in a file's place is decided by the walker and never opened.
 //! A file the directory listing showed as regular is `fstat`ed through its
 //! descriptor first and its size, mtime and mode compared with the snapshot's (the
 //! walker does not `lstat` it); every file is `fstat`ed again after reading: a file
 //! that is not the one first seen, or moved since (its ctime), is `changed`, never
 //! `mismatch`. The source is never written.
 
-use std::fs::{File, Metadata, OpenOptions};
+use std::fs::{File, Metadata};
 use std::io::{self, Read};
-use std::os::fd::OwnedFd;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
 use sha2::{Digest, Sha256};
@@ -158,43 +163,91 @@ pub(crate) enum Listed {
     Regular(Facts),
 }
 
-/// A hashing worker's reading state: its read buffer, and the directory it last
-/// opened a file in. Files are opened relative to that directory (`openat`), not
-/// by full path (path walks were about 4% of the audit's CPU): the walker hands
-/// files over in directory order, so one directory open serves a run of them.
-/// One descriptor per worker, whatever the tree.
+/// A hashing worker's reading state: its read buffer, the source roots, and the
+/// directory it last opened a file in. Files are opened relative to that directory
+/// (`openat`), not by full path (path walks were about 4% of the audit's CPU): the
+/// walker hands files over in directory order, so one directory open serves a run
+/// of them. The directory is resolved below its root (whose descriptor is kept)
+/// without following a symlink. A few descriptors per worker, whatever the tree.
 pub(crate) struct Reader {
     buf: Vec<u8>,
+    /// The audit's source roots, deepest first, each opened on first use.
+    roots: Vec<(PathBuf, Option<OwnedFd>)>,
     dir: Option<(PathBuf, OwnedFd)>,
 }
 
+/// Why a source file could not be opened.
+#[derive(Debug)]
+pub(crate) enum OpenError {
+    /// Its directory: `ELOOP` when a component below the root is a symlink.
+    Dir(io::Error),
+    /// The file itself.
+    File(io::Error),
+}
+
 impl Reader {
-    pub fn new() -> Reader {
-        Reader::with_block(BLOCK)
+    /// A reader of files below `roots` (the audit's source roots: symlinks above
+    /// and at them are followed, none below).
+    pub fn new(roots: &[PathBuf]) -> Reader {
+        let mut r = Reader::with_block(BLOCK);
+        let mut roots: Vec<PathBuf> = roots.to_vec();
+        roots.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+        r.roots = roots.into_iter().map(|p| (p, None)).collect();
+        r
     }
 
+    /// A reader with no roots: every directory is resolved from `/`.
     pub fn with_block(block: usize) -> Reader {
         Reader {
             buf: vec![0; block],
+            roots: Vec::new(),
             dir: None,
         }
     }
 
-    /// Opens `path` without following a final symlink, relative to its directory's
-    /// descriptor (opened here, `O_PATH | O_NOFOLLOW`, unless it is the last one).
-    /// Falls back to the full path when the directory cannot be opened, so errors
-    /// are the file's own.
-    fn open(&mut self, path: &std::path::Path) -> io::Result<File> {
+    /// Opens `path` without following a symlink below its root, relative to its
+    /// directory's descriptor (resolved here unless it is the last one).
+    fn open(&mut self, path: &std::path::Path) -> Result<File, OpenError> {
         let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
-            return open_nofollow(path);
+            return Err(OpenError::File(io::Error::from(
+                io::ErrorKind::InvalidInput,
+            )));
         };
-        if self.dir.as_ref().is_none_or(|(p, _)| p != parent) {
-            self.dir = open_dir(parent).map(|fd| (parent.to_owned(), fd));
-        }
-        match &self.dir {
-            Some((_, fd)) => open_nofollow_at(fd, name),
-            None => open_nofollow(path),
-        }
+        let dir = match self.dir.take() {
+            Some((p, fd)) if p == parent => (p, fd),
+            _ => (
+                parent.to_owned(),
+                self.open_dir(parent).map_err(OpenError::Dir)?,
+            ),
+        };
+        let file = open_nofollow_at(&dir.1, name).map_err(OpenError::File);
+        self.dir = Some(dir);
+        file
+    }
+
+    /// The directory `parent`, below the deepest root that holds it (a root that is
+    /// a file: its parent, followed), else below `/`.
+    fn open_dir(&mut self, parent: &std::path::Path) -> io::Result<OwnedFd> {
+        let Some(i) = self.roots.iter().position(|(r, _)| parent.starts_with(r)) else {
+            if self.roots.iter().any(|(r, _)| r.parent() == Some(parent)) {
+                return source::open_root(parent);
+            }
+            let root = source::open_root(std::path::Path::new("/"))?;
+            return source::open_dir_below(root.as_fd(), parent);
+        };
+        let (root, fd) = &mut self.roots[i];
+        let fd = match fd {
+            Some(fd) => fd,
+            None => fd.insert(source::open_root(root)?),
+        };
+        source::open_dir_below(fd.as_fd(), parent.strip_prefix(&*root).unwrap_or(parent))
+    }
+
+    /// `lstat` of `name` in the directory last opened, through an `O_PATH`
+    /// descriptor (opens nothing).
+    fn lstat_in_dir(&self, name: &std::ffi::OsStr) -> Option<Metadata> {
+        let (_, dir) = self.dir.as_ref()?;
+        source::lstat_at(dir.as_fd(), name).ok()
     }
 }
 
@@ -271,24 +324,25 @@ pub(crate) fn verify(
     };
     let file = match reader.open(&job.source) {
         Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+        Err(OpenError::Dir(e)) => return Ok(dir_error(&e)),
+        Err(OpenError::File(e)) if e.kind() == io::ErrorKind::NotFound => {
             return Ok(Verdict::new(
                 Class::SourceMissing,
                 "deleted while the audit ran",
             ))
         }
         // ELOOP: the name is now a symlink.
-        Err(e) if e.raw_os_error() == Some(nix::libc::ELOOP) => {
+        Err(OpenError::File(e)) if e.raw_os_error() == Some(nix::libc::ELOOP) => {
             return Ok(Verdict::new(
                 Class::Changed,
                 "replaced by a symlink while the audit ran",
             ))
         }
-        Err(e) => {
+        Err(OpenError::File(e)) => {
             // A file that cannot be opened but whose size or mtime moved is
             // `changed` (or `mismatch`), as the walker would have said from `lstat`.
-            if let Listed::Regular(snap) = &job.seen {
-                if let Ok(m) = std::fs::symlink_metadata(&job.source) {
+            if let (Listed::Regular(snap), Some(name)) = (&job.seen, job.source.file_name()) {
+                if let Some(m) = reader.lstat_in_dir(name) {
                     if let Meta::Differs(detail) = compare_meta(snap, &Facts::of_meta(&m, None)) {
                         return Ok(Verdict::new(differs, detail));
                     }
@@ -378,26 +432,28 @@ pub(crate) fn verify(
     })
 }
 
+/// The verdict on a file whose directory could not be opened.
+fn dir_error(e: &io::Error) -> Verdict {
+    if e.raw_os_error() == Some(nix::libc::ELOOP) {
+        Verdict::new(
+            Class::Changed,
+            "a directory on its path was replaced by a symlink while the audit ran (not followed)",
+        )
+    } else if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(nix::libc::ENOTDIR) {
+        Verdict::new(Class::SourceMissing, "deleted while the audit ran")
+    } else {
+        Verdict::new(Class::Unreadable, format!("open directory: {e}"))
+    }
+}
+
 /// Same file (device, inode) with the size, mtime and ctime the walker saw.
 fn same_file_unchanged(now: &Stamp, seen: &Stamp) -> bool {
     now == seen
 }
 
-/// Opens read-only without following a final symlink, without blocking on a
-/// FIFO or device that took the file's place, and without moving the access time
-/// where the kernel allows (`source::open_quietly`).
-fn open_nofollow(path: &std::path::Path) -> io::Result<File> {
-    source::open_quietly(|extra| {
-        OpenOptions::new()
-            .read(true)
-            .custom_flags(
-                nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK | nix::libc::O_NOCTTY | extra,
-            )
-            .open(path)
-    })
-}
-
-/// `open_nofollow` of `name` in the directory `dir`.
+/// Opens `name` in `dir` read-only without following a symlink, without blocking
+/// on a FIFO that took the file's place since the listing, and without moving the
+/// access time where the kernel allows (`source::open_quietly`).
 fn open_nofollow_at(dir: &OwnedFd, name: &std::ffi::OsStr) -> io::Result<File> {
     use nix::fcntl::OFlag;
     let flags = OFlag::O_RDONLY
@@ -415,14 +471,6 @@ fn open_nofollow_at(dir: &OwnedFd, name: &std::ffi::OsStr) -> io::Result<File> {
         .map(File::from)
         .map_err(io::Error::from)
     })
-}
-
-/// A directory's descriptor to open its files with `open_nofollow_at` (`O_PATH`:
-/// nothing is read through it). `None` when it cannot be opened.
-fn open_dir(path: &std::path::Path) -> Option<OwnedFd> {
-    use nix::fcntl::OFlag;
-    let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-    nix::fcntl::open(path, flags, nix::sys::stat::Mode::empty()).ok()
 }
 
 #[cfg(test)]

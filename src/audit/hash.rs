@@ -107,8 +107,9 @@ pub(crate) fn worker(
     tally: &Mutex<Tally>,
     immutable: bool,
     cancel: &CancellationToken,
+    roots: &[PathBuf],
 ) {
-    let mut reader = content::Reader::new();
+    let mut reader = content::Reader::new(roots);
     let stop = || cancel.is_cancelled();
     let mut found = Found::default();
     loop {

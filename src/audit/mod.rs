@@ -251,6 +251,7 @@ pub fn run(opts: &AuditOptions, cancel: &CancellationToken) -> Result<AuditOutco
         n => n,
     };
 
+    let sources: Vec<PathBuf> = roots.iter().map(|(_, r)| r.source.clone()).collect();
     let (tx, rx) = sync_channel(workers * hash::QUEUED_BATCHES);
     let rx = Mutex::new(rx);
     let walked = std::thread::scope(|s| -> Result<Result<(), Cancelled>, Error> {
@@ -266,10 +267,12 @@ pub fn run(opts: &AuditOptions, cancel: &CancellationToken) -> Result<AuditOutco
                 .map_err(|e| Error::Threads(e.to_string()))?;
         }
         for i in 0..workers {
-            let (rx, tally, trees) = (&rx, &tally, &trees);
+            let (rx, tally, trees, sources) = (&rx, &tally, &trees, &sources);
             std::thread::Builder::new()
                 .name(format!("audit-hash-{i}"))
-                .spawn_scoped(s, move || hash::worker(trees, rx, tally, immutable, cancel))
+                .spawn_scoped(s, move || {
+                    hash::worker(trees, rx, tally, immutable, cancel, sources)
+                })
                 .map_err(|e| Error::Threads(e.to_string()))?;
         }
         let batcher = hash::Batcher::new(tx);

@@ -165,7 +165,7 @@ impl Shared {
                             SourceSide::SetAside(r)
                         }
                         None => SourceSide::Read(source::read_expected(
-                            &self.map.expected_path(&c.path),
+                            &self.map.expected(&c.path),
                             &self.stop,
                         )?),
                     };
@@ -483,7 +483,7 @@ pub(super) async fn drill(
             let expected = match s.source[i].get() {
                 Some(SourceSide::Read(e)) => e.clone(),
                 _ if serious => Expected::Missing,
-                _ => source::read_expected(&s.map.expected_path(&c.path), &s.stop)?,
+                _ => source::read_expected(&s.map.expected(&c.path), &s.stop)?,
             };
             let hashed = if serious {
                 None

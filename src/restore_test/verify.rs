@@ -111,7 +111,7 @@ fn verify_one(
     } else {
         Some(hash_restored(target, c, stop)?)
     };
-    let expected = source::read_expected(&map.expected_path(&c.path), stop)?;
+    let expected = source::read_expected(&map.expected(&c.path), stop)?;
     Ok(conclude(
         c,
         target,
@@ -243,14 +243,21 @@ pub fn precheck(c: &Candidate, map: &Resolved) -> Option<FileResult> {
         // A ZFS snapshot cannot have changed since the backup read it.
         return None;
     }
-    let path = map.expected_path(&c.path);
-    let (class, detail) = match source::look(&path) {
+    let source = map.expected(&c.path);
+    let (class, detail) = match source::look(&source) {
         Now::Missing => (Class::SourceMissing, None),
         Now::Symlink => (
             Class::Changed,
             Some(format!(
                 "{} is now a symbolic link (not followed): changed since the backup",
-                path.display()
+                source.full().display()
+            )),
+        ),
+        Now::SymlinkAbove => (
+            Class::Changed,
+            Some(format!(
+                "{}: a directory on its path is now a symbolic link (not followed): changed since the backup",
+                source.full().display()
             )),
         ),
         Now::File { size, mtime_ns } if size != c.size || mtime_ns != c.mtime_ns => {

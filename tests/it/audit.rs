@@ -755,3 +755,40 @@ fn audit_over_rest_missing_repository_is_not_found_and_no_server_is_network() {
     assert_eq!(e.kind(), ErrorKind::Network, "{e}");
     assert!(!e.to_string().contains("s3cret-pw"), "{e}");
 }
+
+/// See: issue #20 (item 2). `src/d/null` was backed up; `src/d` is now a symlink to
+/// a directory holding `null` with the same bytes, size and mtime (a root-only file)
+/// or a FIFO. The audit opens nothing behind the link (inotify) and calls `d` a
+/// change: nothing is `match`ed, nothing is damage.
+#[rstest]
+fn audit_directory_replaced_by_a_symlink_is_changed_and_nothing_behind_it_is_opened(
+    #[values(false, true)] fifo: bool,
+) {
+    let s = Scene::new(2);
+    s.write("d/null", b"the bytes the backup read\n");
+    s.backup();
+    let elsewhere = s.env.path("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let target = elsewhere.join("null");
+    if fifo {
+        nix::unistd::mkfifo(&target, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    } else {
+        let orig = s.src().join("d/null");
+        std::fs::copy(&orig, &target).unwrap();
+        let mtime = std::fs::metadata(&orig).unwrap().modified().unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&target)
+            .unwrap()
+            .set_modified(mtime)
+            .unwrap();
+    }
+    std::fs::remove_dir_all(s.src().join("d")).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, s.src().join("d")).unwrap();
+    let watch = crate::restore_test::OpenWatch::new(&target);
+    let o = s.audit();
+    assert_eq!(watch.opens(), 0, "the file behind the link was opened");
+    assert_eq!(classes(&o), vec![("/src/d".to_owned(), Class::Changed)]);
+    assert_eq!(o.files_verified, 0);
+    assert_eq!(o.verdict(), Outcome::Pass, "a changed source is not damage");
+}

@@ -1049,6 +1049,136 @@ fn restore_test_symlink_where_the_file_was_is_changed_not_followed() {
     assert_ne!(out.status.code(), Some(1), "a changed source is not damage");
 }
 
+/// Counts opens of one file (inotify `IN_OPEN`; looking at it through an `O_PATH`
+/// descriptor is no open): proof that a run did not open it.
+pub(crate) struct OpenWatch(nix::sys::inotify::Inotify);
+
+impl OpenWatch {
+    pub(crate) fn new(path: &std::path::Path) -> OpenWatch {
+        use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+        let ino = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC).expect("inotify");
+        ino.add_watch(path, AddWatchFlags::IN_OPEN).expect("watch");
+        OpenWatch(ino)
+    }
+
+    /// Opens since the last call (the events are queued before `open` returns).
+    pub(crate) fn opens(&self) -> usize {
+        match self.0.read_events() {
+            Ok(v) => v.len(),
+            Err(nix::errno::Errno::EAGAIN) => 0,
+            Err(e) => panic!("inotify: {e}"),
+        }
+    }
+}
+
+/// A source `src` with `d/null` (a regular file, known bytes and mtime) backed up
+/// with the real restic into `repo`: (src, repo).
+pub(crate) fn backed_up_d_null(env: &TestEnv) -> (std::path::PathBuf, std::path::PathBuf) {
+    let src = env.path("sym/src");
+    std::fs::create_dir_all(src.join("d")).expect("mkdir");
+    std::fs::write(src.join("d/null"), "the bytes the backup read\n").expect("write");
+    set_mtime(&src.join("d/null"), "2024-01-01T00:00:00Z");
+    let repo = env.path("sym/repo");
+    let init = env.restic(&repo).arg("init").output().expect("init");
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let b = env
+        .restic(&repo)
+        .arg("backup")
+        .arg(&src)
+        .output()
+        .expect("backup");
+    assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
+    (src, repo)
+}
+
+/// Replaces `src/d` with a symlink to a directory holding `null`: a root-only
+/// regular file with the backed-up bytes, size and mtime (`fifo` false), or a FIFO.
+/// Returns the file behind the link.
+pub(crate) fn link_d_elsewhere(
+    env: &TestEnv,
+    src: &std::path::Path,
+    fifo: bool,
+) -> std::path::PathBuf {
+    let elsewhere = env.path("sym/elsewhere");
+    std::fs::create_dir_all(&elsewhere).expect("mkdir");
+    let target = elsewhere.join("null");
+    if fifo {
+        nix::unistd::mkfifo(&target, nix::sys::stat::Mode::from_bits_truncate(0o600))
+            .expect("mkfifo");
+    } else {
+        std::fs::copy(src.join("d/null"), &target).expect("copy");
+        let private = std::os::unix::fs::PermissionsExt::from_mode(0o600);
+        std::fs::set_permissions(&target, private).expect("chmod");
+        set_mtime(&target, "2024-01-01T00:00:00Z");
+    }
+    std::fs::remove_dir_all(src.join("d")).expect("rm");
+    std::os::unix::fs::symlink(&elsewhere, src.join("d")).expect("symlink");
+    target
+}
+
+/// See: issue #20 (item 2). `src/d/null` was backed up; `src/d` is now a symlink to
+/// a directory holding `null` with the same bytes, size and mtime (a root-only file
+/// whose hash a root run must not record) or a FIFO (a device stands in for it: a
+/// test cannot watch `/dev/null`). The sampled and the full restore test resolve
+/// the path below the snapshot's root without following the link: nothing behind it
+/// is opened (inotify), and the file is `changed`, not `match` and not damage.
+#[rstest::rstest]
+fn restore_test_directory_replaced_by_a_symlink_is_changed_and_nothing_behind_it_is_opened(
+    #[values(false, true)] fifo: bool,
+    #[values(false, true)] full: bool,
+) {
+    let env = TestEnv::new();
+    let (src, repo) = backed_up_d_null(&env);
+    let target = link_d_elsewhere(&env, &src, fifo);
+    let watch = OpenWatch::new(&target);
+    let mut cmd = env.restore_test(&repo, &src);
+    cmd.arg("--verbose-results")
+        .args(if full { ["--full"] } else { ["--sample=1"] });
+    let out = cmd.output().expect("run");
+    assert_eq!(watch.opens(), 0, "the file behind the link was opened");
+    let r = env.last_record();
+    let path = src.join("d/null").to_string_lossy().into_owned();
+    assert!(classes(&r).contains(&(path, "changed".to_owned())), "{r}");
+    assert_ne!(out.status.code(), Some(1), "a changed source is not damage");
+    assert_ne!(r["outcome"], "fail", "{r}");
+}
+
+/// See: issue #20 (item 2). A FIFO or a socket where the backed-up file was is set
+/// aside without being opened (a FIFO's writer would be woken, a device's driver
+/// called): `changed`, never `unreadable` or damage.
+#[rstest::rstest]
+fn restore_test_fifo_or_socket_in_a_files_place_is_changed_and_not_opened(
+    #[values("fifo", "socket")] kind: &str,
+) {
+    let env = TestEnv::new();
+    let (src, repo) = backed_up_d_null(&env);
+    let f = src.join("d/null");
+    std::fs::remove_file(&f).expect("rm");
+    let _socket = match kind {
+        "fifo" => {
+            nix::unistd::mkfifo(&f, nix::sys::stat::Mode::from_bits_truncate(0o600))
+                .expect("mkfifo");
+            None
+        }
+        _ => Some(std::os::unix::net::UnixListener::bind(&f).expect("bind")),
+    };
+    let watch = OpenWatch::new(&f);
+    let out = env
+        .restore_test(&repo, &src)
+        .args(["--sample", "1", "--verbose-results"])
+        .output()
+        .expect("run");
+    assert_eq!(watch.opens(), 0, "the {kind} was opened");
+    let r = env.last_record();
+    let path = f.to_string_lossy().into_owned();
+    assert!(classes(&r).contains(&(path, "changed".to_owned())), "{r}");
+    assert_ne!(out.status.code(), Some(1), "a changed source is not damage");
+}
+
 /// A run killed outright (SIGKILL, the OOM killer; systemd then kills the unit's
 /// remaining processes, restic among them) cannot remove its restore directory nor
 /// its throw-away restic cache. The next restore test in the same test dir finds
