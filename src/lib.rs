@@ -14,6 +14,7 @@ pub mod compare;
 pub mod config;
 pub mod credentials;
 pub mod error;
+pub mod escape;
 pub mod exit;
 pub mod finding;
 pub mod history;

@@ -16,6 +16,7 @@ mod coverage;
 mod daemon;
 mod damage;
 mod drill;
+mod escaping;
 mod fire_drill;
 mod fixtures;
 mod nixos;
