@@ -27,6 +27,7 @@ mod report;
 mod report_html;
 mod restore_test;
 mod rto;
+mod secrets;
 mod servers;
 mod status;
 mod systemd;
