@@ -116,3 +116,24 @@ fn audit_control_character_file_name_is_escaped_in_summary_status_and_notificati
     assert_no_raw_control("status", &stdout);
     assert!(stdout.contains(ESCAPED), "{stdout}");
 }
+
+#[test]
+fn status_log_line_naming_a_control_character_path_is_escaped() {
+    let env = TestEnv::new();
+    let dir = env.path(HOSTILE);
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let results = dir.join("results.jsonl");
+    std::fs::write(&results, "not a record\n").expect("write");
+    let out = env
+        .cmd()
+        .args(["status", "--color", "never", "--results"])
+        .arg(&results)
+        .output()
+        .expect("status");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("WARN") && stderr.contains(&format!("{ESCAPED}/results.jsonl")),
+        "{stderr}"
+    );
+    assert_no_raw_control("the log", &stderr);
+}
