@@ -212,11 +212,60 @@ pub fn load(repo: &Source<'_>) -> Result<Credentials, Error> {
                             .to_owned(),
                 });
             }
-            creds.redactor.add(&v);
+            if names_a_secret(&k) || v.expose().trim().chars().count() >= 6 {
+                creds.redactor.add(&v);
+            }
             creds.env.push((k, v));
         }
     }
     Ok(creds)
+}
+
+/// The caller's `RESTIC_*` variables (not this tool's own `RESTIC_VERIFY_*`),
+/// sorted: restic never sees them, since `process` seals its environment.
+pub fn inherited_restic_vars<I, S>(names: I) -> Vec<String>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let mut vars: Vec<String> = names
+        .into_iter()
+        .map(|n| n.as_ref().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("RESTIC_") && !n.starts_with("RESTIC_VERIFY_"))
+        .collect();
+    vars.sort();
+    vars.dedup();
+    vars
+}
+
+/// The warning a run gives once when the caller's environment holds `RESTIC_*`
+/// variables (names only, never values), pointing to where they belong.
+pub fn inherited_warning(vars: &[String]) -> Option<String> {
+    (!vars.is_empty()).then(|| {
+        format!(
+            "ignoring {} from the environment: restic-verify gives restic a sealed environment, so restic never sees the caller's RESTIC_* variables; set the password with `password-file` (or `--password-file`) and other variables (RESTIC_CACERT, backend credentials) in the repository's `env-file` (or `--env-file`)",
+            vars.join(", ")
+        )
+    })
+}
+
+/// Whether an env-file variable holds a credential by its name; its value is then
+/// scrubbed from text whatever its length. A short value of another variable
+/// (`RESTIC_PACK_SIZE=16`, `AWS_DEFAULT_REGION=eu`) is not: scrubbing every `16`
+/// would hide numbers while protecting nothing.
+fn names_a_secret(name: &str) -> bool {
+    let n = name.to_ascii_uppercase();
+    [
+        "PASS",
+        "SECRET",
+        "KEY",
+        "TOKEN",
+        "CREDENTIAL",
+        "AUTH",
+        "SAS",
+    ]
+    .iter()
+    .any(|w| n.contains(w))
 }
 
 /// Parses `KEY=VALUE` lines: blank lines and `#` comments are skipped, `export ` is
@@ -314,6 +363,44 @@ mod tests {
         assert_eq!(
             c.redactor.redact("x hunter2 p4ssw0rd y"),
             "x [redacted] [redacted] y"
+        );
+    }
+
+    #[test]
+    fn inherited_warning_names_restic_variables_but_not_ours_nor_values() {
+        let vars = inherited_restic_vars([
+            "PATH",
+            "RESTIC_PASSWORD",
+            "RESTIC_VERIFY_LOG",
+            "RESTIC_CACERT",
+        ]);
+        assert_eq!(vars, ["RESTIC_CACERT", "RESTIC_PASSWORD"]);
+        let w = inherited_warning(&vars).expect("warning");
+        assert!(
+            w.contains("RESTIC_CACERT, RESTIC_PASSWORD") && w.contains("env-file"),
+            "{w}"
+        );
+        assert!(inherited_warning(&inherited_restic_vars(["RESTIC_VERIFY_X"])).is_none());
+    }
+
+    // See: issue #20, item 6.
+    #[test]
+    fn load_redacts_short_url_and_env_passwords_but_not_short_settings() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let env = dir.path().join("env");
+        std::fs::write(&env, "RESTIC_PASSWORD=pw9\nRESTIC_PACK_SIZE=16\n").expect("write");
+        let url = Secret::new("rest:http://alice:abc12@127.0.0.1:1/r/");
+        let c = load(&Source {
+            repository: "r",
+            url: &url,
+            password: &PasswordSource::EnvFile,
+            env_file: Some(&env),
+        })
+        .expect("load");
+        assert_eq!(
+            c.redactor
+                .redact("parse \"http://alice:abc12@h/\": abc12 pw9, pack 16 MiB"),
+            "parse \"http://alice:[redacted]@h/\": [redacted] [redacted], pack 16 MiB"
         );
     }
 }

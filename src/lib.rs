@@ -14,6 +14,7 @@ pub mod compare;
 pub mod config;
 pub mod credentials;
 pub mod error;
+pub mod escape;
 pub mod exit;
 pub mod finding;
 pub mod history;
@@ -46,6 +47,21 @@ use report::Report;
 /// # Errors
 /// Usage and configuration errors; errors inside job runs are in the `Report`.
 pub async fn run(cli: Cli, ctx: runner::Context) -> Result<Report, Error> {
+    let runs_restic = matches!(
+        cli.command,
+        Command::RestoreTest(_)
+            | Command::Audit(_)
+            | Command::Check(_)
+            | Command::Run(_)
+            | Command::Daemon(_)
+            | Command::Drill(_)
+    );
+    if runs_restic {
+        let vars = credentials::inherited_restic_vars(std::env::vars_os().map(|(k, _)| k));
+        if let Some(w) = credentials::inherited_warning(&vars) {
+            tracing::warn!("{w}");
+        }
+    }
     match cli.command {
         Command::RestoreTest(a) => {
             let ctx = runner::Context {

@@ -4,11 +4,15 @@
 //! `RESTIC_VERIFY_LOG` takes a tracing filter (e.g. `debug`) and overrides -v/-q.
 //! Progress bars (`progress`) are switched on here, for text logs on a terminal
 //! only, and every log line is written with the bars hidden, so neither tears the
-//! other.
+//! other. Text lines are written through `escape::log_line`: a file name or a
+//! message holding control characters cannot redraw the terminal (tracing itself
+//! leaves `\r`, `\n` and most of C0 as they are).
+
+use std::io::Write;
 
 use tracing_subscriber::EnvFilter;
 
-use crate::progress;
+use crate::{escape, progress};
 
 /// Starts logging at info, or debug/trace with -v/-vv, or warn with -q; JSON lines
 /// with `json`.
@@ -23,15 +27,43 @@ pub fn init(verbose: u8, quiet: bool, json: bool) {
         .unwrap_or_else(|_| EnvFilter::new(format!("restic_verify={level},warn")));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(progress::stderr)
         .with_target(false);
     let is_tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
     progress::init(progress::choose(is_tty, json, quiet));
     let _ = if json {
-        builder.json().try_init()
+        builder.with_writer(progress::stderr).json().try_init()
     } else if is_tty {
-        builder.try_init()
+        builder
+            .with_writer(|| Escaping { colours: true })
+            .try_init()
     } else {
-        builder.without_time().with_ansi(false).try_init()
+        builder
+            .with_writer(|| Escaping { colours: false })
+            .without_time()
+            .with_ansi(false)
+            .try_init()
     };
+}
+
+/// stderr (bars hidden) for text log lines, each escaped whole: tracing formats
+/// one event into a buffer and writes it with one `write_all`.
+struct Escaping {
+    /// ESC is the logger's own colouring (it escapes ESC in fields itself).
+    colours: bool,
+}
+
+impl Write for Escaping {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.write_all(buf)?;
+        Ok(buf.len())
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        let line = String::from_utf8_lossy(buf);
+        progress::stderr().write_all(escape::log_line(&line, self.colours).as_bytes())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        progress::stderr().flush()
+    }
 }

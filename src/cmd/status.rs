@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use crate::cli::{ColorChoice, StatusArgs};
 use crate::cmd::inputs;
 use crate::error::Error;
+use crate::escape;
 use crate::history::human::{age, duration};
 use crate::history::status::{self as hstatus, Latest, Row};
 use crate::history::Verdict;
@@ -71,9 +72,9 @@ fn outcome_style(outcome: &str) -> &'static str {
 /// The columns of one row, as plain text with the ANSI style of each.
 fn cells(r: &Row, now: DateTime<Utc>) -> Vec<(String, Option<&'static str>)> {
     let mut cycle = match (r.check_coverage_ratio, &r.check_read_data_subset) {
-        (Some(c), Some(s)) => format!("{:.0}% ({s})", c * 100.0),
+        (Some(c), Some(s)) => format!("{:.0}% ({})", c * 100.0, escape::text(s)),
         (Some(c), None) => format!("{:.0}%", c * 100.0),
-        (None, Some(s)) => s.clone(),
+        (None, Some(s)) => escape::text(s).into_owned(),
         (None, None) => "-".to_owned(),
     };
     if let Some(n) = r.unread_packs.filter(|n| *n > 0) {
@@ -82,7 +83,7 @@ fn cells(r: &Row, now: DateTime<Utc>) -> Vec<(String, Option<&'static str>)> {
     let restore = r.last_restore_test.as_ref().map_or_else(
         || "-".to_owned(),
         |t| {
-            let mut s = format!("{} {}", t.outcome, ago(t.ts, now));
+            let mut s = format!("{} {}", escape::text(&t.outcome), ago(t.ts, now));
             if let (Some(v), Some(n)) = (t.files_verified, t.files_sampled) {
                 s.push_str(&format!(", {v}/{n} files"));
             }
@@ -94,14 +95,14 @@ fn cells(r: &Row, now: DateTime<Utc>) -> Vec<(String, Option<&'static str>)> {
     );
     let audit = r.last_audit.as_ref().map_or_else(
         || "-".to_owned(),
-        |a| format!("{} {}", a.outcome, ago(a.ts, now)),
+        |a| format!("{} {}", escape::text(&a.outcome), ago(a.ts, now)),
     );
-    let outcome = r.outcome.clone();
-    let style = outcome_style(&outcome);
+    let outcome = escape::text(&r.outcome).into_owned();
+    let style = outcome_style(&r.outcome);
     vec![
-        (r.job.clone(), None),
-        (r.repository.clone(), None),
-        (r.kind.clone(), None),
+        (escape::text(&r.job).into_owned(), None),
+        (escape::text(&r.repository).into_owned(), None),
+        (escape::text(&r.kind).into_owned(), None),
         (outcome, Some(style)),
         (
             r.last_run
@@ -183,33 +184,35 @@ pub fn table(rows: &[Row], now: DateTime<Utc>, color: bool) -> String {
     }
     let mut notes = String::new();
     for r in rows.iter().filter(|r| r.verdict() != Verdict::Pass) {
+        // Names and messages come from the results file (file names, restic's
+        // stderr): escaped, so none can redraw the line (see `escape`). An error
+        // shows its first line; a finding (one line by design) shows whole.
         let why = match (&r.error, r.findings.first()) {
             (Some(e), _) => format!(
                 "{}: {}",
-                e.category.as_deref().unwrap_or("error"),
-                e.message
+                escape::text(e.category.as_deref().unwrap_or("error")),
+                escape::text(e.message.lines().next().unwrap_or_default())
             ),
             (None, Some(f)) => {
                 let more = r.findings.len() - 1;
                 if more > 0 {
-                    format!("{f} (and {more} more)")
+                    format!("{} (and {more} more)", escape::text(f))
                 } else {
-                    f.clone()
+                    escape::text(f).into_owned()
                 }
             }
             (None, None) if r.outcome == hstatus::NEVER_RUN => "no run recorded".to_owned(),
-            (None, None) => format!("outcome `{}`", r.outcome),
+            (None, None) => format!("outcome `{}`", escape::text(&r.outcome)),
         };
-        let why = why.lines().next().unwrap_or_default().to_owned();
         notes.push_str(&format!(
             "{} {} on {}: {why}\n",
             paint(
-                &r.outcome.to_uppercase(),
+                &escape::text(&r.outcome.to_uppercase()),
                 Some(outcome_style(&r.outcome)),
                 color
             ),
-            r.job,
-            r.repository
+            escape::text(&r.job),
+            escape::text(&r.repository)
         ));
     }
     if !notes.is_empty() {

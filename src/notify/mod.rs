@@ -26,6 +26,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use crate::escape;
 use crate::finding::Outcome;
 use crate::report::RunRecord;
 
@@ -104,7 +105,7 @@ impl Finish<'_> {
     pub fn repositories(&self) -> String {
         self.records
             .iter()
-            .map(|r| r.repository.as_str())
+            .map(|r| escape::text(&r.repository))
             .collect::<Vec<_>>()
             .join(", ")
     }
@@ -115,7 +116,7 @@ impl Finish<'_> {
             "restic-verify {}{}: {} on {}",
             if self.drill { "DRILL " } else { "" },
             self.verdict(),
-            self.job,
+            escape::text(self.job),
             self.repositories()
         )
     }
@@ -138,10 +139,10 @@ impl Finish<'_> {
                     let _ = writeln!(
                         s,
                         "{} on {}: {} {} ({} bytes)",
-                        r.job,
-                        r.repository,
+                        escape::text(&r.job),
+                        escape::text(&r.repository),
                         f.class.as_str(),
-                        f.path,
+                        escape::text(&f.path),
                         f.size
                     );
                 }

@@ -32,6 +32,11 @@ pub fn escape(s: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
+            // A control or bidi character would reorder or hide text on the page:
+            // shown escaped (`\r`, `\u{202e}`), as on a terminal; line breaks stay.
+            c if c != '\n' && crate::escape::unsafe_char(c) => {
+                crate::escape::push_escaped(&mut out, c);
+            }
             c => out.push(c),
         }
     }
@@ -519,6 +524,14 @@ mod tests {
         assert_eq!(
             escape(r#"<a href="x">&'"#),
             "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
+    }
+
+    #[test]
+    fn escape_shows_control_and_bidi_characters_and_keeps_line_breaks() {
+        assert_eq!(
+            escape("x\r\x1b[2K\u{202e}y\nz"),
+            "x\\r\\x1b[2K\\u{202e}y\nz"
         );
     }
 

@@ -9,6 +9,7 @@ pub mod prometheus;
 pub mod record;
 pub mod svg;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -19,11 +20,11 @@ use crate::check::damage::Damage;
 use crate::check::Budget;
 use crate::compare::Class;
 use crate::compare::FileResult;
-use crate::exit;
 use crate::finding::{Category, Finding, Outcome};
 use crate::restore_test::RestoreResult;
 use crate::rto;
 use crate::state::ledger::Coverage;
+use crate::{escape, exit};
 
 /// Version of the JSONL schema; bumped on any incompatible change.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -350,7 +351,7 @@ fn damage_text(d: &Damage) -> String {
         s.push_str(&format!("\n  - affected snapshot(s): {}", short.join(", ")));
     }
     if !d.files.is_empty() {
-        let first: Vec<&str> = d.files.iter().take(5).map(String::as_str).collect();
+        let first: Vec<Cow<'_, str>> = d.files.iter().take(5).map(|f| escape::text(f)).collect();
         let more = d.files.len() - first.len() + usize::try_from(d.files_truncated).unwrap_or(0);
         s.push_str(&format!("\n  - affected file(s): {}", first.join(", ")));
         if more > 0 {
@@ -358,12 +359,15 @@ fn damage_text(d: &Damage) -> String {
         }
     }
     if let Some(n) = &d.note {
-        s.push_str(&format!("\n  - damage report incomplete: {n}"));
+        s.push_str(&format!(
+            "\n  - damage report incomplete: {}",
+            escape::text(n)
+        ));
     }
     if !d.recipe.is_empty() {
         s.push_str("\n  - to repair (read restic's troubleshooting guide first):");
         for (i, step) in d.recipe.iter().enumerate() {
-            s.push_str(&format!("\n      {}. {step}", i + 1));
+            s.push_str(&format!("\n      {}. {}", i + 1, escape::text(step)));
         }
     }
     s
@@ -391,8 +395,8 @@ impl RunRecord {
             "{}{verdict} {} `{}` on repository `{}` ({:.1}s)",
             if self.drill { "DRILL " } else { "" },
             self.kind,
-            self.job,
-            self.repository,
+            escape::text(&self.job),
+            escape::text(&self.repository),
             self.duration_seconds
         );
         if let Some(c) = &self.check {
@@ -447,14 +451,14 @@ impl RunRecord {
             s.push_str(&format!(
                 ", snapshot {} against {}: {} file(s) verified ({} bytes); {}",
                 a.snapshot.id.get(..8).unwrap_or(&a.snapshot.id),
-                a.source,
+                escape::text(&a.source),
                 a.files_verified,
                 a.bytes_verified,
                 counts.join(", ")
             ));
         }
         for f in &self.findings {
-            s.push_str(&format!("\n  - {}", f.detail));
+            s.push_str(&format!("\n  - {}", escape::text(&f.detail)));
         }
         if let Some(reason) = self
             .restore_test
@@ -463,7 +467,7 @@ impl RunRecord {
             .filter(|e| e.seconds.is_none())
             .and_then(|e| e.reason.as_deref())
         {
-            s.push_str(&format!("\n  - no RTO estimate: {reason}"));
+            s.push_str(&format!("\n  - no RTO estimate: {}", escape::text(reason)));
         }
         if let Some(d) = &self.damage {
             s.push_str(&damage_text(d));
@@ -472,7 +476,7 @@ impl RunRecord {
             s.push_str(&format!(
                 "\n  - {} error: {}",
                 e.category.as_str(),
-                e.message
+                escape::lines(&e.message, "    ")
             ));
         }
         s

@@ -234,6 +234,12 @@ pub fn parse_option(s: &str) -> Result<(String, String), String> {
             "`{key}` looks like it carries a secret, and restic's options go on its command line, which every user of the host can read; put credentials in `env-file` (e.g. AWS_SECRET_ACCESS_KEY=…) instead"
         ));
     }
+    // The value is never quoted back: it holds the secret.
+    if let Some(what) = crate::secret::option_value_secret(value) {
+        return Err(format!(
+            "`{key}` {what}; restic's options go on its command line (every user of the host can read it, and `validate` prints it), so it is refused"
+        ));
+    }
     Ok((key.to_owned(), value.to_owned()))
 }
 

@@ -45,6 +45,8 @@ pub enum Error {
         need: u64,
         what: String,
     },
+    #[error("test-dir {} is writable by other users (mode {mode:04o}) without the sticky bit: another user could rename or replace the restore directory while restic writes into it; run `chmod o-w {}` (or `chmod +t`, as /tmp has), or choose another `test-dir`", dir.display(), dir.display())]
+    TestDirShared { dir: PathBuf, mode: u32 },
     #[error("cannot create a private directory in test-dir {}: {source}", dir.display())]
     Create {
         dir: PathBuf,
@@ -102,9 +104,18 @@ pub fn prepare(test_dir: &Path, need: u64) -> Result<RestoreDir, Error> {
 /// # Errors
 /// `test-dir` missing, too small, or not writable.
 pub fn prepare_for(test_dir: &Path, need: &Need) -> Result<RestoreDir, Error> {
-    if !test_dir.is_dir() {
+    let Some(meta) = std::fs::metadata(test_dir).ok().filter(|m| m.is_dir()) else {
         return Err(Error::TestDirMissing {
             dir: test_dir.to_owned(),
+        });
+    };
+    // Writable by others: safe only with the sticky bit (like /tmp's 1777), where
+    // nobody else can rename or remove the private 0700 directory made below.
+    let mode = std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o7777;
+    if mode & 0o022 != 0 && mode & 0o1000 == 0 {
+        return Err(Error::TestDirShared {
+            dir: test_dir.to_owned(),
+            mode,
         });
     }
     if let Ok(st) = nix::sys::statvfs::statvfs(test_dir) {
@@ -560,6 +571,26 @@ mod tests {
             .collect();
         v.sort();
         v
+    }
+
+    // See: issue #20 ("a test-dir writable by others without the sticky bit").
+    #[test]
+    fn prepare_refuses_a_world_writable_test_dir_without_the_sticky_bit() {
+        use std::os::unix::fs::PermissionsExt;
+        let test_dir = tempfile::tempdir().expect("tempdir");
+        let set = |mode| {
+            std::fs::set_permissions(test_dir.path(), std::fs::Permissions::from_mode(mode))
+                .expect("chmod");
+        };
+        set(0o777);
+        let e = prepare(test_dir.path(), 0).expect_err("shared");
+        assert!(matches!(e, Error::TestDirShared { mode: 0o777, .. }), "{e}");
+        assert!(e.to_string().contains("chmod o-w"), "{e}");
+        assert!(entries(test_dir.path()).is_empty());
+        set(0o1777);
+        drop(prepare(test_dir.path(), 0).expect("sticky like /tmp"));
+        set(0o755);
+        drop(prepare(test_dir.path(), 0).expect("private"));
     }
 
     #[test]

@@ -1345,3 +1345,41 @@ fn restore_test_leftover_directory_that_cannot_be_removed_is_logged_not_swallowe
     );
     assert!(stuck.exists());
 }
+
+// See: issue #20 ("a `test-dir` writable by others without the sticky bit").
+#[test]
+fn restore_test_world_writable_test_dir_without_sticky_bit_is_refused_and_sticky_is_allowed() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = TestEnv::new();
+    let repo = env.fixture_repo("clean");
+    let src = env.source_tree();
+    let test_dir = env.path("test-dir");
+    std::fs::create_dir_all(&test_dir).expect("mkdir");
+    let chmod = |mode| {
+        std::fs::set_permissions(&test_dir, std::fs::Permissions::from_mode(mode)).expect("chmod")
+    };
+    chmod(0o777);
+    let out = env
+        .restore_test(&repo, &src)
+        .args(["--sample", "2"])
+        .output()
+        .expect("run");
+    util::assert_exit(&out, 2);
+    let r = env.last_record();
+    assert_eq!(r["error"]["category"], "config", "{r}");
+    let message = r["error"]["message"].as_str().expect("message");
+    assert!(
+        message.contains(&test_dir.display().to_string())
+            && message.contains("sticky")
+            && message.contains("chmod o-w"),
+        "{message}"
+    );
+    assert!(env.test_dir_entries().is_empty(), "nothing restored");
+    chmod(0o1777);
+    let out = env
+        .restore_test(&repo, &src)
+        .args(["--sample", "2"])
+        .output()
+        .expect("run");
+    util::assert_exit(&out, 0);
+}
