@@ -446,8 +446,10 @@ in
       example = "/var/lib/prometheus-node-exporter";
       description = ''
         `[defaults] metrics-dir`: node_exporter's textfile directory, where each job
-        writes restic-verify-<job>.prom. The module creates it (root, group
-        restic-verify, mode 0775) so the service can write and node_exporter read.
+        writes restic-verify-<job>.prom (mode 0640, the directory's group). The module
+        creates it (root, group restic-verify, mode 0775) so the service can write, and
+        adds restic-verify to node_exporter's SupplementaryGroups when this host runs
+        services.prometheus.exporters.node, so it can read.
       '';
     };
 
@@ -517,8 +519,13 @@ in
       optional (cfg.metricsDir != null) "d ${cfg.metricsDir} 0775 root ${user} - -"
       ++ optional (cfg.testDir != null && !(privateTmp cfg.testDir)) "d ${cfg.testDir} 0700 ${user} ${user} - -";
 
-    systemd.services =
-      if cfg.daemon.enable then
+    systemd.services = lib.mkMerge [
+      # Textfiles are written 0640 with the group of their directory (restic-verify,
+      # from the rule above): node_exporter reads them as a member of that group.
+      (mkIf (cfg.metricsDir != null && (nodeExporter.enable or false)) {
+        prometheus-node-exporter.serviceConfig.SupplementaryGroups = [ user ];
+      })
+      (if cfg.daemon.enable then
         {
           restic-verify = serviceCommon anyUsesZfs // {
             description = "restic-verify scheduler daemon";
@@ -556,7 +563,8 @@ in
               };
             }
           )
-        ) cfg.jobs;
+        ) cfg.jobs)
+    ];
 
     systemd.timers = mkIf (!cfg.daemon.enable) (
       mapAttrs' (

@@ -937,10 +937,20 @@ fn nix_module_metrics_dir_follows_node_exporter_textfile_directory(
                 host.tmpfiles(),
                 [format!("d {dir} 0775 root restic-verify - -")]
             );
+            // Textfiles are 0640 with the directory's group: node_exporter reads them
+            // as a member of it.
+            let exporter = host.unit("prometheus-node-exporter.service");
+            assert_eq!(
+                values(&exporter, "Service", "SupplementaryGroups"),
+                ["restic-verify"]
+            );
         }
         None => {
             assert_eq!(rw, Vec::<String>::new());
             assert_eq!(host.tmpfiles(), Vec::<String>::new());
+            assert!(!host
+                .unit_names()
+                .contains("prometheus-node-exporter.service"));
         }
     }
 }
