@@ -948,9 +948,16 @@ fn nix_module_metrics_dir_follows_node_exporter_textfile_directory(
         None => {
             assert_eq!(rw, Vec::<String>::new());
             assert_eq!(host.tmpfiles(), Vec::<String>::new());
-            assert!(!host
+            if host
                 .unit_names()
-                .contains("prometheus-node-exporter.service"));
+                .contains("prometheus-node-exporter.service")
+            {
+                let exporter = host.unit("prometheus-node-exporter.service");
+                assert_eq!(
+                    values(&exporter, "Service", "SupplementaryGroups"),
+                    Vec::<String>::new()
+                );
+            }
         }
     }
 }
