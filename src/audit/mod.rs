@@ -41,14 +41,14 @@
 
 mod content;
 mod entry;
-mod error;
+pub(crate) mod error;
 mod filter;
 mod hash;
 mod index;
 pub mod job;
 mod outcome;
 mod prefetch;
-mod repo;
+pub(crate) mod repo;
 mod tree;
 mod walk;
 
