@@ -218,3 +218,61 @@ fn check_new_budget_reads_the_oldest_packs_first_and_counts_the_rest() {
         "older packs before newer ones: {read:?}"
     );
 }
+
+#[test]
+fn check_new_rest_server_gone_mid_read_is_network_and_marks_nothing_read() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    let env = TestEnv::new();
+    write_files(&env.path("src"), "a", 1, 3, 1_000_000);
+    let repo = new_repo(&env, "repos/r", 2);
+    backup(&env, &repo);
+    // 200 KiB/s: the 3 MB of packs take about 15 s to arrive.
+    let mut server =
+        crate::servers::RestServer::start(&env, &env.path("repos"), &["--bwlimit", "200k"]);
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("restic-verify"))
+        .env("RESTIC_VERIFY_RESTIC", util::restic_bin())
+        .env("RESTIC_VERIFY_RUNTIME_DIR", env.dir.path())
+        .env("RESTIC_VERIFY_LOG", "info")
+        .args(["check", "--repo", &server.url("r"), "--password-file"])
+        .arg(env.fixture_password())
+        .args([
+            "--read-data-subset",
+            "new",
+            "--timeout",
+            "10m",
+            "--state-dir",
+        ])
+        .arg(env.path("state"))
+        .arg("--results")
+        .arg(env.path("results.jsonl"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    // The in-process read has begun when it says how many packs it reads.
+    loop {
+        let line = lines.next().expect("the read never started").unwrap();
+        seen.push(line.clone());
+        if line.contains("new pack(s)") && line.contains("in process") {
+            break;
+        }
+    }
+    server.kill();
+    let killed_at = Instant::now();
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(3), "{seen:?}\n{rest:?}");
+    assert!(killed_at.elapsed() < Duration::from_secs(300));
+    let r = env.last_record();
+    assert_eq!(r["error"]["category"], "network", "{r}");
+    let ledger_file = env.path("state").join("ledger-r.json");
+    if ledger_file.exists() {
+        assert!(read_packs(&env).is_empty(), "nothing is marked read");
+    }
+}

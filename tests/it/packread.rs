@@ -196,8 +196,11 @@ pub fn damage_where(
     broken
 }
 
-/// Rewrites the index file that lists pack `id` without its first blob (encrypted
-/// with the master key, stored under its new hash; the old file removed).
+/// Rewrites the index file that lists pack `id` so that its first blob has another
+/// ID (encrypted with the master key, stored under its new hash; the old file
+/// removed): the pack header then lists a blob the index does not. The place and
+/// length stay, so the pack's size still matches the index (restic ≥ 0.17 retries a
+/// pack of the wrong size for 15 minutes before naming it).
 fn drop_from_index(env: &TestEnv, repo: &Path, id: &str) {
     let out = env
         .restic(repo)
@@ -227,7 +230,14 @@ fn drop_from_index(env: &TestEnv, repo: &Path, id: &str) {
         .expect("the index file of the pack");
     for p in idx["packs"].as_array_mut().unwrap() {
         if p["id"] == id {
-            p["blobs"].as_array_mut().unwrap().remove(0);
+            let blob = &mut p["blobs"][0];
+            let other: String = blob["id"]
+                .as_str()
+                .unwrap()
+                .chars()
+                .map(|c| if c == '0' { '1' } else { '0' })
+                .collect();
+            blob["id"] = Value::String(other);
         }
     }
     let plain = serde_json::to_vec(&idx).unwrap();
