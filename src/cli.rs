@@ -191,8 +191,11 @@ pub struct CheckArgs {
     /// Read all pack data (`restic check --read-data`).
     #[arg(long, conflicts_with = "read_data_subset")]
     pub read_data: bool,
-    /// Read part of the pack data: `n/t`, `x%`, a size (`500M`), or `rotate/T` (group
-    /// k/T this run, the next group next run; needs --state-dir).
+    /// Read part of the pack data: `n/t`, `x%`, a size (`500M`), `rotate/T` (group
+    /// k/T this run, the next group next run; needs --state-dir), `new` (restic's
+    /// structural check, then every pack the ledger in --state-dir has never seen
+    /// read, read in process, oldest first, up to --read-budget) or `new+rotate/T`
+    /// (the same, with restic reading rotation group k/T of the others).
     #[arg(long, value_name = "SPEC")]
     pub read_data_subset: Option<String>,
     /// Fail when the newest snapshot of a backup set (host + paths) is older than this.
@@ -203,8 +206,9 @@ pub struct CheckArgs {
     pub min_snapshots: u32,
     /// Read about this many bytes of pack data per run (e.g. `5G`), choosing the
     /// packs that have waited longest since a check last read them (the pack ledger
-    /// in --state-dir); replaces --read-data/--read-data-subset.
-    #[arg(long, value_name = "SIZE", conflicts_with_all = ["read_data", "read_data_subset"])]
+    /// in --state-dir); replaces --read-data/--read-data-subset, except with
+    /// `--read-data-subset new`, whose in-process read it caps (oldest packs first).
+    #[arg(long, value_name = "SIZE", conflicts_with = "read_data")]
     pub read_budget: Option<String>,
     /// Fail when any pack has gone unread by a completed check for longer than this
     /// (e.g. `35d`; needs --state-dir).

@@ -21,6 +21,7 @@ pub mod history;
 pub mod lock;
 pub mod logging;
 pub mod notify;
+pub mod packread;
 pub mod password;
 pub mod process;
 pub mod progress;

@@ -420,7 +420,11 @@ async fn run_one(job: &Job, repo: &Repository, ctx: &Context, shared: &Shared) -
     };
     let mut rotation = match &job.kind {
         JobKind::Check(CheckOptions {
-            read_data: ReadData::Rotate(t),
+            read_data:
+                ReadData::Rotate(t)
+                | ReadData::New {
+                    rotate: Some(t), ..
+                },
             ..
         }) => Some(Rotation::begin(job_state.rotation.take(), *t, started)),
         _ => None,
@@ -548,10 +552,29 @@ async fn run_one(job: &Job, repo: &Repository, ctx: &Context, shared: &Shared) -
             host: &ctx.host,
         };
         match &job.kind {
-            JobKind::Check(opts) => check::run(&session, opts, &read, started, ledger.as_mut())
+            JobKind::Check(opts) => {
+                // `new` reads packs in process: with the password restic would use.
+                let access = match opts.read_data {
+                    ReadData::New { .. } => Some(check::read::Access {
+                        repository: repo.url.clone(),
+                        password: crate::password::resolve(&repo.password, &creds, &ctx.cancel)
+                            .await
+                            .map_err(|e| (Category::Auth, e.to_string()))?,
+                    }),
+                    _ => None,
+                };
+                check::run(
+                    &session,
+                    opts,
+                    &read,
+                    started,
+                    ledger.as_mut(),
+                    access.as_ref(),
+                )
                 .await
                 .map(|r| Work::Check(Box::new(r)))
-                .map_err(|e| (e.category(), creds.redactor.redact(&e.to_string()))),
+                .map_err(|e| (e.category(), creds.redactor.redact(&e.to_string())))
+            }
             JobKind::RestoreTest(opts) => {
                 let mut res = restore_test::run(&session, opts, seed)
                     .await

@@ -41,7 +41,7 @@
 
 mod content;
 mod entry;
-mod error;
+pub(crate) mod error;
 mod filter;
 mod hash;
 mod index;
@@ -49,7 +49,7 @@ pub mod job;
 mod outcome;
 mod prefetch;
 mod rclone;
-mod repo;
+pub(crate) mod repo;
 mod tree;
 mod walk;
 

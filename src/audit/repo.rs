@@ -163,17 +163,27 @@ impl Opened {
                 );
             }
         }
-        let key = repo.key();
-        let mut raw = aes256ctr_poly1305aes::Key::default();
-        raw[0..32].copy_from_slice(&key.encrypt);
-        raw[32..48].copy_from_slice(&key.mac.k);
-        raw[48..64].copy_from_slice(&key.mac.r);
         Ok(Indexed {
             backend,
-            cipher: Aes256CtrPoly1305Aes::new(&raw),
+            cipher: cipher(&repo),
             index: builder.build(),
         })
     }
+
+    /// The backend itself (the pack reader reads whole packs through it).
+    pub(crate) fn backend(&self) -> Arc<dyn WriteBackend> {
+        Arc::clone(&self.backend)
+    }
+}
+
+/// The cipher of the repository's master key: decrypts and MAC-checks blobs.
+pub(crate) fn cipher(repo: &Repository<OpenStatus>) -> Aes256CtrPoly1305Aes {
+    let key = repo.key();
+    let mut raw = aes256ctr_poly1305aes::Key::default();
+    raw[0..32].copy_from_slice(&key.encrypt);
+    raw[32..48].copy_from_slice(&key.mac.k);
+    raw[48..64].copy_from_slice(&key.mac.r);
+    Aes256CtrPoly1305Aes::new(&raw)
 }
 
 /// The facts of a snapshot the outcome reports.

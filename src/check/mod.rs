@@ -2,17 +2,24 @@
 //! files that cannot be loaded) and `restic check` (structure and pack data), turned
 //! into findings.
 //!
+//! With `read-data-subset = "new"` the structural `restic check` (with a rotation
+//! group for `new+rotate/T`) is followed by the in-process read of the packs the
+//! ledger has never seen read (`read`); its broken packs join restic's in the same
+//! damage report.
+//!
 //! Damage is a finding, never an `Err`: `Err` means the check could not run. The
 //! freshness rules (`evaluate_snapshots`) are pure and take the clock as a parameter.
 
 pub mod damage;
+pub mod read;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::finding::{Finding, FindingKind};
+use crate::finding::{Category, Finding, FindingKind};
+use crate::packread::BrokenPack;
 use crate::restic::args::{ReadData, SnapshotFilter};
 use crate::restic::{self, json::Snapshot, CheckRead, Session};
 use crate::state::ledger::{self, Coverage, Ledger};
@@ -47,6 +54,29 @@ pub struct CheckResult {
     pub coverage: Option<Coverage>,
     /// `read-budget`: the group read and its bytes.
     pub budget: Option<Budget>,
+    /// `new`: what the in-process read did.
+    pub pack_read: Option<read::PackRead>,
+}
+
+/// Why a check could not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Restic(#[from] restic::Error),
+    #[error(transparent)]
+    Read(#[from] read::Error),
+}
+
+impl Error {
+    /// The category of the run this error stops.
+    pub fn category(&self) -> Category {
+        match self {
+            Error::Restic(e) => e.category(),
+            Error::Read(read::Error::Read(e)) => e.category(),
+            Error::Read(read::Error::TimedOut(_)) => Category::Timeout,
+            Error::Read(read::Error::Panicked(_)) => Category::Internal,
+        }
+    }
 }
 
 /// What a `read-budget` run chose.
@@ -60,17 +90,20 @@ pub struct Budget {
     pub bytes: u64,
 }
 
-/// Runs the check on one repository.
+/// Runs the check on one repository. `access` opens the repository in process for
+/// `read-data-subset = "new"` (with a ledger).
 ///
 /// # Errors
-/// restic could not list snapshots or could not check (lock, password, network, …).
+/// restic could not list snapshots or could not check (lock, password, network, …),
+/// or the in-process read could not complete.
 pub async fn run(
     session: &Session<'_>,
     opts: &CheckOptions,
     read: &CheckRead,
     now: DateTime<Utc>,
     mut ledger: Option<&mut Ledger>,
-) -> Result<CheckResult, restic::Error> {
+    access: Option<&read::Access>,
+) -> Result<CheckResult, Error> {
     let listed = session.snapshots(&opts.filter).await?;
     let (mut findings, newest) =
         evaluate_snapshots(&listed.snapshots, &listed.unreadable, opts, now);
@@ -91,10 +124,38 @@ pub async fn run(
     let read = &read;
     let checked = session.check(read).await?;
     // The check completed (damage or not): what it read has been read.
-    let coverage = ledger.map(|l| {
+    if let Some(l) = ledger.as_deref_mut() {
         l.mark_read(ledger_read(read), now);
-        l.coverage(now, opts.outdated_after)
-    });
+    }
+    let (pack_read, broken) = match (&opts.read_data, access, ledger.as_deref_mut()) {
+        (ReadData::New { budget, rotate }, Some(access), Some(l)) => {
+            let group = match ledger_read(read) {
+                ledger::Read::Group(k, t) => Some((k, t)),
+                ledger::Read::All | ledger::Read::Unknown => None,
+            };
+            let mode = ReadData::New {
+                rotate: *rotate,
+                budget: None,
+            };
+            let request = read::Request {
+                mode: mode.to_string(),
+                restic_group: group,
+                budget: *budget,
+            };
+            let (r, broken) = read::run(
+                access,
+                l,
+                request,
+                &session.cancel,
+                (session.deadline, session.timeout),
+                now,
+            )
+            .await?;
+            (Some(r), broken)
+        }
+        _ => (None, Vec::new()),
+    };
+    let coverage = ledger.map(|l| l.coverage(now, opts.outdated_after));
     if let (Some(c), Some(window)) = (&coverage, opts.outdated_after) {
         if c.overdue_packs > 0 {
             findings.push(Finding::fail(
@@ -126,8 +187,14 @@ pub async fn run(
         }
         findings.insert(0, Finding::fail(FindingKind::CheckError, detail));
     }
-    let damage = if checked.found_damage() {
-        Some(report_damage(session, &checked, &listed.snapshots, opts).await)
+    if !broken.is_empty() {
+        findings.insert(
+            0,
+            Finding::fail(FindingKind::CheckError, read_detail(&broken)),
+        );
+    }
+    let damage = if checked.found_damage() || !broken.is_empty() {
+        Some(report_damage(session, &checked, &broken, &listed.snapshots, opts).await)
     } else {
         None
     };
@@ -141,7 +208,21 @@ pub async fn run(
         read: read.clone(),
         coverage,
         budget,
+        pack_read,
     })
+}
+
+/// The finding of an in-process read that found broken packs: how many, and the
+/// first with its reasons.
+fn read_detail(broken: &[BrokenPack]) -> String {
+    let mut detail = format!(
+        "the in-process read of new packs found {} broken pack(s)",
+        broken.len()
+    );
+    if let Some(b) = broken.first() {
+        detail.push_str(&format!(": pack {}: {}", b.id, b.reason));
+    }
+    detail
 }
 
 /// The read of a `read-budget` run: the group whose packs waited longest, in as
@@ -191,15 +272,20 @@ fn ledger_read(read: &CheckRead) -> ledger::Read {
 async fn report_damage(
     session: &Session<'_>,
     checked: &restic::CheckOutput,
+    broken: &[BrokenPack],
     filtered: &[Snapshot],
     opts: &CheckOptions,
 ) -> damage::Damage {
     let summary = checked.summary.as_ref();
+    let mut packs = damage::broken_packs(
+        &checked.errors,
+        summary.and_then(|s| s.broken_packs.as_deref()),
+    );
+    packs.extend(broken.iter().map(|b| b.id.clone()));
+    packs.sort();
+    packs.dedup();
     let mut d = damage::Damage {
-        packs: damage::broken_packs(
-            &checked.errors,
-            summary.and_then(|s| s.broken_packs.as_deref()),
-        ),
+        packs,
         index_damaged: damage::index_damaged(
             &checked.errors,
             summary.is_some_and(|s| s.suggest_repair_index),

@@ -374,6 +374,15 @@ impl Validator<'_> {
                 );
                 self.problem(read_data_subset.map(Spanned::span), message);
             }
+            if matches!(read_data, ReadData::New { .. }) && state_dir.is_none() {
+                let message = format!(
+                    "{}{} needs {}: the pack ledger that remembers which packs were read lives there",
+                    self.job_ctx(name),
+                    self.setting("read-data-subset", "new"),
+                    self.key("state-dir")
+                );
+                self.problem(read_data_subset.map(Spanned::span), message);
+            }
             let (read_data, outdated_after) =
                 self.coverage(name, j, &d, read_data, state_dir.is_some());
             let metrics = j

@@ -247,8 +247,9 @@ impl Validator<'_> {
         }
     }
 
-    /// `read-budget` (which replaces `read-data`/`read-data-subset`) and
-    /// `outdated-after`: both work from the pack ledger, which lives in `state-dir`.
+    /// `read-budget` (which replaces `read-data`/`read-data-subset`, except `new`,
+    /// whose in-process read it caps) and `outdated-after`: both work from the pack
+    /// ledger, which lives in `state-dir`.
     pub(super) fn coverage(
         &mut self,
         name: &str,
@@ -261,7 +262,11 @@ impl Validator<'_> {
         let read_data = match budget {
             None => read_data,
             Some(b) => {
-                if read_data != ReadData::None {
+                let new = match read_data {
+                    ReadData::New { rotate, .. } => Some(rotate),
+                    _ => None,
+                };
+                if read_data != ReadData::None && new.is_none() {
                     let message = format!(
                         "{}{} replaces {} and {}; keep one",
                         self.job_ctx(name),
@@ -277,7 +282,13 @@ impl Validator<'_> {
                         self.problem(Some(b.span()), format!("{key} must be above zero"));
                         ReadData::None
                     }
-                    Ok(n) => ReadData::Budget(n),
+                    Ok(n) => match new {
+                        Some(rotate) => ReadData::New {
+                            rotate,
+                            budget: Some(n),
+                        },
+                        None => ReadData::Budget(n),
+                    },
                     Err(m) => {
                         let key = self.key("read-budget");
                         self.problem(Some(b.span()), format!("{key}: {m}"));

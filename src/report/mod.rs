@@ -98,6 +98,9 @@ pub struct CheckRecord {
     /// `read-budget`: the groups read and their bytes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub budget: Option<Budget>,
+    /// `new`: the in-process read (mode, packs, bytes, seconds, reader).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read: Option<crate::check::read::PackRead>,
 }
 
 /// The snapshot a restore test pinned.

@@ -232,6 +232,7 @@ pub fn build(facts: &Facts<'_>, result: Result<Work, (Category, String)>) -> Run
                 errors: res.errors,
                 coverage: res.coverage,
                 budget: res.budget,
+                read: res.pack_read,
                 snapshots: Some(res.snapshots),
                 newest_snapshot_age_seconds: res.newest_snapshot_age.map(|d| d.as_secs_f64()),
                 unreadable_snapshots: res.unreadable_snapshots,
@@ -468,6 +469,7 @@ mod tests {
             read: CheckRead::Structure,
             coverage: None,
             budget: None,
+            pack_read: None,
         };
         let read = CheckRead::Structure;
         let f = Facts {

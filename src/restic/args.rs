@@ -26,6 +26,13 @@ pub enum ReadData {
     /// `read-budget`: about this many bytes a run, the groups whose packs waited
     /// longest (chosen from the pack ledger); needs a state dir.
     Budget(u64),
+    /// `new` (`new+rotate/T`): restic's structural check (with rotation group `k/T`
+    /// read by restic), then every pack the ledger has never seen read, read in
+    /// process, oldest first, up to `budget` bytes when set; needs a state dir.
+    New {
+        rotate: Option<u16>,
+        budget: Option<u64>,
+    },
 }
 
 impl fmt::Display for ReadData {
@@ -36,6 +43,16 @@ impl fmt::Display for ReadData {
             ReadData::Subset(s) => f.write_str(s),
             ReadData::Rotate(t) => write!(f, "rotate/{t}"),
             ReadData::Budget(b) => write!(f, "budget/{b}"),
+            ReadData::New { rotate, budget } => {
+                f.write_str("new")?;
+                if let Some(t) = rotate {
+                    write!(f, "+rotate/{t}")?;
+                }
+                match budget {
+                    Some(b) => write!(f, " (read-budget {b})"),
+                    None => Ok(()),
+                }
+            }
         }
     }
 }
@@ -54,6 +71,23 @@ pub struct SnapshotFilter {
 /// A message saying which bound was broken and what restic accepts.
 pub fn parse_read_data_subset(s: &str) -> Result<ReadData, String> {
     let s = s.trim();
+    if s == "new" {
+        return Ok(ReadData::New {
+            rotate: None,
+            budget: None,
+        });
+    }
+    if let Some(rest) = s.strip_prefix("new+") {
+        return match parse_read_data_subset(rest) {
+            Ok(ReadData::Rotate(t)) => Ok(ReadData::New {
+                rotate: Some(t),
+                budget: None,
+            }),
+            _ => Err(format!(
+                "`{s}`: after `new+` comes `rotate/T` (e.g. `new+rotate/12`: the new packs, then one rotation group of the others)"
+            )),
+        };
+    }
     if let Some(t) = s.strip_prefix("rotate/") {
         let t: u16 = t.parse().map_err(|_| {
             format!(
@@ -101,7 +135,7 @@ pub fn parse_read_data_subset(s: &str) -> Result<ReadData, String> {
         return Ok(ReadData::Subset(s.to_owned()));
     }
     Err(format!(
-        "`{s}` is not a read-data subset; use `n/t` (e.g. `1/12`), `x%` (e.g. `5%`), a size (e.g. `500M`) or `rotate/T` (e.g. `rotate/12`)"
+        "`{s}` is not a read-data subset; use `n/t` (e.g. `1/12`), `x%` (e.g. `5%`), a size (e.g. `500M`), `rotate/T` (e.g. `rotate/12`), `new` or `new+rotate/T`"
     ))
 }
 
@@ -152,6 +186,19 @@ impl CheckRead {
             (ReadData::Subset(s), _) => CheckRead::Subset(s.clone()),
             (ReadData::Rotate(_), Some((k, t))) => CheckRead::Subset(format!("{k}/{t}")),
             (ReadData::Rotate(t), None) => CheckRead::Subset(format!("1/{t}")),
+            (ReadData::New { rotate: None, .. }, _) => CheckRead::Structure,
+            (
+                ReadData::New {
+                    rotate: Some(_), ..
+                },
+                Some((k, t)),
+            ) => CheckRead::Subset(format!("{k}/{t}")),
+            (
+                ReadData::New {
+                    rotate: Some(t), ..
+                },
+                None,
+            ) => CheckRead::Subset(format!("1/{t}")),
             // The check picks the group from the ledger; until then, read nothing.
             (ReadData::Budget(_), _) => CheckRead::Structure,
         }
@@ -355,6 +402,10 @@ mod tests {
     #[case("10%", Ok(ReadData::Subset("10%".into())))]
     #[case("2.5%", Ok(ReadData::Subset("2.5%".into())))]
     #[case("100M", Ok(ReadData::Subset("100M".into())))]
+    #[case("new", Ok(ReadData::New { rotate: None, budget: None }))]
+    #[case("new+rotate/12", Ok(ReadData::New { rotate: Some(12), budget: None }))]
+    #[case("new+5%", Err("after `new+` comes `rotate/T`"))]
+    #[case("new+rotate/0", Err("after `new+` comes `rotate/T`"))]
     #[case("0/5", Err("n must be from 1 to 5"))]
     #[case("6/5", Err("n must be from 1 to 5"))]
     #[case("1/300", Err("t must be from 1 to 256"))]

@@ -154,6 +154,28 @@ impl Ledger {
         }
     }
 
+    /// What the ledger knows of a pack (by its full or 16-digit ID).
+    pub fn get(&self, id: &str) -> Option<&Pack> {
+        self.packs.get(&key(id)?)
+    }
+
+    /// Marks packs read one by one (the in-process reader's); unknown IDs are
+    /// skipped. Returns how many were marked.
+    pub fn mark_packs_read<'a>(
+        &mut self,
+        ids: impl IntoIterator<Item = &'a str>,
+        now: DateTime<Utc>,
+    ) -> usize {
+        let mut n = 0;
+        for id in ids {
+            if let Some(p) = key(id).and_then(|k| self.packs.get_mut(&k)) {
+                p.read = Some(now.timestamp());
+                n += 1;
+            }
+        }
+        n
+    }
+
     /// Where coverage stands at `now`, with `window` as `outdated-after`.
     pub fn coverage(&self, now: DateTime<Utc>, window: Option<Duration>) -> Coverage {
         let now_s = now.timestamp();
@@ -321,6 +343,17 @@ mod tests {
         assert_eq!(c.unread_packs, 1);
         assert_eq!(c.unread_bytes, None, "sizes unknown");
         assert_eq!(c.oldest_unread_age_seconds, Some(40.0), "B read at 10");
+    }
+
+    #[test]
+    fn mark_packs_read_marks_exactly_the_named_known_packs() {
+        let mut l = Ledger::default();
+        l.observe([(A, Some(1)), (B, Some(2))], at(0));
+        let unknown = "ff00000000000000000000000000000000000000000000000000000000000000";
+        assert_eq!(l.mark_packs_read([B, unknown], at(9)), 1);
+        assert_eq!(l.get(B).and_then(|p| p.read), Some(9));
+        assert_eq!(l.get(A).and_then(|p| p.read), None);
+        assert_eq!(l.get(unknown), None);
     }
 
     #[test]

@@ -22,8 +22,11 @@ const LAYERS: &[&[&str]] = &[
     &["process"],
     // Child-process clients.
     &["restic", "zfs", "password"],
-    // Jobs: where a verdict's findings are made.
-    &["check", "restore_test", "audit"],
+    // Jobs: where a verdict's findings are made. The check job reads new packs
+    // through `packread`, which opens the repository through `audit`.
+    &["restore_test", "audit"],
+    &["packread"],
+    &["check"],
     &["report"],
     &["notify"],
     &["config"],
