@@ -82,13 +82,12 @@ pub fn parse(expr: &str) -> Result<Schedule, String> {
     };
     let dom = if dom == "?" { "*" } else { dom };
     let six = format!("{sec} {min} {hour} {dom} {month} {dow}");
-    let inner = cron::Schedule::from_str(&six)
-        .map_err(|e| {
-            // The crate's message quotes its own 6-field form; keep only its reason.
-            let e = e.to_string();
-            let reason = e.lines().last().unwrap_or_default().trim().to_owned();
-            format!("cron expression `{trimmed}` is invalid: {reason}; {HELP}")
-        })?;
+    let inner = cron::Schedule::from_str(&six).map_err(|e| {
+        // The crate's message quotes its own 6-field form; keep only its reason.
+        let e = e.to_string();
+        let reason = e.lines().last().unwrap_or_default().trim().to_owned();
+        format!("cron expression `{trimmed}` is invalid: {reason}; {HELP}")
+    })?;
     Ok(Schedule {
         expr: trimmed.to_owned(),
         inner,
@@ -407,12 +406,27 @@ mod tests {
     #[case("0 3 * * 8", "out of range")]
     #[case("0 3 * * funday", "not a day")]
     #[case("0 3 * * 5-1", "runs backwards")]
-    #[case("61 3 * * *", "minute `61` is out of range 0–59 in schedule `61 3 * * *`")]
-    #[case("0 25 * * 0", "hour `25` is out of range 0–23 in schedule `0 25 * * 0`")]
-    #[case("0 3 0 * *", "day of month `0` is out of range 1–31 in schedule `0 3 0 * *`")]
+    #[case(
+        "61 3 * * *",
+        "minute `61` is out of range 0–59 in schedule `61 3 * * *`"
+    )]
+    #[case(
+        "0 25 * * 0",
+        "hour `25` is out of range 0–23 in schedule `0 25 * * 0`"
+    )]
+    #[case(
+        "0 3 0 * *",
+        "day of month `0` is out of range 1–31 in schedule `0 3 0 * *`"
+    )]
     #[case("0 3 1-32 * *", "day of month `32` is out of range 1–31")]
-    #[case("0 3 * 13 *", "month `13` is out of range 1–12 in schedule `0 3 * 13 *`")]
-    #[case("0 3 * * 8", "day of week `8` is out of range 0–7 (0 and 7 = Sunday) in schedule `0 3 * * 8`")]
+    #[case(
+        "0 3 * 13 *",
+        "month `13` is out of range 1–12 in schedule `0 3 * 13 *`"
+    )]
+    #[case(
+        "0 3 * * 8",
+        "day of week `8` is out of range 0–7 (0 and 7 = Sunday) in schedule `0 3 * * 8`"
+    )]
     #[case("60 0 3 * * *", "second `60` is out of range 0–59")]
     #[case("*/0 3 * * *", "minute `*/0`: step `0` is not a positive number")]
     #[case("0 3 * * 1,2,30", "day of week `30` is out of range 0–7")]
