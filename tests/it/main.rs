@@ -34,3 +34,4 @@ mod servers;
 mod status;
 mod systemd;
 mod util;
+mod validate;
