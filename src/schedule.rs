@@ -54,7 +54,7 @@ pub fn parse(expr: &str) -> Result<Schedule, String> {
         6 => (fields[0], &fields[1..]),
         n => {
             return Err(format!(
-                "cron expression `{trimmed}` has {n} field{}; {HELP}",
+                "cron expression `{trimmed}` has {n} field{}, not 5 (minute hour day-of-month month day-of-week) or 6 (seconds first); {HELP}",
                 if n == 1 { "" } else { "s" }
             ))
         }

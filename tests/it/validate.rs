@@ -119,7 +119,10 @@ fn validate_job_key_that_does_nothing_for_its_kind_is_an_error_but_allowed_in_de
 #[case("0 3 0 * *", "day of month `0` is out of range 1–31")]
 #[case("0 3 * 13 *", "month `13` is out of range 1–12")]
 #[case("0 3 * * 8", "day of week `8` is out of range 0–7")]
-#[case("0 3 * *", "cron expression `0 3 * *` has 4 fields")]
+#[case(
+    "0 3 * *",
+    "cron expression `0 3 * *` has 4 fields, not 5 (minute hour day-of-month month day-of-week) or 6 (seconds first)"
+)]
 fn validate_cron_field_out_of_range_quotes_the_field_and_its_range(
     #[case] expr: &str,
     #[case] want: &str,
