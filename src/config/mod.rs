@@ -175,7 +175,7 @@ pub fn parse(text: &str, path: &Path, env: &Env) -> Result<Profile, Error> {
     let profile = read.raw.and_then(|raw| v.check(raw));
     // A mistyped or misspelt required key was reported as such: "has no `kind`"
     // would say it again.
-    let echoes: Vec<String> = read
+    let echoes: Vec<(String, String)> = read
         .errors
         .iter()
         .filter_map(|(e, path)| {
@@ -190,18 +190,33 @@ pub fn parse(text: &str, path: &Path, env: &Env) -> Result<Profile, Error> {
             } else {
                 meant
             };
-            Some(format!("[{}] has no `{meant}`", table.join(".")))
+            Some((table.join("."), meant.to_owned()))
         })
         .collect();
-    v.problems.retain(|p| {
-        !echoes.iter().any(|e| {
-            p.message.starts_with(e.as_str()) || p.message.starts_with(&e.replace('`', ""))
-        })
-    });
+    v.problems.retain(|p| !is_echo(&p.message, &echoes));
     match profile {
         Some(p) if v.problems.is_empty() => Ok(p),
         _ => Err(v.into_error()),
     }
+}
+
+/// Whether a "[TABLE] has no KEY" message repeats an error about that key in that
+/// table (or in `[defaults]`, which every table inherits from).
+fn is_echo(message: &str, echoes: &[(String, String)]) -> bool {
+    let Some((table, rest)) = message
+        .strip_prefix('[')
+        .and_then(|m| m.split_once("] has no "))
+    else {
+        return false;
+    };
+    let missing = rest
+        .split([';', ':'])
+        .next()
+        .unwrap_or_default()
+        .trim_matches('`');
+    echoes
+        .iter()
+        .any(|(t, k)| (t == table || t == "defaults") && k == missing)
 }
 
 /// A serde error's message; a mistyped value is named by its table and key.

@@ -143,6 +143,9 @@ min-snapshots = "two"
         p.iter().all(|m| !m.contains("has no `kind`")),
         "a mistyped kind is not also missing: {p:?}"
     );
+    // A misspelt inherited password is not also every repository's missing one.
+    let p = problems(&MINIMAL.replace("password-file", "pasword-file"));
+    assert_eq!(p.len(), 1, "{p:#?}");
 }
 
 #[test]
