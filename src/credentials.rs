@@ -40,12 +40,14 @@ pub enum Error {
 
 impl Error {
     /// Whether the password itself is the problem (`auth`), not the configuration.
+    /// A password file that does not exist is configuration (`config`, exit 2), as
+    /// `validate` reports it: the operator must create it or fix `password-file`.
     pub fn is_password(&self) -> bool {
         match self {
+            Error::PasswordFileUnreadable { .. } | Error::PasswordFileEmpty { .. } => true,
             Error::PasswordFileMissing { .. }
-            | Error::PasswordFileUnreadable { .. }
-            | Error::PasswordFileEmpty { .. } => true,
-            Error::EnvFileUnreadable { .. } | Error::EnvFileInvalid { .. } => false,
+            | Error::EnvFileUnreadable { .. }
+            | Error::EnvFileInvalid { .. } => false,
         }
     }
 }

@@ -54,12 +54,21 @@ pub fn parse(expr: &str) -> Result<Schedule, String> {
         6 => (fields[0], &fields[1..]),
         n => {
             return Err(format!(
-                "cron expression `{trimmed}` has {n} field{}; {HELP}",
+                "cron expression `{trimmed}` has {n} field{}, not 5 (minute hour day-of-month month day-of-week) or 6 (seconds first); {HELP}",
                 if n == 1 { "" } else { "s" }
             ))
         }
     };
     let (min, hour, dom, month, dow) = (rest[0], rest[1], rest[2], rest[3], rest[4]);
+    for (field, name, lo, hi) in [
+        (sec, "second", 0, 59),
+        (min, "minute", 0, 59),
+        (hour, "hour", 0, 23),
+        (dom, "day of month", 1, 31),
+        (month, "month", 1, 12),
+    ] {
+        check_field(field, name, lo, hi).map_err(|m| format!("{m} in schedule `{trimmed}`"))?;
+    }
     let restricted = |f: &str| f != "*" && f != "?";
     if restricted(dom) && restricted(dow) {
         return Err(format!(
@@ -67,19 +76,49 @@ pub fn parse(expr: &str) -> Result<Schedule, String> {
         ));
     }
     let dow = if restricted(dow) {
-        normalize_dow(dow)
-            .map_err(|m| format!("cron expression `{trimmed}`: day-of-week `{dow}`: {m}"))?
+        normalize_dow(dow).map_err(|m| format!("{m} in schedule `{trimmed}`"))?
     } else {
         "*".to_owned()
     };
     let dom = if dom == "?" { "*" } else { dom };
     let six = format!("{sec} {min} {hour} {dom} {month} {dow}");
-    let inner = cron::Schedule::from_str(&six)
-        .map_err(|e| format!("cron expression `{trimmed}` is invalid: {e}; {HELP}"))?;
+    let inner = cron::Schedule::from_str(&six).map_err(|e| {
+        // The crate's message quotes its own 6-field form; keep only its reason.
+        let e = e.to_string();
+        let reason = e.lines().last().unwrap_or_default().trim().to_owned();
+        format!("cron expression `{trimmed}` is invalid: {reason}; {HELP}")
+    })?;
     Ok(Schedule {
         expr: trimmed.to_owned(),
         inner,
     })
+}
+
+/// Checks the numbers of one field (lists, ranges, steps) against its range, so
+/// that the message quotes the field as the user wrote it. Names (months) are left
+/// to the `cron` crate.
+fn check_field(field: &str, name: &str, lo: u32, hi: u32) -> Result<(), String> {
+    for item in field.split(',') {
+        let (range, step) = match item.split_once('/') {
+            Some((r, s)) => (r, Some(s)),
+            None => (item, None),
+        };
+        if let Some(s) = step {
+            if !s.parse::<u32>().is_ok_and(|n| n > 0) {
+                return Err(format!(
+                    "{name} `{field}`: step `{s}` is not a positive number"
+                ));
+            }
+        }
+        for end in range.split('-') {
+            if let Ok(n) = end.parse::<u32>() {
+                if !(lo..=hi).contains(&n) {
+                    return Err(format!("{name} `{n}` is out of range {lo}–{hi}"));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Rewrites a crontab day-of-week field (0-7, names, ranges, lists, steps) to a
@@ -90,14 +129,16 @@ fn normalize_dow(field: &str) -> Result<String, String> {
             return if n <= 7 {
                 Ok(n % 7)
             } else {
-                Err(format!("`{s}` is out of range (0-7, 0 and 7 = Sunday)"))
+                Err(format!(
+                    "day of week `{s}` is out of range 0–7 (0 and 7 = Sunday)"
+                ))
             };
         }
         DAY_NAMES
             .iter()
             .position(|d| d.eq_ignore_ascii_case(s) || full_day(d).eq_ignore_ascii_case(s))
             .map(|i| i as u32)
-            .ok_or_else(|| format!("`{s}` is not a day (0-7 or Sun..Sat)"))
+            .ok_or_else(|| format!("day of week `{s}` is not a day (0–7 or Sun..Sat)"))
     };
     let mut days = [false; 7];
     for item in field.split(',') {
@@ -365,7 +406,30 @@ mod tests {
     #[case("0 3 * * 8", "out of range")]
     #[case("0 3 * * funday", "not a day")]
     #[case("0 3 * * 5-1", "runs backwards")]
-    #[case("61 3 * * *", "is invalid")]
+    #[case(
+        "61 3 * * *",
+        "minute `61` is out of range 0–59 in schedule `61 3 * * *`"
+    )]
+    #[case(
+        "0 25 * * 0",
+        "hour `25` is out of range 0–23 in schedule `0 25 * * 0`"
+    )]
+    #[case(
+        "0 3 0 * *",
+        "day of month `0` is out of range 1–31 in schedule `0 3 0 * *`"
+    )]
+    #[case("0 3 1-32 * *", "day of month `32` is out of range 1–31")]
+    #[case(
+        "0 3 * 13 *",
+        "month `13` is out of range 1–12 in schedule `0 3 * 13 *`"
+    )]
+    #[case(
+        "0 3 * * 8",
+        "day of week `8` is out of range 0–7 (0 and 7 = Sunday) in schedule `0 3 * * 8`"
+    )]
+    #[case("60 0 3 * * *", "second `60` is out of range 0–59")]
+    #[case("*/0 3 * * *", "minute `*/0`: step `0` is not a positive number")]
+    #[case("0 3 * * 1,2,30", "day of week `30` is out of range 0–7")]
     fn parse_rejects_with_reason(#[case] expr: &str, #[case] reason: &str) {
         let e = parse(expr).unwrap_err();
         assert!(e.contains(reason), "{e}");

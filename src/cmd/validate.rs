@@ -28,21 +28,58 @@ pub async fn run(args: ValidateArgs) -> Result<Report, Error> {
     if args.check_notifiers && problems.is_empty() {
         problems.extend(probe_notifiers(&profile).await);
     }
+    let mut problems: Vec<config::Problem> = problems
+        .into_iter()
+        .map(|message| config::Problem {
+            location: None,
+            path: args.config.clone(),
+            message,
+        })
+        .collect();
+    problems.extend(password_files(&profile, &args.config));
     if problems.is_empty() {
         return Ok(Report::default());
     }
+    problems.sort_by_key(|p| p.location.unwrap_or((usize::MAX, usize::MAX)));
     Err(config::Error::Invalid {
         path: args.config.clone(),
-        problems: problems
-            .into_iter()
-            .map(|message| config::Problem {
-                location: None,
-                path: args.config.clone(),
-                message,
-            })
-            .collect(),
+        problems,
     }
     .into())
+}
+
+/// Whether a path names a systemd credential that only the unit can see: its
+/// `$CREDENTIALS_DIRECTORY` stayed unexpanded because the variable is unset here.
+fn is_unit_credential(f: &Path) -> bool {
+    let s = f.to_string_lossy();
+    s.contains("$CREDENTIALS_DIRECTORY") || s.contains("${CREDENTIALS_DIRECTORY}")
+}
+
+/// Password files that do not exist: a configuration error, as at run time (where
+/// the run is recorded with category `config`). A systemd credential path is not
+/// checked outside its unit (the plan notes it instead).
+fn password_files(p: &Profile, path: &Path) -> Vec<config::Problem> {
+    let mut out = Vec::new();
+    for r in p.repositories.values() {
+        let PasswordSource::File(f) = &r.password else {
+            continue;
+        };
+        if is_unit_credential(f) {
+            continue;
+        }
+        if std::fs::metadata(f).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) {
+            out.push(config::Problem {
+                location: r.password_at,
+                path: path.to_owned(),
+                message: format!(
+                    "[repository.{}] `password-file`: {} does not exist; create it (mode 0600) or point `password-file` at the right file",
+                    r.name,
+                    f.display()
+                ),
+            });
+        }
+    }
+    out
 }
 
 /// Secret files of notifiers that cannot be read here. A path under an unset
@@ -309,8 +346,8 @@ where
     let mut notes: Vec<String> = p.warnings.clone();
     for r in p.repositories.values() {
         if let PasswordSource::File(f) = &r.password {
-            if !f.exists() {
-                notes.push(format!("password file {} of repository `{}` does not exist here (fine if it is a systemd credential only the service sees)", f.display(), r.name));
+            if is_unit_credential(f) {
+                notes.push(format!("password file {} of repository `{}` is a systemd credential: only its unit sees it ($CREDENTIALS_DIRECTORY is unset here), so it was not checked", f.display(), r.name));
             }
         }
         if let Some(e) = &r.env_file {

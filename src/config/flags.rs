@@ -47,6 +47,8 @@ pub(crate) fn profile(flags: FlagProfile, env: &Env) -> Result<Profile, Error> {
         base: PathBuf::new(),
         problems: Vec::new(),
         mode: Mode::Flags,
+        job_keys: BTreeMap::new(),
+        fallback: None,
     };
     let profile = v.check(raw);
     match profile {

@@ -84,7 +84,7 @@ const fn key(
 pub const KEYS: &[Key] = &[
     // ------------------------------------------------------------ repositories
     key("url", &[Repository], &[], "Repository path or URL as restic takes it; {name} expands to the repository's NAME. Reaches restic as RESTIC_REPOSITORY, never on its command line.", "required"),
-    key("password-file", REPO, &[], "File holding the repository password (RESTIC_PASSWORD_FILE); must exist and be non-empty; a warning when group or others can read it. A leading $CREDENTIALS_DIRECTORY is systemd's LoadCredential= directory.", "none"),
+    key("password-file", REPO, &[], "File holding the repository password (RESTIC_PASSWORD_FILE); must exist (a missing file is a configuration error, exit 2, in validate and at run time) and be non-empty; a warning when group or others can read it. A leading $CREDENTIALS_DIRECTORY is systemd's LoadCredential= directory.", "none"),
     key("password-command", REPO, &[], "Command printing the repository password (RESTIC_PASSWORD_COMMAND); shown as [redacted].", "none"),
     key("env-file", REPO, &[], "KEY=VALUE lines (comments, export and quotes allowed) passed to restic's environment only: backend credentials. May set the password variables when the profile sets none; must not set RESTIC_REPOSITORY.", "none"),
     key("restic", REPO, &[], "The restic binary (RESTIC_VERIFY_RESTIC and --restic beat it).", "restic on PATH"),

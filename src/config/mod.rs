@@ -30,7 +30,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::credentials::{password_file_warning, PasswordSource};
-use raw::RawFile;
 use validate::{Mode, Validator};
 
 pub use profile::{Job, JobKind, Outputs, Profile, Repository};
@@ -158,19 +157,81 @@ pub fn parse(text: &str, path: &Path, env: &Env) -> Result<Profile, Error> {
         base: path.parent().map(Path::to_path_buf).unwrap_or_default(),
         problems: Vec::new(),
         mode: Mode::Profile,
+        job_keys: std::collections::BTreeMap::new(),
+        fallback: None,
     };
-    let raw: RawFile = match toml::from_str(text) {
-        Ok(raw) => raw,
+    let read = match raw::read(text) {
+        Ok(read) => read,
         Err(e) => {
             let message = toml_message(&e);
             v.problem(e.span(), message);
             return Err(v.into_error());
         }
     };
-    let profile = v.check(raw);
+    for (e, path) in &read.errors {
+        v.problem(e.span(), located_message(e, path));
+    }
+    v.job_keys = read.job_keys;
+    let profile = read.raw.and_then(|raw| v.check(raw));
+    // A mistyped or misspelt required key was reported as such: "has no `kind`"
+    // would say it again.
+    let echoes: Vec<(String, String)> = read
+        .errors
+        .iter()
+        .filter_map(|(e, path)| {
+            let (key, table) = path.split_last()?;
+            let message = toml_message(e);
+            let meant = message
+                .split_once("did you mean `")
+                .and_then(|(_, rest)| rest.split_once('`'))
+                .map_or(key.as_str(), |(k, _)| k);
+            let meant = if meant.starts_with("password-") {
+                "password"
+            } else {
+                meant
+            };
+            Some((table.join("."), meant.to_owned()))
+        })
+        .collect();
+    v.problems.retain(|p| !is_echo(&p.message, &echoes));
     match profile {
         Some(p) if v.problems.is_empty() => Ok(p),
         _ => Err(v.into_error()),
+    }
+}
+
+/// Whether a "[TABLE] has no KEY" message repeats an error about that key in that
+/// table (or in `[defaults]`, which every table inherits from).
+fn is_echo(message: &str, echoes: &[(String, String)]) -> bool {
+    let Some((table, rest)) = message
+        .strip_prefix('[')
+        .and_then(|m| m.split_once("] has no "))
+    else {
+        return false;
+    };
+    let missing = rest
+        .split([';', ':'])
+        .next()
+        .unwrap_or_default()
+        .trim_matches('`');
+    echoes
+        .iter()
+        .any(|(t, k)| (t == table || t == "defaults") && k == missing)
+}
+
+/// A serde error's message; a mistyped value is named by its table and key.
+fn located_message(e: &toml::de::Error, path: &[String]) -> String {
+    let message = toml_message(e);
+    match path.split_last() {
+        Some((key, table)) if !message.starts_with("unknown key") => {
+            let table = if table.is_empty() {
+                String::new()
+            } else {
+                format!("[{}] ", table.join("."))
+            };
+            format!("{table}`{key}`: {message}")
+        }
+        _ => message,
     }
 }
 

@@ -43,6 +43,9 @@ pub struct Repository {
     /// The URL or path as restic takes it; may contain credentials: show `display_url()`.
     pub url: Secret,
     pub password: PasswordSource,
+    /// Where the profile names a password file (line, column), for `validate`'s
+    /// message when the file is missing.
+    pub password_at: Option<(usize, usize)>,
     pub env_file: Option<PathBuf>,
     /// The restic binary to run.
     pub restic: PathBuf,

@@ -5,11 +5,101 @@
 //! added for jobs is at once inheritable from `[defaults]` (serde's `flatten`
 //! cannot be combined with `deny_unknown_fields`, which gives the "did you mean"
 //! errors).
+//!
+//! `read` collects every unknown key and mistyped value of a file, not only the
+//! first: it parses the document once (spans kept), and after each serde error
+//! drops the entry the error points into and deserializes again.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 
 use serde::Deserialize;
+use toml::de::{DeTable, DeValue};
 use toml::Spanned;
+
+/// A profile's text as raw tables, with every serde error it holds.
+#[derive(Debug)]
+pub(crate) struct Read {
+    /// `None` when an error could not be located (nothing left to drop).
+    pub(crate) raw: Option<RawFile>,
+    /// Every unknown key and mistyped value, with the path of the entry it points
+    /// into (dropped before the next round).
+    pub(crate) errors: Vec<(toml::de::Error, Vec<String>)>,
+    /// The keys each `[job.NAME]` sets, with their spans (for kind/key checks).
+    pub(crate) job_keys: BTreeMap<String, Vec<(String, Range<usize>)>>,
+}
+
+/// Reads profile text into raw tables, collecting every serde error.
+///
+/// # Errors
+/// A TOML syntax error (parsing stops there).
+pub(crate) fn read(text: &str) -> Result<Read, toml::de::Error> {
+    let mut doc = DeTable::parse(text)?;
+    let job_keys = job_keys(doc.get_ref());
+    let mut errors = Vec::new();
+    // Each round drops one entry, so this ends.
+    loop {
+        match RawFile::deserialize(toml::de::Deserializer::from(doc.clone())) {
+            Ok(raw) => {
+                return Ok(Read {
+                    raw: Some(raw),
+                    errors,
+                    job_keys,
+                })
+            }
+            Err(e) => {
+                let dropped = e.span().and_then(|s| drop_entry_at(doc.get_mut(), s.start));
+                let found = dropped.is_some();
+                errors.push((e, dropped.unwrap_or_default()));
+                if !found {
+                    return Ok(Read {
+                        raw: None,
+                        errors,
+                        job_keys,
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// Drops the innermost entry whose key or value holds byte `at`; its key path.
+fn drop_entry_at(table: &mut DeTable<'_>, at: usize) -> Option<Vec<String>> {
+    for (k, v) in table.iter_mut() {
+        if let DeValue::Table(t) = v.get_mut() {
+            if let Some(mut path) = drop_entry_at(t, at) {
+                path.insert(0, k.get_ref().to_string());
+                return Some(path);
+            }
+        }
+    }
+    let hit = table
+        .iter()
+        .find(|(k, v)| k.span().contains(&at) || v.span().contains(&at))
+        .map(|(k, _)| k.get_ref().to_string())?;
+    table.remove(hit.as_str())?;
+    Some(vec![hit])
+}
+
+/// The keys of every `[job.NAME]` table, with their spans.
+fn job_keys(doc: &DeTable<'_>) -> BTreeMap<String, Vec<(String, Range<usize>)>> {
+    let mut out = BTreeMap::new();
+    let jobs = doc.iter().find(|(k, _)| k.get_ref() == "job");
+    if let Some((_, jobs)) = jobs {
+        if let DeValue::Table(jobs) = jobs.get_ref() {
+            for (name, job) in jobs {
+                if let DeValue::Table(job) = job.get_ref() {
+                    let keys = job
+                        .iter()
+                        .map(|(k, _)| (k.get_ref().to_string(), k.span()))
+                        .collect();
+                    out.insert(name.get_ref().to_string(), keys);
+                }
+            }
+        }
+    }
+    out
+}
 
 /// A string or a list of strings (`host = "a"` or `host = ["a", "b"]`).
 #[derive(Debug, Clone, Deserialize)]

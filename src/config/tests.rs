@@ -97,6 +97,58 @@ repositories = ["nas"]
 }
 
 #[test]
+fn parse_collects_every_unknown_key_and_mistyped_value_in_file_order_without_echoes() {
+    let text = r#"
+[defaults]
+smaple = 5
+
+[repository.nas]
+ulr = "/x"
+url = "/x"
+password-file = "/pw"
+
+[job.a]
+kind = 3
+repositories = ["nas"]
+min-snapshots = "two"
+"#;
+    let p = problems(text);
+    let at: Vec<&str> = p
+        .iter()
+        .map(|m| m.split(": ").next().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        at,
+        [
+            "/etc/rv.toml:3:1",
+            "/etc/rv.toml:6:1",
+            "/etc/rv.toml:11:8",
+            "/etc/rv.toml:13:17"
+        ],
+        "{p:#?}"
+    );
+    assert!(
+        p[0].contains("unknown key `smaple`; did you mean `sample`?"),
+        "{p:?}"
+    );
+    assert!(
+        p[2].contains("[job.a] `kind`: invalid type: integer"),
+        "{p:?}"
+    );
+    assert!(
+        p[3].contains("[job.a] `min-snapshots`: invalid type"),
+        "{p:?}"
+    );
+    assert!(
+        p.iter().all(|m| !m.contains("has no `kind`")),
+        "a mistyped kind is not also missing: {p:?}"
+    );
+    // A misspelt inherited password is not also every repository's missing one.
+    let p = problems(&MINIMAL.replace("password-file", "pasword-file"));
+    assert_eq!(p.len(), 1, "{p:#?}");
+}
+
+#[test]
 fn parse_rotation_without_state_dir_is_rejected() {
     let text = MINIMAL.replace(
         "repositories = [\"nas\"]",

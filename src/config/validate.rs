@@ -42,6 +42,10 @@ pub(super) struct Validator<'a> {
     pub(super) base: PathBuf,
     pub(super) problems: Vec<Problem>,
     pub(super) mode: Mode,
+    /// The keys each `[job.NAME]` sets, with their spans (profiles only).
+    pub(super) job_keys: BTreeMap<String, Vec<(String, Range<usize>)>>,
+    /// Where a problem with no span of its own points: the table being checked.
+    pub(super) fallback: Option<Range<usize>>,
 }
 
 impl Validator<'_> {
@@ -79,7 +83,7 @@ impl Validator<'_> {
     }
 
     pub(super) fn problem(&mut self, span: Option<Range<usize>>, message: impl Into<String>) {
-        let location = self.location(span);
+        let location = self.location(span.or_else(|| self.fallback.clone()));
         self.problems.push(Problem {
             location,
             path: self.path.to_owned(),
@@ -87,7 +91,10 @@ impl Validator<'_> {
         });
     }
 
-    pub(super) fn into_error(self) -> Error {
+    /// Every problem, in file order (those with no place in the file last).
+    pub(super) fn into_error(mut self) -> Error {
+        self.problems
+            .sort_by_key(|p| p.location.unwrap_or((usize::MAX, usize::MAX)));
         match self.mode {
             Mode::Profile => Error::Invalid {
                 path: self.path.to_owned(),
@@ -184,6 +191,7 @@ impl Validator<'_> {
         let mut repositories = BTreeMap::new();
         for (name, spanned) in &raw.repository {
             let span = spanned.span();
+            self.fallback = Some(span.clone());
             let r = spanned.get_ref();
             if !valid_name(name) {
                 self.problem(Some(span.clone()), format!("repository name `{name}` may only contain letters, digits, `.`, `_` and `-`"));
@@ -242,6 +250,15 @@ impl Validator<'_> {
                     None
                 }
             };
+            let password_at = match &password {
+                Some(PasswordSource::File(_)) if self.mode == Mode::Profile => self.location(
+                    r.password_file
+                        .as_ref()
+                        .or(d.password_file.as_ref())
+                        .map(Spanned::span),
+                ),
+                _ => None,
+            };
             let lock_wait = self
                 .duration(
                     "lock-wait",
@@ -261,6 +278,7 @@ impl Validator<'_> {
                         name: name.clone(),
                         url: Secret::new(expanded),
                         password,
+                        password_at,
                         env_file,
                         restic,
                         lock_wait,
@@ -272,12 +290,14 @@ impl Validator<'_> {
             }
         }
 
+        self.fallback = None;
         if raw.job.is_empty() {
             self.problem(None, "the profile defines no job; add e.g. [job.weekly-check] with kind = \"check\" and repositories = [...]");
         }
         let mut jobs = Vec::new();
         for (name, spanned) in &raw.job {
             let span = spanned.span();
+            self.fallback = Some(span.clone());
             let j = spanned.get_ref();
             if !valid_name(name) {
                 self.problem(
@@ -449,6 +469,9 @@ impl Validator<'_> {
                     continue;
                 }
             };
+            if let Some(k) = kind_name {
+                self.keys_of_kind(name, k);
+            }
             let (schedule, jitter) = self.schedule(name, j, &d);
             let notify = match j.notify.as_ref().or(d.notify.as_ref()) {
                 Some(list) => {
@@ -479,10 +502,12 @@ impl Validator<'_> {
         }
         let mut notifiers = BTreeMap::new();
         for (name, spanned) in &raw.notify {
+            self.fallback = Some(spanned.span());
             if let Some(n) = self.notifier(name, spanned) {
                 notifiers.insert(name.clone(), n);
             }
         }
+        self.fallback = None;
         let max_concurrent = match &d.max_concurrent {
             Some(m) if *m.get_ref() == 0 => {
                 self.problem(Some(m.span()), "`max-concurrent` must be at least 1");

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use toml::Spanned;
 
+use super::keys::{self, Table};
 use super::raw::{RawDefaults, RawJob};
 use super::validate::{Mode, Validator};
 use super::value::{compile_globs, parse_size, zfs_choice};
@@ -16,6 +17,35 @@ use crate::schedule::{self, Schedule};
 use crate::source::SourceKind;
 
 impl Validator<'_> {
+    /// Keys set in `[job.NAME]` that do nothing for the job's kind (the kinds
+    /// column of `keys`). `[defaults]` serves every kind, so it may hold them.
+    pub(super) fn keys_of_kind(&mut self, name: &str, kind: &str) {
+        let set = self.job_keys.get(name).cloned().unwrap_or_default();
+        for (key, span) in set {
+            let Some(k) = keys::KEYS
+                .iter()
+                .find(|k| k.name == key && k.tables.contains(&Table::Job))
+            else {
+                continue;
+            };
+            if k.applies_to.is_empty() || k.applies_to.contains(&kind) {
+                continue;
+            }
+            let kinds = k
+                .applies_to
+                .iter()
+                .map(|k| format!("\"{k}\""))
+                .collect::<Vec<_>>()
+                .join(" and ");
+            self.problem(
+                Some(span),
+                format!(
+                    "[job.{name}] `{key}` does nothing for a job of kind \"{kind}\"; it acts only on {kinds} jobs: remove it here (in [defaults] it may stay)"
+                ),
+            );
+        }
+    }
+
     /// `schedule` and `jitter` of a job: the cron expression must parse and fire
     /// again, and the jitter must stay below the shortest interval between runs.
     pub(super) fn schedule(

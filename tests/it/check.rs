@@ -258,7 +258,7 @@ fn check_missing_repository_is_not_found_exit_3() {
 }
 
 #[test]
-fn check_password_file_missing_or_empty_is_auth_error_with_a_record() {
+fn check_password_file_missing_is_config_error_and_empty_is_auth_error_with_a_record() {
     let env = TestEnv::new();
     let repo = env.fixture_repo("clean");
     let out = env
@@ -269,13 +269,14 @@ fn check_password_file_missing_or_empty_is_auth_error_with_a_record() {
         .arg(env.path("results.jsonl"))
         .output()
         .expect("run");
-    assert_eq!(out.status.code(), Some(3));
+    // A missing file is configuration to fix (as `validate` says), not a wrong password.
+    assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("password file nope.txt for repository `clean` does not exist"),
         "{stderr}"
     );
-    assert_eq!(env.last_record()["error"]["category"], "auth");
+    assert_eq!(env.last_record()["error"]["category"], "config");
     let empty = env.password_file("empty", "  \n");
     let out = env
         .cmd()

@@ -415,12 +415,18 @@ fn shipped_profiles_all_validate() {
                 .arg(&path)
                 .output()
                 .expect("run");
-            assert_eq!(
-                out.status.code(),
-                Some(0),
-                "{}: {}",
+            // An example's password file is not on this machine: that (and only
+            // that) is allowed to fail.
+            let err = stderr(&out);
+            let only_missing_password = err
+                .lines()
+                .skip(1)
+                .all(|l| l.contains("`password-file`:") && l.contains("does not exist"));
+            assert!(
+                out.status.code() == Some(0)
+                    || (out.status.code() == Some(2) && only_missing_password),
+                "{}: {err}",
                 path.display(),
-                stderr(&out)
             );
         }
     }

@@ -36,3 +36,4 @@ mod servers;
 mod status;
 mod systemd;
 mod util;
+mod validate;
