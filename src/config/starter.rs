@@ -99,7 +99,7 @@ pub fn rotation_groups(size: RepoSize) -> (u32, String) {
     };
     (
         groups,
-        format!("The repository holds {how}: with {groups} groups a weekly check reads every pack {span}."),
+        format!("The repository holds {how}:\n# with {groups} groups a weekly check reads every pack {span}."),
     )
 }
 
@@ -208,7 +208,7 @@ fn check_job(t: &mut String, input: &StarterInput, jobs: &mut Vec<PlannedJob>) {
     let _ = write!(
         t,
         "\n# `restic check` of the whole repository, reading one group of the pack data each\n\
-         # run (the next group the next run). {why}\n\
+         # run (the next group the next run).\n# {why}\n\
          # A pack no check has read for 100 days fails the run.\n\
          [job.weekly-check]\nkind = \"check\"\nrepositories = [{name}]\n\
          # Sundays at 03:00 (for `restic-verify daemon`; the timers have their own).\n\
