@@ -272,9 +272,8 @@ fn set_jobs(
     if !present {
         let _ = writeln!(
             t,
-            "# Commented out: {} do(es) not exist on this host, so there is nothing to\n\
-             # compare with. Enable them on the backup host, or with `map` to where the\n\
-             # files live here.",
+            "# Commented out: nothing to compare with, as this host lacks {}.\n\
+             # Enable them on the backup host, or add `map` to where the files live here.",
             shown(&set.missing.join(" "))
         );
     }

@@ -10,7 +10,10 @@ fn env() -> Env {
     Env {
         credentials_directory: None,
         host: "testhost".into(),
-        now: chrono::Local::now(),
+        // A fixed time: the module is pure, its tests read no clock either.
+        now: chrono::TimeZone::with_ymd_and_hms(&chrono::Local, 2026, 12, 1, 12, 0, 0)
+            .single()
+            .expect("a valid local time"),
     }
 }
 
@@ -100,7 +103,7 @@ fn render_with_absent_sources_comments_their_jobs_out_and_says_why() {
     );
     assert!(plan
         .text
-        .contains("# Commented out: /nowhere do(es) not exist on this host"));
+        .contains("# Commented out: nothing to compare with, as this host lacks /nowhere."));
     assert!(plan.text.contains("# [job.weekly-audit]"), "{}", plan.text);
     assert!(plan.text.contains("# [job.monthly-restore-test]"));
 }
