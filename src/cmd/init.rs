@@ -345,3 +345,67 @@ fn next_steps(out: &Path, jobs: &[PlannedJob]) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    fn repo_args(argv: &[&str]) -> RepoArgs {
+        let mut full = vec!["restic-verify", "init"];
+        full.extend_from_slice(argv);
+        match Cli::try_parse_from(full).map(|c| c.command) {
+            Ok(Command::Init(a)) => a.repo,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn init_parses_without_repo_flags() {
+        let a = repo_args(&[]);
+        assert_eq!((a.repo, a.password_file), (None, None));
+    }
+
+    #[test]
+    fn with_restic_environment_flags_beat_the_environment() {
+        let env = ResticEnv {
+            repository: Some("/env/repo".into()),
+            password_file: Some("/env/pw".into()),
+            ..ResticEnv::default()
+        };
+        let a = with_restic_environment(
+            repo_args(&["--repo", "/flag/repo", "--password-command", "pass x"]),
+            &env,
+        )
+        .expect("args");
+        assert_eq!(a.repo.as_deref(), Some("/flag/repo"));
+        assert_eq!(a.password_file, None);
+        assert_eq!(a.password_command.as_deref(), Some("pass x"));
+    }
+
+    #[test]
+    fn with_restic_environment_password_only_in_restic_password_is_refused() {
+        let env = ResticEnv {
+            repository: Some("/env/repo".into()),
+            password_set: true,
+            ..ResticEnv::default()
+        };
+        let e = with_restic_environment(repo_args(&[]), &env)
+            .expect_err("no password reference")
+            .to_string();
+        assert!(e.contains("never holds a password"), "{e}");
+        assert!(e.contains("--password-file"), "{e}");
+    }
+
+    #[test]
+    fn with_restic_environment_without_any_repository_names_every_way() {
+        let e = with_restic_environment(repo_args(&[]), &ResticEnv::default())
+            .expect_err("no repository")
+            .to_string();
+        assert!(
+            e.contains("--repo") && e.contains("RESTIC_REPOSITORY"),
+            "{e}"
+        );
+    }
+}
