@@ -112,6 +112,7 @@ fn init_with_the_source_absent_comments_out_audit_and_restore_test_and_validates
     let env = TestEnv::new();
     let (repo, source) = repo_of_local_source(&env);
     std::fs::remove_dir_all(&source).expect("remove the source");
+    let before = util::tree_digest(&repo);
     let out = init(&env)
         .arg("--repo")
         .arg(&repo)
@@ -120,6 +121,14 @@ fn init_with_the_source_absent_comments_out_audit_and_restore_test_and_validates
         .output()
         .expect("init");
     util::assert_exit(&out, 0);
+    // It writes only the profile: the repository is untouched (no lock), and the
+    // state dir and results file it names do not exist yet.
+    assert_eq!(
+        util::tree_digest(&repo),
+        before,
+        "init changed the repository"
+    );
+    assert!(!env.path("state").exists() && !env.path("results.jsonl").exists());
     let text = profile(&env);
     let why = format!(
         "# Commented out: nothing to compare with, as this host lacks {}.",
