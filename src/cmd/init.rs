@@ -291,6 +291,7 @@ fn starter_input(
         password,
         env_file: a.env_file.as_deref().map(text),
         restic: a.restic.restic.as_deref().map(text),
+        options: a.options.clone(),
         state_dir: a
             .state_dir
             .as_deref()

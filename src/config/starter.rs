@@ -55,6 +55,8 @@ pub struct StarterInput {
     pub password: PasswordRef,
     pub env_file: Option<String>,
     pub restic: Option<String>,
+    /// restic's `-o KEY=VALUE` options the repository was reached with.
+    pub options: Vec<String>,
     pub state_dir: String,
     pub results: String,
     pub metrics_dir: String,
@@ -200,6 +202,13 @@ fn header(t: &mut String, input: &StarterInput) {
     }
     if let Some(r) = &input.restic {
         let _ = writeln!(t, "restic = {}", quote(r));
+    }
+    if !input.options.is_empty() {
+        let _ = writeln!(
+            t,
+            "# restic's -o options, as given to init (no secrets: they land on its command line).\noptions = {}",
+            quote_list(&input.options)
+        );
     }
 }
 

@@ -34,6 +34,7 @@ fn input(url: &str, sets: Vec<BackupSet>) -> StarterInput {
         password: PasswordRef::File("/etc/restic-verify/password".into()),
         env_file: None,
         restic: None,
+        options: Vec::new(),
         state_dir: "/var/lib/restic-verify".into(),
         results: "/var/log/restic-verify/results.jsonl".into(),
         metrics_dir: "/var/lib/prometheus/node-exporter".into(),
