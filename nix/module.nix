@@ -286,7 +286,7 @@ let
             "${opt}.jobs.${name} has no timer (startAt is empty) and ${opt}.daemon.enable is off: job `${name}` would never run."
             + (
               if job.kind == null then
-                " Its kind is unknown (the profile comes from configFile): set ${opt}.jobs.${name}.kind (\"check\": weekly, \"restore-test\": monthly) or ${opt}.jobs.${name}.startAt."
+                " Its kind is unknown (the profile comes from configFile): set ${opt}.jobs.${name}.kind (\"check\" and \"audit\": weekly, \"restore-test\": monthly) or ${opt}.jobs.${name}.startAt."
               else
                 " Set ${opt}.jobs.${name}.startAt (a systemd calendar expression such as \"weekly\"), or enable the daemon."
             );
@@ -368,7 +368,7 @@ in
       description = ''
         Timers of the profile's jobs, each starting a oneshot service
         restic-verify-<name> (`restic-verify run <name>`). Every job of `settings.job`
-        gets one (weekly for kind "check", monthly for "restore-test"); set an entry to
+        gets one (weekly for kinds "check" and "audit", monthly for "restore-test"); set an entry to
         change it. Must stay empty with daemon.enable.
       '';
       type = types.attrsOf (
@@ -380,6 +380,7 @@ in
                 type = types.nullOr (
                   types.enum [
                     "check"
+                    "audit"
                     "restore-test"
                   ]
                 );
@@ -392,10 +393,11 @@ in
                 default =
                   {
                     check = "weekly";
+                    audit = "weekly";
                     restore-test = "monthly";
                   }
                   .${toString config.kind} or null;
-                defaultText = lib.literalExpression ''"weekly" for kind "check", "monthly" for "restore-test"'';
+                defaultText = lib.literalExpression ''"weekly" for kinds "check" and "audit", "monthly" for "restore-test"'';
                 example = "Sun 03:00";
                 description = "When the job runs: systemd calendar expression(s) (OnCalendar=).";
               };

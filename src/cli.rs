@@ -93,6 +93,23 @@ pub enum Command {
     /// to `<job>.drill.prom` (`restic_verify_drill`), never to the job's own series.
     /// No state is saved.
     Drill(DrillArgs),
+    /// Write a commented starter profile for an existing repository: a check with a
+    /// rotation sized to the repository, and an audit and a monthly restore test per
+    /// backup set (host + paths) whose sources exist on this host; then validate it
+    /// and print the next steps. Writes only the profile (0600, never over an
+    /// existing file without --force). Without --repo/--password-file, restic's own
+    /// RESTIC_REPOSITORY and RESTIC_PASSWORD_FILE (or _COMMAND) are used.
+    #[command(
+        mut_arg("repo", |a| a.required_unless_present(clap::builder::Resettable::<clap::Id>::Reset)),
+        mut_arg("metrics", |a| a
+            .value_name("DIR")
+            .help("node_exporter's textfile directory for the profile's `metrics-dir` [default: /var/lib/prometheus/node-exporter]")),
+        mut_arg("results", |a| a
+            .help("The profile's JSONL results file [default: /var/log/restic-verify/results.jsonl]")),
+        mut_arg("state_dir", |a| a
+            .help("The profile's state directory [default: /var/lib/restic-verify]")),
+    )]
+    Init(Box<InitArgs>),
 }
 
 /// Settings shared by every command that calls restic.
@@ -372,6 +389,18 @@ pub struct DaemonArgs {
     pub no_catch_up: bool,
     #[command(flatten)]
     pub restic: ResticArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct InitArgs {
+    #[command(flatten)]
+    pub repo: RepoArgs,
+    /// The profile to write.
+    #[arg(long, short, default_value = crate::config::DEFAULT_CONFIG_PATH, value_name = "FILE")]
+    pub config: PathBuf,
+    /// Replace an existing profile.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -106,6 +106,13 @@ pub async fn run(cli: Cli, ctx: runner::Context) -> Result<Report, Error> {
             };
             cmd::drill::run(a, &ctx).await
         }
+        Command::Init(a) => {
+            let ctx = runner::Context {
+                restic_override: a.repo.restic.restic.clone(),
+                ..ctx
+            };
+            cmd::init::run(*a, &ctx).await
+        }
         Command::Validate(a) => cmd::validate::run(a).await,
         Command::Status(a) => cmd::status::run(a),
         Command::Report(a) => cmd::report::run(a),

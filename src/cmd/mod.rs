@@ -5,6 +5,7 @@ pub mod check;
 pub mod completions;
 pub mod daemon;
 pub mod drill;
+pub mod init;
 pub mod inputs;
 pub mod man;
 pub mod report;

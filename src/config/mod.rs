@@ -17,6 +17,7 @@ pub mod flags;
 pub mod keys;
 pub mod profile;
 pub mod raw;
+pub mod starter;
 mod validate;
 mod validate_job;
 mod validate_notify;

@@ -431,6 +431,9 @@ fn shipped_profiles_all_validate() {
         }
     }
     assert!(n >= 2, "expected at least two shipped profiles, found {n}");
+    // See: issue #24, item 5: the audit had no example profile.
+    let audit = std::fs::read_to_string(dir.join("audit.toml")).expect("profiles/audit.toml");
+    assert!(audit.contains("kind = \"audit\""), "{audit}");
 }
 
 #[test]

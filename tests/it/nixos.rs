@@ -1258,3 +1258,44 @@ fn nix_flake_outputs_build_the_package_with_restic_and_wire_overlay_and_module()
         format!("{package}/bin/restic-verify run weekly-check")
     );
 }
+
+/// An audit job of `settings` (issue #24, item 5: the audit is a first-class job).
+const AUDIT_HOST: &str = r#"{ ... }:
+{
+  services.restic-verify = {
+    enable = true;
+    settings = {
+      defaults.password-file = "/etc/restic-verify/password";
+      repository.nas.url = "/mnt/nas/restic";
+      job.weekly-audit = {
+        kind = "audit";
+        repositories = [ "nas" ];
+        path = [ "/home" ];
+      };
+    };
+  };
+}
+"#;
+
+// See: issue #24, item 5: the module's `kind` enum knew only check and
+// restore-test, so a profile with an audit job did not evaluate.
+#[test]
+fn nix_module_audit_job_yields_a_weekly_service_and_timer() {
+    let Some(nix) = nix() else { return };
+    let env = TestEnv::new();
+    let host = nix.host(&[&nix_file(&env, "host.nix", AUDIT_HOST)]);
+    assert_eq!(host.failed_assertions(), Vec::<String>::new());
+    let package = host.store_path("restic-verify");
+    let service = host.unit("restic-verify-weekly-audit.service");
+    assert_eq!(
+        value(&service, "Service", "ExecStart"),
+        format!("{package}/bin/restic-verify run weekly-audit")
+    );
+    assert_eq!(
+        value(&service, "Unit", "Description"),
+        "restic-verify audit job weekly-audit"
+    );
+    let timer = host.unit("restic-verify-weekly-audit.timer");
+    assert_eq!(value(&timer, "Timer", "OnCalendar"), "weekly");
+    assert_eq!(value(&timer, "Timer", "RandomizedDelaySec"), "2h");
+}

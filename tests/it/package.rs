@@ -16,9 +16,11 @@ use std::process::Command as StdCommand;
 
 use crate::util::{self, TestEnv};
 
-const UNITS: [&str; 5] = [
+const UNITS: [&str; 7] = [
     "restic-verify-check@.service",
     "restic-verify-check@.timer",
+    "restic-verify-audit@.service",
+    "restic-verify-audit@.timer",
     "restic-verify-restore-test@.service",
     "restic-verify-restore-test@.timer",
     "restic-verify.service",

@@ -49,10 +49,12 @@ fn systemd_units_pass_systemd_analyze_verify_without_warnings() {
         std::fs::write(&out, text.replace(SHIPPED_BIN, &bin.to_string_lossy())).expect("write");
         units.push(out);
     }
-    assert!(
-        units.len() >= 4,
-        "expected the check and restore-test units and timers: {units:?}"
-    );
+    for kind in ["check", "audit", "restore-test"] {
+        for suffix in ["service", "timer"] {
+            let want = env.path(&format!("restic-verify-{kind}@weekly-check.{suffix}"));
+            assert!(units.contains(&want), "no shipped {want:?}: {units:?}");
+        }
+    }
     let out = StdCommand::new("systemd-analyze")
         .arg("verify")
         .args(&units)
@@ -197,6 +199,7 @@ fn defaults(env: &TestEnv) -> String {
 #[rstest]
 #[case("restic-verify-check@.service", "weekly-check")]
 #[case("restic-verify-restore-test@.service", "monthly-restore-test")]
+#[case("restic-verify-audit@.service", "weekly-audit")]
 fn systemd_template_expanded_for_a_hyphenated_instance_runs_that_job(
     #[case] unit: &str,
     #[case] instance: &str,
@@ -210,11 +213,12 @@ fn systemd_template_expanded_for_a_hyphenated_instance_runs_that_job(
     std::fs::write(
         &profile,
         format!(
-            "{}[repository.nas]\nurl = \"{}\"\n\n[job.weekly-check]\nkind = \"check\"\nrepositories = [\"nas\"]\n\n[job.monthly-restore-test]\nkind = \"restore-test\"\nrepositories = [\"nas\"]\nsample = 5\nmap = [\"/source={}\"]\ntest-dir = \"{}\"\n",
+            "{}[repository.nas]\nurl = \"{}\"\n\n[job.weekly-check]\nkind = \"check\"\nrepositories = [\"nas\"]\n\n[job.monthly-restore-test]\nkind = \"restore-test\"\nrepositories = [\"nas\"]\nsample = 5\nmap = [\"/source={}\"]\ntest-dir = \"{}\"\n\n[job.weekly-audit]\nkind = \"audit\"\nrepositories = [\"nas\"]\nmap = [\"/source={}\"]\n",
             defaults(&env),
             repo.display(),
             source.display(),
-            test_dir.display()
+            test_dir.display(),
+            source.display()
         ),
     )
     .expect("write profile");
@@ -503,6 +507,7 @@ fn systemd_units_syscall_filter_and_proc_subset_let_check_restore_test_and_audit
         "restic-verify.service",
         "restic-verify-check@.service",
         "restic-verify-restore-test@.service",
+        "restic-verify-audit@.service",
     ] {
         let unit = shipped_unit(name);
         let filter = service_values(&unit, "SystemCallFilter").join(" ");
