@@ -62,7 +62,24 @@ pub async fn run(cli: Cli, ctx: runner::Context) -> Result<Report, Error> {
             tracing::warn!("{w}");
         }
     }
-    match cli.command {
+    let json = cli.json;
+    let prints_records = matches!(
+        cli.command,
+        Command::RestoreTest(_)
+            | Command::Audit(_)
+            | Command::Check(_)
+            | Command::Run(_)
+            | Command::Drill(_)
+    );
+    let result = dispatch(cli.command, ctx).await;
+    if let (true, true, Ok(report)) = (json, prints_records, &result) {
+        cmd::print_records(report);
+    }
+    result
+}
+
+async fn dispatch(command: Command, ctx: runner::Context) -> Result<Report, Error> {
+    match command {
         Command::RestoreTest(a) => {
             let ctx = runner::Context {
                 restic_override: a.repo.restic.restic.clone(),
