@@ -32,7 +32,8 @@ pub fn run(args: StatusArgs) -> Result<Report, Error> {
     let now = Utc::now();
     let rows = latest.rows(now);
     let text = if args.json {
-        let mut s = serde_json::to_string_pretty(&rows).unwrap_or_else(|_| "[]".to_owned());
+        // One line, so that every line of stdout parses as JSON.
+        let mut s = serde_json::to_string(&rows).unwrap_or_else(|_| "[]".to_owned());
         s.push('\n');
         s
     } else {

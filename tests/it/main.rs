@@ -20,6 +20,7 @@ mod escaping;
 mod files;
 mod fire_drill;
 mod fixtures;
+mod json;
 mod man;
 mod nixos;
 mod notify;
