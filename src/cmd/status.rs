@@ -153,6 +153,29 @@ fn fit(text: &str, width: usize) -> String {
     s
 }
 
+/// `text` in lines of at most `width` characters (the lines after the first are
+/// meant to be indented by `INDENT`), broken at spaces where there is one.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut rest: Vec<char> = text.chars().collect();
+    let mut room = width.max(MIN_FLEX);
+    while rest.len() > room {
+        let cut = rest[..=room]
+            .iter()
+            .rposition(|c| *c == ' ')
+            .filter(|i| *i > 0)
+            .unwrap_or(room);
+        lines.push(rest[..cut].iter().collect::<String>().trim_end().to_owned());
+        rest = rest[cut..].to_vec();
+        while rest.first() == Some(&' ') {
+            rest.remove(0);
+        }
+        room = width.saturating_sub(INDENT.len()).max(MIN_FLEX);
+    }
+    lines.push(rest.into_iter().collect());
+    lines
+}
+
 /// The width `status` fits its table to: `COLUMNS`, else the terminal's, else 80.
 pub fn width() -> usize {
     if let Some(n) = std::env::var("COLUMNS")
@@ -295,17 +318,25 @@ pub fn table(rows: &[Row], now: DateTime<Utc>, color: bool, width: usize) -> Str
             (None, None) => format!("outcome `{}`", escape::text(&r.outcome)),
         };
         let head = escape::text(&r.outcome.to_uppercase()).into_owned();
-        let rest = fit(
-            &format!(
-                " {} on {}: {why}",
-                escape::text(&r.job),
-                escape::text(&r.repository)
-            ),
-            width.saturating_sub(head.chars().count()),
+        let text = format!(
+            "{head} {} on {}: {why}",
+            escape::text(&r.job),
+            escape::text(&r.repository)
         );
-        notes.push_str(&paint(&head, Some(outcome_style(&r.outcome)), color));
-        notes.push_str(&rest);
-        notes.push('\n');
+        // The reason is wrapped, never cut: it is what the operator acts on.
+        let lines = wrap(&text, width);
+        for (i, l) in lines.iter().enumerate() {
+            if let (0, Some(tail)) = (i, l.strip_prefix(head.as_str())) {
+                notes.push_str(&paint(&head, Some(outcome_style(&r.outcome)), color));
+                notes.push_str(tail);
+            } else if i == 0 {
+                notes.push_str(l);
+            } else {
+                notes.push_str(INDENT);
+                notes.push_str(l);
+            }
+            notes.push('\n');
+        }
     }
     if !notes.is_empty() {
         out.push('\n');
@@ -372,5 +403,20 @@ mod tests {
             assert!(l.chars().count() <= width, "{width}: {l:?}\n{t}");
         }
         assert!(t.contains('…'), "{t}");
+        // The reason of a row that did not pass is wrapped, not cut.
+        let joined: String = t.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(joined.contains("locked: repository is locked"), "{t}");
+    }
+
+    #[rstest::rstest]
+    #[case("short", 20, &["short"])]
+    #[case("one two three four", 9, &["one two", "three", "four"])]
+    #[case("abcdefghijklmnopqrst", 10, &["abcdefghij", "klmnopqr", "st"])]
+    fn wrap_breaks_at_spaces_within_the_width(
+        #[case] text: &str,
+        #[case] width: usize,
+        #[case] want: &[&str],
+    ) {
+        assert_eq!(wrap(text, width), want);
     }
 }
