@@ -122,12 +122,20 @@ fn json_of_one_off_runs_is_the_jsonl_record_and_nothing_else() {
             assert_eq!(records.len(), seen, "{what}");
             assert_eq!(lines[0], records[seen - 1], "{what}: not the JSONL record");
             assert_eq!(lines[0]["v"], 1, "{what}");
-            // The run's summary line stays on stderr.
+            // The run's summary stays on stderr; with JSON logs, as a JSON line.
             let stderr = String::from_utf8_lossy(&out.stderr);
             assert!(
                 stderr.contains("PASS") || stderr.contains("FAIL"),
                 "{what}: {stderr}"
             );
+            if log_format == "json" {
+                for l in stderr.lines().filter(|l| !l.trim().is_empty()) {
+                    assert!(
+                        serde_json::from_str::<Value>(l).is_ok(),
+                        "{what}: a text line among JSON logs: {l:?}\n{stderr}"
+                    );
+                }
+            }
         }
     }
 }
