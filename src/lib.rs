@@ -71,6 +71,18 @@ pub async fn run(cli: Cli, ctx: runner::Context) -> Result<Report, Error> {
             | Command::Run(_)
             | Command::Drill(_)
     );
+    let no_json = match &cli.command {
+        Command::Daemon(_) => Some("daemon"),
+        Command::Report(_) => Some("report"),
+        Command::Completions(_) => Some("completions"),
+        Command::Man(_) => Some("man"),
+        _ => None,
+    };
+    if let (true, Some(name)) = (json, no_json) {
+        return Err(Error::Usage(format!(
+            "--json: `{name}` has no JSON output (it is for run, check, restore-test, audit, drill, validate and status); drop --json"
+        )));
+    }
     let result = dispatch(cli.command, ctx).await;
     if let (true, true, Ok(report)) = (json, prints_records, &result) {
         cmd::print_records(report);

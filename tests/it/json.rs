@@ -267,3 +267,20 @@ fn validate_json_prints_the_plan_redacted_or_every_problem() {
     util::assert_exit(&out, 2);
     assert_eq!(json_lines(&out)[0]["valid"], false);
 }
+
+#[test]
+fn json_on_a_command_without_json_output_is_a_usage_error() {
+    let env = TestEnv::new();
+    let out = env
+        .cmd()
+        .args(["--json", "report", "--results", "r.jsonl", "-o", "r.html"])
+        .output()
+        .expect("report");
+    util::assert_exit(&out, 2);
+    assert!(out.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--json") && stderr.contains("report"),
+        "{stderr}"
+    );
+}
