@@ -35,6 +35,12 @@ pub struct Cli {
     /// Log format on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
+    /// Machine-readable output on stdout: `run`, `check`, `restore-test`, `audit` and
+    /// `drill` print each run's record (the JSONL line) one per line, `validate` the
+    /// checked plan or its problems, `status` its rows; no text on stdout (logs and
+    /// the run summaries stay on stderr). Exit codes are unchanged.
+    #[arg(long, global = true)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -77,7 +83,11 @@ pub enum Command {
     Status(StatusArgs),
     /// Write a self-contained HTML report of the results (timeline of verdicts, check
     /// coverage, restore throughput and RTO charts, every damage finding); one file,
-    /// no external resources, printable.
+    /// no external resources, printable. With a profile (--config) it lists every
+    /// job of the profile, including those that never ran.
+    ///
+    /// Exit code: 3 when a job of the profile never ran (as `status`) or there is no
+    /// run at all, else 0; 2 and 3 also for unreadable inputs or output.
     Report(ReportArgs),
     /// Print a shell completion script to stdout.
     Completions(CompletionsArgs),
@@ -413,6 +423,9 @@ pub struct ValidateArgs {
     /// their URL, token and password files.
     #[arg(long)]
     pub check_notifiers: bool,
+    /// The global --json: the plan (or every problem) as one JSON object.
+    #[arg(from_global)]
+    pub json: bool,
 }
 
 /// Which results to read: shared by `status` and `report`.
@@ -432,8 +445,8 @@ pub struct HistoryArgs {
 pub struct StatusArgs {
     #[command(flatten)]
     pub history: HistoryArgs,
-    /// Print a JSON array of rows instead of the table.
-    #[arg(long)]
+    /// The global --json: a JSON array of rows instead of the table.
+    #[arg(from_global)]
     pub json: bool,
     /// Colour the table: `auto` colours on a terminal unless NO_COLOR is set.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]

@@ -63,7 +63,36 @@ pub async fn run(cli: Cli, ctx: runner::Context) -> Result<Report, Error> {
             tracing::warn!("{w}");
         }
     }
-    match cli.command {
+    let json = cli.json;
+    let prints_records = matches!(
+        cli.command,
+        Command::RestoreTest(_)
+            | Command::Audit(_)
+            | Command::Check(_)
+            | Command::Run(_)
+            | Command::Drill(_)
+    );
+    let no_json = match &cli.command {
+        Command::Daemon(_) => Some("daemon"),
+        Command::Report(_) => Some("report"),
+        Command::Completions(_) => Some("completions"),
+        Command::Man(_) => Some("man"),
+        _ => None,
+    };
+    if let (true, Some(name)) = (json, no_json) {
+        return Err(Error::Usage(format!(
+            "--json: `{name}` has no JSON output (it is for run, check, restore-test, audit, drill, validate and status); drop --json"
+        )));
+    }
+    let result = dispatch(cli.command, ctx).await;
+    if let (true, true, Ok(report)) = (json, prints_records, &result) {
+        cmd::print_records(report);
+    }
+    result
+}
+
+async fn dispatch(command: Command, ctx: runner::Context) -> Result<Report, Error> {
+    match command {
         Command::RestoreTest(a) => {
             let ctx = runner::Context {
                 restic_override: a.repo.restic.restic.clone(),

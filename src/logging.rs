@@ -14,6 +14,14 @@ use tracing_subscriber::EnvFilter;
 
 use crate::{escape, progress};
 
+/// Set by `init` for JSON logs: what else writes to stderr writes JSON too.
+static JSON: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether the logs are JSON lines (`--log-format json`).
+pub fn json() -> bool {
+    JSON.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Starts logging at info, or debug/trace with -v/-vv, or warn with -q; JSON lines
 /// with `json`.
 pub fn init(verbose: u8, quiet: bool, json: bool) {
@@ -30,6 +38,7 @@ pub fn init(verbose: u8, quiet: bool, json: bool) {
         .with_target(false);
     let is_tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
     progress::init(progress::choose(is_tty, json, quiet));
+    JSON.store(json, std::sync::atomic::Ordering::Relaxed);
     let _ = if json {
         builder.with_writer(progress::stderr).json().try_init()
     } else if is_tty {

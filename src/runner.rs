@@ -128,6 +128,32 @@ pub async fn run_jobs(profile: &Profile, jobs: &[&Job], ctx: &Context) -> Report
     report
 }
 
+/// The run's one-line summary on stderr: a text line, or with JSON logs a log
+/// event (at warn unless it passed, so `-q` keeps failures), so stderr stays JSON.
+fn summarize(record: &RunRecord) {
+    if crate::logging::json() {
+        let summary = record.summary();
+        let outcome = record.outcome.as_str();
+        if record.exit_code() == crate::exit::SUCCESS {
+            tracing::info!(
+                job = record.job,
+                repository = record.repository,
+                outcome,
+                "{summary}"
+            );
+        } else {
+            tracing::warn!(
+                job = record.job,
+                repository = record.repository,
+                outcome,
+                "{summary}"
+            );
+        }
+    } else {
+        crate::progress::suspend(|| eprintln!("{}", record.summary()));
+    }
+}
+
 /// What one run of one job produced.
 #[derive(Debug, Default)]
 pub struct JobOutcome {
@@ -205,7 +231,7 @@ pub async fn run_job(profile: &Profile, job: &Job, ctx: &Context, shared: &Share
                     message.clone(),
                 ),
             };
-            crate::progress::suspend(|| eprintln!("{}", record.summary()));
+            summarize(&record);
             let mut unwritable = false;
             if let Some(path) = results {
                 if let Err(e) = jsonl::append(path, &record) {

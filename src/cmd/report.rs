@@ -11,8 +11,9 @@ use crate::cli::ReportArgs;
 use crate::cmd::inputs;
 use crate::config;
 use crate::error::Error;
+use crate::history::status::{self as hstatus, Latest};
 use crate::history::timeline::{Period, Span, Timeline};
-use crate::report::html::{self, Page, Source};
+use crate::report::html::{self, Page, ProfileJob, Source};
 use crate::report::Report;
 
 /// Writes the report.
@@ -30,11 +31,37 @@ pub fn run(args: ReportArgs) -> Result<Report, Error> {
     let inputs = inputs::resolve(&args.history)?;
     let now = Utc::now();
     let mut span = Span::default();
+    let mut latest = Latest::default();
+    inputs.expect_into(&mut latest);
     let mut read = Vec::new();
     for input in &inputs.files {
-        let stats = inputs::read_one(input, None, true, &mut |e| span.add(&e))?;
+        let stats = inputs::read_one(input, None, true, &mut |e| {
+            span.add(&e);
+            if !inputs.expected.is_empty() {
+                latest.add(e);
+            }
+        })?;
         read.push((input, stats));
     }
+    // The jobs of the profile only (a job a results file names but the profile no
+    // longer has is in the charts, not in this list).
+    let jobs: Vec<ProfileJob> = latest
+        .rows(now)
+        .into_iter()
+        .filter(|r| {
+            inputs
+                .expected
+                .iter()
+                .any(|x| x.job == r.job && x.repository == r.repository)
+        })
+        .map(|r| ProfileJob {
+            outcome: (r.outcome != hstatus::NEVER_RUN).then(|| r.outcome.clone()),
+            last_run: r.last_run,
+            job: r.job,
+            kind: r.kind,
+            repository: r.repository,
+        })
+        .collect();
     let mut timeline = Timeline::new(Period::new(&span, since, now));
     let mut sources = Vec::new();
     for (input, stats) in read {
@@ -53,6 +80,7 @@ pub fn run(args: ReportArgs) -> Result<Report, Error> {
         since,
         sources: &sources,
         timeline: &timeline,
+        jobs: &jobs,
     });
     html::write(&args.output, &page)?;
     tracing::info!(
@@ -63,5 +91,26 @@ pub fn run(args: ReportArgs) -> Result<Report, Error> {
         timeline.period.start.format("%Y-%m-%d %H:%M"),
         timeline.period.end.format("%Y-%m-%d %H:%M UTC")
     );
-    Ok(Report::default())
+    // As `status`: a job of the profile that never ran, or no run at all, means
+    // nothing was verified (exit 3), never a clean report.
+    let never_ran: Vec<String> = jobs
+        .iter()
+        .filter(|j| j.outcome.is_none())
+        .map(|j| format!("`{}` on `{}`", j.job, j.repository))
+        .collect();
+    if !never_ran.is_empty() {
+        tracing::warn!(
+            "{} job run(s) of the profile never ran: {}",
+            never_ran.len(),
+            never_ran.join(", ")
+        );
+    }
+    let nothing = timeline.total.total() == 0;
+    if nothing {
+        tracing::warn!("no run recorded: the report verifies nothing");
+    }
+    Ok(Report {
+        runs: Vec::new(),
+        exit_override: (nothing || !never_ran.is_empty()).then_some(crate::exit::COULD_NOT_VERIFY),
+    })
 }

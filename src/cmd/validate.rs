@@ -22,11 +22,22 @@ use crate::schedule;
 /// # Errors
 /// The profile is invalid (exit 2), with every problem listed.
 pub async fn run(args: ValidateArgs) -> Result<Report, Error> {
-    let profile = config::load(&args.config)?;
-    print!("{}", plan(&profile, &chrono::Local::now()));
+    let profile = match config::load(&args.config) {
+        Ok(p) => p,
+        Err(e) => {
+            if args.json {
+                print_json(&problems_json(&args.config, &e));
+            }
+            return Err(e.into());
+        }
+    };
+    let now = chrono::Local::now();
+    if !args.json {
+        print!("{}", plan(&profile, &now));
+    }
     let mut problems = notifier_files(&profile);
     if args.check_notifiers && problems.is_empty() {
-        problems.extend(probe_notifiers(&profile).await);
+        problems.extend(probe_notifiers(&profile, !args.json).await);
     }
     let mut problems: Vec<config::Problem> = problems
         .into_iter()
@@ -38,14 +49,140 @@ pub async fn run(args: ValidateArgs) -> Result<Report, Error> {
         .collect();
     problems.extend(password_files(&profile, &args.config));
     if problems.is_empty() {
+        if args.json {
+            print_json(&plan_json(&profile, &now));
+        }
         return Ok(Report::default());
     }
     problems.sort_by_key(|p| p.location.unwrap_or((usize::MAX, usize::MAX)));
-    Err(config::Error::Invalid {
+    let err = config::Error::Invalid {
         path: args.config.clone(),
         problems,
+    };
+    if args.json {
+        print_json(&problems_json(&args.config, &err));
     }
-    .into())
+    Err(err.into())
+}
+
+fn print_json(v: &serde_json::Value) {
+    let mut s = serde_json::to_string(v).unwrap_or_else(|_| "{}".to_owned());
+    s.push('\n');
+    super::print_stdout(s.as_bytes());
+}
+
+/// `validate --json` of a profile that is not valid: every problem, located.
+fn problems_json(path: &Path, e: &config::Error) -> serde_json::Value {
+    let problems: Vec<serde_json::Value> = match e {
+        config::Error::Invalid { problems, .. } => problems
+            .iter()
+            .map(|p| {
+                serde_json::json!({
+                    "file": p.path.display().to_string(),
+                    "line": p.location.map(|l| l.0),
+                    "column": p.location.map(|l| l.1),
+                    "message": p.message,
+                })
+            })
+            .collect(),
+        other => vec![serde_json::json!({
+            "file": path.display().to_string(),
+            "line": null,
+            "column": null,
+            "message": other.to_string(),
+        })],
+    };
+    serde_json::json!({
+        "profile": path.display().to_string(),
+        "valid": false,
+        "problems": problems,
+    })
+}
+
+/// `validate --json` of a valid profile: the checked plan, credentials redacted
+/// (the URL as `display_url` shows it; password and env files by path only).
+pub fn plan_json<Tz: chrono::TimeZone>(p: &Profile, now: &chrono::DateTime<Tz>) -> serde_json::Value
+where
+    Tz::Offset: std::fmt::Display,
+{
+    use serde_json::json;
+    let path = |p: &Option<std::path::PathBuf>| p.as_ref().map(|p| p.display().to_string());
+    let repositories: Vec<_> = p
+        .repositories
+        .values()
+        .map(|r| {
+            let password = match &r.password {
+                PasswordSource::File(f) => json!({"file": f.display().to_string()}),
+                PasswordSource::Command(c) => json!({"command": c.to_string()}),
+                PasswordSource::EnvFile => json!({"env_file": true}),
+            };
+            json!({
+                "name": r.name,
+                "url": r.display_url(),
+                "password": password,
+                "env_file": r.env_file.as_ref().map(|e| e.display().to_string()),
+                "restic": r.restic.display().to_string(),
+                "lock_wait_seconds": r.lock_wait.as_secs_f64(),
+                "unlock_stale": r.unlock_stale,
+                "retries": r.retries,
+                "options": r.backend.options.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
+                "limit_download_kib": r.backend.limit_download,
+            })
+        })
+        .collect();
+    let jobs: Vec<_> = p
+        .jobs
+        .iter()
+        .map(|j| {
+            let mut steps = String::new();
+            match &j.kind {
+                JobKind::Check(o) => plan_check(&mut steps, o, j.timeout),
+                JobKind::RestoreTest(o) => plan_restore(&mut steps, o, j.timeout),
+                JobKind::Audit(_) => {}
+            }
+            json!({
+                "name": j.name,
+                "kind": j.kind.name(),
+                "repositories": j.repositories,
+                "plan": steps.lines().map(str::trim).collect::<Vec<_>>(),
+                "timeout_seconds": j.timeout.as_secs_f64(),
+                "schedule": j.schedule.as_ref().map(ToString::to_string),
+                "jitter_seconds": j.jitter.as_secs_f64(),
+                "next_fire_times": j.schedule.as_ref().map(|s| {
+                    schedule::upcoming(s, now, 5)
+                        .iter()
+                        .map(|t| t.to_rfc3339())
+                        .collect::<Vec<_>>()
+                }).unwrap_or_default(),
+                "notify": j.notify,
+                "results": path(&j.outputs.results),
+                "metrics": path(&j.outputs.metrics),
+                "state_dir": path(&j.outputs.state_dir),
+            })
+        })
+        .collect();
+    let notifiers: Vec<_> = p
+        .notifiers
+        .values()
+        .map(|n| {
+            json!({
+                "name": n.name,
+                "type": n.kind.type_name(),
+                "target": n.kind.describe(),
+                "states": n.states.iter().map(|st| st.as_str()).collect::<Vec<_>>(),
+                "timeout_seconds": n.timeout.as_secs_f64(),
+            })
+        })
+        .collect();
+    json!({
+        "profile": p.source.as_ref().map(|s| s.display().to_string()),
+        "valid": true,
+        "repositories": repositories,
+        "jobs": jobs,
+        "notifiers": notifiers,
+        "max_concurrent": p.max_concurrent,
+        "warnings": notes(p),
+    })
 }
 
 /// Whether a path names a systemd credential that only the unit can see: its
@@ -128,11 +265,12 @@ fn notifier_files(p: &Profile) -> Vec<String> {
 }
 
 /// Reaches every notifier without sending, printing the reachable ones.
-async fn probe_notifiers(p: &Profile) -> Vec<String> {
+async fn probe_notifiers(p: &Profile, print: bool) -> Vec<String> {
     let mut out = Vec::new();
     for n in p.notifiers.values() {
         match notify::probe(n).await {
-            Ok(()) => println!("notifier {}: reachable", n.name),
+            Ok(()) if print => println!("notifier {}: reachable", n.name),
+            Ok(()) => tracing::info!("notifier {}: reachable", n.name),
             Err(e) => out.push(format!("[notify.{}] cannot be reached: {e}", n.name)),
         }
     }
@@ -343,6 +481,14 @@ where
         );
     }
     let _ = writeln!(s, "\nmax-concurrent: {}", p.max_concurrent);
+    for n in notes(p) {
+        let _ = writeln!(s, "\nwarning: {n}");
+    }
+    s
+}
+
+/// What is fine for the validator but may not be on this host.
+fn notes(p: &Profile) -> Vec<String> {
     let mut notes: Vec<String> = p.warnings.clone();
     for r in p.repositories.values() {
         if let PasswordSource::File(f) = &r.password {
@@ -384,8 +530,5 @@ where
             }
         }
     }
-    for n in notes {
-        let _ = writeln!(s, "\nwarning: {n}");
-    }
-    s
+    notes
 }

@@ -49,16 +49,19 @@ pub struct Period {
 
 impl Period {
     /// From `now - since` (or the first record) to `now` (or the last record, if
-    /// one is later than `now`); never shorter than an hour.
+    /// one is later than `now`). It begins at the first record, never before it;
+    /// with no record at all it is the hour before `now`; a period shorter than a
+    /// minute is stretched at its end.
     pub fn new(span: &Span, since: Option<std::time::Duration>, now: DateTime<Utc>) -> Period {
         let end = span.last.map_or(now, |l| l.max(now));
-        let start = match since.and_then(|s| Duration::from_std(s).ok()) {
-            Some(s) => now
+        let start = match (since.and_then(|s| Duration::from_std(s).ok()), span.first) {
+            (Some(s), _) => now
                 .checked_sub_signed(s)
                 .unwrap_or(DateTime::<Utc>::MIN_UTC),
-            None => span.first.unwrap_or(now),
+            (None, Some(first)) => first,
+            (None, None) => end - Duration::hours(1),
         };
-        let start = start.min(end - Duration::hours(1));
+        let end = end.max(start + Duration::minutes(1));
         Period { start, end }
     }
 
@@ -459,6 +462,18 @@ mod tests {
         assert_eq!(p.bin(p.end), BINS - 1);
         let empty = Period::new(&Span::default(), None, t("2026-01-02T00:00:00Z"));
         assert_eq!(empty.end - empty.start, Duration::hours(1));
+    }
+
+    #[test]
+    fn period_without_since_begins_at_the_first_record_however_recent() {
+        let span = Span {
+            first: Some(t("2026-01-01T23:50:00Z")),
+            last: Some(t("2026-01-01T23:55:00Z")),
+            records: 2,
+        };
+        let p = Period::new(&span, None, t("2026-01-02T00:00:00Z"));
+        assert_eq!(p.start, t("2026-01-01T23:50:00Z"));
+        assert_eq!(p.end, t("2026-01-02T00:00:00Z"));
     }
 
     #[test]

@@ -62,6 +62,55 @@ pub struct Page<'a> {
     pub since: Option<std::time::Duration>,
     pub sources: &'a [Source],
     pub timeline: &'a Timeline,
+    /// Every job × repository of the profile (`report --config`), with its latest
+    /// outcome; empty when only --results files were named.
+    pub jobs: &'a [ProfileJob],
+}
+
+/// A job × repository of the profile and where it stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileJob {
+    pub job: String,
+    pub kind: String,
+    pub repository: String,
+    /// The latest outcome, or `None`: the job never ran on the repository.
+    pub outcome: Option<String>,
+    pub last_run: Option<DateTime<Utc>>,
+}
+
+/// The jobs of the profile, those that never ran first named.
+fn profile_jobs(out: &mut String, jobs: &[ProfileJob]) {
+    if jobs.is_empty() {
+        return;
+    }
+    let never = jobs.iter().filter(|j| j.outcome.is_none()).count();
+    let _ = write!(
+        out,
+        r#"<p>The profile has {} job run(s) per job × repository{}.</p><table id="profile-jobs"><tr><th>job</th><th>kind</th><th>repository</th><th>latest</th><th>when</th></tr>"#,
+        jobs.len(),
+        if never > 0 {
+            format!(
+                r#"; <strong class="v-error">{never} never ran</strong>: nothing verified them"#
+            )
+        } else {
+            String::new()
+        }
+    );
+    for j in jobs {
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&j.job),
+            escape(&j.kind),
+            escape(&j.repository),
+            j.outcome.as_deref().map_or_else(
+                || r#"<span class="badge v-error">never ran</span>"#.to_owned(),
+                badge
+            ),
+            when(j.last_run),
+        );
+    }
+    out.push_str("</table>");
 }
 
 const STYLE: &str = r#"
@@ -432,6 +481,7 @@ pub fn render(page: &Page<'_>) -> String {
         );
     }
     out.push_str("</ul>");
+    profile_jobs(&mut out, page.jobs);
     if tl.outside > 0 {
         let _ = write!(
             out,
@@ -516,6 +566,7 @@ mod tests {
                 missing: false,
             }],
             timeline: &tl,
+            jobs: &[],
         })
     }
 

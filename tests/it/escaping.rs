@@ -105,8 +105,10 @@ fn audit_control_character_file_name_is_escaped_in_summary_status_and_notificati
     assert_no_raw_control("the ntfy body", body);
     assert!(body.contains(ESCAPED), "{body}");
 
+    // Wide enough that the reason is not wrapped inside the escaped name.
     let out = env
         .cmd()
+        .env("COLUMNS", "400")
         .args(["status", "--color", "never", "--results"])
         .arg(env.path("results.jsonl"))
         .output()

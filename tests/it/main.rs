@@ -22,6 +22,7 @@ mod files;
 mod fire_drill;
 mod fixtures;
 mod init;
+mod json;
 mod man;
 mod nixos;
 mod notify;

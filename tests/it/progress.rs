@@ -128,11 +128,16 @@ fn progress_on_a_terminal_is_not_drawn_with_json_logs_or_quiet() {
         ] {
             assert!(!tty.contains(bar), "{global:?}: `{bar}` drawn:\n{tty:?}");
         }
-        // The run did write to the terminal: its verdict, whole.
+        // The run did write to the terminal: its verdict, whole (with JSON logs, as
+        // the message of a JSON line).
+        let verdict = "PASS restore-test `restore-test` on repository `clean`";
         assert!(
-            strip_escapes(&tty)
-                .lines()
-                .any(|l| l.starts_with("PASS restore-test `restore-test` on repository `clean`")),
+            strip_escapes(&tty).lines().any(|l| l.starts_with(verdict)
+                || (global[0] == "--log-format"
+                    && serde_json::from_str::<serde_json::Value>(l)
+                        .is_ok_and(|v| v["fields"]["message"]
+                            .as_str()
+                            .is_some_and(|m| m.starts_with(verdict))))),
             "{global:?}: {tty:?}"
         );
     }

@@ -125,7 +125,8 @@ fn report_of_a_real_history_is_one_self_contained_page_that_chromium_renders() {
         .arg(&page)
         .output()
         .expect("report");
-    util::assert_exit(&out, 0);
+    // The profile's `never-run` job never ran: as `status`, exit 3.
+    util::assert_exit(&out, 3);
     // One file, written atomically: no temp file left beside it.
     let left: Vec<_> = std::fs::read_dir(&out_dir)
         .expect("ls")
@@ -307,6 +308,127 @@ fn report_with_since_and_bad_inputs() {
         .expect("report");
     util::assert_exit(&no_dir, 3);
     assert!(String::from_utf8_lossy(&no_dir.stderr).contains("no/such/dir"));
+}
+
+/// A profile of three jobs on two repositories whose results file does not exist.
+fn unrun_profile(env: &TestEnv) -> PathBuf {
+    let profile = env.path("profile.toml");
+    std::fs::write(
+        &profile,
+        format!(
+            "[defaults]\npassword-file = \"/etc/pw\"\nresults = \"{}\"\n\n[repository.nas]\nurl = \"/srv/nas\"\n[repository.b2]\nurl = \"/srv/b2\"\n\n[job.weekly-check]\nkind = \"check\"\nrepositories = [\"nas\", \"b2\"]\n\n[job.monthly-restore]\nkind = \"restore-test\"\nrepositories = [\"nas\"]\n\n[job.nightly-audit]\nkind = \"audit\"\nrepositories = [\"nas\"]\n",
+            env.path("results.jsonl").display()
+        ),
+    )
+    .expect("profile");
+    profile
+}
+
+#[test]
+fn report_config_with_no_runs_lists_every_job_and_exits_3() {
+    let env = TestEnv::new();
+    let profile = unrun_profile(&env);
+    let page = env.path("r.html");
+    let out = env
+        .cmd()
+        .args(["report", "--config"])
+        .arg(&profile)
+        .arg("-o")
+        .arg(&page)
+        .output()
+        .expect("report");
+    // As `status` on the same profile: jobs that never ran verified nothing.
+    util::assert_exit(&out, 3);
+    let status = env
+        .cmd()
+        .args(["status", "--config"])
+        .arg(&profile)
+        .output()
+        .expect("status");
+    util::assert_exit(&status, 3);
+    let html = std::fs::read_to_string(&page).expect("read");
+    let table = html
+        .split(r#"<table id="profile-jobs">"#)
+        .nth(1)
+        .and_then(|t| t.split("</table>").next())
+        .unwrap_or_else(|| panic!("no table of the profile's jobs:\n{html}"));
+    for (job, repository) in [
+        ("weekly-check", "nas"),
+        ("weekly-check", "b2"),
+        ("monthly-restore", "nas"),
+        ("nightly-audit", "nas"),
+    ] {
+        assert!(
+            table.contains(&format!("<td>{job}</td>"))
+                && table
+                    .split("<tr>")
+                    .any(|r| r.contains(&format!("<td>{job}</td>"))
+                        && r.contains(&format!("<td>{repository}</td>"))
+                        && r.contains("never ran")),
+            "{job} on {repository} not listed as never ran:\n{table}"
+        );
+    }
+    assert!(html.contains("4 never ran"), "{html}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("never ran"), "{stderr}");
+
+    // Once every job ran and passed, the same report exits 0.
+    let now = chrono::Utc::now().to_rfc3339();
+    let lines: String = [
+        ("weekly-check", "check", "nas"),
+        ("weekly-check", "check", "b2"),
+        ("monthly-restore", "restore-test", "nas"),
+        ("nightly-audit", "audit", "nas"),
+    ]
+    .iter()
+    .map(|(j, k, r)| {
+        format!("{{\"v\":1,\"ts\":\"{now}\",\"job\":\"{j}\",\"kind\":\"{k}\",\"repository\":\"{r}\",\"outcome\":\"pass\",\"findings\":[]}}\n")
+    })
+    .collect();
+    std::fs::write(env.path("results.jsonl"), lines).expect("write");
+    let out = env
+        .cmd()
+        .args(["report", "--config"])
+        .arg(&profile)
+        .arg("-o")
+        .arg(&page)
+        .output()
+        .expect("report");
+    util::assert_exit(&out, 0);
+}
+
+#[test]
+fn report_period_begins_at_the_first_run() {
+    let env = TestEnv::new();
+    let results = env.path("r.jsonl");
+    let first = chrono::Utc::now() - chrono::Duration::minutes(10);
+    let line = |t: chrono::DateTime<chrono::Utc>| {
+        format!(
+            "{{\"v\":1,\"ts\":\"{}\",\"job\":\"weekly\",\"kind\":\"check\",\"repository\":\"nas\",\"outcome\":\"pass\",\"findings\":[]}}\n",
+            t.to_rfc3339()
+        )
+    };
+    std::fs::write(
+        &results,
+        line(first) + &line(first + chrono::Duration::minutes(5)),
+    )
+    .expect("write");
+    let page = env.path("r.html");
+    let out = env
+        .cmd()
+        .args(["report", "--results"])
+        .arg(&results)
+        .arg("-o")
+        .arg(&page)
+        .output()
+        .expect("report");
+    util::assert_exit(&out, 0);
+    let html = std::fs::read_to_string(&page).expect("read");
+    let want = format!(
+        "Period covered: <strong>{}</strong>",
+        first.format("%Y-%m-%d %H:%M UTC")
+    );
+    assert!(html.contains(&want), "want {want:?} in:\n{html}");
 }
 
 #[test]

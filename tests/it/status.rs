@@ -248,14 +248,23 @@ fn status_of_a_real_history_gives_rows_tables_and_exit_codes() {
     let table = String::from_utf8(out.stdout).expect("utf-8");
     assert!(!table.contains('\x1b'), "ANSI codes on a pipe:\n{table}");
     for (job, repository) in ROWS.iter().chain([&NEVER_RUN]) {
+        let block = repository_block(&table, repository);
         assert!(
-            table
-                .lines()
-                .any(|l| l.starts_with(job) && l.contains(repository)),
-            "no line for {job} on {repository}:\n{table}"
+            block.iter().any(|l| l.trim_start().starts_with(job)),
+            "no line for {job} under repository {repository}:\n{table}"
         );
     }
     assert!(table.contains("FAIL full-check on flipped-byte"), "{table}");
+    // The same table fits 80 columns.
+    let out = env
+        .cmd()
+        .env("COLUMNS", "80")
+        .args(["status", "--config"])
+        .arg(&h.profile)
+        .output()
+        .expect("status");
+    let table = String::from_utf8(out.stdout).expect("utf-8");
+    assert_fits(&table, 80);
 
     // Only passing runs: exit 0, so `if restic-verify status` works.
     let passing = env.path("passing.jsonl");
@@ -286,6 +295,88 @@ fn status_of_a_real_history_gives_rows_tables_and_exit_codes() {
         String::from_utf8_lossy(&st.stdout).trim(),
         "not verified: 1"
     );
+}
+
+/// The lines of `table` from the line of `repository` to the next blank line.
+fn repository_block<'a>(table: &'a str, repository: &str) -> Vec<&'a str> {
+    table
+        .lines()
+        .skip_while(|l| !l.starts_with(&format!("repository {repository}:")))
+        .take_while(|l| !l.is_empty())
+        .collect()
+}
+
+fn assert_fits(table: &str, width: usize) {
+    for l in table.lines() {
+        assert!(
+            l.chars().count() <= width,
+            "a line of {} characters at {width} columns: {l:?}\n{table}",
+            l.chars().count()
+        );
+    }
+}
+
+/// Three jobs with long names on one repository, as the JSONL has them: a passing
+/// check, a passing restore test, and an audit that failed afterwards.
+fn three_jobs(env: &TestEnv) -> PathBuf {
+    let results = env.path("three.jsonl");
+    let lines = [
+        r#"{"v":1,"ts":"2026-01-01T00:00:00Z","job":"weekly-check-of-the-offsite-nas-repository","kind":"check","repository":"offsite-nas-photos-and-documents","outcome":"pass","duration_seconds":4.2,"findings":[],"check":{"read_data_subset":"3/12","newest_snapshot_age_seconds":7200,"rotation":{"coverage_ratio":0.25},"coverage":{"packs":400,"unread_packs":120,"overdue_packs":0}}}"#,
+        r#"{"v":1,"ts":"2026-01-01T01:00:00Z","job":"monthly-restore-test-of-the-home-directories","kind":"restore-test","repository":"offsite-nas-photos-and-documents","outcome":"pass","duration_seconds":30.5,"findings":[],"restore_test":{"sampled":100,"counts":{"match":100},"bytes_restored":1048576,"estimated_full_restore_seconds":5400}}"#,
+        r#"{"v":1,"ts":"2026-01-01T02:00:00Z","job":"nightly-audit-of-every-file-against-the-live-source","kind":"audit","repository":"offsite-nas-photos-and-documents","outcome":"fail","duration_seconds":60.0,"findings":[{"severity":"fail","kind":"mismatch","detail":"/home/alice/Pictures/2025/holiday-in-the-mountains/IMG_0001.jpg: content differs from the source although size and mtime are equal"}],"audit":{"counts":{"match":9999,"mismatch":1}}}"#,
+    ];
+    std::fs::write(&results, lines.map(|l| format!("{l}\n")).concat()).expect("write");
+    results
+}
+
+#[test]
+fn status_at_80_columns_fits_and_shows_each_jobs_own_outcome() {
+    let env = TestEnv::new();
+    let results = three_jobs(&env);
+    let out = env
+        .cmd()
+        .env("COLUMNS", "80")
+        .args(["status", "--color", "never", "--results"])
+        .arg(&results)
+        .output()
+        .expect("status");
+    util::assert_exit(&out, 1);
+    let table = String::from_utf8(out.stdout).expect("utf-8");
+    assert_fits(&table, 80);
+    // Long names are cut with an ellipsis, never silently.
+    assert!(table.contains("weekly-check-of…"), "{table}");
+    // Each job row shows its own latest outcome: the audit's fail stays on the
+    // audit's row; the repository's facts are on its own line, not in the rows.
+    let block = repository_block(&table, "offsite-nas-photos-and-documents");
+    assert!(block[0].contains("newest snapshot"), "{table}");
+    let row = |prefix: &str| {
+        block
+            .iter()
+            .find(|l| l.trim_start().starts_with(prefix))
+            .unwrap_or_else(|| panic!("no row {prefix}:\n{table}"))
+            .to_owned()
+    };
+    for (job, outcome) in [("weekly", "pass"), ("monthly", "pass"), ("nightly", "fail")] {
+        let r = row(job);
+        let words: Vec<&str> = r.split_whitespace().collect();
+        assert_eq!(words.get(2), Some(&outcome), "{job}: {r:?}\n{table}");
+        let other = if outcome == "pass" { "fail" } else { "pass" };
+        assert!(!words.contains(&other), "{job}: {r:?}\n{table}");
+    }
+    // A wider terminal gets the whole names.
+    let out = env
+        .cmd()
+        .env("COLUMNS", "200")
+        .args(["status", "--results"])
+        .arg(&results)
+        .output()
+        .expect("status");
+    let wide = String::from_utf8(out.stdout).expect("utf-8");
+    assert!(
+        wide.contains("nightly-audit-of-every-file-against-the-live-source"),
+        "{wide}"
+    );
+    assert_fits(&wide, 200);
 }
 
 /// Runs `status` on a pseudo-terminal (util-linux `script`), as a person would.
