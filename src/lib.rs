@@ -77,6 +77,7 @@ pub async fn run(cli: Cli, ctx: runner::Context) -> Result<Report, Error> {
         Command::Report(_) => Some("report"),
         Command::Completions(_) => Some("completions"),
         Command::Man(_) => Some("man"),
+        Command::Init(_) => Some("init"),
         _ => None,
     };
     if let (true, Some(name)) = (json, no_json) {

@@ -208,8 +208,12 @@ fn check_new_budget_reads_the_oldest_packs_first_and_counts_the_rest() {
         0,
     );
     let r = env.last_record();
+    // Within the budget, except that the oldest pack is read whatever its size (a
+    // budget smaller than one pack must not stall the ledger): restic 0.14 packs the
+    // first backup's files into one pack larger than this budget.
+    let (bytes, packs) = (&r["check"]["read"]["bytes"], &r["check"]["read"]["packs"]);
     assert!(
-        r["check"]["read"]["bytes"].as_u64().unwrap() <= budget as u64,
+        bytes.as_u64().unwrap() <= budget as u64 || packs == 1,
         "{r}"
     );
     let read = read_packs(&env);
