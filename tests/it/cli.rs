@@ -418,11 +418,7 @@ fn shipped_profiles_all_validate() {
             // Examples name their password files under $CREDENTIALS_DIRECTORY (as the
             // shipped units do), which is unset here: validate says it cannot look.
             let err = stderr(&out);
-            assert!(
-                out.status.code() == Some(0),
-                "{}: {err}",
-                path.display(),
-            );
+            assert!(out.status.code() == Some(0), "{}: {err}", path.display(),);
         }
     }
     assert!(n >= 2, "expected at least two shipped profiles, found {n}");
