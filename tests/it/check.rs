@@ -560,33 +560,42 @@ fn check_with_stale_lock_reports_unlock_hint_and_unlock_stale_removes_it() {
     assert!(util::locks(&repo).is_empty());
 }
 
-#[test]
-fn check_sigint_during_check_stops_restic_removes_its_lock_and_records_interrupted() {
-    let env = TestEnv::new();
-    let repo = crate::util::big_repo(&env);
-    let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("restic-verify"));
-    child
-        .env("RESTIC_VERIFY_RESTIC", util::restic_bin())
+/// Starts `restic-verify check` of `repo` with `restic` as its restic and `extra`
+/// arguments, results in the env's `results.jsonl`.
+fn spawn_check(
+    env: &TestEnv,
+    restic: &std::path::Path,
+    repo: &std::path::Path,
+    extra: &[&str],
+) -> std::process::Child {
+    StdCommand::new(assert_cmd::cargo::cargo_bin("restic-verify"))
+        .env("RESTIC_VERIFY_RESTIC", restic)
+        .env("RESTIC_VERIFY_LOG", "info")
         .arg("check")
         .arg("--repo")
-        .arg(&repo)
+        .arg(repo)
         .arg("--password-file")
         .arg(env.fixture_password())
-        .arg("--read-data")
+        .args(extra)
         .arg("--results")
         .arg(env.path("results.jsonl"))
         .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let child = child.spawn().expect("spawn");
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn")
+}
+
+/// Waits until `ready` holds (a state, never a fixed time); fails after a minute.
+fn wait_until(what: &str, ready: impl Fn() -> bool) {
     let start = Instant::now();
-    while util::locks(&repo).is_empty() {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "restic check never took its lock"
-        );
-        std::thread::sleep(Duration::from_millis(10));
+    while !ready() {
+        assert!(start.elapsed() < Duration::from_secs(60), "{what}");
+        std::thread::sleep(Duration::from_millis(2));
     }
-    std::thread::sleep(Duration::from_millis(200));
+}
+
+/// Sends SIGINT to the run, which must exit 130 and record `interrupted`.
+fn interrupt(env: &TestEnv, child: std::process::Child) -> std::process::Output {
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("signal");
     let out = child.wait_with_output().expect("wait");
@@ -594,8 +603,28 @@ fn check_sigint_during_check_stops_restic_removes_its_lock_and_records_interrupt
     let r = util::read_jsonl(&env.path("results.jsonl"))
         .pop()
         .expect("record");
-    assert_eq!(r["outcome"], "error");
-    assert_eq!(r["error"]["category"], "interrupted");
+    assert_eq!(r["outcome"], "error", "{r}");
+    assert_eq!(r["error"]["category"], "interrupted", "{r}");
+    out
+}
+
+/// Whether a file in `locks/` is named as a lock (a 64-hex ID), not a temp file.
+fn is_lock_id(path: &std::path::Path) -> bool {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .is_some_and(|n| n.len() == 64 && n.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+#[test]
+fn check_sigint_during_check_stops_restic_removes_its_lock_and_records_interrupted() {
+    let env = TestEnv::new();
+    let repo = crate::util::big_repo(&env);
+    let child = spawn_check(&env, &util::restic_bin(), &repo, &["--read-data"]);
+    // Mid-read: the 400 MiB take seconds, and the lock is written before reading.
+    wait_until("restic check never took its lock", || {
+        util::locks(&repo).iter().any(|l| is_lock_id(l))
+    });
+    interrupt(&env, child);
     assert!(
         util::locks(&repo).is_empty(),
         "restic's lock is gone after SIGINT"
@@ -610,54 +639,20 @@ fn check_sigint_as_restic_takes_its_lock_leaves_no_lock() {
     // removes such a lock after the interruption.
     let env = TestEnv::new();
     let repo = env.fixture_repo("clean");
-    let child = StdCommand::new(assert_cmd::cargo::cargo_bin("restic-verify"))
-        .env("RESTIC_VERIFY_RESTIC", util::restic_bin())
-        .env("RESTIC_VERIFY_LOG", "info")
-        .arg("check")
-        .arg("--repo")
-        .arg(&repo)
-        .arg("--password-file")
-        .arg(env.fixture_password())
-        .arg("--results")
-        .arg(env.path("results.jsonl"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
+    let child = spawn_check(&env, &util::restic_bin(), &repo, &[]);
     // Wait for the lock itself (`locks/<64 hex>`), not restic's temp file of it
     // (`<id>-tmp-<n>`, renamed once written): a SIGINT before the rename is the
     // next test's case. See: issue #20, item 11 (failed on a loaded machine).
-    let start = Instant::now();
-    while !util::locks(&repo).iter().any(|l| is_lock_id(l)) {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "restic check never took its lock"
-        );
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("signal");
-    let out = child.wait_with_output().expect("wait");
-    util::assert_exit(&out, 130);
-    assert_eq!(
-        util::read_jsonl(&env.path("results.jsonl"))
-            .pop()
-            .expect("record")["error"]["category"],
-        "interrupted"
-    );
+    wait_until("restic check never took its lock", || {
+        util::locks(&repo).iter().any(|l| is_lock_id(l))
+    });
+    let out = interrupt(&env, child);
     assert!(
         util::locks(&repo).is_empty(),
         "a lock was left behind: {:?}\n{}",
         util::locks(&repo),
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-/// Whether a file in `locks/` is named as a lock (a 64-hex ID), not a temp file.
-fn is_lock_id(path: &std::path::Path) -> bool {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .is_some_and(|n| n.len() == 64 && n.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 #[test]
@@ -689,38 +684,11 @@ fn check_sigint_while_restic_saves_its_lock_removes_its_half_made_lock_only() {
     .expect("copy fake");
     std::os::unix::fs::symlink(util::restic_bin(), env.path("fake-restic/real-restic"))
         .expect("link restic");
-    let child = StdCommand::new(assert_cmd::cargo::cargo_bin("restic-verify"))
-        .env("RESTIC_VERIFY_RESTIC", &fake)
-        .env("RESTIC_VERIFY_LOG", "info")
-        .arg("check")
-        .arg("--repo")
-        .arg(&repo)
-        .arg("--password-file")
-        .arg(env.fixture_password())
-        .arg("--results")
-        .arg(env.path("results.jsonl"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let start = Instant::now();
-    while !ours.exists() {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "the fake restic never started saving its lock"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("signal");
-    let out = child.wait_with_output().expect("wait");
-    util::assert_exit(&out, 130);
-    assert_eq!(
-        util::read_jsonl(&env.path("results.jsonl"))
-            .pop()
-            .expect("record")["error"]["category"],
-        "interrupted"
-    );
+    let child = spawn_check(&env, &fake, &repo, &[]);
+    wait_until("the fake restic never started saving its lock", || {
+        ours.exists()
+    });
+    let out = interrupt(&env, child);
     assert_eq!(
         util::locks(&repo),
         vec![old],
