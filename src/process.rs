@@ -286,19 +286,25 @@ pub fn alive(pid: u32) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn limits(secs: u64) -> Limits {
+        limits_with_grace(secs, 1)
+    }
+
+    /// Limits of `secs` with `grace` seconds between SIGINT and SIGKILL.
+    pub(super) fn limits_with_grace(secs: u64, grace: u64) -> Limits {
         Limits {
             deadline: Instant::now() + Duration::from_secs(secs),
             cancel: CancellationToken::new(),
-            grace: Duration::from_secs(1),
+            grace: Duration::from_secs(grace),
             hurry: None,
         }
     }
 
-    fn sh(script: &str) -> Vec<OsString> {
+    /// `/bin/sh` arguments running `script`.
+    pub(super) fn sh(script: &str) -> Vec<OsString> {
         vec!["-c".into(), script.into()]
     }
 

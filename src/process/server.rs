@@ -241,17 +241,10 @@ fn keep_tail(out: &mut String, line: &str) {
 mod tests {
     use super::*;
 
-    fn limits(secs: u64) -> Limits {
-        Limits {
-            deadline: Instant::now() + Duration::from_secs(secs),
-            cancel: CancellationToken::new(),
-            grace: Duration::from_secs(2),
-            hurry: None,
-        }
-    }
+    use crate::process::tests::{limits_with_grace, sh};
 
-    fn sh(script: &str) -> Vec<OsString> {
-        vec!["-c".into(), script.into()]
+    fn limits(secs: u64) -> Limits {
+        limits_with_grace(secs, 2)
     }
 
     fn spec<'a>(args: &'a [OsString], env: &'a [(String, Secret)]) -> ServerSpec<'a> {

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use assert_cmd::Command;
 use rstest::rstest;
 
-use crate::util::{self, TestEnv};
+use crate::util::{self, stdout, subcommands, TestEnv};
 
 const BASH_COMPLETION: &str = "/usr/share/bash-completion/bash_completion";
 
@@ -175,27 +175,6 @@ impl Installed {
     }
 }
 
-/// The subcommands `--help` lists (without `help`).
-fn subcommands(env: &TestEnv) -> Vec<String> {
-    let text = stdout(env, &["--help"]);
-    let mut subs = Vec::new();
-    let mut on = false;
-    for line in text.lines() {
-        if line.starts_with("Commands:") {
-            on = true;
-        } else if line.trim().is_empty() {
-            on = false;
-        } else if on && line.starts_with("  ") && !line.starts_with("   ") {
-            let name = line.split_whitespace().next().expect("name");
-            if name != "help" {
-                subs.push(name.to_owned());
-            }
-        }
-    }
-    assert!(subs.len() >= 9, "{subs:?} from:\n{text}");
-    subs
-}
-
 /// The long options `restic-verify <sub> --help` lists.
 fn long_options(env: &TestEnv, sub: &str) -> Vec<String> {
     let text = stdout(env, &[sub, "--help"]);
@@ -214,12 +193,6 @@ fn long_options(env: &TestEnv, sub: &str) -> Vec<String> {
         .collect();
     assert!(longs.contains(&"--help".to_owned()), "{sub}: {longs:?}");
     longs
-}
-
-fn stdout(env: &TestEnv, args: &[&str]) -> String {
-    let out = env.cmd().args(args).output().expect("run");
-    util::assert_exit(&out, 0);
-    String::from_utf8(out.stdout).expect("utf-8")
 }
 
 // See: issue #24 (bash completed subcommand names only).

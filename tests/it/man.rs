@@ -7,34 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command as StdCommand;
 
-use crate::util::{self, TestEnv};
-
-/// The subcommands `--help` lists (without `help`).
-fn subcommands(env: &TestEnv) -> Vec<String> {
-    let text = stdout(env, &["--help"]);
-    let mut subs = Vec::new();
-    let mut on = false;
-    for line in text.lines() {
-        if line.starts_with("Commands:") {
-            on = true;
-        } else if line.trim().is_empty() {
-            on = false;
-        } else if on && line.starts_with("  ") && !line.starts_with("   ") {
-            let name = line.split_whitespace().next().expect("name");
-            if name != "help" {
-                subs.push(name.to_owned());
-            }
-        }
-    }
-    assert!(subs.len() >= 9, "{subs:?} from:\n{text}");
-    subs
-}
-
-fn stdout(env: &TestEnv, args: &[&str]) -> String {
-    let out = env.cmd().args(args).output().expect("run");
-    util::assert_exit(&out, 0);
-    String::from_utf8(out.stdout).expect("utf-8")
-}
+use crate::util::{self, stdout, subcommands, TestEnv};
 
 /// Writes the page `restic-verify man ARGS` prints to `file`.
 fn write_page(env: &TestEnv, args: &[&str], file: &str) -> PathBuf {

@@ -362,3 +362,31 @@ impl TestEnv {
         c
     }
 }
+
+/// The subcommands `--help` lists (without `help`).
+pub fn subcommands(env: &TestEnv) -> Vec<String> {
+    let text = stdout(env, &["--help"]);
+    let mut subs = Vec::new();
+    let mut on = false;
+    for line in text.lines() {
+        if line.starts_with("Commands:") {
+            on = true;
+        } else if line.trim().is_empty() {
+            on = false;
+        } else if on && line.starts_with("  ") && !line.starts_with("   ") {
+            let name = line.split_whitespace().next().expect("name");
+            if name != "help" {
+                subs.push(name.to_owned());
+            }
+        }
+    }
+    assert!(subs.len() >= 9, "{subs:?} from:\n{text}");
+    subs
+}
+
+/// The stdout of a run that must exit 0.
+pub fn stdout(env: &TestEnv, args: &[&str]) -> String {
+    let out = env.cmd().args(args).output().expect("run");
+    assert_exit(&out, 0);
+    String::from_utf8(out.stdout).expect("utf-8")
+}
