@@ -11,6 +11,8 @@ use crate::notify::settings::{self, EmailOptions, Notifier, SecretUrl, State, Tl
 use crate::secret::Secret;
 
 impl Validator<'_> {
+    // LONG: over 150 lines, kept whole for now: issue #21 (the redesign) splits it with
+    // the job interface; splitting it alone would churn code that redesign replaces.
     pub(super) fn notifier(
         &mut self,
         name: &str,

@@ -228,6 +228,8 @@ fn selects_everything(opts: &RestoreOptions) -> bool {
     f.include.is_none() && f.exclude.is_none() && f.min_size.is_none() && f.max_size.is_none()
 }
 
+// LONG: over 150 lines, kept whole for now: issue #21 (the redesign) splits it with
+// the job interface; splitting it alone would churn code that redesign replaces.
 /// Runs the full drill on the pinned snapshot: `sample` holds every selected file.
 ///
 /// # Errors
