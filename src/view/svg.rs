@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use super::html::escape;
-use crate::history::timeline::{Lane, Period, BINS};
-use crate::history::Verdict;
+use crate::view::timeline::{Lane, Period, BINS};
+use crate::view::Verdict;
 
 /// Width of every chart, in SVG user units (pixels at 100%).
 pub const WIDTH: f64 = 760.0;
@@ -244,7 +244,7 @@ pub fn line_chart(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::timeline::{Span, Tally};
+    use crate::view::timeline::{Span, Tally};
 
     fn period() -> Period {
         let t = |s: &str| {

@@ -16,11 +16,11 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 
 use super::svg::{self, Axis};
-use super::Error;
-use crate::history::human;
-use crate::history::timeline::{Mean, RepoTimeline, Timeline};
-use crate::history::Verdict;
+use crate::record::Error;
 use crate::state::atomic;
+use crate::view::human;
+use crate::view::timeline::{Mean, RepoTimeline, Timeline};
+use crate::view::Verdict;
 
 /// Escapes text for HTML element content and quoted attribute values.
 pub fn escape(s: &str) -> String {
@@ -433,7 +433,7 @@ pub fn render(page: &Page<'_>) -> String {
     let _ = write!(
         out,
         r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'"><meta name="generator" content="restic-verify {}"><title>restic-verify report {} – {}</title><style>{STYLE}</style></head><body>"#,
-        escape(super::TOOL_VERSION),
+        escape(crate::record::TOOL_VERSION),
         tl.period.start.format("%Y-%m-%d"),
         tl.period.end.format("%Y-%m-%d"),
     );
@@ -460,7 +460,7 @@ pub fn render(page: &Page<'_>) -> String {
             String::new()
         },
         when(Some(page.generated)),
-        escape(super::TOOL_VERSION),
+        escape(crate::record::TOOL_VERSION),
     );
     out.push_str("<p>Results read:</p><ul>");
     for s in page.sources {
@@ -542,10 +542,10 @@ pub fn write(path: &Path, html: &str) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::timeline::{Period, Span};
+    use crate::view::timeline::{Period, Span};
 
     fn page_with(lines: &[&str]) -> String {
-        let entries: Vec<crate::history::Entry> = lines
+        let entries: Vec<crate::view::Entry> = lines
             .iter()
             .map(|l| serde_json::from_str(l).expect("entry"))
             .collect();
