@@ -24,6 +24,7 @@
 
 pub mod html;
 pub mod human;
+pub mod markup;
 pub mod status;
 pub mod svg;
 pub mod timeline;
