@@ -8,7 +8,7 @@
 //! last, and a run that could not verify is recorded as such, never skipped.
 //!
 //! A fire drill (`Context::drill`) runs the job for real, then falsifies one
-//! comparison of each completed run (`record::falsify`) and marks the records; it
+//! comparison of each completed run (`record::assemble::falsify`) and marks the records; it
 //! saves no state (no last run, success, rotation, ledger or RTO calls), writes its
 //! metrics to the drill file instead of the job's, never counts as a recovery, and
 //! makes no RTO calibration calls.
@@ -28,8 +28,8 @@ use crate::credentials;
 use crate::finding::{self, Category};
 use crate::lock;
 use crate::notify;
-use crate::report::record::{self, Work};
-use crate::report::{self, jsonl, prometheus, Report, RunRecord};
+use crate::record::assemble::{self, Work};
+use crate::record::{self, jsonl, prometheus, Report, RunRecord};
 use crate::restic::ReadData;
 use crate::restic::{CheckRead, Restic, Session};
 use crate::restore_test;
@@ -170,7 +170,7 @@ pub async fn run_job(profile: &Profile, job: &Job, ctx: &Context, shared: &Share
     let started = tokio::time::Instant::now();
     let results = job.outputs.results.as_deref();
     let metrics = job.outputs.metrics.as_deref();
-    let mut preflight = report::preflight(results, metrics).map_err(|e| e.to_string());
+    let mut preflight = record::preflight(results, metrics).map_err(|e| e.to_string());
     if let (Ok(()), Some(dir)) = (&preflight, &job.outputs.state_dir) {
         if let Err(e) = std::fs::create_dir_all(dir) {
             preflight = Err(format!(
@@ -204,7 +204,7 @@ pub async fn run_job(profile: &Profile, job: &Job, ctx: &Context, shared: &Share
                                                         // A repository whose turn never came (SIGINT/SIGTERM while waiting) is
                                                         // recorded as interrupted, never left out.
             let not_started = || {
-                record::error(
+                assemble::error(
                     &facts(job, repo, ctx, Utc::now()),
                     Category::Interrupted,
                     format!(
@@ -225,7 +225,7 @@ pub async fn run_job(profile: &Profile, job: &Job, ctx: &Context, shared: &Share
                 (None, _) => not_started(),
                 (Some(_), _) if ctx.cancel.is_cancelled() => not_started(),
                 (Some(_turn), Ok(())) => run_one(job, repo, ctx, shared).await,
-                (Some(_), Err(message)) => record::error(
+                (Some(_), Err(message)) => assemble::error(
                     &facts(job, repo, ctx, Utc::now()),
                     Category::Config,
                     message.clone(),
@@ -339,8 +339,8 @@ fn facts<'a>(
     repo: &'a Repository,
     ctx: &'a Context,
     started: chrono::DateTime<Utc>,
-) -> record::Facts<'a> {
-    record::Facts {
+) -> assemble::Facts<'a> {
+    assemble::Facts {
         host: &ctx.host,
         job: &job.name,
         kind: job.kind.name(),
@@ -438,7 +438,7 @@ async fn run_one(job: &Job, repo: &Repository, ctx: &Context, shared: &Shared) -
             s
         }
         Some(Err(e)) => {
-            return record::error(
+            return assemble::error(
                 &facts(job, repo, ctx, started),
                 Category::Config,
                 e.to_string(),
@@ -468,7 +468,7 @@ async fn run_one(job: &Job, repo: &Repository, ctx: &Context, shared: &Shared) -
         JobKind::RestoreTest(o) => o.seed.unwrap_or_else(rand::random),
         JobKind::Check(_) | JobKind::Audit(_) => 0,
     };
-    let facts = record::Facts {
+    let facts = assemble::Facts {
         read: matches!(job.kind, JobKind::Check(_)).then_some(&read),
         seed,
         ..facts(job, repo, ctx, started)
@@ -499,7 +499,7 @@ async fn run_one(job: &Job, repo: &Repository, ctx: &Context, shared: &Shared) -
             Some(l)
         }
         Some(Err(e)) => {
-            return record::error(&facts, Category::Config, e.to_string());
+            return assemble::error(&facts, Category::Config, e.to_string());
         }
         None => None,
     };
@@ -637,13 +637,13 @@ async fn run_one(job: &Job, repo: &Repository, ctx: &Context, shared: &Shared) -
         .as_deref()
         .map(|v| rto::usable(&job_state.restore_calls, v, started))
         .unwrap_or_default();
-    let facts = record::Facts {
+    let facts = assemble::Facts {
         duration_seconds: clock.elapsed().as_secs_f64(),
         restic_version,
         rto_history: &history,
         ..facts
     };
-    let mut record = record::build(&facts, result);
+    let mut record = assemble::build(&facts, result);
     if let (Some(t), Some(v)) = (&record.restore_test, &facts.restic_version) {
         job_state.restore_calls = rto::remember(
             std::mem::take(&mut job_state.restore_calls),
@@ -667,7 +667,7 @@ async fn run_one(job: &Job, repo: &Repository, ctx: &Context, shared: &Shared) -
     if record.outcome == finding::Outcome::Pass {
         job_state.last_success = Some(started);
     }
-    record::with_state(&mut record, &job_state, rotation.as_ref());
+    assemble::with_state(&mut record, &job_state, rotation.as_ref());
     if ctx.drill {
         tracing::info!(
             job = job.name,
