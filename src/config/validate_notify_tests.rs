@@ -1,5 +1,6 @@
 //! Every message of the `[notify.NAME]` validation, with its line and column, and
-//! what a valid table becomes (type, target, states, timeout, secret files).
+//! what a valid table becomes (type, target, states, timeout, secret files; no
+//! secret in `Debug`, raw or checked).
 
 use std::path::Path;
 
@@ -108,4 +109,10 @@ fn valid_tables_become_notifiers_with_their_defaults() {
         !debug.contains("s3cret") && !debug.contains("t0ken"),
         "{debug}"
     );
+    let raw = format!("{:?}", super::super::raw::read(&text).expect("toml").raw);
+    assert!(
+        raw.contains("NtfySettings") && raw.contains("url: Some(\"[redacted]\")"),
+        "{raw}"
+    );
+    assert!(!raw.contains("s3cret") && !raw.contains("t0ken"), "{raw}");
 }

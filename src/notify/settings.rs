@@ -161,13 +161,14 @@ pub trait Common {
 }
 
 /// Declares the `[notify.NAME]` keys of one notifier type, as serde reads them:
-/// its own keys plus `states` and `timeout`, in kebab-case, unknown keys refused
-/// (the error names the valid ones). For the files of `notify/` (it names
+/// its own keys (each an `Option`; `Debug` shows only whether it is set) plus
+/// `states` and `timeout`, in kebab-case, unknown keys refused (the error names the
+/// valid ones). For the files of `notify/` (it names
 /// `super::settings`); every key must also be in `config::keys`.
 macro_rules! keys {
     ($(#[$m:meta])* $name:ident { $($(#[$fm:meta])* $field:ident: $ty:ty,)* }) => {
         $(#[$m])*
-        #[derive(Debug, Clone, serde::Deserialize)]
+        #[derive(Clone, serde::Deserialize)]
         #[serde(rename_all = "kebab-case", deny_unknown_fields)]
         pub struct $name {
             /// When to speak (`State` names).
@@ -175,6 +176,18 @@ macro_rules! keys {
             /// Per delivery.
             pub timeout: Option<toml::Spanned<String>>,
             $($(#[$fm])* pub $field: $ty,)*
+        }
+
+        /// Shows which of its own keys are set, never their values (a URL may
+        /// hold a token).
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($name))
+                    .field("states", &self.states)
+                    .field("timeout", &self.timeout)
+                    $(.field(stringify!($field), &self.$field.as_ref().map(|_| "[redacted]")))*
+                    .finish()
+            }
         }
 
         impl super::settings::Common for $name {
