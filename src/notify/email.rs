@@ -14,7 +14,7 @@ use toml::Spanned;
 use super::error::Error;
 use super::event::{Context, Event, Notify};
 use super::message::{start_title, Finish, DRILL_NOTE};
-use super::settings::{keys, read_secret_file, Check, State};
+use super::settings::{keys, read_secret_file, Check, Common, State};
 
 keys! {
     /// `[notify.NAME]` with `type = "email"`.

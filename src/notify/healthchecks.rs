@@ -13,7 +13,7 @@ use super::error::Error;
 use super::event::{Context, Event, Notify};
 use super::http::{connect, origin, send};
 use super::message::{tail, Finish, DRILL_NOTE};
-use super::settings::{keys, secret_url, Check, SecretUrl, State};
+use super::settings::{keys, secret_url, Check, Common, SecretUrl, State};
 
 /// Where a bare check UUID pings.
 pub const HOSTED: &str = "https://hc-ping.com";

@@ -12,7 +12,7 @@ use super::error::Error;
 use super::event::{Context, Event, Notify};
 use super::http::{connect, origin, send};
 use super::message::{head, start_title, Finish};
-use super::settings::{keys, read_secret_file, secret_url, Check, SecretUrl, State};
+use super::settings::{keys, read_secret_file, secret_url, Check, Common, SecretUrl, State};
 
 /// ntfy turns longer messages into attachments.
 pub const MESSAGE_LIMIT: usize = 4096;

@@ -14,7 +14,7 @@ use super::error::Error;
 use super::event::{Context, Event, Notify};
 use super::http::{connect, origin, send};
 use super::message::Finish;
-use super::settings::{keys, Check, State};
+use super::settings::{keys, Check, Common, State};
 use crate::report::prometheus;
 
 keys! {

@@ -163,8 +163,8 @@ pub trait Common {
 /// Declares the `[notify.NAME]` keys of one notifier type, as serde reads them:
 /// its own keys (each an `Option`; `Debug` shows only whether it is set) plus
 /// `states` and `timeout`, in kebab-case, unknown keys refused (the error names the
-/// valid ones). For the files of `notify/` (it names
-/// `super::settings`); every key must also be in `config::keys`.
+/// valid ones). The file using it imports `Common` (the macro implements it);
+/// every key must also be in `config::keys`.
 macro_rules! keys {
     ($(#[$m:meta])* $name:ident { $($(#[$fm:meta])* $field:ident: $ty:ty,)* }) => {
         $(#[$m])*
@@ -190,7 +190,7 @@ macro_rules! keys {
             }
         }
 
-        impl super::settings::Common for $name {
+        impl Common for $name {
             fn states(&self) -> Option<&toml::Spanned<Vec<String>>> {
                 self.states.as_ref()
             }

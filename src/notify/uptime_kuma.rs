@@ -11,7 +11,7 @@ use super::error::Error;
 use super::event::{Context, Event, Notify};
 use super::http::{connect, origin, send};
 use super::message::{head, Finish};
-use super::settings::{keys, secret_url, Check, SecretUrl, State};
+use super::settings::{keys, secret_url, Check, Common, SecretUrl, State};
 
 keys! {
     /// `[notify.NAME]` with `type = "uptime-kuma"`.
