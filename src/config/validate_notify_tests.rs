@@ -12,7 +12,9 @@ fn env() -> Env {
     Env {
         credentials_directory: None,
         host: "testhost".into(),
-        now: chrono::Local::now(),
+        now: chrono::TimeZone::with_ymd_and_hms(&chrono::Local, 2026, 1, 1, 0, 0, 0)
+            .single()
+            .expect("a fixed time"),
     }
 }
 
