@@ -222,46 +222,10 @@ fn password_files(p: &Profile, path: &Path) -> Vec<config::Problem> {
 /// Secret files of notifiers that cannot be read here. A path under an unset
 /// `$CREDENTIALS_DIRECTORY` is only known to the service, so it is not checked.
 fn notifier_files(p: &Profile) -> Vec<String> {
-    let mut out = Vec::new();
-    for n in p.notifiers.values() {
-        let files: Vec<(&str, &Path)> = match &n.kind {
-            notify::Kind::Healthchecks { url } | notify::Kind::UptimeKuma { url } => {
-                url.file().map(|f| ("url-file", f)).into_iter().collect()
-            }
-            notify::Kind::Ntfy { url, token_file } => url
-                .file()
-                .map(|f| ("url-file", f))
-                .into_iter()
-                .chain(token_file.as_deref().map(|f| ("token-file", f)))
-                .collect(),
-            notify::Kind::Email(o) => o
-                .password_file
-                .as_deref()
-                .map(|f| ("password-file", f))
-                .into_iter()
-                .chain(o.ca_file.as_deref().map(|f| ("ca-file", f)))
-                .collect(),
-            notify::Kind::Pushgateway { .. } => Vec::new(),
-        };
-        for (key, f) in files {
-            if f.to_string_lossy().contains("$CREDENTIALS_DIRECTORY") {
-                continue;
-            }
-            let uuid_base = matches!(n.kind, notify::Kind::Healthchecks { .. })
-                .then_some(notify::healthchecks::HOSTED);
-            let check = if key == "url-file" {
-                notify::SecretUrl::File(f.to_owned())
-                    .resolve_with(uuid_base)
-                    .map(|_| ())
-            } else {
-                notify::read_secret_file(f, "secret", "file").map(|_| ())
-            };
-            if let Err(e) = check {
-                out.push(format!("[notify.{}] `{key}`: {e}", n.name));
-            }
-        }
-    }
-    out
+    p.notifiers
+        .values()
+        .flat_map(notify::Notifier::unreadable_files)
+        .collect()
 }
 
 /// Reaches every notifier without sending, printing the reachable ones.

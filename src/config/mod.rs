@@ -1,5 +1,6 @@
 //! TOML profiles: raw types (`raw`), value parsers (`value`), validation
-//! (`validate`, with `validate_job` and `validate_notify`) into a checked `Profile`
+//! (`validate`, with `validate_job` and `validate_notify`; a notifier's own keys check
+//! themselves in `notify`) into a checked `Profile`
 //! (`profile`), the table of every key and what it does (`keys`, the source of
 //! restic-verify.toml(5)), and the command-line flags of `check`/`restore-test`,
 //! which go through the same validation (`flags`).
@@ -170,7 +171,9 @@ pub fn parse(text: &str, path: &Path, env: &Env) -> Result<Profile, Error> {
         }
     };
     for (e, path) in &read.errors {
-        v.problem(e.span(), located_message(e, path));
+        let message = foreign_notify_key(e, path, &read.notify_types)
+            .unwrap_or_else(|| located_message(e, path));
+        v.problem(e.span(), message);
     }
     v.job_keys = read.job_keys;
     let profile = read.raw.and_then(|raw| v.check(raw));
@@ -218,6 +221,22 @@ fn is_echo(message: &str, echoes: &[(String, String)]) -> bool {
     echoes
         .iter()
         .any(|(t, k)| (t == table || t == "defaults") && k == missing)
+}
+
+/// For an unknown key in `[notify.NAME]` that another notifier type takes: that
+/// this type does not use it.
+fn foreign_notify_key(
+    e: &toml::de::Error,
+    path: &[String],
+    types: &std::collections::BTreeMap<String, String>,
+) -> Option<String> {
+    let [table, name, key] = path else {
+        return None;
+    };
+    let ty = types.get(name).filter(|_| table == "notify")?;
+    let notifier_key = keys::of(keys::Table::Notify).any(|k| k.name == key);
+    (notifier_key && e.message().starts_with("unknown field"))
+        .then(|| format!("[notify.{name}] (type {ty}) does not use `{key}`"))
 }
 
 /// A serde error's message; a mistyped value is named by its table and key.

@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::audit::job::AuditSettings;
 use crate::check::CheckOptions;
 use crate::credentials::PasswordSource;
-use crate::notify::settings::Notifier;
+use crate::notify::Notifier;
 use crate::restic::args::BackendOptions;
 use crate::restore_test::RestoreOptions;
 use crate::schedule::Schedule;

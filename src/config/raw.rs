@@ -17,6 +17,8 @@ use serde::Deserialize;
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
+use crate::notify::Settings;
+
 /// A profile's text as raw tables, with every serde error it holds.
 #[derive(Debug)]
 pub(crate) struct Read {
@@ -27,6 +29,8 @@ pub(crate) struct Read {
     pub(crate) errors: Vec<(toml::de::Error, Vec<String>)>,
     /// The keys each `[job.NAME]` sets, with their spans (for kind/key checks).
     pub(crate) job_keys: BTreeMap<String, Vec<(String, Range<usize>)>>,
+    /// The type of each `[notify.NAME]` whose `type` names a notifier.
+    pub(crate) notify_types: BTreeMap<String, String>,
 }
 
 /// Reads profile text into raw tables, collecting every serde error.
@@ -36,6 +40,7 @@ pub(crate) struct Read {
 pub(crate) fn read(text: &str) -> Result<Read, toml::de::Error> {
     let mut doc = DeTable::parse(text)?;
     let job_keys = job_keys(doc.get_ref());
+    let notify_types = move_under_type(doc.get_mut());
     let mut errors = Vec::new();
     // Each round drops one entry, so this ends.
     loop {
@@ -45,10 +50,14 @@ pub(crate) fn read(text: &str) -> Result<Read, toml::de::Error> {
                     raw: Some(raw),
                     errors,
                     job_keys,
+                    notify_types,
                 })
             }
             Err(e) => {
-                let dropped = e.span().and_then(|s| drop_entry_at(doc.get_mut(), s.start));
+                let dropped = e
+                    .span()
+                    .and_then(|s| drop_entry_at(doc.get_mut(), s.start))
+                    .map(unmove);
                 let found = dropped.is_some();
                 errors.push((e, dropped.unwrap_or_default()));
                 if !found {
@@ -56,6 +65,7 @@ pub(crate) fn read(text: &str) -> Result<Read, toml::de::Error> {
                         raw: None,
                         errors,
                         job_keys,
+                        notify_types,
                     });
                 }
             }
@@ -79,6 +89,63 @@ fn drop_entry_at(table: &mut DeTable<'_>, at: usize) -> Option<Vec<String>> {
         .map(|(k, _)| k.get_ref().to_string())?;
     table.remove(hit.as_str())?;
     Some(vec![hit])
+}
+
+/// Moves the keys of each `[notify.NAME]` table whose `type` names a notifier
+/// under `settings.<type>` (see `RawNotify`); of a table without a known type it
+/// keeps only `type`, which the validator reports (which keys would be valid is
+/// unknown). Returns each moved table's type.
+fn move_under_type(doc: &mut DeTable<'_>) -> BTreeMap<String, String> {
+    let mut types = BTreeMap::new();
+    let Some(DeValue::Table(notify)) = doc.get_mut("notify").map(Spanned::get_mut) else {
+        return types;
+    };
+    for (name, table) in notify.iter_mut() {
+        let span = table.span();
+        let DeValue::Table(t) = table.get_mut() else {
+            continue;
+        };
+        let known = t.get("type").and_then(|v| match v.get_ref() {
+            DeValue::String(s) if Settings::TYPES.contains(&s.as_ref()) => Some(s.to_string()),
+            _ => None,
+        });
+        let Some(ty) = known else {
+            let kept = t.remove_entry("type");
+            *t = DeTable::new();
+            t.extend(kept);
+            continue;
+        };
+        let mut keys = DeTable::new();
+        let mut outer = DeTable::new();
+        for (k, v) in std::mem::take(t) {
+            if k.get_ref() == "type" {
+                outer.insert(k, v);
+            } else {
+                keys.insert(k, v);
+            }
+        }
+        let mut by_type = DeTable::new();
+        by_type.insert(
+            Spanned::new(span.start..span.start, ty.clone().into()),
+            Spanned::new(span.clone(), DeValue::Table(keys)),
+        );
+        outer.insert(
+            Spanned::new(span.start..span.start, "settings".into()),
+            Spanned::new(span.clone(), DeValue::Table(by_type)),
+        );
+        *t = outer;
+        types.insert(name.get_ref().to_string(), ty);
+    }
+    types
+}
+
+/// A path `drop_entry_at` found, as the user wrote it: without the
+/// `settings.<type>` that `move_under_type` added.
+fn unmove(mut path: Vec<String>) -> Vec<String> {
+    if path.len() >= 4 && path[0] == "notify" && path[2] == "settings" {
+        path.drain(2..4);
+    }
+    path
 }
 
 /// The keys of every `[job.NAME]` table, with their spans.
@@ -131,25 +198,16 @@ pub(crate) struct RawFile {
     pub(crate) notify: BTreeMap<String, Spanned<RawNotify>>,
 }
 
-/// `[notify.NAME]`: which keys apply depends on `type`.
+/// `[notify.NAME]`: `type` picks the keys that apply (`notify::Settings`, one
+/// struct per type, each refusing the keys of others). `read` moves every other
+/// key of the table under `settings.<type>` (`move_under_type`), so that serde reads
+/// them as an enum tagged by its key, spans kept: an internally tagged enum
+/// (`#[serde(tag = "type")]`) would buffer the table and lose every span.
 #[derive(Debug, Default, Clone, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct RawNotify {
     pub(crate) r#type: Option<Spanned<String>>,
-    pub(crate) url: Option<Spanned<String>>,
-    pub(crate) url_file: Option<Spanned<String>>,
-    pub(crate) states: Option<Spanned<Vec<String>>>,
-    pub(crate) timeout: Option<Spanned<String>>,
-    pub(crate) smtp_host: Option<Spanned<String>>,
-    pub(crate) smtp_port: Option<u16>,
-    pub(crate) tls: Option<Spanned<String>>,
-    pub(crate) from: Option<Spanned<String>>,
-    pub(crate) to: Option<OneOrMany>,
-    pub(crate) username: Option<String>,
-    pub(crate) password_file: Option<Spanned<String>>,
-    pub(crate) ca_file: Option<Spanned<String>>,
-    pub(crate) token_file: Option<Spanned<String>>,
-    pub(crate) instance: Option<Spanned<String>>,
+    pub(crate) settings: Option<Settings>,
 }
 
 /// `[repository.NAME]`: how to reach a repository (all but `url` inheritable from

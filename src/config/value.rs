@@ -82,14 +82,6 @@ pub fn metrics_file_name(job: &str) -> String {
     format!("restic-verify-{job}.prom")
 }
 
-pub(crate) fn is_loopback(host: &str) -> bool {
-    host == "localhost"
-        || host
-            .trim_matches(|c| c == '[' || c == ']')
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
 pub(crate) fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name

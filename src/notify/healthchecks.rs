@@ -4,13 +4,83 @@
 //! 10,000 bytes, the self-hosted default, when unknown). The URL (or a file holding
 //! it) may also be just the check's UUID, which means healthchecks.io.
 
-use super::{origin, send, tail, Error, Finish, SecretUrl};
+use std::path::Path;
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::error::Error;
+use super::event::{Context, Event, Notify};
+use super::http::{connect, origin, send};
+use super::message::{tail, Finish, DRILL_NOTE};
+use super::settings::{keys, secret_url, Check, Common, SecretUrl, State};
 
 /// Where a bare check UUID pings.
 pub const HOSTED: &str = "https://hc-ping.com";
 
 /// Body limit assumed until the server states its own.
 pub const DEFAULT_BODY_LIMIT: usize = 10_000;
+
+keys! {
+    /// `[notify.NAME]` with `type = "healthchecks"`.
+    HealthchecksSettings {
+        url: Option<Spanned<String>>,
+        url_file: Option<Spanned<String>>,
+    }
+}
+
+/// A Healthchecks check.
+#[derive(Debug, Clone)]
+pub struct Healthchecks {
+    pub url: SecretUrl,
+}
+
+impl Notify for Healthchecks {
+    type Settings = HealthchecksSettings;
+    const DEFAULT_STATES: &'static [State] = &[State::Start, State::Success, State::Failure];
+    const UUID_BASE: Option<&'static str> = Some(HOSTED);
+
+    fn check(s: &HealthchecksSettings, name: &str, v: &mut dyn Check) -> Option<Self> {
+        let needed = "the check's ping URL, e.g. url-file = \"/etc/restic-verify/hc-url\" holding https://hc-ping.com/<uuid>";
+        let url = secret_url(v, name, s.url.as_ref(), s.url_file.as_ref(), true, needed)?;
+        Some(Healthchecks { url })
+    }
+
+    fn describe(&self) -> String {
+        self.url.describe()
+    }
+
+    fn files(&self) -> Vec<(&'static str, &Path)> {
+        self.url
+            .file()
+            .map(|f| ("url-file", f))
+            .into_iter()
+            .collect()
+    }
+
+    async fn send(&self, ctx: &Context<'_>, event: &Event<'_>) -> Result<(), Error> {
+        match event {
+            Event::Start { .. } => {
+                let limit = start(ctx.client, &self.url, ctx.rid, ctx.drill).await?;
+                if let Ok(mut l) = ctx.learnt.lock() {
+                    *l = limit;
+                }
+                Ok(())
+            }
+            Event::Finish { finish, .. } => {
+                let limit = ctx.learnt.lock().ok().and_then(|l| *l);
+                self::finish(ctx.client, &self.url, ctx.rid, finish, limit).await
+            }
+        }
+    }
+
+    async fn probe(&self, timeout: Duration) -> Result<(), String> {
+        match self.url.resolve_with(Some(HOSTED)) {
+            Ok(u) => connect(&u, timeout).await,
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
 
 /// `<ping-url>/<suffix>?rid=<rid>`.
 fn ping_url(base: &reqwest::Url, suffix: &str, rid: uuid::Uuid) -> reqwest::Url {
@@ -23,10 +93,7 @@ fn ping_url(base: &reqwest::Url, suffix: &str, rid: uuid::Uuid) -> reqwest::Url 
 
 /// Sends the start ping (a drill's says so in its body); returns the server's
 /// `Ping-Body-Limit`, if it sent one.
-///
-/// # Errors
-/// URL file unreadable, request failed or answered with an error status.
-pub async fn start(
+async fn start(
     client: &reqwest::Client,
     url: &SecretUrl,
     rid: uuid::Uuid,
@@ -38,7 +105,7 @@ pub async fn start(
     if drill {
         req = req
             .header("content-type", "text/plain; charset=utf-8")
-            .body(format!("{}\n", super::DRILL_NOTE));
+            .body(format!("{DRILL_NOTE}\n"));
     }
     let resp = send(&target, req).await?;
     Ok(resp
@@ -49,10 +116,7 @@ pub async fn start(
 }
 
 /// Sends `/<exit status>` with the run's log.
-///
-/// # Errors
-/// URL file unreadable, request failed or answered with an error status.
-pub async fn finish(
+async fn finish(
     client: &reqwest::Client,
     url: &SecretUrl,
     rid: uuid::Uuid,

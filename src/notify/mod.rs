@@ -1,5 +1,9 @@
-//! Notifications: the events of a job run and the dispatcher (the settings that
-//! `config` builds are in `settings`). This module and its children are the only code that sends anything.
+//! Notifications: the notifier types (`notifiers!`, one line each), the checked
+//! `Notifier`, and the dispatcher (`Run`). This module and its children are the
+//! only code that sends anything. Imports point one way: this file → each
+//! notifier's file (`email`, `healthchecks`, `ntfy`, `uptime_kuma`, `pushgateway`,
+//! each implementing `event::Notify`) → the shared helpers (`event`, `settings`,
+//! `message`, `http`, `error`), which import no notifier and nothing from here.
 //!
 //! Rules: every delivery runs under the notifier's timeout (10 s by default) and is
 //! retried once; a delivery that still fails is logged at `warn` and counted (the
@@ -14,175 +18,155 @@
 //! the Pushgateway gets the drill's own group, never the job's.
 
 pub mod email;
+pub mod error;
+pub mod event;
 pub mod healthchecks;
+pub mod http;
+pub mod message;
 pub mod ntfy;
 pub mod pushgateway;
 pub mod settings;
 pub mod uptime_kuma;
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::escape;
-use crate::finding::Outcome;
-use crate::record::RunRecord;
-
-pub use settings::{
-    origin, read_secret_file, EmailOptions, Kind, Notifier, SecretUrl, State, TlsMode,
-    DEFAULT_TIMEOUT,
-};
+pub use error::Error;
+pub use event::{Context, Event, Notify};
+pub use message::{Finish, DRILL_NOTE};
+pub use settings::{read_secret_file, Check, SecretUrl, State, DEFAULT_TIMEOUT};
 
 /// Pause before the one retry.
 const RETRY_PAUSE: Duration = Duration::from_secs(1);
 
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("{what} file {} cannot be read: {source}; create it or fix `{key}`", path.display())]
-    SecretFile {
-        what: &'static str,
-        key: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{what} file {} is empty", path.display())]
-    SecretFileEmpty { what: &'static str, path: PathBuf },
-    #[error("{} holds no http(s) URL (nor, for Healthchecks, a check UUID)", path.display())]
-    BadUrlFile { path: PathBuf },
-    #[error("request to {target} failed: {message}")]
-    Http { target: String, message: String },
-    #[error("{target} answered {status}: {body}")]
-    Status {
-        target: String,
-        status: u16,
-        body: String,
-    },
-    #[error("timed out after {} talking to {target}", humantime::format_duration(*timeout))]
-    Timeout { target: String, timeout: Duration },
-    #[error("email through {target}: {message}")]
-    Smtp { target: String, message: String },
-}
-
-/// The finished job, as notifiers see it.
-#[derive(Debug, Clone)]
-pub struct Finish<'a> {
-    pub job: &'a str,
-    pub kind: &'a str,
-    pub records: &'a [RunRecord],
-    /// The job's combined exit code (0, 1, 3, ...).
-    pub exit_code: u8,
-    /// The previous run failed or could not verify, and this one passed.
-    pub recovery: bool,
-    pub duration: Duration,
-    /// This machine's host name.
-    pub host: &'a str,
-    /// A fire drill: one comparison was falsified on purpose.
-    pub drill: bool,
-}
-
-/// The first line of a fire drill's message body.
-pub const DRILL_NOTE: &str = "DRILL: a fire drill (`restic-verify drill`): one comparison was falsified on purpose to test that alerts arrive; nothing is damaged.";
-
-impl Finish<'_> {
-    pub fn passed(&self) -> bool {
-        !self.records.is_empty() && self.records.iter().all(|r| r.outcome == Outcome::Pass)
-    }
-
-    /// `PASS`, `FAIL` or `ERROR`: the most serious outcome of the job's runs.
-    pub fn verdict(&self) -> &'static str {
-        if self.records.iter().any(|r| r.outcome == Outcome::Fail) {
-            "FAIL"
-        } else if self.passed() {
-            "PASS"
-        } else {
-            "ERROR"
+/// Declares the notifier types, one line each: `Arm("type", module::Type)`. Makes
+/// `Settings` (a `[notify.NAME]` table's keys by type: an enum tagged by the
+/// type, which `config::raw::read` reads with serde) and `Kind` (a checked
+/// notifier), and sends every call of the dispatcher to the type's `Notify`.
+macro_rules! notifiers {
+    ($($arm:ident($name:literal, $ty:ty),)*) => {
+        /// A `[notify.NAME]` table's keys, by its `type` (serde's tag).
+        #[derive(Debug, Clone, serde::Deserialize)]
+        pub enum Settings {
+            $(#[serde(rename = $name)] $arm(<$ty as Notify>::Settings),)*
         }
-    }
 
-    pub fn repositories(&self) -> String {
-        self.records
-            .iter()
-            .map(|r| escape::text(&r.repository))
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-
-    /// One line: verdict, job, repositories.
-    pub fn title(&self) -> String {
-        format!(
-            "restic-verify {}{}: {} on {}",
-            if self.drill { "DRILL " } else { "" },
-            self.verdict(),
-            escape::text(self.job),
-            self.repositories()
-        )
-    }
-
-    /// The run's log: the files that did not match, then each repository's summary
-    /// with its findings and error, and last the verdict line of each repository, so
-    /// that a tail cut to a server's limit keeps the verdicts.
-    pub fn log(&self) -> String {
-        let mut s = String::new();
-        if self.drill {
-            let _ = writeln!(s, "{DRILL_NOTE}");
+        /// A checked notifier of each type. `Debug` shows no secret.
+        #[derive(Debug, Clone)]
+        pub enum Kind {
+            $($arm($ty),)*
         }
-        for r in self.records {
-            if let Some(t) = &r.restore_test {
-                for f in t
-                    .files
-                    .iter()
-                    .filter(|f| f.class != crate::compare::Class::Match)
-                {
-                    let _ = writeln!(
-                        s,
-                        "{} on {}: {} {} ({} bytes)",
-                        escape::text(&r.job),
-                        escape::text(&r.repository),
-                        f.class.as_str(),
-                        escape::text(&f.path),
-                        f.size
-                    );
+
+        impl Settings {
+            /// Every `type`, in declaration order.
+            pub const TYPES: &'static [&'static str] = &[$($name,)*];
+
+            /// Checks the table into a notifier, every problem reported to `v`.
+            pub fn check(&self, name: &str, v: &mut dyn Check) -> Option<Notifier> {
+                match self {
+                    $(Settings::$arm(s) => checked::<$ty>(s, name, $name, v)
+                        .map(|(kind, states, timeout)| Notifier {
+                            name: name.to_owned(),
+                            kind: Kind::$arm(kind),
+                            states,
+                            timeout,
+                        }),)*
                 }
             }
         }
-        for r in self.records {
-            let _ = writeln!(s, "{}", r.summary());
+
+        impl Kind {
+            /// Its `type`.
+            pub fn type_name(&self) -> &'static str {
+                match self { $(Kind::$arm(_) => $name,)* }
+            }
+
+            /// Where it sends, safe to log.
+            pub fn describe(&self) -> String {
+                match self { $(Kind::$arm(k) => k.describe(),)* }
+            }
+
+            /// Its secret files, by key.
+            pub fn files(&self) -> Vec<(&'static str, &std::path::Path)> {
+                match self { $(Kind::$arm(k) => k.files(),)* }
+            }
+
+            /// Where a bare UUID in its URL file points, if it takes one.
+            pub fn uuid_base(&self) -> Option<&'static str> {
+                match self { $(Kind::$arm(_) => <$ty as Notify>::UUID_BASE,)* }
+            }
+
+            async fn send(&self, ctx: &Context<'_>, event: &Event<'_>) -> Result<(), Error> {
+                match self { $(Kind::$arm(k) => k.send(ctx, event).await,)* }
+            }
+
+            async fn probe(&self, timeout: Duration) -> Result<(), String> {
+                match self { $(Kind::$arm(k) => k.probe(timeout).await,)* }
+            }
         }
-        for r in self.records {
-            let summary = r.summary();
-            let _ = writeln!(s, "{}", summary.lines().next().unwrap_or_default());
-        }
-        s
-    }
+    };
 }
 
-/// Keeps the last `limit` bytes of `text` (on a character boundary), marking the cut.
-pub fn tail(text: &str, limit: usize) -> String {
-    if text.len() <= limit {
-        return text.to_owned();
-    }
-    const MARK: &str = "[... truncated]\n";
-    let keep = limit.saturating_sub(MARK.len());
-    let mut start = text.len() - keep;
-    while !text.is_char_boundary(start) {
-        start += 1;
-    }
-    format!("{MARK}{}", &text[start..])
+notifiers! {
+    Email("email", email::Email),
+    Healthchecks("healthchecks", healthchecks::Healthchecks),
+    Ntfy("ntfy", ntfy::Ntfy),
+    UptimeKuma("uptime-kuma", uptime_kuma::UptimeKuma),
+    Pushgateway("pushgateway", pushgateway::Pushgateway),
 }
 
-/// Keeps the first `limit` bytes of `text` (on a character boundary).
-pub fn head(text: &str, limit: usize) -> String {
-    if text.len() <= limit {
-        return text.to_owned();
+/// The keys every type shares (`timeout`, `states`), then the type's own.
+fn checked<N: Notify>(
+    s: &N::Settings,
+    name: &str,
+    type_name: &str,
+    v: &mut dyn Check,
+) -> Option<(N, Vec<State>, Duration)> {
+    use settings::Common as _;
+    let timeout = settings::timeout(v, name, s.timeout());
+    let states = settings::states(
+        v,
+        name,
+        type_name,
+        s.states(),
+        N::DEFAULT_STATES,
+        N::SPEAKS_AT_START,
+    );
+    Some((N::check(s, name, v)?, states, timeout))
+}
+
+/// One `[notify.NAME]` table, checked.
+#[derive(Debug, Clone)]
+pub struct Notifier {
+    pub name: String,
+    pub kind: Kind,
+    pub states: Vec<State>,
+    pub timeout: Duration,
+}
+
+impl Notifier {
+    /// Its secret files that cannot be read here, one message each. A path under
+    /// an unset `$CREDENTIALS_DIRECTORY` is only known to the service: not checked.
+    pub fn unreadable_files(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (key, f) in self.kind.files() {
+            if f.to_string_lossy().contains("$CREDENTIALS_DIRECTORY") {
+                continue;
+            }
+            let check = if key == "url-file" {
+                SecretUrl::File(f.to_owned())
+                    .resolve_with(self.kind.uuid_base())
+                    .map(|_| ())
+            } else {
+                read_secret_file(f, "secret", "file").map(|_| ())
+            };
+            if let Err(e) = check {
+                out.push(format!("[notify.{}] `{key}`: {e}", self.name));
+            }
+        }
+        out
     }
-    let mut end = limit.saturating_sub(3);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}...", &text[..end])
 }
 
 /// One job run's notifications: the shared run id and what servers told us.
@@ -192,23 +176,20 @@ pub struct Run<'a> {
     pub drill: bool,
     /// Pairs Healthchecks' start and finish pings.
     pub rid: uuid::Uuid,
-    /// Healthchecks' `Ping-Body-Limit`, learnt from the start ping.
-    body_limit: Mutex<Option<usize>>,
+    /// What a server told the start that the finish needs (Healthchecks'
+    /// `Ping-Body-Limit`).
+    learnt: Mutex<Option<usize>>,
     client: reqwest::Client,
 }
 
 impl<'a> Run<'a> {
     pub fn new(notifiers: Vec<&'a Notifier>) -> Run<'a> {
-        let client = reqwest::Client::builder()
-            .user_agent(concat!("restic-verify/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_default();
         Run {
             notifiers,
             drill: false,
             rid: uuid::Uuid::new_v4(),
-            body_limit: Mutex::new(None),
-            client,
+            learnt: Mutex::new(None),
+            client: http::client(),
         }
     }
 
@@ -226,7 +207,10 @@ impl<'a> Run<'a> {
             .collect();
         let sends = wanted.iter().map(|n| async move {
             let ok = self
-                .deliver(n, State::Start, || self.send_start(n, job, repositories))
+                .deliver(n, State::Start, || async move {
+                    let event = Event::Start { job, repositories };
+                    n.kind.send(&self.context(n), &event).await
+                })
                 .await;
             (n.name.clone(), u64::from(!ok))
         });
@@ -253,8 +237,11 @@ impl<'a> Run<'a> {
             };
             let ok = match state {
                 Some(state) => {
-                    self.deliver(n, state, || self.send_finish(n, state, f))
-                        .await
+                    self.deliver(n, state, || async move {
+                        let event = Event::Finish { state, finish: f };
+                        n.kind.send(&self.context(n), &event).await
+                    })
+                    .await
                 }
                 None => true,
             };
@@ -309,50 +296,14 @@ impl<'a> Run<'a> {
         false
     }
 
-    async fn send_start(
-        &self,
-        n: &Notifier,
-        job: &str,
-        repositories: &[String],
-    ) -> Result<(), Error> {
-        match &n.kind {
-            Kind::Healthchecks { url } => {
-                let limit = healthchecks::start(&self.client, url, self.rid, self.drill).await?;
-                if let Ok(mut l) = self.body_limit.lock() {
-                    *l = limit;
-                }
-                Ok(())
-            }
-            Kind::Ntfy { url, token_file } => {
-                ntfy::start(
-                    &self.client,
-                    url,
-                    token_file.as_deref(),
-                    job,
-                    repositories,
-                    self.drill,
-                )
-                .await
-            }
-            Kind::Email(o) => email::start(o, n.timeout, job, repositories, self.drill).await,
-            Kind::UptimeKuma { .. } | Kind::Pushgateway { .. } => Ok(()),
-        }
-    }
-
-    async fn send_finish(&self, n: &Notifier, state: State, f: &Finish<'_>) -> Result<(), Error> {
-        match &n.kind {
-            Kind::Healthchecks { url } => {
-                let limit = self.body_limit.lock().ok().and_then(|l| *l);
-                healthchecks::finish(&self.client, url, self.rid, f, limit).await
-            }
-            Kind::Ntfy { url, token_file } => {
-                ntfy::finish(&self.client, url, token_file.as_deref(), state, f).await
-            }
-            Kind::UptimeKuma { url } => uptime_kuma::finish(&self.client, url, f).await,
-            Kind::Pushgateway { url, instance } => {
-                pushgateway::push(&self.client, url, instance, f).await
-            }
-            Kind::Email(o) => email::finish(o, n.timeout, state, f).await,
+    /// What `n`'s deliveries of this run share.
+    fn context(&self, n: &Notifier) -> Context<'_> {
+        Context {
+            client: &self.client,
+            rid: self.rid,
+            drill: self.drill,
+            timeout: n.timeout,
+            learnt: &self.learnt,
         }
     }
 }
@@ -369,48 +320,6 @@ where
     out
 }
 
-/// Maps a request error to ours, without the URL (which may hold a secret).
-pub(crate) fn http_error(target: &str, e: reqwest::Error) -> Error {
-    let e = e.without_url();
-    let mut message = e.to_string();
-    let mut src = std::error::Error::source(&e);
-    while let Some(s) = src {
-        let _ = write!(message, ": {s}");
-        src = s.source();
-    }
-    Error::Http {
-        target: target.to_owned(),
-        message,
-    }
-}
-
-/// Sends a request; a transport error or a non-2xx answer becomes our error,
-/// naming only `target` (scheme and host).
-pub(crate) async fn send(
-    target: &str,
-    req: reqwest::RequestBuilder,
-) -> Result<reqwest::Response, Error> {
-    let resp = req.send().await.map_err(|e| http_error(target, e))?;
-    check_status(target, resp).await
-}
-
-/// Turns a non-2xx answer into an error with the start of its body.
-pub(crate) async fn check_status(
-    target: &str,
-    resp: reqwest::Response,
-) -> Result<reqwest::Response, Error> {
-    let status = resp.status();
-    if status.is_success() {
-        return Ok(resp);
-    }
-    let body = resp.text().await.unwrap_or_default();
-    Err(Error::Status {
-        target: target.to_owned(),
-        status: status.as_u16(),
-        body: head(body.trim(), 200),
-    })
-}
-
 /// Reaches a notifier without sending anything (any request would count as a
 /// ping): logs in to an SMTP server, opens (and closes) a TCP connection to an HTTP
 /// one, after reading its URL file.
@@ -418,38 +327,7 @@ pub(crate) async fn check_status(
 /// # Errors
 /// What stopped it, URL shown only as scheme and host.
 pub async fn probe(n: &Notifier) -> Result<(), String> {
-    match &n.kind {
-        Kind::Email(o) => email::probe(o, n.timeout).await.map_err(|e| e.to_string()),
-        Kind::Healthchecks { url } => match url.resolve_with(Some(healthchecks::HOSTED)) {
-            Ok(u) => connect(&u, n.timeout).await,
-            Err(e) => Err(e.to_string()),
-        },
-        Kind::UptimeKuma { url } | Kind::Ntfy { url, .. } => match url.resolve() {
-            Ok(u) => connect(&u, n.timeout).await,
-            Err(e) => Err(e.to_string()),
-        },
-        Kind::Pushgateway { url, .. } => connect(url, n.timeout).await,
-    }
-}
-
-/// Opens (and closes) a TCP connection to the URL's host and port.
-async fn connect(url: &reqwest::Url, timeout: Duration) -> Result<(), String> {
-    let host = url.host_str().unwrap_or_default().to_owned();
-    let port = url.port_or_known_default().unwrap_or(443);
-    let shown = origin(url.as_str());
-    match tokio::time::timeout(
-        timeout,
-        tokio::net::TcpStream::connect((host.as_str(), port)),
-    )
-    .await
-    {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(format!("{shown}: {e}")),
-        Err(_) => Err(format!(
-            "{shown}: no answer within {}",
-            humantime::format_duration(timeout)
-        )),
-    }
+    n.kind.probe(n.timeout).await
 }
 
 #[cfg(test)]
@@ -457,52 +335,41 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tail_keeps_end_within_limit_on_char_boundary() {
-        let text = "ä".repeat(100) + "summary line\n";
-        let t = tail(&text, 50);
-        assert!(t.len() <= 50, "{}", t.len());
-        assert!(t.ends_with("summary line\n"));
-        assert!(t.starts_with("[... truncated]"));
-        assert_eq!(tail("short", 50), "short");
-    }
-
-    #[test]
-    fn head_keeps_start_within_limit() {
-        let h = head(&"é".repeat(3000), 4096);
-        assert!(h.len() <= 4096);
-        assert!(h.ends_with("..."));
-    }
-
-    #[test]
-    fn origin_hides_path_query_and_userinfo() {
-        assert_eq!(
-            origin("https://user:pw@hc-ping.com/0f3c2d1e-uuid?x=1"),
-            "https://hc-ping.com/..."
-        );
-        assert_eq!(
-            origin("http://127.0.0.1:8080/topic"),
-            "http://127.0.0.1:8080/..."
-        );
-        assert_eq!(origin("not a url"), "an invalid URL");
-    }
-
-    #[test]
     fn default_states_per_type() {
         assert_eq!(
-            Kind::default_states("healthchecks"),
+            healthchecks::Healthchecks::DEFAULT_STATES,
             &[State::Start, State::Success, State::Failure]
         );
         assert_eq!(
-            Kind::default_states("email"),
+            email::Email::DEFAULT_STATES,
             &[State::Failure, State::Recovery]
         );
         assert_eq!(
-            Kind::default_states("ntfy"),
+            ntfy::Ntfy::DEFAULT_STATES,
             &[State::Failure, State::Recovery]
         );
         assert_eq!(
-            Kind::default_states("uptime-kuma"),
+            uptime_kuma::UptimeKuma::DEFAULT_STATES,
             &[State::Success, State::Failure]
         );
+        assert_eq!(
+            pushgateway::Pushgateway::DEFAULT_STATES,
+            &[State::Success, State::Failure]
+        );
+    }
+
+    #[test]
+    fn kind_debug_shows_no_url_password_or_token() {
+        let k = Kind::Pushgateway(pushgateway::Pushgateway {
+            url: reqwest::Url::parse("https://push:hunter22@pg.example/").expect("url"),
+            instance: "h".into(),
+        });
+        let d = format!("{k:?}");
+        assert!(!d.contains("hunter22") && d.contains("pg.example"), "{d}");
+        let k = Kind::Ntfy(ntfy::Ntfy {
+            url: SecretUrl::Inline(crate::secret::Secret::new("https://ntfy.sh/topic-s3cret")),
+            token_file: None,
+        });
+        assert!(!format!("{k:?}").contains("topic-s3cret"));
     }
 }

@@ -6,8 +6,88 @@
 //! A fire drill pushes only its drill families to its own group (`.../drill/true`),
 //! so it never replaces the job's real metrics.
 
-use super::{origin, send, Error, Finish};
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::error::Error;
+use super::event::{Context, Event, Notify};
+use super::http::{connect, origin, send};
+use super::message::Finish;
+use super::settings::{keys, Check, Common, State};
 use crate::record::prometheus;
+
+keys! {
+    /// `[notify.NAME]` with `type = "pushgateway"`.
+    PushgatewaySettings {
+        url: Option<Spanned<String>>,
+        instance: Option<Spanned<String>>,
+    }
+}
+
+/// A Pushgateway. `Debug` redacts a password in its URL.
+#[derive(Clone)]
+pub struct Pushgateway {
+    pub url: reqwest::Url,
+    pub instance: String,
+}
+
+impl std::fmt::Debug for Pushgateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pushgateway")
+            .field("url", &crate::secret::redact_url(self.url.as_str()))
+            .field("instance", &self.instance)
+            .finish()
+    }
+}
+
+impl Notify for Pushgateway {
+    type Settings = PushgatewaySettings;
+    const DEFAULT_STATES: &'static [State] = &[State::Success, State::Failure];
+    const SPEAKS_AT_START: bool = false;
+
+    fn check(s: &PushgatewaySettings, name: &str, v: &mut dyn Check) -> Option<Self> {
+        let Some(u) = &s.url else {
+            v.problem(None, format!("[notify.{name}] needs `url` or `url-file`: the base URL, e.g. url = \"http://pushgateway:9091\""));
+            return None;
+        };
+        let url = match reqwest::Url::parse(u.get_ref()) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") => url,
+            _ => {
+                v.problem(Some(u.span()), format!("[notify.{name}] `url` is not an http(s) URL, e.g. url = \"http://pushgateway:9091\""));
+                return None;
+            }
+        };
+        let instance = s
+            .instance
+            .as_ref()
+            .map_or_else(|| v.host().to_owned(), |i| i.get_ref().clone());
+        if instance.is_empty() || instance.contains('/') {
+            v.problem(
+                s.instance.as_ref().map(Spanned::span),
+                format!("[notify.{name}] `instance` must be non-empty and without `/`"),
+            );
+        }
+        Some(Pushgateway { url, instance })
+    }
+
+    fn describe(&self) -> String {
+        format!("{} (instance {})", origin(self.url.as_str()), self.instance)
+    }
+
+    async fn send(&self, ctx: &Context<'_>, event: &Event<'_>) -> Result<(), Error> {
+        match event {
+            Event::Start { .. } => Ok(()),
+            Event::Finish { finish, .. } => {
+                push(ctx.client, &self.url, &self.instance, finish).await
+            }
+        }
+    }
+
+    async fn probe(&self, timeout: Duration) -> Result<(), String> {
+        connect(&self.url, timeout).await
+    }
+}
 
 /// The grouping key's `job` value.
 pub const JOB: &str = "restic_verify";
@@ -65,10 +145,7 @@ fn url(base: &reqwest::Url, instance: &str, f: &Finish<'_>) -> reqwest::Url {
 }
 
 /// Pushes the run's metrics.
-///
-/// # Errors
-/// Request failed or answered with an error status.
-pub async fn push(
+async fn push(
     client: &reqwest::Client,
     base: &reqwest::Url,
     instance: &str,

@@ -1,12 +1,19 @@
-//! Notifier settings, as `config` builds them from `[notify.NAME]` tables: the
-//! types, their states and defaults, and secret URLs (given inline or read from a
-//! file when sending). Pure data and small pure helpers; the dispatcher and the
-//! senders live beside it.
+//! What the settings of every notifier share: when it speaks (`State`), secret
+//! URLs (given inline or read from a file when sending) and secret files, the keys
+//! every `[notify.NAME]` table takes (`keys!` declares a type's settings with them),
+//! and the checks of those shared keys. A type's own keys and checks live in its
+//! file. `Check` is how settings report problems to `config`'s validator, which
+//! implements it, so that nothing here imports `config`. Pure data and small pure
+//! helpers, but for reading a secret file when sending.
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::Error;
+use toml::Spanned;
+
+use super::error::Error;
+use super::http::origin;
 use crate::secret::Secret;
 
 /// How long one delivery may take by default.
@@ -133,156 +140,149 @@ pub fn read_secret_file(
     Ok(Secret::new(t.to_owned()))
 }
 
-/// SMTP connection security.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TlsMode {
-    /// Plain connection upgraded with STARTTLS (required); port 587 by default.
-    Starttls,
-    /// TLS from the first byte (SMTPS); port 465 by default.
-    Tls,
-    /// No encryption, for a local relay; port 25 by default.
-    None,
+/// Where a notifier's settings report their problems (implemented by `config`'s
+/// validator: each problem located in the profile, collected, never only the first).
+pub trait Check {
+    /// A problem at `span`; `None`: the notifier's table.
+    fn problem(&mut self, span: Option<Range<usize>>, message: String);
+    /// A duration key's value, a bad one reported.
+    fn duration(&mut self, key: &str, value: Option<&Spanned<String>>) -> Option<Duration>;
+    /// A path key's value as a path: `$CREDENTIALS_DIRECTORY` expanded, relative to
+    /// the profile's directory.
+    fn file_path(&self, value: &Spanned<String>) -> PathBuf;
+    /// This host's name.
+    fn host(&self) -> &str;
 }
 
-impl TlsMode {
-    pub fn default_port(self) -> u16 {
-        match self {
-            TlsMode::Starttls => 587,
-            TlsMode::Tls => 465,
-            TlsMode::None => 25,
+/// The keys every notifier type takes (`keys!` adds them to each).
+pub trait Common {
+    fn states(&self) -> Option<&Spanned<Vec<String>>>;
+    fn timeout(&self) -> Option<&Spanned<String>>;
+}
+
+/// Declares the `[notify.NAME]` keys of one notifier type, as serde reads them:
+/// its own keys (each an `Option`; `Debug` shows only whether it is set) plus
+/// `states` and `timeout`, in kebab-case, unknown keys refused (the error names the
+/// valid ones). The file using it imports `Common` (the macro implements it);
+/// every key must also be in `config::keys`.
+macro_rules! keys {
+    ($(#[$m:meta])* $name:ident { $($(#[$fm:meta])* $field:ident: $ty:ty,)* }) => {
+        $(#[$m])*
+        #[derive(Clone, serde::Deserialize)]
+        #[serde(rename_all = "kebab-case", deny_unknown_fields)]
+        pub struct $name {
+            /// When to speak (`State` names).
+            pub states: Option<toml::Spanned<Vec<String>>>,
+            /// Per delivery.
+            pub timeout: Option<toml::Spanned<String>>,
+            $($(#[$fm])* pub $field: $ty,)*
         }
-    }
-}
 
-#[derive(Debug, Clone)]
-pub struct EmailOptions {
-    pub host: String,
-    pub port: u16,
-    pub tls: TlsMode,
-    pub from: String,
-    pub to: Vec<String>,
-    pub username: Option<String>,
-    pub password_file: Option<PathBuf>,
-    /// Extra CA certificate (PEM) for a relay with a private CA.
-    pub ca_file: Option<PathBuf>,
-}
-
-/// What kind of notifier, with its settings. `Debug` shows no secret: URLs that
-/// are secrets are `SecretUrl`s, and the Pushgateway URL's password is redacted.
-#[derive(Clone)]
-pub enum Kind {
-    Email(EmailOptions),
-    Healthchecks {
-        url: SecretUrl,
-    },
-    Ntfy {
-        url: SecretUrl,
-        token_file: Option<PathBuf>,
-    },
-    UptimeKuma {
-        url: SecretUrl,
-    },
-    Pushgateway {
-        url: reqwest::Url,
-        instance: String,
-    },
-}
-
-impl std::fmt::Debug for Kind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Kind::Email(o) => f.debug_tuple("Email").field(o).finish(),
-            Kind::Healthchecks { url } => f.debug_struct("Healthchecks").field("url", url).finish(),
-            Kind::Ntfy { url, token_file } => f
-                .debug_struct("Ntfy")
-                .field("url", url)
-                .field("token_file", token_file)
-                .finish(),
-            Kind::UptimeKuma { url } => f.debug_struct("UptimeKuma").field("url", url).finish(),
-            Kind::Pushgateway { url, instance } => f
-                .debug_struct("Pushgateway")
-                .field("url", &crate::secret::redact_url(url.as_str()))
-                .field("instance", instance)
-                .finish(),
-        }
-    }
-}
-
-impl Kind {
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            Kind::Email(_) => "email",
-            Kind::Healthchecks { .. } => "healthchecks",
-            Kind::Ntfy { .. } => "ntfy",
-            Kind::UptimeKuma { .. } => "uptime-kuma",
-            Kind::Pushgateway { .. } => "pushgateway",
-        }
-    }
-
-    /// The states a notifier of this type reports when `states` is not set.
-    pub fn default_states(type_name: &str) -> &'static [State] {
-        match type_name {
-            "healthchecks" => &[State::Start, State::Success, State::Failure],
-            "uptime-kuma" | "pushgateway" => &[State::Success, State::Failure],
-            _ => &[State::Failure, State::Recovery],
-        }
-    }
-
-    /// Whether this type has anything to say before a job starts.
-    pub fn supports_start(type_name: &str) -> bool {
-        !matches!(type_name, "uptime-kuma" | "pushgateway")
-    }
-
-    /// Where it sends, safe to log.
-    pub fn describe(&self) -> String {
-        match self {
-            Kind::Email(o) => format!("smtp://{}:{} to {}", o.host, o.port, o.to.join(", ")),
-            Kind::Healthchecks { url } | Kind::Ntfy { url, .. } | Kind::UptimeKuma { url } => {
-                url.describe()
-            }
-            Kind::Pushgateway { url, instance } => {
-                format!("{} (instance {instance})", origin(url.as_str()))
+        /// Shows which of its own keys are set, never their values (a URL may
+        /// hold a token).
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($name))
+                    .field("states", &self.states)
+                    .field("timeout", &self.timeout)
+                    $(.field(stringify!($field), &self.$field.as_ref().map(|_| "[redacted]")))*
+                    .finish()
             }
         }
-    }
-}
 
-/// One `[notify.NAME]` table, checked.
-#[derive(Debug, Clone)]
-pub struct Notifier {
-    pub name: String,
-    pub kind: Kind,
-    pub states: Vec<State>,
-    pub timeout: Duration,
-}
-
-/// `scheme://host[:port]/...`: what of a secret-bearing URL may be logged.
-pub fn origin(url: &str) -> String {
-    match reqwest::Url::parse(url) {
-        Ok(u) => {
-            let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
-            format!("{}://{}{port}/...", u.scheme(), u.host_str().unwrap_or(""))
+        impl Common for $name {
+            fn states(&self) -> Option<&toml::Spanned<Vec<String>>> {
+                self.states.as_ref()
+            }
+            fn timeout(&self) -> Option<&toml::Spanned<String>> {
+                self.timeout.as_ref()
+            }
         }
-        Err(_) => "an invalid URL".to_owned(),
+    };
+}
+pub(crate) use keys;
+
+/// `timeout`: above zero, 10 s when absent.
+pub fn timeout(v: &mut dyn Check, name: &str, value: Option<&Spanned<String>>) -> Duration {
+    let timeout = v.duration("timeout", value).unwrap_or(DEFAULT_TIMEOUT);
+    if timeout.is_zero() {
+        v.problem(
+            value.map(Spanned::span),
+            format!("[notify.{name}] `timeout` must be above zero"),
+        );
     }
+    timeout
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// `states`: known names; `start` only for a type that speaks at start.
+pub fn states(
+    v: &mut dyn Check,
+    name: &str,
+    type_name: &str,
+    value: Option<&Spanned<Vec<String>>>,
+    defaults: &[State],
+    speaks_at_start: bool,
+) -> Vec<State> {
+    let Some(list) = value else {
+        return defaults.to_vec();
+    };
+    let mut out = Vec::new();
+    for st in list.get_ref() {
+        match State::parse(st) {
+            Some(State::Start) if !speaks_at_start => {
+                v.problem(Some(list.span()), format!("[notify.{name}] a {type_name} notifier has nothing to send at `start`; use success, failure, recovery"));
+            }
+            Some(x) => out.push(x),
+            None => v.problem(
+                Some(list.span()),
+                format!(
+                    "[notify.{name}] `states` has `{st}`; use start, success, failure, recovery"
+                ),
+            ),
+        }
+    }
+    out
+}
 
-    #[test]
-    fn kind_debug_shows_no_url_password_or_token() {
-        let k = Kind::Pushgateway {
-            url: reqwest::Url::parse("https://push:hunter22@pg.example/").expect("url"),
-            instance: "h".into(),
-        };
-        let d = format!("{k:?}");
-        assert!(!d.contains("hunter22") && d.contains("pg.example"), "{d}");
-        let k = Kind::Ntfy {
-            url: SecretUrl::Inline(Secret::new("https://ntfy.sh/topic-s3cret")),
-            token_file: None,
-        };
-        assert!(!format!("{k:?}").contains("topic-s3cret"));
+/// `url` or `url-file`, exactly one: an inline URL must be http(s) (or, where
+/// `bare_uuid` allows it, a Healthchecks check UUID) and is never echoed back.
+/// `needed` says what the URL is, for the message when both are missing.
+pub fn secret_url(
+    v: &mut dyn Check,
+    name: &str,
+    url: Option<&Spanned<String>>,
+    url_file: Option<&Spanned<String>>,
+    bare_uuid: bool,
+    needed: &str,
+) -> Option<SecretUrl> {
+    match (url, url_file) {
+        (Some(u), Some(_)) => {
+            v.problem(
+                Some(u.span()),
+                format!("[notify.{name}] sets both `url` and `url-file`; keep one"),
+            );
+            None
+        }
+        (Some(u), None) => {
+            // The URL itself is a secret: never echo it back.
+            let text = u.get_ref();
+            let http = reqwest::Url::parse(text)
+                .is_ok_and(|p| matches!(p.scheme(), "http" | "https") && p.host_str().is_some());
+            // A bare check UUID means healthchecks.io.
+            if http || (bare_uuid && uuid::Uuid::try_parse(text).is_ok()) {
+                Some(SecretUrl::Inline(Secret::new(text.clone())))
+            } else {
+                v.problem(Some(u.span()), format!("[notify.{name}] `url` is not an http(s) URL (value not shown; it may hold a token)"));
+                None
+            }
+        }
+        (None, Some(f)) => Some(SecretUrl::File(v.file_path(f))),
+        (None, None) => {
+            v.problem(
+                None,
+                format!("[notify.{name}] needs `url` or `url-file`: {needed}"),
+            );
+            None
+        }
     }
 }

@@ -2,7 +2,68 @@
 //! push URL as Kuma shows it carries example parameters (`?status=up&msg=OK&ping=`);
 //! they are replaced. Kuma answers `{"ok":true}`, or `{"ok":false,"msg":…}`.
 
-use super::{head, origin, send, Error, Finish, SecretUrl};
+use std::path::Path;
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::error::Error;
+use super::event::{Context, Event, Notify};
+use super::http::{connect, origin, send};
+use super::message::{head, Finish};
+use super::settings::{keys, secret_url, Check, Common, SecretUrl, State};
+
+keys! {
+    /// `[notify.NAME]` with `type = "uptime-kuma"`.
+    UptimeKumaSettings {
+        url: Option<Spanned<String>>,
+        url_file: Option<Spanned<String>>,
+    }
+}
+
+/// An Uptime Kuma push monitor.
+#[derive(Debug, Clone)]
+pub struct UptimeKuma {
+    pub url: SecretUrl,
+}
+
+impl Notify for UptimeKuma {
+    type Settings = UptimeKumaSettings;
+    const DEFAULT_STATES: &'static [State] = &[State::Success, State::Failure];
+    const SPEAKS_AT_START: bool = false;
+
+    fn check(s: &UptimeKumaSettings, name: &str, v: &mut dyn Check) -> Option<Self> {
+        let needed = "the push URL, e.g. url-file holding https://kuma.example/api/push/<token>";
+        let url = secret_url(v, name, s.url.as_ref(), s.url_file.as_ref(), false, needed)?;
+        Some(UptimeKuma { url })
+    }
+
+    fn describe(&self) -> String {
+        self.url.describe()
+    }
+
+    fn files(&self) -> Vec<(&'static str, &Path)> {
+        self.url
+            .file()
+            .map(|f| ("url-file", f))
+            .into_iter()
+            .collect()
+    }
+
+    async fn send(&self, ctx: &Context<'_>, event: &Event<'_>) -> Result<(), Error> {
+        match event {
+            Event::Start { .. } => Ok(()),
+            Event::Finish { finish: f, .. } => finish(ctx.client, &self.url, f).await,
+        }
+    }
+
+    async fn probe(&self, timeout: Duration) -> Result<(), String> {
+        match self.url.resolve() {
+            Ok(u) => connect(&u, timeout).await,
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
 
 /// Kuma shows `msg` in its UI; keep it short.
 const MSG_LIMIT: usize = 250;
@@ -24,14 +85,7 @@ fn push_url(base: &reqwest::Url, f: &Finish<'_>) -> reqwest::Url {
 }
 
 /// Pushes the job's state.
-///
-/// # Errors
-/// URL file unreadable, request failed, error status or `"ok": false`.
-pub async fn finish(
-    client: &reqwest::Client,
-    url: &SecretUrl,
-    f: &Finish<'_>,
-) -> Result<(), Error> {
+async fn finish(client: &reqwest::Client, url: &SecretUrl, f: &Finish<'_>) -> Result<(), Error> {
     let base = url.resolve()?;
     let target = origin(base.as_str());
     let resp = send(&target, client.get(push_url(&base, f))).await?;
