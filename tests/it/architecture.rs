@@ -478,10 +478,11 @@ fn architecture_only_notify_sends() {
 }
 
 #[test]
-fn architecture_only_record_writes_result_files_and_only_state_keeps_state() {
+fn architecture_only_record_writes_result_files_and_every_writer_replaces_atomically() {
     for (module, path) in sources() {
         let text = code(&path);
-        // Appending results (JSONL) and replacing files atomically (textfiles).
+        let rel = path.strip_prefix(util::manifest_dir()).expect("rel");
+        // Appending results (JSONL).
         if module != "record" {
             assert!(
                 !text.contains(".append(true)"),
@@ -489,12 +490,23 @@ fn architecture_only_record_writes_result_files_and_only_state_keeps_state() {
                 path.display()
             );
         }
-        if module != "record" && module != "state" {
+        // One atomic writer (temp file, fsync, rename, fsync of the directory).
+        if rel != Path::new("src/state/atomic.rs") {
             assert!(
                 !text.contains(".persist("),
-                "{} replaces a file atomically: only record/ (results) and state (state) do",
+                "{} replaces a file itself: use state::atomic::replace (it fsyncs)",
                 path.display()
             );
+        }
+        // The outputs write whole files only through it (and JSONL lines by append).
+        if module == "record" || module == "view" {
+            for needle in ["fs::write(", "File::create(", "fs::rename(", "fs::copy("] {
+                assert!(
+                    !text.contains(needle),
+                    "{} uses `{needle}`: result files and the report are written through state::atomic::replace",
+                    path.display()
+                );
+            }
         }
     }
 }
