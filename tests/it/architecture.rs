@@ -87,7 +87,7 @@ const KNOWN_CIRCLES: &[&str] = &[
     "config::flags -> config",
     "config::flags -> config::validate",
     "config::validate -> config",
-    // process/, restic/, rto/: mod.rs re-exports or calls a file that imports it.
+    // process/, restic/: mod.rs re-exports or calls a file that imports it.
     "process -> process::server",
     "process::server -> process",
     "restic -> restic::args",
@@ -95,8 +95,6 @@ const KNOWN_CIRCLES: &[&str] = &[
     "restic::args -> restic",
     "restic::session -> restic",
     "restic::session -> restic::args",
-    "rto -> rto::probe",
-    "rto::probe -> rto",
 ];
 
 /// Functions over `MAX_FUNCTION_LINES` known when this test learnt to count them,
