@@ -29,7 +29,7 @@ use crate::finding::{self, Category};
 use crate::lock;
 use crate::notify;
 use crate::record::assemble::{self, Work};
-use crate::record::{self, jsonl, prometheus, Report, RunRecord};
+use crate::record::{jsonl, preflight, prometheus, Report, RunRecord};
 use crate::restic::ReadData;
 use crate::restic::{CheckRead, Restic, Session};
 use crate::restore_test;
@@ -170,7 +170,7 @@ pub async fn run_job(profile: &Profile, job: &Job, ctx: &Context, shared: &Share
     let started = tokio::time::Instant::now();
     let results = job.outputs.results.as_deref();
     let metrics = job.outputs.metrics.as_deref();
-    let mut preflight = record::preflight(results, metrics).map_err(|e| e.to_string());
+    let mut preflight = preflight::check(results, metrics).map_err(|e| e.to_string());
     if let (Ok(()), Some(dir)) = (&preflight, &job.outputs.state_dir) {
         if let Err(e) = std::fs::create_dir_all(dir) {
             preflight = Err(format!(

@@ -12,7 +12,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::profile::{Job, JobKind, Outputs, Profile, Repository};
-use super::raw::{OneOrMany, RawDefaults, RawFile, RawRepository};
+use super::raw::{OneOrMany, RawDefaults, RawFile, RawJob, RawRepository};
 use super::value::{
     expand_credentials_dir, metrics_file_name, nearest, parse_duration, valid_name,
 };
@@ -185,110 +185,13 @@ impl Validator<'_> {
         }
     }
 
-    // LONG: over 150 lines, kept whole for now: issue #21 (the redesign) splits it with
-    // the job interface; splitting it alone would churn code that redesign replaces.
     pub(super) fn check(&mut self, raw: RawFile) -> Option<Profile> {
-        let d = raw.defaults;
+        let d = &raw.defaults;
         let warnings = Vec::new();
         let mut repositories = BTreeMap::new();
         for (name, spanned) in &raw.repository {
-            let span = spanned.span();
-            self.fallback = Some(span.clone());
-            let r = spanned.get_ref();
-            if !valid_name(name) {
-                self.problem(Some(span.clone()), format!("repository name `{name}` may only contain letters, digits, `.`, `_` and `-`"));
-            }
-            let Some(url) = r.url.as_ref() else {
-                self.problem(Some(span), format!("[repository.{name}] has no `url`; add e.g. url = \"/mnt/nas/restic/{{name}}\""));
-                continue;
-            };
-            let expanded = url.get_ref().replace("{name}", name);
-            if expanded.trim().is_empty() {
-                let message = match self.mode {
-                    Mode::Profile => format!("[repository.{name}] `url` is empty"),
-                    Mode::Flags => "--repo is empty".to_owned(),
-                };
-                self.problem(Some(url.span()), message);
-            }
-            let pf = r.password_file.as_ref().or(d.password_file.as_ref());
-            let pc = r.password_command.as_ref().or(d.password_command.as_ref());
-            let env_file = r
-                .env_file
-                .as_ref()
-                .or(d.env_file.as_ref())
-                .map(|p| self.file_path(p));
-            let password = match (
-                r.password_file.as_ref(),
-                r.password_command.as_ref(),
-                pf,
-                pc,
-            ) {
-                (Some(a), Some(_), _, _) => {
-                    self.problem(Some(a.span()), format!("[repository.{name}] sets both `password-file` and `password-command`; keep one"));
-                    None
-                }
-                (Some(f), None, _, _) => Some(PasswordSource::File(self.file_path(f))),
-                (None, Some(c), _, _) => {
-                    Some(PasswordSource::Command(Secret::new(c.get_ref().clone())))
-                }
-                (None, None, Some(f), None) => Some(PasswordSource::File(self.file_path(f))),
-                (None, None, None, Some(c)) => {
-                    Some(PasswordSource::Command(Secret::new(c.get_ref().clone())))
-                }
-                (None, None, Some(f), Some(_)) => {
-                    self.problem(
-                        Some(f.span()),
-                        "[defaults] sets both `password-file` and `password-command`; keep one",
-                    );
-                    None
-                }
-                (None, None, None, None) if env_file.is_some() => Some(PasswordSource::EnvFile),
-                (None, None, None, None) => {
-                    let message = match self.mode {
-                        Mode::Profile => format!("[repository.{name}] has no password: set `password-file` (or `password-command`) here or in [defaults]"),
-                        Mode::Flags => "no password: give --password-file FILE or --password-command CMD".to_owned(),
-                    };
-                    self.problem(Some(span.clone()), message);
-                    None
-                }
-            };
-            let password_at = match &password {
-                Some(PasswordSource::File(_)) if self.mode == Mode::Profile => self.location(
-                    r.password_file
-                        .as_ref()
-                        .or(d.password_file.as_ref())
-                        .map(Spanned::span),
-                ),
-                _ => None,
-            };
-            let lock_wait = self
-                .duration(
-                    "lock-wait",
-                    r.lock_wait.as_ref().map_or(&d.lock_wait, |_| &r.lock_wait),
-                )
-                .unwrap_or(DEFAULT_LOCK_WAIT);
-            let restic = r
-                .restic
-                .as_ref()
-                .or(d.restic.as_ref())
-                .map_or_else(|| PathBuf::from("restic"), |s| PathBuf::from(s.get_ref()));
-            let backend = self.backend_options(name, r, &d);
-            if let Some(password) = password {
-                repositories.insert(
-                    name.clone(),
-                    Repository {
-                        name: name.clone(),
-                        url: Secret::new(expanded),
-                        password,
-                        password_at,
-                        env_file,
-                        restic,
-                        lock_wait,
-                        unlock_stale: r.unlock_stale.or(d.unlock_stale).unwrap_or(false),
-                        retries: r.retries.or(d.retries).unwrap_or(DEFAULT_RETRIES),
-                        backend,
-                    },
-                );
+            if let Some(r) = self.repository(name, spanned, d) {
+                repositories.insert(name.clone(), r);
             }
         }
 
@@ -298,209 +201,9 @@ impl Validator<'_> {
         }
         let mut jobs = Vec::new();
         for (name, spanned) in &raw.job {
-            let span = spanned.span();
-            self.fallback = Some(span.clone());
-            let j = spanned.get_ref();
-            if !valid_name(name) {
-                self.problem(
-                    Some(span.clone()),
-                    format!("job name `{name}` may only contain letters, digits, `.`, `_` and `-`"),
-                );
+            if let Some(job) = self.job(name, spanned, &raw) {
+                jobs.push(job);
             }
-            let repos: Vec<String> = match &j.repositories {
-                Some(r) => {
-                    for repo in r.get_ref() {
-                        if !raw.repository.contains_key(repo) {
-                            let known: Vec<&str> =
-                                raw.repository.keys().map(String::as_str).collect();
-                            let hint = nearest(repo, &known)
-                                .map(|k| format!("; did you mean `{k}`?"))
-                                .unwrap_or_default();
-                            self.problem(Some(r.span()), format!("[job.{name}] names repository `{repo}`, which no [repository.*] table defines{hint}"));
-                        }
-                    }
-                    if r.get_ref().is_empty() {
-                        self.problem(
-                            Some(r.span()),
-                            format!("[job.{name}] `repositories` is empty"),
-                        );
-                    }
-                    r.get_ref().clone()
-                }
-                None => {
-                    self.problem(
-                        Some(span.clone()),
-                        format!(
-                            "[job.{name}] has no `repositories`; add e.g. repositories = [\"nas\"]"
-                        ),
-                    );
-                    Vec::new()
-                }
-            };
-            let kind_name = j.kind.as_ref().map(|k| k.get_ref().as_str());
-            let read_data_subset = j.read_data_subset.as_ref().or(d.read_data_subset.as_ref());
-            let read_data = match (j.read_data.or(d.read_data), read_data_subset) {
-                (Some(true), Some(s)) => {
-                    self.problem(Some(s.span()), format!("[job.{name}] sets both `read-data = true` and `read-data-subset`; keep one"));
-                    ReadData::Full
-                }
-                (Some(true), None) => ReadData::Full,
-                (_, Some(s)) => match parse_read_data_subset(s.get_ref()) {
-                    Ok(r) => r,
-                    Err(m) => {
-                        let key = self.key("read-data-subset");
-                        self.problem(Some(s.span()), format!("{key}: {m}"));
-                        ReadData::None
-                    }
-                },
-                (_, None) => ReadData::None,
-            };
-            let max_age = self.duration(
-                "max-age",
-                if j.max_age.is_some() {
-                    &j.max_age
-                } else {
-                    &d.max_age
-                },
-            );
-            let timeout = self
-                .duration(
-                    "timeout",
-                    if j.timeout.is_some() {
-                        &j.timeout
-                    } else {
-                        &d.timeout
-                    },
-                )
-                .unwrap_or(DEFAULT_TIMEOUT);
-            if timeout.is_zero() {
-                let key = self.key("timeout");
-                self.problem(
-                    j.timeout.as_ref().or(d.timeout.as_ref()).map(Spanned::span),
-                    format!("{key} must be above zero"),
-                );
-            }
-            // A job-level lock-wait applies to this job's runs only.
-            let lock_wait = self.duration("lock-wait", &j.lock_wait);
-            let state_dir = j
-                .state_dir
-                .as_ref()
-                .or(d.state_dir.as_ref())
-                .map(|p| self.file_path(p));
-            if matches!(read_data, ReadData::Rotate(_)) && state_dir.is_none() {
-                let message = format!(
-                    "{}{} needs {} to remember where the rotation stands",
-                    self.job_ctx(name),
-                    self.setting("read-data-subset", "rotate/T"),
-                    self.key("state-dir")
-                );
-                self.problem(read_data_subset.map(Spanned::span), message);
-            }
-            if matches!(read_data, ReadData::New { .. }) && state_dir.is_none() {
-                let message = format!(
-                    "{}{} needs {}: the pack ledger that remembers which packs were read lives there",
-                    self.job_ctx(name),
-                    self.setting("read-data-subset", "new"),
-                    self.key("state-dir")
-                );
-                self.problem(read_data_subset.map(Spanned::span), message);
-            }
-            let (read_data, outdated_after) =
-                self.coverage(name, j, &d, read_data, state_dir.is_some());
-            let metrics = j
-                .metrics_dir
-                .as_ref()
-                .or(d.metrics_dir.as_ref())
-                .map(|p| self.file_path(p).join(metrics_file_name(name)));
-            let outputs = Outputs {
-                results: j
-                    .results
-                    .as_ref()
-                    .or(d.results.as_ref())
-                    .map(|p| self.file_path(p)),
-                metrics,
-                state_dir,
-            };
-            let filter = SnapshotFilter {
-                host: j
-                    .host
-                    .clone()
-                    .or(d.host.clone())
-                    .map(OneOrMany::into_vec)
-                    .unwrap_or_default(),
-                tag: j
-                    .tag
-                    .clone()
-                    .or(d.tag.clone())
-                    .map(OneOrMany::into_vec)
-                    .unwrap_or_default(),
-                path: j
-                    .path
-                    .clone()
-                    .or(d.path.clone())
-                    .map(OneOrMany::into_vec)
-                    .unwrap_or_default(),
-            };
-            let kind = match kind_name {
-                Some("check") => JobKind::Check(CheckOptions {
-                    read_data,
-                    max_age,
-                    min_snapshots: j.min_snapshots.or(d.min_snapshots).unwrap_or(1),
-                    filter,
-                    outdated_after,
-                }),
-                Some("restore-test") => {
-                    JobKind::RestoreTest(Box::new(self.restore_options(name, j, &d, filter)))
-                }
-                Some("audit") => JobKind::Audit(Box::new(self.audit_settings(name, j, &d, filter))),
-                Some(other) => {
-                    let span = j.kind.as_ref().map(Spanned::span);
-                    self.problem(
-                        span,
-                        format!(
-                            "[job.{name}] `kind = \"{other}\"` is not a job kind; use \"check\", \"restore-test\" or \"audit\""
-                        ),
-                    );
-                    continue;
-                }
-                None => {
-                    self.problem(
-                        Some(span),
-                        format!("[job.{name}] has no `kind`; add kind = \"check\""),
-                    );
-                    continue;
-                }
-            };
-            if let Some(k) = kind_name {
-                self.keys_of_kind(name, k);
-            }
-            let (schedule, jitter) = self.schedule(name, j, &d);
-            let notify = match j.notify.as_ref().or(d.notify.as_ref()) {
-                Some(list) => {
-                    for n in list.get_ref() {
-                        if !raw.notify.contains_key(n) {
-                            let known: Vec<&str> = raw.notify.keys().map(String::as_str).collect();
-                            let hint = nearest(n, &known)
-                                .map(|k| format!("; did you mean `{k}`?"))
-                                .unwrap_or_default();
-                            self.problem(Some(list.span()), format!("[job.{name}] `notify` names `{n}`, which no [notify.*] table defines{hint}"));
-                        }
-                    }
-                    list.get_ref().clone()
-                }
-                None => Vec::new(),
-            };
-            jobs.push(Job {
-                name: name.clone(),
-                kind,
-                repositories: repos,
-                timeout,
-                lock_wait,
-                outputs,
-                schedule,
-                jitter,
-                notify,
-            });
         }
         let mut notifiers = BTreeMap::new();
         for (name, spanned) in &raw.notify {
@@ -526,6 +229,391 @@ impl Validator<'_> {
             max_concurrent,
             warnings,
         })
+    }
+
+    /// One `[repository.NAME]` table (with `[defaults]`) → a `Repository`, or `None`
+    /// after recording why not.
+    fn repository(
+        &mut self,
+        name: &String,
+        spanned: &Spanned<RawRepository>,
+        d: &RawDefaults,
+    ) -> Option<Repository> {
+        let span = spanned.span();
+        self.fallback = Some(span.clone());
+        let r = spanned.get_ref();
+        if !valid_name(name) {
+            self.problem(
+                Some(span.clone()),
+                format!(
+                    "repository name `{name}` may only contain letters, digits, `.`, `_` and `-`"
+                ),
+            );
+        }
+        let Some(url) = r.url.as_ref() else {
+            self.problem(
+                Some(span),
+                format!(
+                    "[repository.{name}] has no `url`; add e.g. url = \"/mnt/nas/restic/{{name}}\""
+                ),
+            );
+            return None;
+        };
+        let expanded = url.get_ref().replace("{name}", name);
+        if expanded.trim().is_empty() {
+            let message = match self.mode {
+                Mode::Profile => format!("[repository.{name}] `url` is empty"),
+                Mode::Flags => "--repo is empty".to_owned(),
+            };
+            self.problem(Some(url.span()), message);
+        }
+        let env_file = r
+            .env_file
+            .as_ref()
+            .or(d.env_file.as_ref())
+            .map(|p| self.file_path(p));
+        let password = self.password(name, r, d, &span, env_file.is_some());
+        let password_at = match &password {
+            Some(PasswordSource::File(_)) if self.mode == Mode::Profile => self.location(
+                r.password_file
+                    .as_ref()
+                    .or(d.password_file.as_ref())
+                    .map(Spanned::span),
+            ),
+            _ => None,
+        };
+        let lock_wait = self
+            .duration(
+                "lock-wait",
+                r.lock_wait.as_ref().map_or(&d.lock_wait, |_| &r.lock_wait),
+            )
+            .unwrap_or(DEFAULT_LOCK_WAIT);
+        let restic = r
+            .restic
+            .as_ref()
+            .or(d.restic.as_ref())
+            .map_or_else(|| PathBuf::from("restic"), |s| PathBuf::from(s.get_ref()));
+        let backend = self.backend_options(name, r, d);
+        Some(Repository {
+            name: name.clone(),
+            url: Secret::new(expanded),
+            password: password?,
+            password_at,
+            env_file,
+            restic,
+            lock_wait,
+            unlock_stale: r.unlock_stale.or(d.unlock_stale).unwrap_or(false),
+            retries: r.retries.or(d.retries).unwrap_or(DEFAULT_RETRIES),
+            backend,
+        })
+    }
+
+    /// Where a repository's password comes from: its own `password-file` or
+    /// `password-command`, else `[defaults]`', else its env file; `None` after
+    /// recording a conflict or a missing password.
+    fn password(
+        &mut self,
+        name: &str,
+        r: &RawRepository,
+        d: &RawDefaults,
+        span: &Range<usize>,
+        has_env_file: bool,
+    ) -> Option<PasswordSource> {
+        let pf = r.password_file.as_ref().or(d.password_file.as_ref());
+        let pc = r.password_command.as_ref().or(d.password_command.as_ref());
+        match (
+            r.password_file.as_ref(),
+            r.password_command.as_ref(),
+            pf,
+            pc,
+        ) {
+            (Some(a), Some(_), _, _) => {
+                self.problem(Some(a.span()), format!("[repository.{name}] sets both `password-file` and `password-command`; keep one"));
+                None
+            }
+            (Some(f), None, _, _) => Some(PasswordSource::File(self.file_path(f))),
+            (None, Some(c), _, _) => {
+                Some(PasswordSource::Command(Secret::new(c.get_ref().clone())))
+            }
+            (None, None, Some(f), None) => Some(PasswordSource::File(self.file_path(f))),
+            (None, None, None, Some(c)) => {
+                Some(PasswordSource::Command(Secret::new(c.get_ref().clone())))
+            }
+            (None, None, Some(f), Some(_)) => {
+                self.problem(
+                    Some(f.span()),
+                    "[defaults] sets both `password-file` and `password-command`; keep one",
+                );
+                None
+            }
+            (None, None, None, None) if has_env_file => Some(PasswordSource::EnvFile),
+            (None, None, None, None) => {
+                let message = match self.mode {
+                    Mode::Profile => format!("[repository.{name}] has no password: set `password-file` (or `password-command`) here or in [defaults]"),
+                    Mode::Flags => "no password: give --password-file FILE or --password-command CMD".to_owned(),
+                };
+                self.problem(Some(span.clone()), message);
+                None
+            }
+        }
+    }
+
+    /// One `[job.NAME]` table (with `[defaults]`) → a `Job`, or `None` when it has
+    /// no valid kind. Its problems are recorded in the order of its keys' checks.
+    fn job(&mut self, name: &String, spanned: &Spanned<RawJob>, raw: &RawFile) -> Option<Job> {
+        let d = &raw.defaults;
+        let span = spanned.span();
+        self.fallback = Some(span.clone());
+        let j = spanned.get_ref();
+        if !valid_name(name) {
+            self.problem(
+                Some(span.clone()),
+                format!("job name `{name}` may only contain letters, digits, `.`, `_` and `-`"),
+            );
+        }
+        let repos = self.job_repositories(name, j, &span, raw);
+        let kind_name = j.kind.as_ref().map(|k| k.get_ref().as_str());
+        let read_data_subset = j.read_data_subset.as_ref().or(d.read_data_subset.as_ref());
+        let read_data = self.read_data(name, j, d);
+        let (max_age, timeout, lock_wait) = self.limits(j, d);
+        let state_dir = j
+            .state_dir
+            .as_ref()
+            .or(d.state_dir.as_ref())
+            .map(|p| self.file_path(p));
+        self.needs_state_dir(name, &read_data, read_data_subset, state_dir.is_some());
+        let (read_data, outdated_after) = self.coverage(name, j, d, read_data, state_dir.is_some());
+        let metrics = j
+            .metrics_dir
+            .as_ref()
+            .or(d.metrics_dir.as_ref())
+            .map(|p| self.file_path(p).join(metrics_file_name(name)));
+        let outputs = Outputs {
+            results: j
+                .results
+                .as_ref()
+                .or(d.results.as_ref())
+                .map(|p| self.file_path(p)),
+            metrics,
+            state_dir,
+        };
+        let filter = snapshot_filter(j, d);
+        let kind = match kind_name {
+            Some("check") => JobKind::Check(CheckOptions {
+                read_data,
+                max_age,
+                min_snapshots: j.min_snapshots.or(d.min_snapshots).unwrap_or(1),
+                filter,
+                outdated_after,
+            }),
+            Some("restore-test") => {
+                JobKind::RestoreTest(Box::new(self.restore_options(name, j, d, filter)))
+            }
+            Some("audit") => JobKind::Audit(Box::new(self.audit_settings(name, j, d, filter))),
+            Some(other) => {
+                let span = j.kind.as_ref().map(Spanned::span);
+                self.problem(
+                    span,
+                    format!(
+                        "[job.{name}] `kind = \"{other}\"` is not a job kind; use \"check\", \"restore-test\" or \"audit\""
+                    ),
+                );
+                return None;
+            }
+            None => {
+                self.problem(
+                    Some(span),
+                    format!("[job.{name}] has no `kind`; add kind = \"check\""),
+                );
+                return None;
+            }
+        };
+        if let Some(k) = kind_name {
+            self.keys_of_kind(name, k);
+        }
+        let (schedule, jitter) = self.schedule(name, j, d);
+        let notify = self.job_notify(name, j, raw);
+        Some(Job {
+            name: name.clone(),
+            kind,
+            repositories: repos,
+            timeout,
+            lock_wait,
+            outputs,
+            schedule,
+            jitter,
+            notify,
+        })
+    }
+
+    /// A job's `repositories`, each checked against the `[repository.*]` tables.
+    fn job_repositories(
+        &mut self,
+        name: &str,
+        j: &RawJob,
+        span: &Range<usize>,
+        raw: &RawFile,
+    ) -> Vec<String> {
+        match &j.repositories {
+            Some(r) => {
+                for repo in r.get_ref() {
+                    if !raw.repository.contains_key(repo) {
+                        let known: Vec<&str> = raw.repository.keys().map(String::as_str).collect();
+                        let hint = nearest(repo, &known)
+                            .map(|k| format!("; did you mean `{k}`?"))
+                            .unwrap_or_default();
+                        self.problem(Some(r.span()), format!("[job.{name}] names repository `{repo}`, which no [repository.*] table defines{hint}"));
+                    }
+                }
+                if r.get_ref().is_empty() {
+                    self.problem(
+                        Some(r.span()),
+                        format!("[job.{name}] `repositories` is empty"),
+                    );
+                }
+                r.get_ref().clone()
+            }
+            None => {
+                self.problem(
+                    Some(span.clone()),
+                    format!(
+                        "[job.{name}] has no `repositories`; add e.g. repositories = [\"nas\"]"
+                    ),
+                );
+                Vec::new()
+            }
+        }
+    }
+
+    /// A job's `read-data` / `read-data-subset` (its own, else `[defaults]`').
+    fn read_data(&mut self, name: &str, j: &RawJob, d: &RawDefaults) -> ReadData {
+        let read_data_subset = j.read_data_subset.as_ref().or(d.read_data_subset.as_ref());
+        match (j.read_data.or(d.read_data), read_data_subset) {
+            (Some(true), Some(s)) => {
+                self.problem(Some(s.span()), format!("[job.{name}] sets both `read-data = true` and `read-data-subset`; keep one"));
+                ReadData::Full
+            }
+            (Some(true), None) => ReadData::Full,
+            (_, Some(s)) => match parse_read_data_subset(s.get_ref()) {
+                Ok(r) => r,
+                Err(m) => {
+                    let key = self.key("read-data-subset");
+                    self.problem(Some(s.span()), format!("{key}: {m}"));
+                    ReadData::None
+                }
+            },
+            (_, None) => ReadData::None,
+        }
+    }
+
+    /// A job's `max-age`, `timeout` (above zero) and `lock-wait` (its own only: it
+    /// applies to this job's runs).
+    fn limits(
+        &mut self,
+        j: &RawJob,
+        d: &RawDefaults,
+    ) -> (Option<Duration>, Duration, Option<Duration>) {
+        let max_age = self.duration(
+            "max-age",
+            if j.max_age.is_some() {
+                &j.max_age
+            } else {
+                &d.max_age
+            },
+        );
+        let timeout = self
+            .duration(
+                "timeout",
+                if j.timeout.is_some() {
+                    &j.timeout
+                } else {
+                    &d.timeout
+                },
+            )
+            .unwrap_or(DEFAULT_TIMEOUT);
+        if timeout.is_zero() {
+            let key = self.key("timeout");
+            self.problem(
+                j.timeout.as_ref().or(d.timeout.as_ref()).map(Spanned::span),
+                format!("{key} must be above zero"),
+            );
+        }
+        // A job-level lock-wait applies to this job's runs only.
+        let lock_wait = self.duration("lock-wait", &j.lock_wait);
+        (max_age, timeout, lock_wait)
+    }
+
+    /// `rotate/T` and `new` keep their place in the `state-dir`: a problem without one.
+    fn needs_state_dir(
+        &mut self,
+        name: &str,
+        read_data: &ReadData,
+        read_data_subset: Option<&Spanned<String>>,
+        has_state_dir: bool,
+    ) {
+        if matches!(read_data, ReadData::Rotate(_)) && !has_state_dir {
+            let message = format!(
+                "{}{} needs {} to remember where the rotation stands",
+                self.job_ctx(name),
+                self.setting("read-data-subset", "rotate/T"),
+                self.key("state-dir")
+            );
+            self.problem(read_data_subset.map(Spanned::span), message);
+        }
+        if matches!(read_data, ReadData::New { .. }) && !has_state_dir {
+            let message = format!(
+                "{}{} needs {}: the pack ledger that remembers which packs were read lives there",
+                self.job_ctx(name),
+                self.setting("read-data-subset", "new"),
+                self.key("state-dir")
+            );
+            self.problem(read_data_subset.map(Spanned::span), message);
+        }
+    }
+
+    /// A job's `notify` list (its own, else `[defaults]`'), each name checked
+    /// against the `[notify.*]` tables.
+    fn job_notify(&mut self, name: &str, j: &RawJob, raw: &RawFile) -> Vec<String> {
+        let d = &raw.defaults;
+        match j.notify.as_ref().or(d.notify.as_ref()) {
+            Some(list) => {
+                for n in list.get_ref() {
+                    if !raw.notify.contains_key(n) {
+                        let known: Vec<&str> = raw.notify.keys().map(String::as_str).collect();
+                        let hint = nearest(n, &known)
+                            .map(|k| format!("; did you mean `{k}`?"))
+                            .unwrap_or_default();
+                        self.problem(Some(list.span()), format!("[job.{name}] `notify` names `{n}`, which no [notify.*] table defines{hint}"));
+                    }
+                }
+                list.get_ref().clone()
+            }
+            None => Vec::new(),
+        }
+    }
+}
+
+/// The snapshots a job looks at: its own `host`, `tag` and `path`, else `[defaults]`'.
+fn snapshot_filter(j: &RawJob, d: &RawDefaults) -> SnapshotFilter {
+    SnapshotFilter {
+        host: j
+            .host
+            .clone()
+            .or(d.host.clone())
+            .map(OneOrMany::into_vec)
+            .unwrap_or_default(),
+        tag: j
+            .tag
+            .clone()
+            .or(d.tag.clone())
+            .map(OneOrMany::into_vec)
+            .unwrap_or_default(),
+        path: j
+            .path
+            .clone()
+            .or(d.path.clone())
+            .map(OneOrMany::into_vec)
+            .unwrap_or_default(),
     }
 }
 

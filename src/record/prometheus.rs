@@ -156,11 +156,7 @@ pub fn render(runs: &[RunRecord]) -> String {
     let mut runs: Vec<&RunRecord> = runs.iter().collect();
     runs.sort_by(|a, b| (&a.job, &a.repository).cmp(&(&b.job, &b.repository)));
     let mut out = String::new();
-    let ok = |r: &RunRecord| if r.outcome == Outcome::Pass { 1.0 } else { 0.0 };
-    let check = |r: &RunRecord, f: &dyn Fn(&super::CheckRecord) -> Option<f64>| {
-        r.check.as_ref().and_then(f).unwrap_or(f64::NAN)
-    };
-    gauge(&mut out, &SUCCESS, &runs, |r| ok(r));
+    gauge(&mut out, &SUCCESS, &runs, ok);
     gauge(&mut out, &LAST_RUN, &runs, |r| ts(Some(r.ts)));
     gauge(&mut out, &LAST_SUCCESS, &runs, |r| ts(r.last_success));
     gauge(&mut out, &DURATION, &runs, |r| r.duration_seconds);
@@ -170,28 +166,52 @@ pub fn render(runs: &[RunRecord]) -> String {
         .copied()
         .filter(|r| r.kind == "restore-test")
         .collect();
-    let runs = &runs[..];
-    gauge(&mut out, &SNAPSHOTS, &checks, |r| {
+    check_families(&mut out, &checks);
+    error_family(&mut out, &runs);
+    // The legacy series carry `job` too: two jobs on one repository (a weekly
+    // rotation and a monthly full read) would otherwise write the same series into
+    // two files, which node_exporter rejects as a duplicate for the whole scrape.
+    gauge(&mut out, &LEGACY_STATUS, &checks, ok);
+    restore_families(&mut out, &restores);
+    audit_families(&mut out, &runs);
+    out
+}
+
+/// 1 for a run that passed, else 0.
+fn ok(r: &RunRecord) -> f64 {
+    if r.outcome == Outcome::Pass {
+        1.0
+    } else {
+        0.0
+    }
+}
+
+/// The check jobs' families, from the snapshot count to the ledger's window.
+fn check_families(out: &mut String, checks: &[&RunRecord]) {
+    let check = |r: &RunRecord, f: &dyn Fn(&super::CheckRecord) -> Option<f64>| {
+        r.check.as_ref().and_then(f).unwrap_or(f64::NAN)
+    };
+    gauge(out, &SNAPSHOTS, checks, |r| {
         check(r, &|c| c.snapshots.map(|n| n as f64))
     });
-    gauge(&mut out, &NEWEST_AGE, &checks, |r| {
+    gauge(out, &NEWEST_AGE, checks, |r| {
         check(r, &|c| c.newest_snapshot_age_seconds)
     });
-    gauge(&mut out, &CHECK_ERRORS, &checks, |r| {
+    gauge(out, &CHECK_ERRORS, checks, |r| {
         if r.error.is_some() {
             f64::NAN
         } else {
             check(r, &|c| Some(c.errors.len() as f64))
         }
     });
-    gauge(&mut out, &COVERAGE, &checks, |r| {
+    gauge(out, &COVERAGE, checks, |r| {
         check(r, &|c| match (&c.rotation, c.read_data_subset.as_deref()) {
             (Some(rot), _) => Some(rot.coverage_ratio),
             (None, Some("all")) if r.error.is_none() => Some(1.0),
             _ => Some(0.0),
         })
     });
-    gauge(&mut out, &CYCLE_DONE, &checks, |r| {
+    gauge(out, &CYCLE_DONE, checks, |r| {
         ts(r.check.as_ref().and_then(|c| c.last_full_read))
     });
     let damaged = |r: &RunRecord, f: &dyn Fn(&crate::check::damage::Damage) -> usize| match (
@@ -201,10 +221,10 @@ pub fn render(runs: &[RunRecord]) -> String {
         (None, Some(d)) => f(d) as f64,
         (None, None) => 0.0,
     };
-    gauge(&mut out, &DAMAGED_PACKS, &checks, |r| {
+    gauge(out, &DAMAGED_PACKS, checks, |r| {
         damaged(r, &|d| d.packs.len())
     });
-    gauge(&mut out, &DAMAGED_SNAPSHOTS, &checks, |r| {
+    gauge(out, &DAMAGED_SNAPSHOTS, checks, |r| {
         damaged(r, &|d| d.snapshots.len())
     });
     let cov = |r: &RunRecord, f: &dyn Fn(&crate::state::ledger::Coverage) -> Option<f64>| {
@@ -214,19 +234,23 @@ pub fn render(runs: &[RunRecord]) -> String {
             .and_then(f)
             .unwrap_or(f64::NAN)
     };
-    gauge(&mut out, &UNREAD_PACKS, &checks, |r| {
+    gauge(out, &UNREAD_PACKS, checks, |r| {
         cov(r, &|c| Some(c.unread_packs as f64))
     });
-    gauge(&mut out, &UNREAD_BYTES, &checks, |r| {
+    gauge(out, &UNREAD_BYTES, checks, |r| {
         cov(r, &|c| c.unread_bytes.map(|b| b as f64))
     });
-    gauge(&mut out, &OLDEST_UNREAD, &checks, |r| {
+    gauge(out, &OLDEST_UNREAD, checks, |r| {
         cov(r, &|c| c.oldest_unread_age_seconds)
     });
-    gauge(&mut out, &READ_WITHIN_WINDOW, &checks, |r| {
+    gauge(out, &READ_WITHIN_WINDOW, checks, |r| {
         cov(r, &|c| c.read_within_window_ratio)
     });
-    header(&mut out, &ERROR);
+}
+
+/// One series per run and error category: 1 for the run's category, else 0.
+fn error_family(out: &mut String, runs: &[&RunRecord]) {
+    header(out, &ERROR);
     for r in runs {
         for c in Category::ALL {
             let v = if r.error.as_ref().is_some_and(|e| e.category == c) {
@@ -235,7 +259,7 @@ pub fn render(runs: &[RunRecord]) -> String {
                 0.0
             };
             sample(
-                &mut out,
+                out,
                 ERROR.name,
                 &[
                     ("job", &r.job),
@@ -246,13 +270,13 @@ pub fn render(runs: &[RunRecord]) -> String {
             );
         }
     }
-    // The legacy series carry `job` too: two jobs on one repository (a weekly
-    // rotation and a monthly full read) would otherwise write the same series into
-    // two files, which node_exporter rejects as a duplicate for the whole scrape.
-    gauge(&mut out, &LEGACY_STATUS, &checks, |r| ok(r));
+}
+
+/// The restore tests' families (files per class, bytes, throughput, RTO, …).
+fn restore_families(out: &mut String, restores: &[&RunRecord]) {
     if !restores.is_empty() {
-        header(&mut out, &RESTORE_FILES);
-        for r in &restores {
+        header(out, &RESTORE_FILES);
+        for r in restores {
             for c in Class::ALL {
                 let n = r
                     .restore_test
@@ -260,7 +284,7 @@ pub fn render(runs: &[RunRecord]) -> String {
                     .and_then(|t| t.counts.get(c.as_str()).copied())
                     .map_or(f64::NAN, |n| n as f64);
                 sample(
-                    &mut out,
+                    out,
                     RESTORE_FILES.name,
                     &[
                         ("job", &r.job),
@@ -279,22 +303,22 @@ pub fn render(runs: &[RunRecord]) -> String {
             .and_then(f)
             .unwrap_or(f64::NAN)
     };
-    gauge(&mut out, &RESTORE_BYTES, &restores, |r| {
+    gauge(out, &RESTORE_BYTES, restores, |r| {
         restore(r, &|t| Some(t.bytes_restored as f64))
     });
-    gauge(&mut out, &RESTORE_THROUGHPUT, &restores, |r| {
+    gauge(out, &RESTORE_THROUGHPUT, restores, |r| {
         restore(r, &|t| t.throughput_bytes_per_second)
     });
-    gauge(&mut out, &RESTORE_RTO, &restores, |r| {
+    gauge(out, &RESTORE_RTO, restores, |r| {
         restore(r, &|t| t.estimated_full_restore_seconds)
     });
-    gauge(&mut out, &RESTORE_VERIFIED, &restores, |r| {
+    gauge(out, &RESTORE_VERIFIED, restores, |r| {
         restore(r, &|t| Some(t.verified as f64))
     });
-    gauge(&mut out, &RESTORE_MIN_VERIFIED, &restores, |r| {
+    gauge(out, &RESTORE_MIN_VERIFIED, restores, |r| {
         restore(r, &|t| Some(t.min_verified as f64))
     });
-    gauge(&mut out, &RESTORE_REPLACEMENTS, &restores, |r| {
+    gauge(out, &RESTORE_REPLACEMENTS, restores, |r| {
         restore(r, &|t| Some(t.replacement_draws as f64))
     });
     // Only runs that were full drills and got as far as the restore have one.
@@ -303,13 +327,17 @@ pub fn render(runs: &[RunRecord]) -> String {
         .filter(|r| r.restore_test.as_ref().is_some_and(|t| t.full.is_some()))
         .copied()
         .collect();
-    gauge(&mut out, &RESTORE_FULL, &drills, |r| {
+    gauge(out, &RESTORE_FULL, &drills, |r| {
         restore(r, &|t| t.full.as_ref().map(|f| f.seconds))
     });
-    gauge(&mut out, &LEGACY_RESTORE_STATUS, &restores, |r| ok(r));
+    gauge(out, &LEGACY_RESTORE_STATUS, restores, ok);
+}
+
+/// The audits' families (entries per class, bytes and files verified).
+fn audit_families(out: &mut String, runs: &[&RunRecord]) {
     let audits: Vec<&RunRecord> = runs.iter().copied().filter(|r| r.kind == "audit").collect();
     if !audits.is_empty() {
-        header(&mut out, &AUDIT_FILES);
+        header(out, &AUDIT_FILES);
         for r in &audits {
             for c in crate::audit::Class::ALL {
                 let n = r
@@ -317,7 +345,7 @@ pub fn render(runs: &[RunRecord]) -> String {
                     .as_ref()
                     .map_or(f64::NAN, |a| a.counts.get(c) as f64);
                 sample(
-                    &mut out,
+                    out,
                     AUDIT_FILES.name,
                     &[
                         ("job", &r.job),
@@ -329,17 +357,16 @@ pub fn render(runs: &[RunRecord]) -> String {
             }
         }
     }
-    gauge(&mut out, &AUDIT_BYTES, &audits, |r| {
+    gauge(out, &AUDIT_BYTES, &audits, |r| {
         r.audit
             .as_ref()
             .map_or(f64::NAN, |a| a.bytes_verified as f64)
     });
-    gauge(&mut out, &AUDIT_FILES_VERIFIED, &audits, |r| {
+    gauge(out, &AUDIT_FILES_VERIFIED, &audits, |r| {
         r.audit
             .as_ref()
             .map_or(f64::NAN, |a| a.files_verified as f64)
     });
-    out
 }
 
 const DRILL: Family = Family {

@@ -25,31 +25,14 @@
 //! the estimate is their geometric mean (within 2× of either), otherwise `None`.
 //! A full drill that restored the whole snapshot *is* the RTO (basis `measured`).
 
+pub mod call;
 pub mod fit;
 pub mod probe;
 
+pub use call::{CallKind, Target};
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-
-/// How a restore call chose what it restored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CallKind {
-    /// Sampled files, one `--include` (or `dump`) each: measured, never fitted.
-    Sample,
-    /// A whole subtree (a calibration call): restored as a recovery restores.
-    Subtree,
-    /// The whole snapshot (a full drill of every file, or the calibration of a
-    /// small snapshot): its time is the recovery time.
-    Full,
-}
-
-impl CallKind {
-    /// Whether calls of this kind restore the way a full restore does.
-    pub fn dense(self) -> bool {
-        matches!(self, CallKind::Subtree | CallKind::Full)
-    }
-}
 
 /// One `restic restore` (or `dump`) call, as measured.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -74,13 +57,6 @@ pub struct Measured {
     pub restic: String,
     #[serde(flatten)]
     pub call: Call,
-}
-
-/// What a full restore restores: the snapshot's regular files and their bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Target {
-    pub files: u64,
-    pub bytes: u64,
 }
 
 /// Where an estimate comes from.

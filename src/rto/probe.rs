@@ -16,7 +16,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{CallKind, Target};
+use super::call::{CallKind, Target};
 
 /// A snapshot with at most this many files and `WHOLE_BYTES` is calibrated by
 /// restoring all of it.

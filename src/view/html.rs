@@ -343,6 +343,12 @@ fn repository(out: &mut String, page: &Page<'_>, id: usize, name: &str, r: &Repo
         "No restore test in this period recorded an RTO estimate.",
     );
 
+    problems(out, r);
+    recent_runs(out, r);
+}
+
+/// The damage found and the runs that could not verify, each once with its count.
+fn problems(out: &mut String, r: &RepoTimeline) {
     out.push_str("<h3>Damage found</h3>");
     if r.damage.is_empty() {
         out.push_str(r#"<p class="muted">None in this period.</p>"#);
@@ -383,7 +389,10 @@ fn repository(out: &mut String, page: &Page<'_>, id: usize, name: &str, r: &Repo
             escape(&e.message)
         );
     }
+}
 
+/// The repository's most recent runs, newest first, and the end of its section.
+fn recent_runs(out: &mut String, r: &RepoTimeline) {
     let _ = write!(
         out,
         "<h3>Recent runs</h3><table><tr><th>when</th><th>job</th><th>kind</th><th>outcome</th><th>duration</th><th>what</th></tr>"
