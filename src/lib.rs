@@ -18,6 +18,7 @@ pub mod escape;
 pub mod exit;
 pub mod finding;
 pub mod history;
+pub mod job;
 pub mod lock;
 pub mod logging;
 pub mod notify;

@@ -30,6 +30,7 @@ const LAYERS: &[&[&str]] = &[
     &["report"],
     &["notify"],
     &["config"],
+    &["job"],
     &["runner"],
     &["cli", "error"],
     &["cmd"],
