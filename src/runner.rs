@@ -194,51 +194,10 @@ pub async fn run_job(profile: &Profile, job: &Job, ctx: &Context, shared: &Share
 
     let verification = job::from_config(job);
     let verification = &*verification;
-    let runs = job.repositories.iter().map(|name| {
-        let preflight = &preflight;
-        async move {
-            let repo = profile.repositories.get(name)?; // INVARIANT: validation resolved every name.
-                                                        // A repository whose turn never came (SIGINT/SIGTERM while waiting) is
-                                                        // recorded as interrupted, never left out.
-            let not_started = || {
-                record::error(
-                    &facts(job, verification, repo, ctx, Utc::now()),
-                    Category::Interrupted,
-                    format!(
-                        "interrupted before the run on repository `{}` started",
-                        repo.name
-                    ),
-                )
-            };
-            let turn = if ctx.cancel.is_cancelled() {
-                None
-            } else {
-                tokio::select! {
-                    t = shared.enter(repo.url.expose()) => t,
-                    () = ctx.cancel.cancelled() => None,
-                }
-            };
-            let record = match (turn, preflight) {
-                (None, _) => not_started(),
-                (Some(_), _) if ctx.cancel.is_cancelled() => not_started(),
-                (Some(_turn), Ok(())) => run_one(job, verification, repo, ctx, shared).await,
-                (Some(_), Err(message)) => record::error(
-                    &facts(job, verification, repo, ctx, Utc::now()),
-                    Category::Config,
-                    message.clone(),
-                ),
-            };
-            summarize(&record);
-            let mut unwritable = false;
-            if let Some(path) = results {
-                if let Err(e) = jsonl::append(path, &record) {
-                    tracing::error!("{e}");
-                    unwritable = true;
-                }
-            }
-            Some((record, unwritable))
-        }
-    });
+    let runs = job
+        .repositories
+        .iter()
+        .map(|name| run_on(profile, job, verification, name, ctx, shared, &preflight));
     let mut outcome = JobOutcome::default();
     for (record, unwritable) in futures_util::future::join_all(runs)
         .await
@@ -263,7 +222,7 @@ pub async fn run_job(profile: &Profile, job: &Job, ctx: &Context, shared: &Share
         } else {
             let finish = notify::Finish {
                 job: &job.name,
-                kind: job.kind.name(),
+                kind: verification.kind(),
                 records,
                 exit_code: crate::exit::combine(records.iter().map(RunRecord::exit_code)),
                 recovery: previous_failed,
@@ -275,23 +234,89 @@ pub async fn run_job(profile: &Profile, job: &Job, ctx: &Context, shared: &Share
         }
     }
     if let (Some(path), false) = (metrics, records.is_empty()) {
-        let written = if ctx.drill {
-            prometheus::write_atomic(
-                &prometheus::drill_path(path),
-                &prometheus::render_drill(records, &job.name, &failures),
-            )
-        } else {
-            let text = prometheus::render(records)
-                + &prometheus::render_notifications(&job.name, &failures);
-            // A real run ends the last drill's series.
-            prometheus::write_atomic(path, &text).and_then(|()| prometheus::remove_drill(path))
-        };
-        if let Err(e) = written {
-            tracing::error!("{e}");
-        }
+        write_metrics(path, job, records, &failures, ctx.drill);
     }
     outcome.notification_failures = failures;
     outcome
+}
+
+/// Runs the job on one repository when its turn comes (or records why it did not
+/// run) and appends the JSONL line; `None` only for a name validation did not
+/// resolve. The flag says the line could not be written.
+async fn run_on(
+    profile: &Profile,
+    job: &Job,
+    verification: &dyn Verification,
+    name: &str,
+    ctx: &Context,
+    shared: &Shared,
+    preflight: &Result<(), String>,
+) -> Option<(RunRecord, bool)> {
+    let repo = profile.repositories.get(name)?; // INVARIANT: validation resolved every name.
+                                                // A repository whose turn never came (SIGINT/SIGTERM while waiting) is
+                                                // recorded as interrupted, never left out.
+    let not_started = || {
+        record::error(
+            &facts(job, verification, repo, ctx, Utc::now()),
+            Category::Interrupted,
+            format!(
+                "interrupted before the run on repository `{}` started",
+                repo.name
+            ),
+        )
+    };
+    let turn = if ctx.cancel.is_cancelled() {
+        None
+    } else {
+        tokio::select! {
+            t = shared.enter(repo.url.expose()) => t,
+            () = ctx.cancel.cancelled() => None,
+        }
+    };
+    let record = match (turn, preflight) {
+        (None, _) => not_started(),
+        (Some(_), _) if ctx.cancel.is_cancelled() => not_started(),
+        (Some(_turn), Ok(())) => run_one(job, verification, repo, ctx, shared).await,
+        (Some(_), Err(message)) => record::error(
+            &facts(job, verification, repo, ctx, Utc::now()),
+            Category::Config,
+            message.clone(),
+        ),
+    };
+    summarize(&record);
+    let mut unwritable = false;
+    if let Some(path) = job.outputs.results.as_deref() {
+        if let Err(e) = jsonl::append(path, &record) {
+            tracing::error!("{e}");
+            unwritable = true;
+        }
+    }
+    Some((record, unwritable))
+}
+
+/// Writes the job's metrics file: a fire drill's to the drill file, a real run's
+/// to the job's (ending the last drill's series).
+fn write_metrics(
+    path: &std::path::Path,
+    job: &Job,
+    records: &[RunRecord],
+    failures: &BTreeMap<String, u64>,
+    drill: bool,
+) {
+    let written = if drill {
+        prometheus::write_atomic(
+            &prometheus::drill_path(path),
+            &prometheus::render_drill(records, &job.name, failures),
+        )
+    } else {
+        let text =
+            prometheus::render(records) + &prometheus::render_notifications(&job.name, failures);
+        // A real run ends the last drill's series.
+        prometheus::write_atomic(path, &text).and_then(|()| prometheus::remove_drill(path))
+    };
+    if let Err(e) = written {
+        tracing::error!("{e}");
+    }
 }
 
 fn merge(into: &mut BTreeMap<String, u64>, from: BTreeMap<String, u64>) {

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use nix::fcntl::{Flock, FlockArg};
 
-use super::planner::{self, CostModel, Plan, RestoreCall, Tree};
+use super::call_plan::{self, CostModel, Plan, RestoreCall, Tree};
 use crate::progress;
 use crate::restic::cache::{open_dir, same_inode, sweep_leftovers};
 use crate::restic::restore_output::{restore_line, RestoreLine};
@@ -274,9 +274,9 @@ pub fn cost_model(version: restic::Version) -> CostModel {
 }
 
 /// Plans the restore calls of `paths` (those `--include` can address; sizes as
-/// recorded): see `planner::plan`.
+/// recorded): see `call_plan::plan`.
 pub fn plan(paths: &[(String, u64)], tree: &Tree, version: restic::Version) -> Plan {
-    planner::plan(
+    call_plan::plan(
         paths,
         tree,
         &cost_model(version),
@@ -407,10 +407,10 @@ pub async fn restore(
 ) -> Result<RestoreErrors, restic::Error> {
     let mut errors = RestoreErrors::default();
     let wanted: HashSet<&str> = files.iter().map(String::as_str).collect();
-    // Two calls at once (`planner::LANES`): most of a call is opening the repository
+    // Two calls at once (`call_plan::LANES`): most of a call is opening the repository
     // and loading the index on one core. A failed call stops the next ones; its
     // partner finishes (dropping it would SIGKILL restic and leave its lock behind).
-    for pair in calls.chunks(planner::LANES) {
+    for pair in calls.chunks(call_plan::LANES) {
         let outcomes = match pair {
             [a, b] => {
                 let (ra, rb) = tokio::join!(
