@@ -169,3 +169,95 @@ async fn password(at: &Reach<'_>) -> Result<crate::secret::Secret, (Category, St
         .await
         .map_err(|e| (Category::Auth, e.to_string()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    fn job(kind_keys: &str) -> Job {
+        let text = format!(
+            r#"
+[defaults]
+password-file = "/run/pw"
+state-dir = "/var/lib/rv"
+
+[repository.nas]
+url = "/mnt/nas"
+
+[job.j]
+repositories = ["nas"]
+{kind_keys}
+"#
+        );
+        let env = crate::config::Env {
+            credentials_directory: None,
+            host: "testhost".into(),
+            now: chrono::Local::now(),
+        };
+        let profile =
+            crate::config::parse(&text, Path::new("/etc/rv.toml"), &env).expect("valid profile");
+        profile.job("j").expect("job").clone()
+    }
+
+    #[rstest]
+    #[case::check("kind = \"check\"", "check", true, Some(CheckRead::Structure))]
+    #[case::new_packs(
+        "kind = \"check\"\nread-data-subset = \"new\"",
+        "check",
+        true,
+        Some(CheckRead::Structure)
+    )]
+    #[case::full_read(
+        "kind = \"check\"\nread-data = true",
+        "check",
+        true,
+        Some(CheckRead::All)
+    )]
+    #[case::restore(
+        "kind = \"restore-test\"\nmap = [\"/src=/srv\"]",
+        "restore-test",
+        false,
+        None
+    )]
+    #[case::audit("kind = \"audit\"\nmap = [\"/src=/srv\"]", "audit", false, None)]
+    fn from_config_gives_each_kind_its_job_value(
+        #[case] keys: &str,
+        #[case] kind: &str,
+        #[case] ledger: bool,
+        #[case] read: Option<CheckRead>,
+    ) {
+        let v = from_config(&job(keys));
+        assert_eq!(v.kind(), kind);
+        assert_eq!(v.keeps_ledger(), ledger);
+        let plan = v.plan(&mut JobState::default(), Utc::now());
+        assert_eq!(plan.read, read);
+        assert!(plan.rotation.is_none());
+    }
+
+    #[test]
+    fn check_plan_takes_the_rotation_cursor_and_reads_its_group() {
+        let v = from_config(&job("kind = \"check\"\nread-data-subset = \"rotate/4\""));
+        let now = Utc::now();
+        let mut cursor = Rotation::begin(None, 4, now);
+        cursor.complete(now);
+        cursor.complete(now);
+        let mut state = JobState {
+            rotation: Some(cursor),
+            ..JobState::default()
+        };
+        let plan = v.plan(&mut state, now);
+        assert!(state.rotation.is_none(), "the plan carries the cursor");
+        assert_eq!(plan.rotation.expect("a rotation").group(), (3, 4));
+        assert_eq!(plan.read, Some(CheckRead::Subset("3/4".into())));
+    }
+
+    #[test]
+    fn restore_plan_records_the_configured_seed_and_verbose_results() {
+        let v = from_config(&job(
+            "kind = \"restore-test\"\nmap = [\"/src=/srv\"]\nseed = 7\nverbose-results = true",
+        ));
+        assert_eq!(v.plan(&mut JobState::default(), Utc::now()).seed, 7);
+        assert!(v.verbose_results());
+    }
+}
