@@ -63,7 +63,7 @@ rustPlatform.buildRustPackage {
       --replace-fail /bin/kill ${coreutils}/bin/kill
 
     install -Dm644 -t $out/share/restic-verify/profiles profiles/*.toml
-    install -Dm644 -t $out/share/doc/restic-verify README.md docs/config.md
+    install -Dm644 -t $out/share/doc/restic-verify README.md docs/*.md
   '';
 
   meta = {

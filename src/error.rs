@@ -4,7 +4,7 @@
 //! Errors *inside* a job run (a locked repository, a wrong password) do not end up
 //! here: they are recorded in that run's `RunRecord` so the other jobs still run.
 
-use crate::{config, exit, history, report, restic, state};
+use crate::{config, exit, record, restic, state, view};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -13,11 +13,11 @@ pub enum Error {
     #[error(transparent)]
     Restic(#[from] restic::Error),
     #[error(transparent)]
-    Report(#[from] report::Error),
+    Report(#[from] record::Error),
     #[error(transparent)]
     State(#[from] state::Error),
     #[error(transparent)]
-    History(#[from] history::Error),
+    History(#[from] view::Error),
     #[error("unknown job `{name}` in profile {profile}; the profile defines: {known}")]
     UnknownJob {
         name: String,

@@ -2,7 +2,7 @@
 //!
 //! They are the tool's contract with timers, CI and scripts: `0` means every job
 //! really verified its repository, and no failure to verify may ever map to it.
-//! `error.rs` and `report/` decide which code a run ends with; this file only names them.
+//! `error.rs` and `record/` decide which code a run ends with; this file only names them.
 
 /// Every job ran and passed.
 pub const SUCCESS: u8 = 0;

@@ -3,8 +3,10 @@
 //! `main.rs` parses the command line and calls [`run`]; everything else lives here
 //! so that tests and future front ends use the same code. docs/ARCHITECTURE.md is
 //! the map: imports point one way, from `cmd` down to pure leaves; `process` is the
-//! only code that starts child processes, `report` the only code that writes result
-//! files, `notify` the only code that sends, and `config` parsing does no I/O.
+//! only code that starts child processes, `record` the only code that writes run
+//! results (JSONL, metrics textfiles) and `view` the only code that reads them back
+//! (status, the HTML report), `notify` the only code that sends, and `config`
+//! parsing does no I/O.
 
 pub mod audit;
 pub mod check;
@@ -17,7 +19,6 @@ pub mod error;
 pub mod escape;
 pub mod exit;
 pub mod finding;
-pub mod history;
 pub mod job;
 pub mod lock;
 pub mod logging;
@@ -26,7 +27,7 @@ pub mod packread;
 pub mod password;
 pub mod process;
 pub mod progress;
-pub mod report;
+pub mod record;
 pub mod restic;
 pub mod restore_test;
 pub mod rto;
@@ -37,12 +38,13 @@ pub mod secret;
 pub mod signal;
 pub mod source;
 pub mod state;
+pub mod view;
 pub mod zfs;
 
 pub use error::Error;
 
 use cli::{Cli, Command};
-use report::Report;
+use record::Report;
 
 /// Runs the command the user asked for.
 ///

@@ -8,7 +8,7 @@
 //! last, and a run that could not verify is recorded as such, never skipped.
 //!
 //! A fire drill (`Context::drill`) runs the job for real, then falsifies one
-//! comparison of each completed run (`record::falsify`) and marks the records; it
+//! comparison of each completed run (`record::assemble::falsify`) and marks the records; it
 //! saves no state (no last run, success, rotation, ledger or RTO calls), writes its
 //! metrics to the drill file instead of the job's, never counts as a recovery, and
 //! makes no RTO calibration calls.
@@ -28,8 +28,8 @@ use crate::finding::{self, Category};
 use crate::job::{self, Plan, Ran, Reach, Verification};
 use crate::lock;
 use crate::notify;
-use crate::report::record;
-use crate::report::{self, jsonl, prometheus, Report, RunRecord};
+use crate::record::assemble;
+use crate::record::{self, jsonl, prometheus, Report, RunRecord};
 use crate::restic::{self, CheckRead};
 use crate::rto;
 use crate::state;
@@ -165,7 +165,7 @@ pub async fn run_job(profile: &Profile, job: &Job, ctx: &Context, shared: &Share
     let started = tokio::time::Instant::now();
     let results = job.outputs.results.as_deref();
     let metrics = job.outputs.metrics.as_deref();
-    let mut preflight = report::preflight(results, metrics).map_err(|e| e.to_string());
+    let mut preflight = record::preflight(results, metrics).map_err(|e| e.to_string());
     if let (Ok(()), Some(dir)) = (&preflight, &job.outputs.state_dir) {
         if let Err(e) = std::fs::create_dir_all(dir) {
             preflight = Err(format!(
@@ -256,7 +256,7 @@ async fn run_on(
                                                 // A repository whose turn never came (SIGINT/SIGTERM while waiting) is
                                                 // recorded as interrupted, never left out.
     let not_started = || {
-        record::error(
+        assemble::error(
             &facts(job, verification, repo, ctx, Utc::now()),
             Category::Interrupted,
             format!(
@@ -277,7 +277,7 @@ async fn run_on(
         (None, _) => not_started(),
         (Some(_), _) if ctx.cancel.is_cancelled() => not_started(),
         (Some(_turn), Ok(())) => run_one(job, verification, repo, ctx, shared).await,
-        (Some(_), Err(message)) => record::error(
+        (Some(_), Err(message)) => assemble::error(
             &facts(job, verification, repo, ctx, Utc::now()),
             Category::Config,
             message.clone(),
@@ -362,8 +362,8 @@ fn facts<'a>(
     repo: &'a Repository,
     ctx: &'a Context,
     started: chrono::DateTime<Utc>,
-) -> record::Facts<'a> {
-    record::Facts {
+) -> assemble::Facts<'a> {
+    assemble::Facts {
         host: &ctx.host,
         job: &job.name,
         kind: verification.kind(),
@@ -457,12 +457,12 @@ async fn run_one(
         Ok(s) => s,
         Err(e) => {
             let facts = facts(job, verification, repo, ctx, started);
-            return record::error(&facts, Category::Config, e);
+            return assemble::error(&facts, Category::Config, e);
         }
     };
     let mut plan = verification.plan(&mut stored.state, started);
     let read = plan.read.clone();
-    let facts = record::Facts {
+    let facts = assemble::Facts {
         read: read.as_ref(),
         seed: plan.seed,
         ..facts(job, verification, repo, ctx, started)
@@ -478,7 +478,7 @@ async fn run_one(
             .unwrap_or_else(|| "none".into())
     );
     if let Err(e) = load_ledger(job, repo, verification, &mut stored, &mut plan) {
-        return record::error(&facts, Category::Config, e);
+        return assemble::error(&facts, Category::Config, e);
     }
     let ran = locked(
         job,
@@ -497,16 +497,16 @@ async fn run_one(
         .as_deref()
         .map(|v| rto::usable(&stored.state.restore_calls, v, started))
         .unwrap_or_default();
-    let facts = record::Facts {
+    let facts = assemble::Facts {
         duration_seconds: clock.elapsed().as_secs_f64(),
         restic_version: ran.restic_version,
         rto_history: &history,
         ..facts
     };
     let completed = ran.result.is_ok();
-    let mut record = record::build(&facts, ran.result);
+    let mut record = assemble::build(&facts, ran.result);
     settle(&mut stored, &mut plan, &record, &facts, completed, started);
-    record::with_state(&mut record, &stored.state, plan.rotation.as_ref());
+    assemble::with_state(&mut record, &stored.state, plan.rotation.as_ref());
     if ctx.drill {
         tracing::info!(
             job = job.name,
@@ -588,7 +588,7 @@ fn settle(
     stored: &mut Stored,
     plan: &mut Plan,
     record: &RunRecord,
-    facts: &record::Facts<'_>,
+    facts: &assemble::Facts<'_>,
     completed: bool,
     started: chrono::DateTime<Utc>,
 ) {

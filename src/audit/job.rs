@@ -1,7 +1,7 @@
 //! The audit as a job: the profile's (or the flags') settings, the engine run in a
 //! blocking task under the job's deadline and cancellation, the ZFS snapshot the
 //! backup read resolved first when the source is `zfs`, and the outcome turned
-//! into findings. The record is assembled by `report::record`. For an `rclone:`
+//! into findings. The record is assembled by `record::assemble`. For an `rclone:`
 //! repository the job starts `rclone serve restic` first (`rclone`) and stops it on
 //! every way out (SIGINT, then SIGKILL; killed if the job's future is dropped).
 

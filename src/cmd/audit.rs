@@ -9,7 +9,7 @@ use crate::config::flags::given;
 use crate::config::raw::RawJob;
 use crate::config::{self, Job, Profile};
 use crate::error::Error;
-use crate::report::Report;
+use crate::record::Report;
 use crate::runner::{self, Context};
 
 /// Runs the audit.

@@ -9,7 +9,7 @@ use crate::config::flags::{given, FlagProfile};
 use crate::config::raw::{OneOrMany, RawJob, RawRepository};
 use crate::config::{self, Job, Profile};
 use crate::error::Error;
-use crate::report::Report;
+use crate::record::Report;
 use crate::runner::{self, Context};
 
 /// Runs the check.

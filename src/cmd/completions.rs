@@ -10,7 +10,7 @@ use clap_complete::Shell;
 
 use crate::cli::{Cli, CompletionsArgs};
 use crate::error::Error;
-use crate::report::Report;
+use crate::record::Report;
 
 /// The binary's name as completions register it.
 pub const BIN: &str = "restic-verify";

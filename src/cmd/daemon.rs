@@ -21,7 +21,7 @@ use tokio::task::JoinSet;
 use crate::cli::DaemonArgs;
 use crate::config::{self, Job, Profile};
 use crate::error::Error;
-use crate::report::Report;
+use crate::record::Report;
 use crate::runner::{self, Context, JobOutcome, Shared};
 use crate::schedule;
 use crate::signal;
@@ -287,7 +287,7 @@ fn finished(
                     outcome
                         .records
                         .iter()
-                        .map(crate::report::RunRecord::exit_code)
+                        .map(crate::record::RunRecord::exit_code)
                 ),
                 if failed > 0 {
                     format!(", {failed} notification(s) failed")

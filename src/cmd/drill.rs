@@ -8,7 +8,7 @@
 use crate::cli::DrillArgs;
 use crate::config::{self, Job};
 use crate::error::Error;
-use crate::report::Report;
+use crate::record::Report;
 use crate::runner::{self, Context};
 
 /// Runs the drill.

@@ -27,7 +27,7 @@ use crate::config::starter::{self, BackupSet, PasswordRef, PlannedJob, RepoSize,
 use crate::config::{self, Repository};
 use crate::credentials;
 use crate::error::Error;
-use crate::report::Report;
+use crate::record::Report;
 use crate::restic::{self, Restic, Session, SnapshotFilter};
 use crate::runner::Context;
 use crate::state::atomic::{self, Access};

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use crate::cli::HistoryArgs;
 use crate::config;
 use crate::error::Error;
-use crate::history::{self, status::Latest};
+use crate::view::{self, status::Latest};
 
 /// One results file to read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,7 +39,7 @@ impl Inputs {
     pub fn expect_into(&self, latest: &mut Latest) {
         for x in &self.expected {
             let state = match &x.state_dir {
-                Some(dir) => history::read_state(dir, &x.job, &x.repository).unwrap_or_else(|e| {
+                Some(dir) => view::read_state(dir, &x.job, &x.repository).unwrap_or_else(|e| {
                     tracing::warn!("{e}");
                     None
                 }),
@@ -108,11 +108,11 @@ pub fn read_one(
     input: &Input,
     limit: Option<u64>,
     warn: bool,
-    visit: &mut dyn FnMut(history::Entry),
-) -> Result<Option<history::ReadStats>, Error> {
-    match history::read(&input.path, limit, warn, visit) {
+    visit: &mut dyn FnMut(view::Entry),
+) -> Result<Option<view::ReadStats>, Error> {
+    match view::read(&input.path, limit, warn, visit) {
         Ok(stats) => Ok(Some(stats)),
-        Err(history::Error::Missing { path }) if !input.required => {
+        Err(view::Error::Missing { path }) if !input.required => {
             if warn {
                 tracing::info!(
                     "results file {} does not exist yet: no run of its jobs recorded",

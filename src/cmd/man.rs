@@ -15,7 +15,7 @@ use crate::config::keys::{self, Table};
 use crate::config::DEFAULT_CONFIG_PATH;
 use crate::error::Error;
 use crate::exit;
-use crate::report::Report;
+use crate::record::Report;
 
 /// The name of the profile's page, restic-verify.toml(5), as `man` takes it.
 pub const PROFILE_PAGE: &str = "restic-verify.toml";

@@ -28,7 +28,7 @@ fn print_stdout(bytes: &[u8]) {
 
 /// `--json` of the commands that run jobs: each run's record, the same line as the
 /// JSONL results file, one per line.
-pub fn print_records(report: &crate::report::Report) {
-    let lines: String = report.runs.iter().map(crate::report::jsonl::line).collect();
+pub fn print_records(report: &crate::record::Report) {
+    let lines: String = report.runs.iter().map(crate::record::jsonl::line).collect();
     print_stdout(lines.as_bytes());
 }

@@ -1,6 +1,6 @@
 //! `restic-verify report --output report.html`: reads the results files twice (the
 //! period first, then the bins of each chart, so memory does not follow the length
-//! of the history) and writes one self-contained HTML page through `report::html`.
+//! of the history) and writes one self-contained HTML page through `view::html`.
 //!
 //! The second pass reads only the bytes the first one saw, so a run appending
 //! meanwhile cannot shift the period under the charts.
@@ -11,10 +11,10 @@ use crate::cli::ReportArgs;
 use crate::cmd::inputs;
 use crate::config;
 use crate::error::Error;
-use crate::history::status::{self as hstatus, Latest};
-use crate::history::timeline::{Period, Span, Timeline};
-use crate::report::html::{self, Page, ProfileJob, Source};
-use crate::report::Report;
+use crate::record::Report;
+use crate::view::html::{self, Page, ProfileJob, Source};
+use crate::view::status::{self as hstatus, Latest};
+use crate::view::timeline::{Period, Span, Timeline};
 
 /// Writes the report.
 ///

@@ -3,7 +3,7 @@
 use crate::cli::RunArgs;
 use crate::config::{self, Job};
 use crate::error::Error;
-use crate::report::Report;
+use crate::record::Report;
 use crate::runner::{self, Context};
 
 /// Runs the jobs.

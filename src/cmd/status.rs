@@ -13,10 +13,10 @@ use crate::cli::{ColorChoice, StatusArgs};
 use crate::cmd::inputs;
 use crate::error::Error;
 use crate::escape;
-use crate::history::human::{age, duration};
-use crate::history::status::{self as hstatus, Latest, Row};
-use crate::history::Verdict;
-use crate::report::Report;
+use crate::record::Report;
+use crate::view::human::{age, duration};
+use crate::view::status::{self as hstatus, Latest, Row};
+use crate::view::Verdict;
 
 /// Prints the status.
 ///

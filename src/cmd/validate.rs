@@ -11,7 +11,7 @@ use crate::config::{self, JobKind, Profile};
 use crate::credentials::PasswordSource;
 use crate::error::Error;
 use crate::notify;
-use crate::report::Report;
+use crate::record::Report;
 use crate::restic::args::{check_args, display_command, snapshots_args};
 use crate::restic::{CheckRead, ReadData, Version};
 use crate::restore_test::RestoreOptions;

@@ -8,7 +8,7 @@ use futures_util::FutureExt;
 
 use super::{password, Plan, Ran, Reach, Verification};
 use crate::audit::job::{self, AuditSettings};
-use crate::report::record::Work;
+use crate::record::assemble::Work;
 use crate::state::JobState;
 
 /// An audit job.

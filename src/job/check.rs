@@ -9,7 +9,7 @@ use futures_util::FutureExt;
 
 use super::{open_restic, password, session, Plan, Ran, Reach, Verification};
 use crate::check::{self, read::Access, CheckOptions};
-use crate::report::record::Work;
+use crate::record::assemble::Work;
 use crate::restic::{CheckRead, ReadData};
 use crate::state::{JobState, Rotation};
 

@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{Job, JobKind, Repository};
 use crate::credentials::Credentials;
 use crate::finding::Category;
-use crate::report::record::Work;
+use crate::record::assemble::Work;
 use crate::restic::cache::Cache;
 use crate::restic::{self, CheckRead, ReadData, Restic, Session};
 use crate::rto;

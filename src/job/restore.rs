@@ -8,7 +8,7 @@ use futures_util::FutureExt;
 
 use super::{open_restic, session, Plan, Ran, Reach, Verification};
 use crate::finding;
-use crate::report::record::Work;
+use crate::record::assemble::Work;
 use crate::restore_test::{self, RestoreOptions};
 use crate::rto;
 use crate::state::JobState;

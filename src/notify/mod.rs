@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use crate::escape;
 use crate::finding::Outcome;
-use crate::report::RunRecord;
+use crate::record::RunRecord;
 
 pub use settings::{
     origin, read_secret_file, EmailOptions, Kind, Notifier, SecretUrl, State, TlsMode,

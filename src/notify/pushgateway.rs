@@ -7,7 +7,7 @@
 //! so it never replaces the job's real metrics.
 
 use super::{origin, send, Error, Finish};
-use crate::report::prometheus;
+use crate::record::prometheus;
 
 /// The grouping key's `job` value.
 pub const JOB: &str = "restic_verify";

@@ -17,7 +17,7 @@ const LAYERS: &[&[&str]] = &[
     &[
         "exit", "secret", "signal", "schedule", "sample", "compare", "state", "lock", "logging",
     ],
-    &["finding", "source", "credentials", "history"],
+    &["finding", "source", "credentials"],
     // The one door for child processes.
     &["process"],
     // Child-process clients.
@@ -27,8 +27,9 @@ const LAYERS: &[&[&str]] = &[
     &["restore_test", "audit"],
     &["packread"],
     &["check"],
-    &["report"],
-    &["notify"],
+    // Outputs: `record` writes run results; `view` reads them back and shows them.
+    &["record"],
+    &["notify", "view"],
     &["config"],
     &["job"],
     &["runner"],
@@ -229,21 +230,21 @@ fn architecture_only_notify_sends() {
 }
 
 #[test]
-fn architecture_only_report_writes_result_files_and_only_state_keeps_state() {
+fn architecture_only_record_writes_result_files_and_only_state_keeps_state() {
     for (module, path) in sources() {
         let text = code(&path);
         // Appending results (JSONL) and replacing files atomically (textfiles).
-        if module != "report" {
+        if module != "record" {
             assert!(
                 !text.contains(".append(true)"),
-                "{} appends to a file: only report/ writes result files",
+                "{} appends to a file: only record/ writes result files",
                 path.display()
             );
         }
-        if module != "report" && module != "state" {
+        if module != "record" && module != "state" {
             assert!(
                 !text.contains(".persist("),
-                "{} replaces a file atomically: only report/ (results) and state (state) do",
+                "{} replaces a file atomically: only record/ (results) and state (state) do",
                 path.display()
             );
         }

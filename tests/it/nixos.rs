@@ -4,7 +4,7 @@
 //! `nix/tests/stand-ins/`. The units the module generates are rendered to unit files
 //! (`nix/tests/unit-file.nix`) and checked with `systemd-analyze verify`; the profile
 //! it renders passes `restic-verify validate` and drives a real check and restore test;
-//! the README's NixOS example is `nix/example.nix`, evaluated here.
+//! docs/deployment.md's NixOS example is `nix/example.nix`, evaluated here.
 //!
 //! nixpkgs' lib comes from `NIXPKGS_LIB`, else `../shared/nixpkgs-lib/lib` beside the
 //! checkout, else `<nixpkgs/lib>`. Without nix-instantiate or a lib each test says
@@ -1063,10 +1063,10 @@ fn nix_module_rendered_profile_passes_validate_and_runs_a_real_check_and_restore
     );
 }
 
-/// The README's "## NixOS" section: the text between its heading and the next one.
+/// docs/deployment.md's "## NixOS" section: the text between its heading and the next one.
 fn readme_nixos_section() -> String {
-    let readme =
-        std::fs::read_to_string(util::manifest_dir().join("README.md")).expect("README.md");
+    let readme = std::fs::read_to_string(util::manifest_dir().join("docs/deployment.md"))
+        .expect("docs/deployment.md");
     let headings: Vec<(usize, &str)> = readme
         .match_indices("\n## ")
         .map(|(i, _)| {
@@ -1077,7 +1077,7 @@ fn readme_nixos_section() -> String {
     let at = headings
         .iter()
         .position(|(_, h)| *h == "## NixOS")
-        .expect("README has a `## NixOS` section");
+        .expect("docs/deployment.md has a `## NixOS` section");
     assert!(
         at > 0 && headings[at - 1].1 == "## systemd timers (or the daemon)",
         "`## NixOS` must follow `## systemd timers (or the daemon)`: {headings:?}"
@@ -1096,7 +1096,7 @@ fn nix_readme_example_is_nix_example_nix_verbatim() {
         std::fs::read_to_string(util::manifest_dir().join("nix/example.nix")).expect("example");
     assert_eq!(
         block, file,
-        "the README example differs from nix/example.nix"
+        "the docs/deployment.md example differs from nix/example.nix"
     );
 }
 

@@ -1,13 +1,12 @@
 //! `Report`: the result of one invocation, and `RunRecord`: one job run on one
-//! repository. Records are the only input to the writers (`jsonl`, `prometheus`) and,
-//! later, the notifiers. This module and its children are the only code that writes
-//! result files.
+//! repository: the record side of the outputs. Records are assembled here
+//! (`assemble`, pure) and are the only input to the writers (`jsonl`, `prometheus`)
+//! and the notifiers. This module and its children are the only code that writes run
+//! results; the `view` module reads them back and shows them.
 
-pub mod html;
+pub mod assemble;
 pub mod jsonl;
 pub mod prometheus;
-pub mod record;
-pub mod svg;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;

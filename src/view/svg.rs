@@ -3,14 +3,14 @@
 //! restore throughput, RTO estimate). No script, no external font: the page draws
 //! the same offline, printed, and in a mail client that shows HTML.
 //!
-//! Every text from a record goes through `html::escape`.
+//! Every text from a record goes through `markup::escape`.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::html::escape;
-use crate::history::timeline::{Lane, Period, BINS};
-use crate::history::Verdict;
+use super::markup::escape;
+use crate::view::timeline::{Lane, Period, BINS};
+use crate::view::Verdict;
 
 /// Width of every chart, in SVG user units (pixels at 100%).
 pub const WIDTH: f64 = 760.0;
@@ -244,7 +244,7 @@ pub fn line_chart(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::timeline::{Span, Tally};
+    use crate::view::timeline::{Span, VerdictCounts};
 
     fn period() -> Period {
         let t = |s: &str| {
@@ -265,7 +265,7 @@ mod tests {
 
     #[test]
     fn runs_chart_escapes_job_names_and_draws_a_bar_per_bin_with_runs() {
-        let mut bins = vec![Tally::default(); BINS];
+        let mut bins = vec![VerdictCounts::default(); BINS];
         bins[3].add(Verdict::Fail);
         bins[7].add(Verdict::Pass);
         let lanes = BTreeMap::from([(
@@ -273,7 +273,7 @@ mod tests {
             Lane {
                 kind: "check".into(),
                 bins,
-                total: Tally::default(),
+                total: VerdictCounts::default(),
                 latest: None,
             },
         )]);

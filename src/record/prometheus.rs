@@ -512,7 +512,7 @@ pub fn write_atomic(path: &Path, content: &str) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{CheckRecord, ErrorRecord};
+    use crate::record::{CheckRecord, ErrorRecord};
     use chrono::TimeZone;
     use proptest::prelude::*;
 
@@ -589,8 +589,8 @@ mod tests {
         let mut r = record("nas", Outcome::Error);
         r.kind = "restore-test".into();
         r.check = None;
-        r.restore_test = Some(crate::report::RestoreRecord {
-            snapshot: Some(crate::report::SnapshotRef {
+        r.restore_test = Some(crate::record::RestoreRecord {
+            snapshot: Some(crate::record::SnapshotRef {
                 id: "abc".into(),
                 time: "2026-01-01T00:00:00Z".into(),
                 host: "h".into(),
@@ -625,15 +625,15 @@ mod tests {
         let mut drill = record("nas", Outcome::Pass);
         drill.kind = "restore-test".into();
         drill.check = None;
-        let snapshot = Some(crate::report::SnapshotRef {
+        let snapshot = Some(crate::record::SnapshotRef {
             id: "abc".into(),
             time: "2026-01-01T00:00:00Z".into(),
             host: "h".into(),
             paths: vec!["/data".into()],
         });
-        drill.restore_test = Some(crate::report::RestoreRecord {
+        drill.restore_test = Some(crate::record::RestoreRecord {
             snapshot: snapshot.clone(),
-            full: Some(crate::report::FullRecord {
+            full: Some(crate::record::FullRecord {
                 seconds: 42.5,
                 files: 200_004,
                 bytes: 3_300_000_000,
@@ -643,7 +643,7 @@ mod tests {
         });
         let mut sampled = drill.clone();
         sampled.repository = "usb".into();
-        sampled.restore_test = Some(crate::report::RestoreRecord {
+        sampled.restore_test = Some(crate::record::RestoreRecord {
             snapshot,
             ..Default::default()
         });

@@ -176,8 +176,8 @@ mod tests {
 
     #[test]
     fn line_is_one_valid_json_object_per_record() {
-        let record = crate::report::record::error(
-            &crate::report::record::Facts {
+        let record = crate::record::assemble::error(
+            &crate::record::assemble::Facts {
                 host: "h",
                 job: "j\n\"x\"",
                 kind: "check",

@@ -1,7 +1,11 @@
-//! Reading back what earlier runs left: JSONL result histories and job state files.
+//! The view side of the outputs: reading back what earlier runs left (JSONL result
+//! histories and job state files) and showing it: `status` rows, `timeline` bins,
+//! the `html` report with its `svg` charts, `human` durations and ages.
 //!
-//! Read-only: nothing here writes, renames or locks (a state file that does not
-//! parse is reported, not moved aside as `state::load` does). Histories are
+//! Read-only towards what it reads: nothing here writes, renames or locks a results
+//! or state file (a state file that does not parse is reported, not moved aside as
+//! `state::load` does); the one file written here is the HTML report page
+//! (`html::write`, through `state::atomic::replace`). Histories are
 //! streamed one line at a time into a visitor, so memory follows what the caller
 //! keeps (`status` keeps the latest record per job × repository, `timeline` fixed
 //! bins per chart), never the length of the file. A line that is not a record —
@@ -18,8 +22,11 @@
 //! lists (`findings`, `check.errors`) keep their first `MAX_ITEMS` elements and
 //! count the rest (`Capped`).
 
+pub mod html;
 pub mod human;
+pub mod markup;
 pub mod status;
+pub mod svg;
 pub mod timeline;
 
 use std::collections::BTreeMap;
@@ -74,7 +81,7 @@ impl Verdict {
     }
 }
 
-/// One JSONL record as read back (the fields `report::RunRecord` writes that the
+/// One JSONL record as read back (the fields `record::RunRecord` writes that the
 /// readers use; everything else is ignored).
 #[derive(Debug, Clone, Deserialize)]
 pub struct Entry {

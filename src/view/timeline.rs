@@ -89,14 +89,14 @@ impl Period {
 
 /// Runs per verdict.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Tally {
+pub struct VerdictCounts {
     pub pass: u32,
     pub fail: u32,
     pub error: u32,
     pub unknown: u32,
 }
 
-impl Tally {
+impl VerdictCounts {
     pub fn add(&mut self, v: Verdict) {
         let n = match v {
             Verdict::Pass => &mut self.pass,
@@ -154,8 +154,8 @@ impl Mean {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Lane {
     pub kind: String,
-    pub bins: Vec<Tally>,
-    pub total: Tally,
+    pub bins: Vec<VerdictCounts>,
+    pub total: VerdictCounts,
     pub latest: Option<(Option<DateTime<Utc>>, String)>,
 }
 
@@ -211,7 +211,7 @@ pub struct RepoTimeline {
     /// The most recent runs (at most `RECENT`), in no particular order.
     pub recent: VecDeque<RunLine>,
     pub last_full_read: Option<DateTime<Utc>>,
-    pub total: Tally,
+    pub total: VerdictCounts,
     damage_index: HashMap<String, usize>,
     error_index: HashMap<String, usize>,
 }
@@ -221,7 +221,7 @@ pub struct RepoTimeline {
 pub struct Timeline {
     pub period: Period,
     pub repos: BTreeMap<String, RepoTimeline>,
-    pub total: Tally,
+    pub total: VerdictCounts,
     /// Records outside the period (left out).
     pub outside: u64,
 }
@@ -231,7 +231,7 @@ impl Timeline {
         Timeline {
             period,
             repos: BTreeMap::new(),
-            total: Tally::default(),
+            total: VerdictCounts::default(),
             outside: 0,
         }
     }
@@ -251,8 +251,8 @@ impl Timeline {
         repo.total.add(verdict);
         let lane = repo.lanes.entry(e.job.clone()).or_insert_with(|| Lane {
             kind: e.kind.clone(),
-            bins: vec![Tally::default(); BINS],
-            total: Tally::default(),
+            bins: vec![VerdictCounts::default(); BINS],
+            total: VerdictCounts::default(),
             latest: None,
         });
         lane.bins[bin].add(verdict);

@@ -8,40 +8,20 @@
 //! verdicts, check coverage, restore throughput and RTO estimate over time, every
 //! damage finding with its text (and a `damage` object with its `recipe` when a
 //! record has one), errors, and the most recent runs. Every string that comes
-//! from a record is escaped here or in `svg`.
+//! from a record is escaped (`markup::escape`) here or in `svg`.
 
 use std::fmt::Write as _;
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
 
+use super::markup::escape;
 use super::svg::{self, Axis};
-use super::Error;
-use crate::history::human;
-use crate::history::timeline::{Mean, RepoTimeline, Timeline};
-use crate::history::Verdict;
+use crate::record::Error;
 use crate::state::atomic;
-
-/// Escapes text for HTML element content and quoted attribute values.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            // A control or bidi character would reorder or hide text on the page:
-            // shown escaped (`\r`, `\u{202e}`), as on a terminal; line breaks stay.
-            c if c != '\n' && crate::escape::unsafe_char(c) => {
-                crate::escape::push_escaped(&mut out, c);
-            }
-            c => out.push(c),
-        }
-    }
-    out
-}
+use crate::view::human;
+use crate::view::timeline::{Mean, RepoTimeline, Timeline};
+use crate::view::Verdict;
 
 /// One results file that was read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -433,7 +413,7 @@ pub fn render(page: &Page<'_>) -> String {
     let _ = write!(
         out,
         r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'"><meta name="generator" content="restic-verify {}"><title>restic-verify report {} – {}</title><style>{STYLE}</style></head><body>"#,
-        escape(super::TOOL_VERSION),
+        escape(crate::record::TOOL_VERSION),
         tl.period.start.format("%Y-%m-%d"),
         tl.period.end.format("%Y-%m-%d"),
     );
@@ -460,7 +440,7 @@ pub fn render(page: &Page<'_>) -> String {
             String::new()
         },
         when(Some(page.generated)),
-        escape(super::TOOL_VERSION),
+        escape(crate::record::TOOL_VERSION),
     );
     out.push_str("<p>Results read:</p><ul>");
     for s in page.sources {
@@ -542,10 +522,10 @@ pub fn write(path: &Path, html: &str) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::timeline::{Period, Span};
+    use crate::view::timeline::{Period, Span};
 
     fn page_with(lines: &[&str]) -> String {
-        let entries: Vec<crate::history::Entry> = lines
+        let entries: Vec<crate::view::Entry> = lines
             .iter()
             .map(|l| serde_json::from_str(l).expect("entry"))
             .collect();
@@ -568,22 +548,6 @@ mod tests {
             timeline: &tl,
             jobs: &[],
         })
-    }
-
-    #[test]
-    fn escape_replaces_every_markup_character() {
-        assert_eq!(
-            escape(r#"<a href="x">&'"#),
-            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
-        );
-    }
-
-    #[test]
-    fn escape_shows_control_and_bidi_characters_and_keeps_line_breaks() {
-        assert_eq!(
-            escape("x\r\x1b[2K\u{202e}y\nz"),
-            "x\\r\\x1b[2K\\u{202e}y\nz"
-        );
     }
 
     #[test]
