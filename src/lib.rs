@@ -19,6 +19,7 @@ pub mod error;
 pub mod escape;
 pub mod exit;
 pub mod finding;
+pub mod job;
 pub mod lock;
 pub mod logging;
 pub mod notify;

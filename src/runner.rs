@@ -22,22 +22,17 @@ use chrono::Utc;
 use tokio::sync::{OwnedMutexGuard, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-use crate::check::{self, CheckOptions};
-use crate::config::{Job, JobKind, Profile, Repository};
+use crate::config::{Job, Profile, Repository};
 use crate::credentials;
 use crate::finding::{self, Category};
+use crate::job::{self, Plan, Ran, Reach, Verification};
 use crate::lock;
 use crate::notify;
-use crate::record::assemble::{self, Work};
+use crate::record::assemble;
 use crate::record::{jsonl, preflight, prometheus, Report, RunRecord};
-use crate::restic::ReadData;
-use crate::restic::{CheckRead, Restic, Session};
-use crate::restore_test;
+use crate::restic::{self, CheckRead};
 use crate::rto;
-use crate::state::{self, Rotation};
-
-/// The name prefix of the throw-away restic caches in the temp directory.
-const CACHE_PREFIX: &str = "restic-verify-cache-";
+use crate::state;
 
 /// What every run of one invocation shares.
 #[derive(Debug, Clone)]
@@ -78,7 +73,7 @@ impl Context {
 pub struct Shared {
     slots: Arc<Semaphore>,
     repos: Arc<std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
-    detected: Arc<tokio::sync::Mutex<HashMap<PathBuf, Restic>>>,
+    detected: restic::Detected,
 }
 
 impl Shared {
@@ -86,7 +81,7 @@ impl Shared {
         Shared {
             slots: Arc::new(Semaphore::new(max_concurrent.max(1))),
             repos: Arc::default(),
-            detected: Arc::default(),
+            detected: restic::Detected::default(),
         }
     }
 
@@ -197,51 +192,12 @@ pub async fn run_job(profile: &Profile, job: &Job, ctx: &Context, shared: &Share
         );
     }
 
-    let runs = job.repositories.iter().map(|name| {
-        let preflight = &preflight;
-        async move {
-            let repo = profile.repositories.get(name)?; // INVARIANT: validation resolved every name.
-                                                        // A repository whose turn never came (SIGINT/SIGTERM while waiting) is
-                                                        // recorded as interrupted, never left out.
-            let not_started = || {
-                assemble::error(
-                    &facts(job, repo, ctx, Utc::now()),
-                    Category::Interrupted,
-                    format!(
-                        "interrupted before the run on repository `{}` started",
-                        repo.name
-                    ),
-                )
-            };
-            let turn = if ctx.cancel.is_cancelled() {
-                None
-            } else {
-                tokio::select! {
-                    t = shared.enter(repo.url.expose()) => t,
-                    () = ctx.cancel.cancelled() => None,
-                }
-            };
-            let record = match (turn, preflight) {
-                (None, _) => not_started(),
-                (Some(_), _) if ctx.cancel.is_cancelled() => not_started(),
-                (Some(_turn), Ok(())) => run_one(job, repo, ctx, shared).await,
-                (Some(_), Err(message)) => assemble::error(
-                    &facts(job, repo, ctx, Utc::now()),
-                    Category::Config,
-                    message.clone(),
-                ),
-            };
-            summarize(&record);
-            let mut unwritable = false;
-            if let Some(path) = results {
-                if let Err(e) = jsonl::append(path, &record) {
-                    tracing::error!("{e}");
-                    unwritable = true;
-                }
-            }
-            Some((record, unwritable))
-        }
-    });
+    let verification = job::from_config(job);
+    let verification = &*verification;
+    let runs = job
+        .repositories
+        .iter()
+        .map(|name| run_on(profile, job, verification, name, ctx, shared, &preflight));
     let mut outcome = JobOutcome::default();
     for (record, unwritable) in futures_util::future::join_all(runs)
         .await
@@ -266,7 +222,7 @@ pub async fn run_job(profile: &Profile, job: &Job, ctx: &Context, shared: &Share
         } else {
             let finish = notify::Finish {
                 job: &job.name,
-                kind: job.kind.name(),
+                kind: verification.kind(),
                 records,
                 exit_code: crate::exit::combine(records.iter().map(RunRecord::exit_code)),
                 recovery: previous_failed,
@@ -278,23 +234,89 @@ pub async fn run_job(profile: &Profile, job: &Job, ctx: &Context, shared: &Share
         }
     }
     if let (Some(path), false) = (metrics, records.is_empty()) {
-        let written = if ctx.drill {
-            prometheus::write_atomic(
-                &prometheus::drill_path(path),
-                &prometheus::render_drill(records, &job.name, &failures),
-            )
-        } else {
-            let text = prometheus::render(records)
-                + &prometheus::render_notifications(&job.name, &failures);
-            // A real run ends the last drill's series.
-            prometheus::write_atomic(path, &text).and_then(|()| prometheus::remove_drill(path))
-        };
-        if let Err(e) = written {
-            tracing::error!("{e}");
-        }
+        write_metrics(path, job, records, &failures, ctx.drill);
     }
     outcome.notification_failures = failures;
     outcome
+}
+
+/// Runs the job on one repository when its turn comes (or records why it did not
+/// run) and appends the JSONL line; `None` only for a name validation did not
+/// resolve. The flag says the line could not be written.
+async fn run_on(
+    profile: &Profile,
+    job: &Job,
+    verification: &dyn Verification,
+    name: &str,
+    ctx: &Context,
+    shared: &Shared,
+    preflight: &Result<(), String>,
+) -> Option<(RunRecord, bool)> {
+    let repo = profile.repositories.get(name)?; // INVARIANT: validation resolved every name.
+                                                // A repository whose turn never came (SIGINT/SIGTERM while waiting) is
+                                                // recorded as interrupted, never left out.
+    let not_started = || {
+        assemble::error(
+            &facts(job, verification, repo, ctx, Utc::now()),
+            Category::Interrupted,
+            format!(
+                "interrupted before the run on repository `{}` started",
+                repo.name
+            ),
+        )
+    };
+    let turn = if ctx.cancel.is_cancelled() {
+        None
+    } else {
+        tokio::select! {
+            t = shared.enter(repo.url.expose()) => t,
+            () = ctx.cancel.cancelled() => None,
+        }
+    };
+    let record = match (turn, preflight) {
+        (None, _) => not_started(),
+        (Some(_), _) if ctx.cancel.is_cancelled() => not_started(),
+        (Some(_turn), Ok(())) => run_one(job, verification, repo, ctx, shared).await,
+        (Some(_), Err(message)) => assemble::error(
+            &facts(job, verification, repo, ctx, Utc::now()),
+            Category::Config,
+            message.clone(),
+        ),
+    };
+    summarize(&record);
+    let mut unwritable = false;
+    if let Some(path) = job.outputs.results.as_deref() {
+        if let Err(e) = jsonl::append(path, &record) {
+            tracing::error!("{e}");
+            unwritable = true;
+        }
+    }
+    Some((record, unwritable))
+}
+
+/// Writes the job's metrics file: a fire drill's to the drill file, a real run's
+/// to the job's (ending the last drill's series).
+fn write_metrics(
+    path: &std::path::Path,
+    job: &Job,
+    records: &[RunRecord],
+    failures: &BTreeMap<String, u64>,
+    drill: bool,
+) {
+    let written = if drill {
+        prometheus::write_atomic(
+            &prometheus::drill_path(path),
+            &prometheus::render_drill(records, &job.name, failures),
+        )
+    } else {
+        let text =
+            prometheus::render(records) + &prometheus::render_notifications(&job.name, failures);
+        // A real run ends the last drill's series.
+        prometheus::write_atomic(path, &text).and_then(|()| prometheus::remove_drill(path))
+    };
+    if let Err(e) = written {
+        tracing::error!("{e}");
+    }
 }
 
 fn merge(into: &mut BTreeMap<String, u64>, from: BTreeMap<String, u64>) {
@@ -336,6 +358,7 @@ pub fn last_runs(job: &Job) -> Vec<Option<chrono::DateTime<Utc>>> {
 /// The facts of a run known before it starts.
 fn facts<'a>(
     job: &'a Job,
+    verification: &dyn Verification,
     repo: &'a Repository,
     ctx: &'a Context,
     started: chrono::DateTime<Utc>,
@@ -343,72 +366,17 @@ fn facts<'a>(
     assemble::Facts {
         host: &ctx.host,
         job: &job.name,
-        kind: job.kind.name(),
+        kind: verification.kind(),
         repository: &repo.name,
         started,
         duration_seconds: 0.0,
         restic_version: None,
         read: None,
         seed: 0,
-        verbose_results: matches!(&job.kind, JobKind::RestoreTest(o) if o.verbose_results),
+        verbose_results: verification.verbose_results(),
         rto_history: &[],
         drill: ctx.drill,
     }
-}
-
-/// Runs an audit job: the password resolved like restic would, the engine in
-/// process under the job's deadline.
-async fn audit(
-    settings: &crate::audit::job::AuditSettings,
-    repo: &Repository,
-    creds: &credentials::Credentials,
-    ctx: &Context,
-    clock: tokio::time::Instant,
-    timeout: Duration,
-) -> Result<Work, (Category, String)> {
-    use crate::audit::{job, ErrorKind};
-    let password = crate::password::resolve(&repo.password, creds, &ctx.cancel)
-        .await
-        .map_err(|e| (Category::Auth, e.to_string()))?;
-    let deadline = clock
-        .checked_add(timeout)
-        .unwrap_or(clock + Duration::from_secs(100 * 365 * 86_400));
-    job::run(
-        settings,
-        job::Target {
-            repository: repo.url.clone(),
-            password,
-            env: creds.env.clone(),
-            options: repo.backend.options.clone(),
-        },
-        &crate::process::Limits {
-            deadline,
-            cancel: ctx.cancel.clone(),
-            grace: ctx.grace,
-            hurry: ctx.hurry.clone(),
-        },
-        timeout,
-    )
-    .await
-    .map(|r| Work::Audit(Box::new(r)))
-    .map_err(|e| {
-        let category = match &e {
-            job::JobError::Audit(a) => match a.kind() {
-                ErrorKind::Auth => Category::Auth,
-                ErrorKind::NotFound => Category::NotFound,
-                ErrorKind::Network => Category::Network,
-                ErrorKind::Corruption => Category::Corruption,
-                ErrorKind::NotVerified => Category::NotVerified,
-                ErrorKind::Cancelled => Category::Interrupted,
-                ErrorKind::Config => Category::Config,
-                ErrorKind::Other => Category::Internal,
-            },
-            job::JobError::Zfs(_) => Category::NotFound,
-            job::JobError::TimedOut(_) => Category::Timeout,
-            job::JobError::Panicked(_) => Category::Internal,
-        };
-        (category, creds.redactor.redact(&e.to_string()))
-    })
 }
 
 /// Which category a credentials problem belongs to.
@@ -420,230 +388,212 @@ fn credentials_category(e: &credentials::Error) -> Category {
     }
 }
 
-// LONG: over 150 lines, kept whole for now: issue #21 (the redesign) splits it with
-// the job interface; splitting it alone would churn code that redesign replaces.
-async fn run_one(job: &Job, repo: &Repository, ctx: &Context, shared: &Shared) -> RunRecord {
-    let started = Utc::now();
-    let clock = tokio::time::Instant::now();
+/// The job's state and pack ledger as this run starts, and where they are saved.
+struct Stored {
+    state_path: Option<PathBuf>,
+    state: state::JobState,
+    ledger_path: Option<PathBuf>,
+}
+
+/// Loads the job's state on `repo` (default without `state-dir`).
+fn load_state(job: &Job, repo: &Repository) -> Result<Stored, String> {
     let state_path = job
         .outputs
         .state_dir
         .as_deref()
         .map(|d| state::path(d, &job.name, &repo.name));
-    let mut job_state = match state_path.as_deref().map(state::load) {
+    let state = match state_path.as_deref().map(state::load) {
         Some(Ok((s, warning))) => {
             if let Some(w) = warning {
                 tracing::warn!("{w}");
             }
             s
         }
-        Some(Err(e)) => {
-            return assemble::error(
-                &facts(job, repo, ctx, started),
-                Category::Config,
-                e.to_string(),
-            );
-        }
+        Some(Err(e)) => return Err(e.to_string()),
         None => state::JobState::default(),
     };
-    let mut rotation = match &job.kind {
-        JobKind::Check(CheckOptions {
-            read_data:
-                ReadData::Rotate(t)
-                | ReadData::New {
-                    rotate: Some(t), ..
-                },
-            ..
-        }) => Some(Rotation::begin(job_state.rotation.take(), *t, started)),
-        _ => None,
+    Ok(Stored {
+        state_path,
+        state,
+        ledger_path: None,
+    })
+}
+
+/// Loads the repository's pack ledger (shared by the check jobs of this state dir)
+/// into the plan, when the job keeps one.
+fn load_ledger(
+    job: &Job,
+    repo: &Repository,
+    verification: &dyn Verification,
+    stored: &mut Stored,
+    plan: &mut Plan,
+) -> Result<(), String> {
+    let Some(dir) = job.outputs.state_dir.as_deref() else {
+        return Ok(());
     };
-    let read = match &job.kind {
-        JobKind::Check(opts) => {
-            CheckRead::from_read_data(&opts.read_data, rotation.as_ref().map(Rotation::group))
+    if !verification.keeps_ledger() {
+        return Ok(());
+    }
+    let path = state::ledger::path(dir, &repo.name);
+    let (ledger, warning) = state::ledger::load(&path).map_err(|e| e.to_string())?;
+    if let Some(w) = warning {
+        tracing::warn!("{w}");
+    }
+    plan.ledger = Some(ledger);
+    stored.ledger_path = Some(path);
+    Ok(())
+}
+
+async fn run_one(
+    job: &Job,
+    verification: &dyn Verification,
+    repo: &Repository,
+    ctx: &Context,
+    shared: &Shared,
+) -> RunRecord {
+    let started = Utc::now();
+    let clock = tokio::time::Instant::now();
+    let mut stored = match load_state(job, repo) {
+        Ok(s) => s,
+        Err(e) => {
+            let facts = facts(job, verification, repo, ctx, started);
+            return assemble::error(&facts, Category::Config, e);
         }
-        JobKind::RestoreTest(_) | JobKind::Audit(_) => CheckRead::Structure,
     };
-    // The seed is drawn here so that even a run that fails early records it.
-    let seed = match &job.kind {
-        JobKind::RestoreTest(o) => o.seed.unwrap_or_else(rand::random),
-        JobKind::Check(_) | JobKind::Audit(_) => 0,
-    };
+    let mut plan = verification.plan(&mut stored.state, started);
+    let read = plan.read.clone();
     let facts = assemble::Facts {
-        read: matches!(job.kind, JobKind::Check(_)).then_some(&read),
-        seed,
-        ..facts(job, repo, ctx, started)
+        read: read.as_ref(),
+        seed: plan.seed,
+        ..facts(job, verification, repo, ctx, started)
     };
-    let program = ctx
-        .restic_override
-        .clone()
-        .unwrap_or_else(|| repo.restic.clone());
     tracing::info!(
         job = job.name,
         repository = repo.name,
         "{} {} (read data: {})",
-        job.kind.name(),
+        verification.kind(),
         repo.display_url(),
-        read.describe().unwrap_or_else(|| "none".into())
+        read.as_ref()
+            .and_then(CheckRead::describe)
+            .unwrap_or_else(|| "none".into())
     );
-
-    // The pack ledger of the repository (shared by the check jobs of this state dir).
-    let ledger_path = match (&job.kind, job.outputs.state_dir.as_deref()) {
-        (JobKind::Check(_), Some(dir)) => Some(state::ledger::path(dir, &repo.name)),
-        _ => None,
+    if let Err(e) = load_ledger(job, repo, verification, &mut stored, &mut plan) {
+        return assemble::error(&facts, Category::Config, e);
+    }
+    let ran = locked(
+        job,
+        verification,
+        repo,
+        ctx,
+        shared,
+        &stored,
+        &mut plan,
+        started,
+        clock,
+    )
+    .await;
+    let history = ran
+        .restic_version
+        .as_deref()
+        .map(|v| rto::usable(&stored.state.restore_calls, v, started))
+        .unwrap_or_default();
+    let facts = assemble::Facts {
+        duration_seconds: clock.elapsed().as_secs_f64(),
+        restic_version: ran.restic_version,
+        rto_history: &history,
+        ..facts
     };
-    let mut ledger = match ledger_path.as_deref().map(state::ledger::load) {
-        Some(Ok((l, warning))) => {
-            if let Some(w) = warning {
-                tracing::warn!("{w}");
-            }
-            Some(l)
-        }
-        Some(Err(e)) => {
-            return assemble::error(&facts, Category::Config, e.to_string());
-        }
-        None => None,
+    let completed = ran.result.is_ok();
+    let mut record = assemble::build(&facts, ran.result);
+    settle(&mut stored, &mut plan, &record, &facts, completed, started);
+    assemble::with_state(&mut record, &stored.state, plan.rotation.as_ref());
+    if ctx.drill {
+        tracing::info!(
+            job = job.name,
+            "fire drill: no state saved (last run, rotation, pack ledger and RTO calls are as before)"
+        );
+        return record;
+    }
+    save(stored, plan, completed);
+    record
+}
+
+/// Runs the job with the repository locked and the credentials loaded.
+#[allow(clippy::too_many_arguments)]
+async fn locked(
+    job: &Job,
+    verification: &dyn Verification,
+    repo: &Repository,
+    ctx: &Context,
+    shared: &Shared,
+    stored: &Stored,
+    plan: &mut Plan,
+    started: chrono::DateTime<Utc>,
+    clock: tokio::time::Instant,
+) -> Ran {
+    let failed = |category, message| Ran {
+        result: Err((category, message)),
+        restic_version: None,
     };
     // A job's own `lock-wait` beats the repository's, for this job only.
     let lock_wait = job.lock_wait.unwrap_or(repo.lock_wait);
-    let mut restic_version = None;
-    let result: Result<Work, (Category, String)> = async {
-        // Another restic-verify run (a timer, the daemon) on the same repository waits.
-        let _repo_lock = lock::acquire(&repo.name, repo.url.expose(), lock_wait, &ctx.cancel)
-            .await
-            .map_err(|e| {
+    // Another restic-verify run (a timer, the daemon) on the same repository waits.
+    let _repo_lock =
+        match lock::acquire(&repo.name, repo.url.expose(), lock_wait, &ctx.cancel).await {
+            Ok(l) => l,
+            Err(e) => {
                 let category = match e {
                     lock::Error::Busy { .. } => Category::Locked,
                     lock::Error::Interrupted { .. } => Category::Interrupted,
                     lock::Error::Open { .. } | lock::Error::Unsafe { .. } => Category::Config,
                 };
-                (category, e.to_string())
-            })?;
-        let creds = credentials::load(&credentials::Source {
-            repository: &repo.name,
-            url: &repo.url,
-            password: &repo.password,
-            env_file: repo.env_file.as_deref(),
-        })
-        .map_err(|e| (credentials_category(&e), e.to_string()))?;
-        // The audit reads the repository in process: no restic, no cache.
-        if let JobKind::Audit(settings) = &job.kind {
-            return audit(settings, repo, &creds, ctx, clock, job.timeout).await;
-        }
-        let known = shared.detected.lock().await.get(&program).cloned();
-        let restic = match known {
-            Some(r) => r,
-            None => {
-                let r = Restic::detect(&program)
-                    .await
-                    .map_err(|e| (e.category(), e.to_string()))?;
-                shared
-                    .detected
-                    .lock()
-                    .await
-                    .insert(program.clone(), r.clone());
-                r
+                return failed(category, e.to_string());
             }
         };
-        restic_version = Some(restic.version.to_string());
-        // A run that was killed (SIGKILL, the OOM killer) left its cache behind:
-        // each live run holds a lock on its own.
-        let temp = std::env::temp_dir();
-        restore_test::execute::sweep_leftovers(&temp, CACHE_PREFIX, "a throw-away restic cache");
-        let cache = tempfile::Builder::new()
-            .prefix(CACHE_PREFIX)
-            .tempdir_in(&temp)
-            .map_err(|e| {
-                (
-                    Category::NoSpace,
-                    format!("cannot create a throw-away restic cache in the temp directory: {e}"),
-                )
-            })?;
-        // Held until the cache is removed: no other run's sweep takes it meanwhile.
-        let _cache_lock = restore_test::execute::lock_dir(cache.path());
-        let session = Session {
-            restic: &restic,
-            repository: &repo.name,
-            backend: &repo.backend,
-            credentials: &creds,
-            cache_dir: cache.path(),
-            // A timeout of centuries must not overflow the clock.
-            deadline: clock
-                .checked_add(job.timeout)
-                .unwrap_or(clock + Duration::from_secs(100 * 365 * 86_400)),
-            timeout: job.timeout,
-            cancel: ctx.cancel.clone(),
-            lock_wait,
-            unlock_stale: repo.unlock_stale,
-            retries: repo.retries,
-            grace: ctx.grace,
-            hurry: ctx.hurry.clone(),
-            host: &ctx.host,
-        };
-        match &job.kind {
-            JobKind::Check(opts) => {
-                // `new` reads packs in process: with the password restic would use.
-                let access = match opts.read_data {
-                    ReadData::New { .. } => Some(check::read::Access {
-                        repository: repo.url.clone(),
-                        password: crate::password::resolve(&repo.password, &creds, &ctx.cancel)
-                            .await
-                            .map_err(|e| (Category::Auth, e.to_string()))?,
-                    }),
-                    _ => None,
-                };
-                check::run(
-                    &session,
-                    opts,
-                    &read,
-                    started,
-                    ledger.as_mut(),
-                    access.as_ref(),
-                )
-                .await
-                .map(|r| Work::Check(Box::new(r)))
-                .map_err(|e| (e.category(), creds.redactor.redact(&e.to_string())))
-            }
-            JobKind::RestoreTest(opts) => {
-                let mut res = restore_test::run(&session, opts, seed)
-                    .await
-                    .map_err(|e| (e.category(), creds.redactor.redact(&e.to_string())))?;
-                // Calibration calls for the RTO model: only where they are remembered
-                // (a state dir), when the remembered ones are too few or too old, and
-                // after a sample that restored cleanly.
-                let clean = !res.calls.iter().any(|c| c.failed)
-                    && finding::verdict(&res.findings) == finding::Outcome::Pass;
-                if state_path.is_some()
-                    && !ctx.drill
-                    && clean
-                    && rto::wants_calibration(
-                        &job_state.restore_calls,
-                        &restic.version.to_string(),
-                        started,
-                        &res.probes,
-                    )
-                {
-                    restore_test::calibrate::run(&session, &opts.test_dir, &mut res).await;
-                }
-                Ok(Work::Restore(Box::new(res)))
-            }
-            JobKind::Audit(_) => Err((Category::Internal, "audit ran through restic".into())),
-        }
-    }
-    .await;
-
-    let finished = Utc::now();
-    let completed_check = matches!(result, Ok(Work::Check(_)));
-    let history = restic_version
-        .as_deref()
-        .map(|v| rto::usable(&job_state.restore_calls, v, started))
-        .unwrap_or_default();
-    let facts = assemble::Facts {
-        duration_seconds: clock.elapsed().as_secs_f64(),
-        restic_version,
-        rto_history: &history,
-        ..facts
+    let creds = match credentials::load(&credentials::Source {
+        repository: &repo.name,
+        url: &repo.url,
+        password: &repo.password,
+        env_file: repo.env_file.as_deref(),
+    }) {
+        Ok(c) => c,
+        Err(e) => return failed(credentials_category(&e), e.to_string()),
     };
-    let mut record = assemble::build(&facts, result);
+    let program = ctx
+        .restic_override
+        .clone()
+        .unwrap_or_else(|| repo.restic.clone());
+    let reach = Reach {
+        repo,
+        creds: &creds,
+        program: &program,
+        detected: &shared.detected,
+        started,
+        clock,
+        timeout: job.timeout,
+        lock_wait,
+        cancel: &ctx.cancel,
+        grace: ctx.grace,
+        hurry: ctx.hurry.as_ref(),
+        host: &ctx.host,
+        calibration: (stored.state_path.is_some() && !ctx.drill)
+            .then_some(stored.state.restore_calls.as_slice()),
+    };
+    verification.run(plan, reach).await
+}
+
+/// What a run changes in the job's state: the RTO calls it made, the rotation and
+/// the last full read of a completed check, the last run and the last success.
+fn settle(
+    stored: &mut Stored,
+    plan: &mut Plan,
+    record: &RunRecord,
+    facts: &assemble::Facts<'_>,
+    completed: bool,
+    started: chrono::DateTime<Utc>,
+) {
+    let finished = Utc::now();
+    let job_state = &mut stored.state;
     if let (Some(t), Some(v)) = (&record.restore_test, &facts.restic_version) {
         job_state.restore_calls = rto::remember(
             std::mem::take(&mut job_state.restore_calls),
@@ -652,14 +602,14 @@ async fn run_one(job: &Job, repo: &Repository, ctx: &Context, shared: &Shared) -
             started,
         );
     }
-    if completed_check {
-        if let Some(r) = rotation.as_mut() {
+    if completed {
+        if let Some(r) = plan.rotation.as_mut() {
             r.complete(finished);
             if r.last_cycle_completed == Some(finished) {
                 job_state.last_full_read = Some(finished);
             }
         }
-        if read == CheckRead::All {
+        if facts.read == Some(&CheckRead::All) {
             job_state.last_full_read = Some(finished);
         }
     }
@@ -667,24 +617,20 @@ async fn run_one(job: &Job, repo: &Repository, ctx: &Context, shared: &Shared) -
     if record.outcome == finding::Outcome::Pass {
         job_state.last_success = Some(started);
     }
-    assemble::with_state(&mut record, &job_state, rotation.as_ref());
-    if ctx.drill {
-        tracing::info!(
-            job = job.name,
-            "fire drill: no state saved (last run, rotation, pack ledger and RTO calls are as before)"
-        );
-        return record;
-    }
-    if let (true, Some(path), Some(l)) = (completed_check, &ledger_path, &ledger) {
+}
+
+/// Saves the pack ledger (after a completed run) and the job's state.
+fn save(stored: Stored, plan: Plan, completed: bool) {
+    if let (true, Some(path), Some(l)) = (completed, &stored.ledger_path, &plan.ledger) {
         if let Err(e) = state::ledger::save(path, l) {
             tracing::error!("{e}; the packs this run read will count as unread");
         }
     }
-    job_state.rotation = rotation;
-    if let Some(path) = &state_path {
+    let mut job_state = stored.state;
+    job_state.rotation = plan.rotation;
+    if let Some(path) = &stored.state_path {
         if let Err(e) = state::save(path, &job_state) {
             tracing::error!("{e}; the rotation will repeat this group next time");
         }
     }
-    record
 }

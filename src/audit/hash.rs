@@ -16,7 +16,7 @@ use std::sync::{Mutex, PoisonError};
 use tokio_util::sync::CancellationToken;
 
 use super::content::{self, Job};
-use super::outcome::{Class, Tally};
+use super::outcome::{Class, Collector};
 use super::repo::Trees;
 use super::walk::Cancelled;
 
@@ -84,7 +84,7 @@ struct Found {
 }
 
 impl Found {
-    fn merge_into(&mut self, tally: &Mutex<Tally>) {
+    fn merge_into(&mut self, tally: &Mutex<Collector>) {
         if self.matched == 0 && self.verified.is_empty() && self.listed.is_empty() {
             return;
         }
@@ -104,7 +104,7 @@ impl Found {
 pub(crate) fn worker(
     trees: &dyn Trees,
     rx: &Mutex<Receiver<Vec<Job>>>,
-    tally: &Mutex<Tally>,
+    tally: &Mutex<Collector>,
     immutable: bool,
     cancel: &CancellationToken,
     roots: &[PathBuf],
@@ -209,7 +209,7 @@ mod tests {
 
     #[test]
     fn found_merges_counts_bytes_and_listed_entries_in_one_go() {
-        let tally = Mutex::new(Tally::new(10, false));
+        let tally = Mutex::new(Collector::new(10, false));
         let mut f = Found {
             matched: 2,
             verified: vec![5, 7],

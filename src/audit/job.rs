@@ -9,8 +9,10 @@ use std::path::PathBuf;
 
 use globset::GlobSet;
 
-use super::{AuditOptions, AuditOutcome, Class, Error, SnapshotFilter, SnapshotSelector};
-use crate::finding::{Finding, FindingKind};
+use super::{
+    AuditOptions, AuditOutcome, Class, Error, ErrorKind, SnapshotFilter, SnapshotSelector,
+};
+use crate::finding::{Category, Finding, FindingKind};
 use crate::process;
 use crate::restic;
 use crate::secret::Secret;
@@ -73,6 +75,27 @@ pub enum JobError {
     TimedOut(std::time::Duration),
     #[error("the audit task ended abnormally: {0}")]
     Panicked(String),
+}
+
+impl JobError {
+    /// The category of the run this error stops.
+    pub fn category(&self) -> Category {
+        match self {
+            JobError::Audit(a) => match a.kind() {
+                ErrorKind::Auth => Category::Auth,
+                ErrorKind::NotFound => Category::NotFound,
+                ErrorKind::Network => Category::Network,
+                ErrorKind::Corruption => Category::Corruption,
+                ErrorKind::NotVerified => Category::NotVerified,
+                ErrorKind::Cancelled => Category::Interrupted,
+                ErrorKind::Config => Category::Config,
+                ErrorKind::Other => Category::Internal,
+            },
+            JobError::Zfs(_) => Category::NotFound,
+            JobError::TimedOut(_) => Category::Timeout,
+            JobError::Panicked(_) => Category::Internal,
+        }
+    }
 }
 
 /// Runs the audit of one repository within `limits` (its deadline, the run's

@@ -67,7 +67,7 @@ pub use outcome::{AuditOutcome, Class, Counts, Entry, Root, SnapshotInfo};
 
 use crate::secret::{self, Redactor, Secret};
 use filter::{ResticExcludes, Selection};
-use outcome::Tally;
+use outcome::Collector;
 use prefetch::{CloseOnDrop, Prefetch};
 use repo::{Named, Trees};
 use walk::{Cancelled, Walk};
@@ -236,7 +236,7 @@ pub fn run(opts: &AuditOptions, cancel: &CancellationToken) -> Result<AuditOutco
     cancelled()?;
 
     let immutable = opts.immutable_source;
-    let mut tally = Tally::new(opts.max_entries, immutable);
+    let mut tally = Collector::new(opts.max_entries, immutable);
     tally.progress = crate::progress::Bar::count("auditing the snapshot", "entries");
     let tally = Mutex::new(tally);
     let prefetch = Prefetch::new(&trees);
@@ -343,7 +343,7 @@ fn plan_roots(
     trees: &dyn Trees,
     snap: &rustic_core::repofile::SnapshotFile,
     opts: &AuditOptions,
-    tally: &Mutex<Tally>,
+    tally: &Mutex<Collector>,
 ) -> Result<Vec<(Named, Root)>, Error> {
     let paths: Vec<&String> = snap.paths.iter().collect();
     let single = paths.len() == 1;

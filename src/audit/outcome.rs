@@ -1,7 +1,7 @@
 //! What an audit found, as data: the class of every entry, the counts, and a capped,
 //! deterministic list of the entries that are not `match`.
 //!
-//! `Tally` is the one place results are added; the walker and the hashing workers
+//! `Collector` is the one place results are added; the walker and the hashing workers
 //! share it behind a mutex. The failure policy (`Class::is_failure`) lives here and
 //! nowhere else. This module does no I/O.
 
@@ -274,7 +274,7 @@ impl AuditOutcome {
 /// Accumulates results; keeps the `cap` first entries in `Entry` order, so the list
 /// does not depend on the order in which threads finish.
 #[derive(Debug)]
-pub(crate) struct Tally {
+pub(crate) struct Collector {
     pub immutable_source: bool,
     pub counts: Counts,
     pub failures: u64,
@@ -289,9 +289,9 @@ pub(crate) struct Tally {
     pub progress: crate::progress::Bar,
 }
 
-impl Tally {
+impl Collector {
     pub fn new(cap: usize, immutable_source: bool) -> Self {
-        Tally {
+        Collector {
             immutable_source,
             counts: Counts::default(),
             failures: 0,
@@ -383,7 +383,7 @@ mod tests {
 
     #[test]
     fn tally_keeps_failures_first_and_counts_what_the_cap_left_out() {
-        let mut t = Tally::new(2, false);
+        let mut t = Collector::new(2, false);
         t.record("/b".into(), "/s/b".into(), Class::New, String::new());
         t.record("/c".into(), "/s/c".into(), Class::Mismatch, String::new());
         t.record("/a".into(), "/s/a".into(), Class::Changed, String::new());

@@ -31,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 use super::content::{Blob, Job, Listed, Stamp};
 pub(crate) use super::entry::*;
 use super::filter::{ResticExcludes, Selection};
-use super::outcome::{Class, Counts, Tally};
+use super::outcome::{Class, Collector, Counts};
 use super::repo::{resolve_blobs, Named, Trees};
 
 /// The walk was cancelled.
@@ -75,7 +75,7 @@ pub(crate) struct Walk<'a> {
     pub snapshot_ns: i128,
     pub immutable: bool,
     pub cancel: &'a CancellationToken,
-    pub tally: &'a Mutex<Tally>,
+    pub tally: &'a Mutex<Collector>,
     pub submit: &'a dyn Fn(Job) -> Result<(), Cancelled>,
 }
 
@@ -149,7 +149,7 @@ fn list_dir(dir: &Path) -> std::io::Result<Vec<SrcEntry>> {
 }
 
 impl Walk<'_> {
-    fn tally(&self) -> std::sync::MutexGuard<'_, Tally> {
+    fn tally(&self) -> std::sync::MutexGuard<'_, Collector> {
         self.tally
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

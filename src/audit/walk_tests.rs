@@ -183,8 +183,8 @@ fn mirror(fake: &mut FakeTrees, dir: &Path, next: &mut u8, drop: &[&[u8]]) -> ru
 }
 
 /// Runs the walker over `root` (source dir `src`), hashing jobs inline.
-fn walk(fake: &FakeTrees, root: rustic_core::TreeId, src: &Path, snapshot_ns: i128) -> Tally {
-    let tally = Mutex::new(Tally::new(100, false));
+fn walk(fake: &FakeTrees, root: rustic_core::TreeId, src: &Path, snapshot_ns: i128) -> Collector {
+    let tally = Mutex::new(Collector::new(100, false));
     let jobs = std::cell::RefCell::new(Vec::new());
     let submit = |j: Job| {
         jobs.borrow_mut().push(j);
@@ -225,7 +225,7 @@ fn walk(fake: &FakeTrees, root: rustic_core::TreeId, src: &Path, snapshot_ns: i1
     t
 }
 
-fn listed(t: Tally) -> Vec<(String, Class)> {
+fn listed(t: Collector) -> Vec<(String, Class)> {
     t.into_entries()
         .0
         .into_iter()

@@ -34,8 +34,6 @@ use crate::state::atomic::{self, Access};
 
 /// restic's default pack size since 0.14, for backends whose pack sizes are unknown.
 const DEFAULT_PACK_BYTES: u64 = 16 << 20;
-/// The throw-away cache's prefix: the runner's, so its sweep removes a killed one.
-const CACHE_PREFIX: &str = "restic-verify-cache-";
 /// How long listing snapshots and packs may take.
 const TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
@@ -188,17 +186,12 @@ async fn survey(
         .clone()
         .unwrap_or_else(|| repo.restic.clone());
     let restic = Restic::detect(&program).await?;
-    let temp = std::env::temp_dir();
-    let cache = tempfile::Builder::new()
-        .prefix(CACHE_PREFIX)
-        .tempdir_in(&temp)
-        .map_err(|e| {
-            Error::Usage(format!(
-                "cannot create a throw-away restic cache in {}: {e}",
-                temp.display()
-            ))
-        })?;
-    let _cache_lock = crate::restore_test::execute::lock_dir(cache.path());
+    let cache = crate::restic::cache::Cache::create().map_err(|e| {
+        Error::Usage(format!(
+            "cannot create a throw-away restic cache in {}: {e}",
+            std::env::temp_dir().display()
+        ))
+    })?;
     let session = Session {
         restic: &restic,
         repository: &repo.name,

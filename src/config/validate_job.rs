@@ -10,7 +10,7 @@ use super::validate::{Mode, Validator};
 use super::value::{compile_globs, parse_size, zfs_choice};
 use crate::audit::job::{AuditSettings, DEFAULT_MAX_LISTED};
 use crate::restic::args::{ReadData, SnapshotFilter};
-use crate::restore_test::plan::{FileFilter, SampleOptions};
+use crate::restore_test::sampling::{FileFilter, SampleOptions};
 use crate::restore_test::{RestoreOptions, DEFAULT_SAMPLE};
 use crate::sample::Weighting;
 use crate::schedule::{self, Schedule};

@@ -1,7 +1,8 @@
 //! restic, driven as a child process: version detection (`version`), argument
 //! building (`args`), exit codes and stderr classification (`classify`), the typed
 //! calls of one job run on one repository (`session`), lock clean-up (`lock`) and
-//! the JSON restic prints (`json`).
+//! the JSON restic prints (`json`), and the throw-away cache every call uses
+//! (`cache`: made, locked, removed, and swept after killed runs).
 //!
 //! Repository and password reach restic through its environment (never argv);
 //! every call goes through `process`, the one door for child processes (stdin
@@ -10,6 +11,7 @@
 //! files. Argument builders and classification are pure functions with unit tests.
 
 pub mod args;
+pub mod cache;
 pub mod classify;
 mod find;
 pub mod json;
@@ -164,5 +166,26 @@ impl Restic {
             program: program.to_owned(),
             version,
         })
+    }
+}
+
+/// The restic binaries this process has detected, by program (each detected once;
+/// the runs of one process share them).
+#[derive(Debug, Clone, Default)]
+pub struct Detected(std::sync::Arc<tokio::sync::Mutex<std::collections::HashMap<PathBuf, Restic>>>);
+
+impl Detected {
+    /// The detected `program`, detecting it on first use.
+    ///
+    /// # Errors
+    /// As `Restic::detect`.
+    pub async fn get(&self, program: &Path) -> Result<Restic, Error> {
+        let known = self.0.lock().await.get(program).cloned();
+        if let Some(r) = known {
+            return Ok(r);
+        }
+        let r = Restic::detect(program).await?;
+        self.0.lock().await.insert(program.to_owned(), r.clone());
+        Ok(r)
     }
 }

@@ -8,13 +8,14 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
-use nix::fcntl::{Flock, FlockArg, OFlag};
+use nix::fcntl::{Flock, FlockArg};
 
-use super::planner::{self, CostModel, Plan, RestoreCall, Tree};
+use super::call_plan::{self, CostModel, Plan, RestoreCall, Tree};
 use crate::progress;
+use crate::restic::cache::{open_dir, same_inode, sweep_leftovers};
 use crate::restic::restore_output::{restore_line, RestoreLine};
 use crate::restic::{self, Session};
 use crate::rto;
@@ -151,21 +152,6 @@ pub struct RestoreDir {
     lock: Option<Flock<File>>,
 }
 
-/// Opens a directory itself (not a symlink to one), for locking.
-fn open_dir(path: &Path) -> std::io::Result<File> {
-    std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags((OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW).bits())
-        .open(path)
-}
-
-fn same_inode(file: &File, path: &Path) -> bool {
-    match (file.metadata(), std::fs::symlink_metadata(path)) {
-        (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
-        _ => false,
-    }
-}
-
 impl RestoreDir {
     /// Makes `<test-dir>/restic-verify-restore-<random>` and locks it. Between the
     /// `mkdir` and the lock another run's sweep could take the directory for a
@@ -263,58 +249,6 @@ pub fn sweep(test_dir: &Path) {
     sweep_leftovers(test_dir, DIR_PREFIX, "a restore directory");
 }
 
-/// Locks a directory this run made, for as long as the lock is held, so that no
-/// other run's `sweep_leftovers` takes it for a leftover (the runner's throw-away
-/// restic cache). `None` when it cannot be locked: the directory is then only at
-/// risk from a sweep, never a reason to fail the run.
-pub fn lock_dir(path: &Path) -> Option<Flock<File>> {
-    let file = open_dir(path).ok()?;
-    let lock = Flock::lock(file, FlockArg::LockExclusiveNonblock).ok()?;
-    same_inode(&lock, path).then_some(lock)
-}
-
-/// Removes what runs that were killed left in `dir`: directories named
-/// `prefix*`, owned by this user, not symlinks, whose flock can be taken (no live
-/// run holds it). Each removal is logged, naming `what` was removed; a failure to
-/// remove is logged at `warn`, never an error of this run.
-pub fn sweep_leftovers(dir: &Path, prefix: &str, what: &str) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let me = nix::unistd::geteuid().as_raw();
-    for entry in entries.flatten() {
-        if !entry.file_name().to_string_lossy().starts_with(prefix) {
-            continue;
-        }
-        let path = entry.path();
-        let ours = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir() && m.uid() == me);
-        if !ours {
-            continue;
-        }
-        let Ok(file) = open_dir(&path) else {
-            continue;
-        };
-        let Ok(lock) = Flock::lock(file, FlockArg::LockExclusiveNonblock) else {
-            tracing::debug!("{} is in use by another run", path.display());
-            continue;
-        };
-        if !same_inode(&lock, &path) {
-            continue;
-        }
-        match std::fs::remove_dir_all(&path) {
-            Ok(()) => tracing::info!(
-                "removed {}: {what} left by a run that was killed (no live owner)",
-                path.display()
-            ),
-            Err(e) => tracing::warn!(
-                "cannot remove {}, {what} left by a run that was killed: {e}; remove it by hand",
-                path.display()
-            ),
-        }
-        drop(lock);
-    }
-}
-
 /// Where restic puts a tree path under the target.
 pub fn restored_path(target: &Path, tree_path: &str) -> PathBuf {
     target.join(tree_path.trim_start_matches('/'))
@@ -340,9 +274,9 @@ pub fn cost_model(version: restic::Version) -> CostModel {
 }
 
 /// Plans the restore calls of `paths` (those `--include` can address; sizes as
-/// recorded): see `planner::plan`.
+/// recorded): see `call_plan::plan`.
 pub fn plan(paths: &[(String, u64)], tree: &Tree, version: restic::Version) -> Plan {
-    planner::plan(
+    call_plan::plan(
         paths,
         tree,
         &cost_model(version),
@@ -473,10 +407,10 @@ pub async fn restore(
 ) -> Result<RestoreErrors, restic::Error> {
     let mut errors = RestoreErrors::default();
     let wanted: HashSet<&str> = files.iter().map(String::as_str).collect();
-    // Two calls at once (`planner::LANES`): most of a call is opening the repository
+    // Two calls at once (`call_plan::LANES`): most of a call is opening the repository
     // and loading the index on one core. A failed call stops the next ones; its
     // partner finishes (dropping it would SIGKILL restic and leave its lock behind).
-    for pair in calls.chunks(planner::LANES) {
+    for pair in calls.chunks(call_plan::LANES) {
         let outcomes = match pair {
             [a, b] => {
                 let (ra, rb) = tokio::join!(
@@ -645,27 +579,6 @@ mod tests {
         want.sort();
         assert_eq!(entries(t), want);
         assert!(elsewhere.path().join("precious").exists());
-    }
-
-    #[test]
-    fn sweep_leftovers_of_another_prefix_spares_locked_directories() {
-        let t = tempfile::tempdir().expect("tempdir");
-        let (dead, live) = (t.path().join("cache-dead"), t.path().join("cache-live"));
-        std::fs::create_dir_all(dead.join("sub")).expect("mkdir");
-        std::fs::create_dir(&live).expect("mkdir");
-        let lock = lock_dir(&live).expect("lock");
-        assert!(
-            lock_dir(&live).is_none(),
-            "a locked directory cannot be locked again"
-        );
-        sweep_leftovers(t.path(), "cache-", "a cache");
-        assert!(!dead.exists(), "the unlocked leftover is removed");
-        assert!(live.exists(), "the locked one stays");
-        sweep(t.path());
-        assert!(live.exists(), "the restore prefix does not match");
-        drop(lock);
-        sweep_leftovers(t.path(), "cache-", "a cache");
-        assert!(!live.exists(), "unlocked, it is a leftover");
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The full restore drill (`full = true`, `--full`, `--sample-percent 100`): every
+//! The full restore (`full = true`, `--full`, `--sample-percent 100`): every
 //! selected file of the snapshot restored by ONE `restic restore` call without
 //! per-file includes (the whole snapshot, or for an `include`/`exclude` subset the
 //! few whole directories the planner picks), then every regular file compared with
@@ -20,17 +20,18 @@ use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::Instant;
 
+use super::call_plan::{self, Tree};
 use super::execute::{self, RestoreErrors};
-use super::plan::{Candidate, Sample};
-use super::planner::{self, Tree};
-use super::progress::Progress;
-use super::verify::{self, Tally};
-use super::{restic_findings, Error, FullRestore, RestoreOptions, RestoreResult};
+use super::full_progress::Progress;
+use super::sampling::{Candidate, Sample};
+use super::verify::{self, FloorCounts};
+use super::wrap_up::{self, Tested};
+use super::{Error, FullRestore, Listing, RestoreOptions, RestoreResult};
 use crate::compare::{Class, Expected, FileResult, Stop, Stopped};
-use crate::finding::{Finding, FindingKind};
 use crate::restic::json::Snapshot;
 use crate::restic::session::{RestoreEvent, RestoreSpec};
 use crate::restic::Session;
+use crate::rto;
 use crate::source::{self, Resolved};
 
 /// Per-file findings listed in a record at most; the rest are counted in one more.
@@ -79,6 +80,32 @@ const RESTORED_DONE: u8 = 2;
 const RESTORED_QUEUED: u8 = 4;
 
 impl Shared {
+    fn new(
+        files: Vec<Candidate>,
+        dir: &execute::RestoreDir,
+        map: Resolved,
+        stop: Stop,
+        progress: Progress,
+    ) -> Shared {
+        let n = files.len();
+        let mut by_path: Vec<u32> = (0..n as u32).collect();
+        by_path.sort_by(|a, b| files[*a as usize].path.cmp(&files[*b as usize].path));
+        Shared {
+            files,
+            by_path,
+            source: (0..n).map(|_| OnceLock::new()).collect(),
+            restored: (0..n).map(|_| OnceLock::new()).collect(),
+            state: (0..n).map(|_| AtomicU8::new(0)).collect(),
+            queue: Mutex::new(Queue::default()),
+            wake: Condvar::new(),
+            target: dir.path().to_owned(),
+            map,
+            stop,
+            progress,
+            compared: AtomicUsize::new(0),
+        }
+    }
+
     fn find(&self, path: &str) -> Option<usize> {
         self.by_path
             .binary_search_by(|i| self.files[*i as usize].path.as_str().cmp(path))
@@ -180,9 +207,9 @@ impl Shared {
 /// Runs `workers` hash workers until the queue is closed and drained.
 ///
 /// Each worker runs on a thread of its own at a lower CPU priority (`YIELD_NICE`):
-/// restic's restore is the drill's critical path, and the workers are to use the
+/// restic's restore is the full restore's critical path, and the workers are to use the
 /// cores it leaves idle rather than slow it down. Measured at `baa40bb`, restic 0.18,
-/// warm page cache: restic's restore took 1.30x as long inside the drill as alone
+/// warm page cache: restic's restore took 1.30x as long inside the full restore as alone
 /// (29.7-30.1 s vs 22.9 s) while the workers competed with it as equals.
 fn run_workers(shared: &Shared, workers: usize) -> Result<(), verify::VerifyError> {
     let ids: Vec<usize> = (0..workers.max(1)).collect();
@@ -198,7 +225,7 @@ fn run_workers(shared: &Shared, workers: usize) -> Result<(), verify::VerifyErro
 const YIELD_NICE: i32 = 10;
 
 /// Lowers the calling thread's priority by `YIELD_NICE` (Linux: per thread, allowed
-/// to any user; it cannot be raised back, so only threads that end with the drill
+/// to any user; it cannot be raised back, so only threads that end with the full restore
 /// call it). A refusal changes nothing but speed, so it is logged, not raised.
 fn yield_to_restic() {
     use rustix::process::{getpriority_process, setpriority_process};
@@ -209,18 +236,6 @@ fn yield_to_restic() {
     }
 }
 
-fn stop_error(e: verify::VerifyError, session: &Session<'_>) -> Error {
-    match e {
-        verify::VerifyError::Stopped(Stopped::Deadline) => Error::TimedOut {
-            after: session.timeout,
-        },
-        verify::VerifyError::Stopped(Stopped::Cancelled) => Error::Interrupted,
-        verify::VerifyError::Panicked(what) => {
-            Error::Internal(format!("a hash worker panicked: {what}"))
-        }
-    }
-}
-
 /// Whether the file filter selects every regular file (then the restore needs no
 /// include at all).
 fn selects_everything(opts: &RestoreOptions) -> bool {
@@ -228,23 +243,151 @@ fn selects_everything(opts: &RestoreOptions) -> bool {
     f.include.is_none() && f.exclude.is_none() && f.min_size.is_none() && f.max_size.is_none()
 }
 
-// LONG: over 150 lines, kept whole for now: issue #21 (the redesign) splits it with
-// the job interface; splitting it alone would churn code that redesign replaces.
-/// Runs the full drill on the pinned snapshot: `sample` holds every selected file.
+/// The full restore planned: every selected file, the one restic call, and the
+/// files `restic dump` writes (names `--include` cannot express).
+struct Planned {
+    files: Vec<Candidate>,
+    call: call_plan::RestoreCall,
+    dumped: Vec<String>,
+    /// Files and bytes the call and the dumps write.
+    files_written: u64,
+    bytes_written: u64,
+    /// The filter selects every file: the call restores the whole snapshot.
+    everything: bool,
+    need: execute::Need,
+}
+
+/// Runs the full restore on the pinned snapshot: the listing's sample holds every
+/// selected file.
 ///
 /// # Errors
 /// As `restore_test::run`.
-#[allow(clippy::too_many_lines)]
-pub(super) async fn drill(
+pub(super) async fn run(
     session: &Session<'_>,
     opts: &RestoreOptions,
-    seed: u64,
-    snapshot: Snapshot,
-    sample: Sample,
-    tree: &Tree,
+    listing: Listing,
     map: Resolved,
 ) -> Result<RestoreResult, Error> {
-    let population = sample.population;
+    let Listing {
+        snapshot,
+        seed,
+        sample,
+        tree,
+        whole,
+        ..
+    } = listing;
+    let restore_size = tree.total().bytes;
+    let always_missing = sample.always_missing.clone();
+    let (population, unaddressable) = (sample.population, sample.unaddressable);
+    let mut planned = plan(session, opts, sample, &tree, &snapshot)?;
+    drop(tree);
+    let dir = execute::prepare_for(&opts.test_dir, &planned.need)?;
+    log_plan(&snapshot, &planned);
+    let n = planned.files.len();
+    let progress = Progress::new(
+        opts.progress,
+        n as u64,
+        session.restic.version >= crate::restic::Version::new(0, 16, 0),
+    );
+    let _clear = super::full_progress::ClearOnDrop(progress.clone());
+    let workers = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+    // The job's deadline and cancellation, and a stop of our own for the workers
+    // when the restore ends early.
+    let halt = session.cancel.child_token();
+    let _halt_on_exit = halt.clone().drop_guard();
+    let shared = Arc::new(Shared::new(
+        std::mem::take(&mut planned.files),
+        &dir,
+        map.clone(),
+        Stop {
+            deadline: Some(session.deadline.into_std()),
+            cancel: Some(halt.clone()),
+        },
+        progress.clone(),
+    ));
+    let pool = {
+        let s = Arc::clone(&shared);
+        tokio::task::spawn_blocking(move || run_workers(&s, workers))
+    };
+    let started = Instant::now();
+    let (restored, restore_seconds) =
+        restore(session, &snapshot.id, &planned, &dir, &shared, &progress).await;
+    let errors = finish_hashing(restored, &shared, &dir, &halt, pool, session).await?;
+    tracing::debug!(
+        "full drill: hashing finished {:.1} s after the restore",
+        started.elapsed().as_secs_f64() - restore_seconds
+    );
+    let judging = Instant::now();
+    let judged = judge(&shared, &dir, &errors, workers, opts.verbose_results)
+        .map_err(|e| Error::stopped(e, session.timeout))?;
+    progress.finish();
+    tracing::debug!(
+        "full drill: {n} file(s) judged in {:.1} s",
+        judging.elapsed().as_secs_f64()
+    );
+    let (full, call) = measured(&planned, restore_seconds);
+    let pinned = wrap_up::Pinned {
+        snapshot,
+        seed,
+        population,
+        unaddressable,
+        always_missing,
+        restore_size,
+        map,
+    };
+    let tested = Tested {
+        results: judged.results,
+        warned: judged.warned,
+        tally: judged.tally,
+        drawn: n,
+        max_file_findings: MAX_FILE_FINDINGS,
+        unmatched: errors.unmatched,
+        dir,
+        bytes_restored: judged.bytes_restored,
+        restore_seconds,
+        elided_matches: judged.matched,
+        replacement_draws: 0,
+        max_replacement_draws: 0,
+        full: Some(full),
+        calls: vec![call],
+        target: whole,
+        probes: Vec::new(),
+    };
+    Ok(wrap_up::wrap_up(opts, pinned, tested))
+}
+
+/// The one restore call, as measured, and timed for the RTO model: the measured
+/// RTO when it restored the whole snapshot, a dense calibration call of the model
+/// when a subset.
+fn measured(planned: &Planned, seconds: f64) -> (FullRestore, rto::Call) {
+    let full = FullRestore {
+        seconds,
+        files: planned.files_written,
+        bytes: planned.bytes_written,
+        whole_snapshot: planned.everything,
+    };
+    let call = rto::Call {
+        kind: if full.whole_snapshot {
+            rto::CallKind::Full
+        } else {
+            rto::CallKind::Subtree
+        },
+        files: full.files,
+        bytes: full.bytes,
+        seconds,
+        failed: false,
+    };
+    (full, call)
+}
+
+/// Plans the one restore call over every selected file, and the dumps beside it.
+fn plan(
+    session: &Session<'_>,
+    opts: &RestoreOptions,
+    sample: Sample,
+    tree: &Tree,
+    snapshot: &Snapshot,
+) -> Result<Planned, Error> {
     let mut files: Vec<Candidate> = sample.chosen;
     files.extend(sample.always);
     files.sort_by(|a, b| a.path.cmp(&b.path));
@@ -258,7 +401,7 @@ pub(super) async fn drill(
     let version = session.restic.version;
     let listed: Vec<(String, u64)> = plain.iter().map(|c| (c.path.clone(), c.size)).collect();
     let everything = selects_everything(opts);
-    let plan = planner::plan_single(
+    let plan = call_plan::plan_single(
         &listed,
         tree,
         &execute::cost_model(version),
@@ -274,33 +417,42 @@ pub(super) async fn drill(
     };
     // Files the call does not write (names `--include` cannot express, outside the
     // directories restored whole) come from `restic dump`.
-    let covered = |p: &str| planner_covers(&call, p);
-    let dumped: Vec<String> = special
+    let dumps: Vec<&&Candidate> = special
         .iter()
-        .filter(|c| !covered(&c.path))
-        .map(|c| c.path.clone())
+        .filter(|c| !planner_covers(&call, &c.path))
         .collect();
-    let (dump_bytes, dump_disk) = special
-        .iter()
-        .filter(|c| !covered(&c.path))
-        .fold((0u64, 0u64), |(b, d), c| {
-            (b + c.size, d + planner::on_disk(c.size))
-        });
+    let dumped: Vec<String> = dumps.iter().map(|c| c.path.clone()).collect();
+    let dump_bytes: u64 = dumps.iter().map(|c| c.size).sum();
+    let dump_disk: u64 = dumps.iter().map(|c| call_plan::on_disk(c.size)).sum();
+    let files_written = plan.files + dumped.len() as u64;
+    let bytes_written = plan.bytes + dump_bytes;
     let need = execute::Need {
         bytes: plan.disk + dump_disk,
         inodes: plan.nodes + dumped.len() as u64,
         what: format!(
             "a full restore of snapshot {} ({} files, {} bytes)",
             snapshot.short(),
-            plan.files + dumped.len() as u64,
-            plan.bytes + dump_bytes
+            files_written,
+            bytes_written
         ),
     };
-    let dir = execute::prepare_for(&opts.test_dir, &need)?;
+    Ok(Planned {
+        files,
+        call,
+        dumped,
+        files_written,
+        bytes_written,
+        everything,
+        need,
+    })
+}
+
+fn log_plan(snapshot: &Snapshot, planned: &Planned) {
+    let call = &planned.call;
     tracing::info!(
         "full drill of snapshot {}: {} file(s) to compare, one restic call{}{}",
         snapshot.short(),
-        files.len(),
+        planned.files.len(),
         if call.root.is_empty() {
             String::new()
         } else {
@@ -312,49 +464,65 @@ pub(super) async fn drill(
             format!(" with {} directory/file include(s)", call.includes.len())
         }
     );
+}
 
-    let progress = Progress::new(
-        opts.progress,
-        files.len() as u64,
-        version >= crate::restic::Version::new(0, 16, 0),
-    );
-    let _clear = super::progress::ClearOnDrop(progress.clone());
-    let n = files.len();
-    let mut by_path: Vec<u32> = (0..n as u32).collect();
-    by_path.sort_by(|a, b| files[*a as usize].path.cmp(&files[*b as usize].path));
-    // The job's deadline and cancellation, and a stop of our own for the workers
-    // when the drill ends early.
-    let halt = session.cancel.child_token();
-    let _halt_on_exit = halt.clone().drop_guard();
-    let shared = Arc::new(Shared {
-        files,
-        by_path,
-        source: (0..n).map(|_| OnceLock::new()).collect(),
-        restored: (0..n).map(|_| OnceLock::new()).collect(),
-        state: (0..n).map(|_| AtomicU8::new(0)).collect(),
-        queue: Mutex::new(Queue::default()),
-        wake: Condvar::new(),
-        target: dir.path().to_owned(),
-        map: map.clone(),
-        stop: Stop {
-            deadline: Some(session.deadline.into_std()),
-            cancel: Some(halt.clone()),
-        },
-        progress: progress.clone(),
-        compared: AtomicUsize::new(0),
-    });
-    let workers = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
-    let pool = {
-        let s = Arc::clone(&shared);
-        tokio::task::spawn_blocking(move || run_workers(&s, workers))
+/// The one restore call (completed items go to the workers as restic reports
+/// them), then the dumps: restic's per-file errors, and the call's wall time.
+async fn restore(
+    session: &Session<'_>,
+    snapshot_id: &str,
+    planned: &Planned,
+    dir: &execute::RestoreDir,
+    shared: &Arc<Shared>,
+    progress: &Progress,
+) -> (Result<RestoreErrors, Error>, f64) {
+    let started = Instant::now();
+    let restored = restore_call(session, snapshot_id, &planned.call, dir, shared, progress).await;
+    let seconds = started.elapsed().as_secs_f64();
+    progress.restore_done(seconds);
+    let mut errors = match restored {
+        Ok(e) => e,
+        Err(e) => return (Err(e), seconds),
     };
+    if !planned.dumped.is_empty() {
+        let dumped = execute::restore(
+            session,
+            snapshot_id,
+            dir.path(),
+            &[],
+            &[],
+            &planned.dumped,
+            &crate::progress::Bar::hidden(),
+        )
+        .await;
+        match dumped {
+            Ok(e) => {
+                for (p, whys) in e.by_path {
+                    for why in whys {
+                        errors.add(p.clone(), why);
+                    }
+                }
+            }
+            Err(e) => return (Err(e.into()), seconds),
+        }
+    }
+    (Ok(errors), seconds)
+}
 
-    // The one restore call; completed items go to the workers as restic reports them.
+/// The one `restic restore` call.
+async fn restore_call(
+    session: &Session<'_>,
+    snapshot_id: &str,
+    call: &call_plan::RestoreCall,
+    dir: &execute::RestoreDir,
+    shared: &Arc<Shared>,
+    progress: &Progress,
+) -> Result<RestoreErrors, Error> {
     let (snapshot_arg, call_target) = if call.root.is_empty() {
-        (snapshot.id.clone(), dir.path().to_owned())
+        (snapshot_id.to_owned(), dir.path().to_owned())
     } else {
         (
-            format!("{}:{}", snapshot.id, call.root),
+            format!("{snapshot_id}:{}", call.root),
             execute::restored_path(dir.path(), &call.root),
         )
     };
@@ -365,7 +533,7 @@ pub(super) async fn drill(
         .collect();
     let root = call.root.clone();
     let is_file = {
-        let s = Arc::clone(&shared);
+        let s = Arc::clone(shared);
         let root = root.clone();
         move |p: &str| s.find(&format!("{root}{p}")).is_some()
     };
@@ -377,8 +545,7 @@ pub(super) async fn drill(
         is_file: &is_file,
         events: true,
     };
-    let started = Instant::now();
-    let restored = session
+    let out = session
         .restore_with(&spec, &mut |e| match e {
             RestoreEvent::Restored(item) => {
                 if let Some(i) = shared.find(&format!("{root}{item}")) {
@@ -392,46 +559,29 @@ pub(super) async fn drill(
                 total_bytes,
             } => progress.restored(files_restored, total_files, bytes_restored, total_bytes),
         })
-        .await;
-    let restore_seconds = started.elapsed().as_secs_f64();
-    progress.restore_done(restore_seconds);
+        .await?;
     let mut errors = RestoreErrors::default();
-    let outcome: Result<(), Error> = match restored {
-        Ok(out) => {
-            for (p, why) in out.errors {
-                errors.add(format!("{root}{p}"), why);
-            }
-            errors.unmatched.extend(out.unmatched);
-            if dumped.is_empty() {
-                Ok(())
-            } else {
-                execute::restore(
-                    session,
-                    &snapshot.id,
-                    dir.path(),
-                    &[],
-                    &[],
-                    &dumped,
-                    &crate::progress::Bar::hidden(),
-                )
-                .await
-                .map(|e| {
-                    for (p, whys) in e.by_path {
-                        for why in whys {
-                            errors.add(p.clone(), why);
-                        }
-                    }
-                })
-                .map_err(Error::from)
-            }
-        }
-        Err(e) => Err(e.into()),
-    };
-    match &outcome {
-        Ok(()) => {
-            // The rest of the restored side, in listing order (restic < 0.17 reports
-            // nothing per file; items it did report are already queued or done).
-            for i in 0..n {
+    for (p, why) in out.errors {
+        errors.add(format!("{root}{p}"), why);
+    }
+    errors.unmatched.extend(out.unmatched);
+    Ok(errors)
+}
+
+/// After the restore: queues the rest of the restored side (in listing order;
+/// restic < 0.17 reports nothing per file, and items it did report are already
+/// queued or done) and waits for the workers; a failed restore stops them first.
+async fn finish_hashing(
+    restored: Result<RestoreErrors, Error>,
+    shared: &Shared,
+    dir: &execute::RestoreDir,
+    halt: &tokio_util::sync::CancellationToken,
+    pool: tokio::task::JoinHandle<Result<(), verify::VerifyError>>,
+    session: &Session<'_>,
+) -> Result<RestoreErrors, Error> {
+    match &restored {
+        Ok(errors) => {
+            for i in 0..shared.files.len() {
                 let reasons = errors
                     .by_path
                     .get(&shared.files[i].path)
@@ -442,39 +592,54 @@ pub(super) async fn drill(
                     shared.done(i, RESTORED_DONE);
                 }
             }
-            shared.close();
         }
-        Err(_) => {
-            halt.cancel();
-            shared.close();
-        }
+        Err(_) => halt.cancel(),
     }
+    shared.close();
     let pooled = pool
         .await
         .map_err(|e| Error::Internal(format!("the comparison task failed: {e}")));
-    outcome?;
-    pooled?.map_err(|e| stop_error(e, session))?;
-    tracing::debug!(
-        "full drill: hashing finished {:.1} s after the restore",
-        started.elapsed().as_secs_f64() - restore_seconds
-    );
-    let judging = Instant::now();
+    let errors = restored?;
+    pooled?.map_err(|e| Error::stopped(e, session.timeout))?;
+    Ok(errors)
+}
 
-    // Judge every file now that restic has finished (errors, permission bits).
-    let mut results: Vec<FileResult> = Vec::new();
-    let mut tally = Tally {
-        drawn: n,
-        ..Tally::default()
+/// Every file judged, now that restic has finished (errors, permission bits).
+struct Judged {
+    /// The files the record lists (all with `verbose-results`, else those that
+    /// are not plain matches).
+    results: Vec<FileResult>,
+    /// Matches with a metadata warning (without `verbose-results`).
+    warned: Vec<FileResult>,
+    tally: FloorCounts,
+    /// Plain matches left out of `results`.
+    matched: u64,
+    bytes_restored: u64,
+}
+
+/// Judges every file in parallel rounds of `CONCLUDE_CHUNK`.
+fn judge(
+    s: &Shared,
+    dir: &execute::RestoreDir,
+    errors: &RestoreErrors,
+    workers: usize,
+    verbose: bool,
+) -> Result<Judged, verify::VerifyError> {
+    let n = s.files.len();
+    let mut out = Judged {
+        results: Vec::new(),
+        warned: Vec::new(),
+        tally: FloorCounts {
+            drawn: n,
+            ..FloorCounts::default()
+        },
+        matched: 0,
+        bytes_restored: 0,
     };
-    let mut matched = 0u64;
-    let mut bytes_restored = 0u64;
-    let mut warned: Vec<FileResult> = Vec::new();
     let ids: Vec<usize> = (0..n).collect();
-    let immutable = map.immutable();
+    let immutable = s.map.immutable();
+    let target = dir.path();
     for chunk in ids.chunks(CONCLUDE_CHUNK) {
-        let s = &shared;
-        let target = dir.path();
-        let errors = &errors;
         let judged = verify::parallel(chunk, workers, move |&i| {
             let c = &s.files[i];
             let reasons = errors.by_path.get(&c.path).map_or(&[][..], Vec::as_slice);
@@ -495,156 +660,38 @@ pub(super) async fn drill(
             Ok(verify::conclude(
                 c, target, reasons, hashed, expected, immutable,
             ))
-        })
-        .map_err(|e| stop_error(e, session))?;
+        })?;
         for r in judged {
             match r.class {
-                Class::Match | Class::Mismatch => tally.verified += 1,
-                Class::SourceMissing => tally.missing += 1,
-                Class::Changed => tally.changed += 1,
+                Class::Match | Class::Mismatch => out.tally.verified += 1,
+                Class::SourceMissing => out.tally.missing += 1,
+                Class::Changed => out.tally.changed += 1,
                 _ => {}
             }
             if r.restored_sha256.is_some() {
-                bytes_restored += r.size;
+                out.bytes_restored += r.size;
             }
-            if r.class == Class::Match && !opts.verbose_results && r.warning.is_none() {
-                matched += 1;
-            } else if r.class == Class::Match && !opts.verbose_results {
-                warned.push(r);
+            if r.class == Class::Match && !verbose && r.warning.is_none() {
+                out.matched += 1;
+            } else if r.class == Class::Match && !verbose {
+                out.warned.push(r);
             } else {
-                results.push(r);
+                out.results.push(r);
             }
         }
     }
-    progress.finish();
-    tracing::debug!(
-        "full drill: {n} file(s) judged in {:.1} s",
-        judging.elapsed().as_secs_f64()
-    );
-    let mut findings = file_findings(&results);
-    let mut with_warnings = results.clone();
-    with_warnings.extend(warned.iter().cloned());
-    findings.extend(restic_findings(
-        &with_warnings,
-        &errors.unmatched,
-        dir.path(),
-    ));
-    drop(with_warnings);
-    // Matches with a metadata warning are kept in the record (as a sampled test
-    // keeps every file that is not a plain match).
-    results.extend(warned);
-    results.sort_by(|a, b| a.path.cmp(&b.path));
-    for missing in &sample.always_missing {
-        findings.push(Finding::fail(
-            FindingKind::RestoreFailed,
-            format!(
-                "{missing}: listed in `always` but not in snapshot {}",
-                snapshot.short()
-            ),
-        ));
-    }
-    let floor = opts
-        .min_verified
-        .unwrap_or_else(|| super::default_min_verified(n));
-    let missing_root = verify::common_dir(
-        results
-            .iter()
-            .filter(|f| f.class == Class::SourceMissing)
-            .map(|f| map.expected_path(&f.path))
-            .collect::<Vec<_>>()
-            .iter()
-            .map(PathBuf::as_path),
-    );
-    let shortfall = verify::shortfall_of(tally, floor, population, missing_root.as_deref());
-    tracing::info!(
-        "full drill: restic restored in {restore_seconds:.1} s; {} of {n} file(s) verified",
-        tally.verified
-    );
-    let kept = if opts.keep {
-        let p = dir.keep();
-        tracing::info!("restored files kept in {}", p.display());
-        Some(p)
-    } else {
-        let removing = Instant::now();
-        drop(dir);
-        tracing::debug!(
-            "full drill: restore directory removed in {:.1} s",
-            removing.elapsed().as_secs_f64()
-        );
-        None
-    };
-    Ok(RestoreResult {
-        snapshot,
-        seed,
-        population,
-        unaddressable: sample.unaddressable,
-        files: results,
-        elided_matches: matched,
-        bytes_restored,
-        restore_seconds,
-        snapshot_restore_size: Some(tree.total().bytes),
-        findings,
-        kept,
-        source: super::source_label(opts, &map),
-        verified: tally.verified as u64,
-        min_verified: floor as u64,
-        replacement_draws: 0,
-        max_replacement_draws: 0,
-        shortfall,
-        full: Some(FullRestore {
-            seconds: restore_seconds,
-            files: plan.files + dumped.len() as u64,
-            bytes: plan.bytes + dump_bytes,
-            whole_snapshot: everything,
-        }),
-        // Filled in by the caller (`super::run`).
-        calls: Vec::new(),
-        target: crate::rto::Target::default(),
-        probes: Vec::new(),
-    })
+    Ok(out)
 }
 
 /// Whether `call` writes `path`: below its start, and either without includes or
 /// at or under one of them.
-fn planner_covers(call: &planner::RestoreCall, path: &str) -> bool {
+fn planner_covers(call: &call_plan::RestoreCall, path: &str) -> bool {
     let below = |dir: &str| {
         dir.is_empty()
             || path == dir
             || (path.starts_with(dir) && path.as_bytes().get(dir.len()) == Some(&b'/'))
     };
     below(&call.root) && (call.includes.is_empty() || call.includes.iter().any(|i| below(i)))
-}
-
-/// One finding per damaged file (mismatch, restore failed), at most
-/// `MAX_FILE_FINDINGS`, then one that counts the rest.
-fn file_findings(results: &[FileResult]) -> Vec<Finding> {
-    let mut out = Vec::new();
-    let mut more = 0usize;
-    for f in results {
-        let finding = match f.class {
-            Class::Mismatch => Finding::fail(
-                FindingKind::RestoreMismatch,
-                format!("{}: restored bytes differ from the source, whose size and mtime are unchanged since the backup", f.path),
-            ),
-            Class::RestoreFailed => Finding::fail(
-                FindingKind::RestoreFailed,
-                format!("{}: {}", f.path, f.detail.as_deref().unwrap_or("restore failed")),
-            ),
-            _ => continue,
-        };
-        if out.len() < MAX_FILE_FINDINGS {
-            out.push(finding);
-        } else {
-            more += 1;
-        }
-    }
-    if more > 0 {
-        out.push(Finding::fail(
-            FindingKind::RestoreFailed,
-            format!("{more} more damaged file(s); the record lists every one"),
-        ));
-    }
-    out
 }
 
 #[cfg(test)]

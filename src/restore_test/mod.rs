@@ -2,17 +2,21 @@
 //! `restic ls`, set aside files that changed since the backup (and draw a bounded
 //! number of replacements), restore the rest with restic into a private directory,
 //! compare, classify, and say whether enough was verified (`min-verified`).
-//! Plan → execute → verify, and nothing else; a full drill (`full`) restores every
-//! selected file in one restic call (`full`).
+//! Pin and list (`sampling`: the snapshot and the sample, pure), then either the
+//! sampled test (`sampled`: set aside, restore with the calls `call_plan` picks,
+//! compare) or the full restore (`full`: every selected file in one restic call),
+//! both ending in `wrap_up` (findings, floor, result).
 
 pub mod calibrate;
+pub mod call_plan;
 pub mod execute;
 pub mod full;
-pub mod plan;
-pub mod planner;
-pub mod progress;
+pub mod full_progress;
+mod sampled;
+pub mod sampling;
 pub mod tree;
 pub mod verify;
+mod wrap_up;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -23,7 +27,7 @@ use rand::SeedableRng;
 
 use crate::compare::Class;
 use crate::compare::FileResult;
-use crate::compare::{Stop, Stopped};
+use crate::compare::Stopped;
 use crate::finding::{Category, Finding, FindingKind};
 use crate::restic::args::SnapshotFilter;
 use crate::restic::{self, json::Snapshot, Session};
@@ -31,7 +35,7 @@ use crate::rto;
 use crate::source::PathMap;
 use crate::source::SourceKind;
 use crate::zfs;
-use plan::{FileFilter, SampleOptions};
+use sampling::{FileFilter, SampleOptions};
 
 /// Knobs of a restore-test job.
 #[derive(Debug, Clone)]
@@ -55,7 +59,7 @@ pub struct RestoreOptions {
     /// The test passes only when at least this many files were restored and
     /// compared; `None`: half the sample drawn (rounded up), at least 1.
     pub min_verified: Option<usize>,
-    /// Restore every selected file in one call and compare them all (a full drill).
+    /// Restore every selected file in one call and compare them all (a full restore).
     pub full: bool,
     /// Draw a progress line on a terminal (the command line sets it; never for
     /// JSON logs, timers or the daemon).
@@ -63,7 +67,7 @@ pub struct RestoreOptions {
 }
 
 impl RestoreOptions {
-    /// Whether this run is a full drill: `full`, or a 100% sample without a byte cap.
+    /// Whether this run is a full restore: `full`, or a 100% sample without a byte cap.
     pub fn is_full(&self) -> bool {
         self.full
             || (self.sample.percent.is_some_and(|p| p >= 100.0) && self.sample.max_bytes.is_none())
@@ -107,6 +111,17 @@ pub enum Error {
 }
 
 impl Error {
+    /// Why comparing stopped: the deadline (`timeout`), a signal, or a bug.
+    fn stopped(e: verify::VerifyError, timeout: std::time::Duration) -> Error {
+        match e {
+            verify::VerifyError::Stopped(Stopped::Deadline) => Error::TimedOut { after: timeout },
+            verify::VerifyError::Stopped(Stopped::Cancelled) => Error::Interrupted,
+            verify::VerifyError::Panicked(what) => {
+                Error::Internal(format!("a hash worker panicked: {what}"))
+            }
+        }
+    }
+
     pub fn category(&self) -> Category {
         match self {
             Error::Restic(e) => e.category(),
@@ -134,7 +149,7 @@ pub struct RestoreResult {
     pub snapshot: Snapshot,
     pub seed: u64,
     pub population: u64,
-    /// Files skipped because their names are not UTF-8 (see `plan::Sample`).
+    /// Files skipped because their names are not UTF-8 (see `sampling::Sample`).
     pub unaddressable: u64,
     pub files: Vec<FileResult>,
     pub bytes_restored: u64,
@@ -154,10 +169,10 @@ pub struct RestoreResult {
     pub max_replacement_draws: u64,
     /// Why fewer than `min_verified` files were verified (`None`: enough were).
     pub shortfall: Option<String>,
-    /// Files that matched but are not in `files` (a full drill keeps only the
+    /// Files that matched but are not in `files` (a full restore keeps only the
     /// files worth reading, unless `verbose-results`).
     pub elided_matches: u64,
-    /// A full drill: the measured restore.
+    /// A full restore: the measured restore.
     pub full: Option<FullRestore>,
     /// Every restore call, timed (the sample's; calibration calls are added by
     /// `calibrate::run`).
@@ -168,7 +183,7 @@ pub struct RestoreResult {
     pub probes: Vec<rto::probe::Probe>,
 }
 
-/// The one restore call of a full drill, as measured: the snapshot's measured
+/// The one restore call of a full restore, as measured: the snapshot's measured
 /// full-restore time when it restored the whole snapshot.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FullRestore {
@@ -205,8 +220,8 @@ impl RestoreResult {
 /// exceed `stats`' by their size.
 struct Stream {
     rng: StdRng,
-    sampler: plan::Sampler,
-    tree: planner::Tree,
+    sampler: sampling::Sampler,
+    tree: call_plan::Tree,
     shape: rto::probe::Shape,
     listed: crate::progress::Bar,
 }
@@ -221,8 +236,8 @@ impl Stream {
         }
         Stream {
             rng: StdRng::seed_from_u64(seed),
-            sampler: plan::Sampler::new(sample, opts.filter_files.clone()),
-            tree: planner::Tree::default(),
+            sampler: sampling::Sampler::new(sample, opts.filter_files.clone()),
+            tree: call_plan::Tree::default(),
             shape: rto::probe::Shape::default(),
             listed: crate::progress::Bar::count("listing the snapshot", "entries"),
         }
@@ -240,9 +255,9 @@ impl Stream {
 
 /// The snapshot to test, from the listing (an unreadable snapshot file is an error).
 fn pin(opts: &RestoreOptions, listed: &restic::SnapshotsOutput) -> Result<Snapshot, Error> {
-    plan::pin_snapshot(&listed.snapshots, &listed.unreadable).map_err(|e| match e {
-        plan::PinError::Unreadable(lines) => Error::SnapshotUnreadable(lines),
-        plan::PinError::NoMatch => Error::NoSnapshot(
+    sampling::pin_snapshot(&listed.snapshots, &listed.unreadable).map_err(|e| match e {
+        sampling::PinError::Unreadable(lines) => Error::SnapshotUnreadable(lines),
+        sampling::PinError::NoMatch => Error::NoSnapshot(
             opts.snapshot
                 .as_ref()
                 .map(|s| format!(" `{s}`"))
@@ -251,9 +266,20 @@ fn pin(opts: &RestoreOptions, listed: &restic::SnapshotsOutput) -> Result<Snapsh
     })
 }
 
-// LONG: over 150 lines, kept whole for now: issue #21 (the redesign) splits it with
-// the job interface; splitting it alone would churn code that redesign replaces.
-/// Runs the restore test.
+/// What the pinned snapshot's listing gave: the sample (every selected file for a
+/// full restore), the tree counts, and the snapshot's shape for the RTO model.
+struct Listing {
+    snapshot: Snapshot,
+    seed: u64,
+    sample: sampling::Sample,
+    tree: call_plan::Tree,
+    /// What a full restore of the snapshot restores.
+    whole: rto::Target,
+    probes: Vec<rto::probe::Probe>,
+}
+
+/// Runs the restore test: pin and list the snapshot, find the source, then the
+/// sampled test (`sampled`) or the full restore (`full`); both end in `wrap_up`.
 ///
 /// # Errors
 /// The test could not run (see `Error::category`).
@@ -262,18 +288,38 @@ pub async fn run(
     opts: &RestoreOptions,
     seed: u64,
 ) -> Result<RestoreResult, Error> {
-    // 0. A run killed outright (SIGKILL, the OOM killer) left its restore directory
-    //    behind: remove what no live run holds.
+    // A run killed outright (SIGKILL, the OOM killer) left its restore directory
+    // behind: remove what no live run holds.
     execute::sweep(&opts.test_dir);
-    // 1. Pin the snapshot once; every later call uses its full ID.
-    // 2. Sample while streaming `restic ls`.
-    // Without an explicit ID, the listing and `ls latest` run at once (the listing
-    // costs ~0.4 s of key derivation and snapshot loading); the stream is kept only
-    // when restic listed the snapshot that the pin chose, else it is read again by
-    // ID. The same seed gives the same sample either way: the stream is the same.
+    let listing = list(session, opts, seed).await?;
+    let snapshot = &listing.snapshot;
+    let map = zfs::resolve(
+        &session.cancel,
+        &opts.source,
+        PathMap::new(&opts.map, &snapshot.paths),
+        snapshot.time.timestamp(),
+        &snapshot.time.to_rfc3339(),
+        snapshot.tags.as_deref().unwrap_or_default(),
+    )
+    .await?;
+    if opts.is_full() {
+        full::run(session, opts, listing, map).await
+    } else {
+        sampled::run(session, opts, listing, map).await
+    }
+}
+
+/// Pins the snapshot once (every later call uses its full ID) and samples while
+/// streaming `restic ls`.
+///
+/// Without an explicit ID, the listing and `ls latest` run at once (the listing
+/// costs ~0.4 s of key derivation and snapshot loading); the stream is kept only
+/// when restic listed the snapshot that the pin chose, else it is read again by
+/// ID. The same seed gives the same sample either way: the stream is the same.
+async fn list(session: &Session<'_>, opts: &RestoreOptions, seed: u64) -> Result<Listing, Error> {
     let mut stream = Stream::new(seed, opts);
     let listing = Instant::now();
-    let pinned = match &opts.snapshot {
+    let snapshot = match &opts.snapshot {
         Some(id) => {
             let listed = session.snapshots_by_id(id).await?;
             let snapshot = pin(opts, &listed)?;
@@ -305,7 +351,6 @@ pub async fn run(
             snapshot
         }
     };
-    let snapshot = pinned;
     tracing::debug!(
         "snapshot {} pinned and listed in {:.1} s",
         snapshot.short(),
@@ -320,7 +365,6 @@ pub async fn run(
     } = stream;
     listed.finish();
     tree.finish();
-    let restore_size = tree.total().bytes;
     let (whole, probes) = shape.finish();
     let sample = sampler.finish();
     if sample.unaddressable > 0 {
@@ -329,224 +373,12 @@ pub async fn run(
             sample.unaddressable
         );
     }
-    let map = zfs::resolve(
-        &session.cancel,
-        &opts.source,
-        PathMap::new(&opts.map, &snapshot.paths),
-        snapshot.time.timestamp(),
-        &snapshot.time.to_rfc3339(),
-        snapshot.tags.as_deref().unwrap_or_default(),
-    )
-    .await?;
-    if opts.is_full() {
-        let mut r = full::drill(session, opts, seed, snapshot, sample, &tree, map).await?;
-        // The drill's one restore call, timed: the measured RTO when it restored the
-        // whole snapshot, a dense calibration call of the RTO model when a subset.
-        if let Some(f) = &r.full {
-            r.calls.push(rto::Call {
-                kind: if f.whole_snapshot {
-                    rto::CallKind::Full
-                } else {
-                    rto::CallKind::Subtree
-                },
-                files: f.files,
-                bytes: f.bytes,
-                seconds: f.seconds,
-                failed: false,
-            });
-        }
-        r.target = whole;
-        return Ok(r);
-    }
-
-    // 3. Set aside files that changed or vanished since the backup; draw a bounded
-    //    number of replacements.
-    let drawn = sample.chosen.len();
-    let floor = opts
-        .min_verified
-        .unwrap_or_else(|| default_min_verified(drawn));
-    let max_replacements = drawn.saturating_mul(MAX_REPLACEMENT_FACTOR);
-    let mut replacements = 0usize;
-    let mut results: Vec<FileResult> = Vec::new();
-    let mut to_restore: Vec<plan::Candidate> = Vec::new();
-    let mut spares = sample.spares.into_iter();
-    let mut budget_used: u64 = sample.chosen.iter().map(|c| c.size).sum();
-    let mut queue: std::collections::VecDeque<plan::Candidate> = sample.chosen.into();
-    while let Some(c) = queue.pop_front() {
-        match verify::precheck(&c, &map) {
-            None => to_restore.push(c),
-            Some(r) => {
-                budget_used -= c.size;
-                results.push(r);
-                if replacements >= max_replacements {
-                    continue;
-                }
-                // A replacement that fits the byte budget, in random order.
-                if let Some(next) = spares.by_ref().find(|s| {
-                    opts.sample
-                        .max_bytes
-                        .is_none_or(|b| budget_used + s.size <= b)
-                }) {
-                    budget_used += next.size;
-                    replacements += 1;
-                    queue.push_back(next);
-                }
-            }
-        }
-    }
-    to_restore.extend(sample.always);
-    if to_restore.is_empty() && results.is_empty() {
-        return Err(Error::NothingToTest(snapshot.short().to_owned()));
-    }
-
-    // 4. Plan the restore calls (whole subtrees where the sample covers much of
-    //    them), then restore into a private directory, removed on every exit path.
-    let (plain, special): (Vec<&plan::Candidate>, Vec<&plan::Candidate>) = to_restore
-        .iter()
-        .partition(|c| restic::args::includable(&c.path));
-    let listed: Vec<(String, u64)> = plain.iter().map(|c| (c.path.clone(), c.size)).collect();
-    let calls = execute::plan(&listed, &tree, session.restic.version);
-    drop(tree);
-    if calls.whole_dirs > 0 {
-        tracing::info!(
-            "restoring {} sampled file(s) with {} restic call(s), {} directory(ies) whole (model: {:.1} s)",
-            listed.len(),
-            calls.calls.len(),
-            calls.whole_dirs,
-            calls.seconds
-        );
-    }
-    let special_paths: Vec<String> = special.iter().map(|c| c.path.clone()).collect();
-    let need: u64 = calls.disk
-        + special
-            .iter()
-            .map(|c| planner::on_disk(c.size))
-            .sum::<u64>();
-    let dir = execute::prepare(&opts.test_dir, need)?;
-    let paths: Vec<String> = listed.into_iter().map(|(p, _)| p).collect();
-    let started = Instant::now();
-    let restoring = crate::progress::Bar::bytes(
-        "restoring the sample",
-        calls.bytes + special.iter().map(|c| c.size).sum::<u64>(),
-    );
-    let errors = if to_restore.is_empty() {
-        execute::RestoreErrors::default()
-    } else {
-        execute::restore(
-            session,
-            &snapshot.id,
-            dir.path(),
-            &calls.calls,
-            &paths,
-            &special_paths,
-            &restoring,
-        )
-        .await?
-    };
-    restoring.finish();
-    let restore_seconds = started.elapsed().as_secs_f64();
-
-    // 5. Compare, in parallel, off the async runtime, under the job's deadline.
-    let stop = Stop {
-        deadline: Some(session.deadline.into_std()),
-        cancel: Some(session.cancel.clone()),
-    };
-    let target = dir.path().to_owned();
-    let map2 = map.clone();
-    let files = to_restore.clone();
-    let errors2 = errors.clone();
-    let comparing = crate::progress::Bar::bytes("comparing", need);
-    let comparing2 = comparing.clone();
-    let verified = tokio::task::spawn_blocking(move || {
-        verify::verify(&files, &target, &errors2, &map2, &stop, &comparing2)
-    })
-    .await
-    .map_err(|e| Error::Internal(format!("the comparison task failed: {e}")))?
-    .map_err(|e| match e {
-        verify::VerifyError::Stopped(Stopped::Deadline) => Error::TimedOut {
-            after: session.timeout,
-        },
-        verify::VerifyError::Stopped(Stopped::Cancelled) => Error::Interrupted,
-        verify::VerifyError::Panicked(what) => {
-            Error::Internal(format!("a hash worker panicked: {what}"))
-        }
-    })?;
-    comparing.finish();
-    if verified.len() != to_restore.len() {
-        return Err(Error::Internal(format!(
-            "{} file(s) were restored but {} compared",
-            to_restore.len(),
-            verified.len()
-        )));
-    }
-    let bytes_restored = verified
-        .iter()
-        .filter(|f| f.restored_sha256.is_some())
-        .map(|f| f.size)
-        .sum();
-    results.extend(verified);
-    results.sort_by(|a, b| a.path.cmp(&b.path));
-
-    let mut findings = Vec::new();
-    for f in &results {
-        match f.class {
-            Class::Mismatch => findings.push(Finding::fail(
-                FindingKind::RestoreMismatch,
-                format!("{}: restored bytes differ from the source, whose size and mtime are unchanged since the backup", f.path),
-            )),
-            Class::RestoreFailed => findings.push(Finding::fail(
-                FindingKind::RestoreFailed,
-                format!("{}: {}", f.path, f.detail.as_deref().unwrap_or("restore failed")),
-            )),
-            _ => {}
-        }
-    }
-    findings.extend(restic_findings(&results, &errors.unmatched, dir.path()));
-    for missing in &sample.always_missing {
-        findings.push(Finding::fail(
-            FindingKind::RestoreFailed,
-            format!(
-                "{missing}: listed in `always` but not in snapshot {}",
-                snapshot.short()
-            ),
-        ));
-    }
-    let missing: Vec<PathBuf> = results
-        .iter()
-        .filter(|f| f.class == Class::SourceMissing)
-        .map(|f| map.expected_path(&f.path))
-        .collect();
-    let missing_root = verify::common_dir(missing.iter().map(PathBuf::as_path));
-    let shortfall = verify::shortfall(&results, floor, sample.population, missing_root.as_deref());
-    let kept = if opts.keep {
-        let p = dir.keep();
-        tracing::info!("restored files kept in {}", p.display());
-        Some(p)
-    } else {
-        drop(dir);
-        None
-    };
-    Ok(RestoreResult {
+    Ok(Listing {
         snapshot,
         seed,
-        population: sample.population,
-        unaddressable: sample.unaddressable,
-        bytes_restored,
-        restore_seconds,
-        snapshot_restore_size: Some(restore_size),
-        findings,
-        kept,
-        source: source_label(opts, &map),
-        verified: verify::verified(&results) as u64,
-        min_verified: floor as u64,
-        replacement_draws: replacements as u64,
-        max_replacement_draws: max_replacements as u64,
-        shortfall,
-        files: results,
-        elided_matches: 0,
-        full: None,
-        calls: errors.calls,
-        target: whole,
+        sample,
+        tree,
+        whole,
         probes,
     })
 }

@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use super::execute::RestoreErrors;
-use super::plan::Candidate;
+use super::sampling::Candidate;
 use crate::compare::FileResult;
 use crate::compare::{self, Class, Expected, HashError, Restored, Stop, Stopped};
 use crate::progress;
@@ -147,7 +147,7 @@ pub fn hash_restored(
 
 /// Classifies one file from what restic said about it (`reasons`), the restored
 /// copy's hash (`None` when restic reported damage, so it was not read) and the
-/// source as read: the policy of a sampled and a full drill alike. Also checks the
+/// source as read: the policy of a sampled and a full restore alike. Also checks the
 /// restored file's permission bits (restic sets them last, after the content).
 pub fn conclude(
     c: &Candidate,
@@ -294,23 +294,23 @@ pub fn shortfall(
     population: u64,
     source_root: Option<&Path>,
 ) -> Option<String> {
-    let count = |class: Class| files.iter().filter(|f| f.class == class).count();
-    shortfall_of(
-        Tally {
-            verified: verified(files),
-            drawn: files.len(),
-            missing: count(Class::SourceMissing),
-            changed: count(Class::Changed),
-        },
-        floor,
-        population,
-        source_root,
-    )
+    shortfall_of(tally(files), floor, population, source_root)
 }
 
-/// What a drill counted, for `shortfall_of`.
+/// The counts of `files` that `shortfall_of` judges.
+pub fn tally(files: &[FileResult]) -> FloorCounts {
+    let count = |class: Class| files.iter().filter(|f| f.class == class).count();
+    FloorCounts {
+        verified: verified(files),
+        drawn: files.len(),
+        missing: count(Class::SourceMissing),
+        changed: count(Class::Changed),
+    }
+}
+
+/// What a restore test counted, for `shortfall_of`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Tally {
+pub struct FloorCounts {
     /// Restored and compared (match or mismatch).
     pub verified: usize,
     /// Every file tested.
@@ -319,14 +319,14 @@ pub struct Tally {
     pub changed: usize,
 }
 
-/// `shortfall` from counts (a full drill does not keep every matching file).
+/// `shortfall` from counts (a full restore does not keep every matching file).
 pub fn shortfall_of(
-    t: Tally,
+    t: FloorCounts,
     floor: usize,
     population: u64,
     source_root: Option<&Path>,
 ) -> Option<String> {
-    let Tally {
+    let FloorCounts {
         verified: done,
         drawn,
         missing,

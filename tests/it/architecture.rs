@@ -37,6 +37,7 @@ const LAYERS: &[&[&str]] = &[
     &["record"],
     &["notify", "view"],
     &["config"],
+    &["job"],
     &["runner"],
     &["cli", "error"],
     &["cmd"],

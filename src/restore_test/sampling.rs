@@ -1,4 +1,5 @@
-//! Pure planning: which snapshot to pin, which files are candidates, and the sample.
+//! Pure sampling: which snapshot to pin, which files are candidates, and the sample
+//! (which restic calls restore it is `call_plan`'s).
 //! No I/O and no clock; the caller streams `restic ls` into `Sampler::offer`.
 
 use std::collections::BTreeSet;

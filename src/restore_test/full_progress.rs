@@ -1,4 +1,4 @@
-//! The progress line of a long restore drill, on a terminal only: files and bytes
+//! The progress line of a long full restore, on a terminal only: files and bytes
 //! restic has restored (from its `--json` status lines, restic ≥ 0.16) and files
 //! compared so far. Drawn with `indicatif` on stderr among the other bars of
 //! `crate::progress` (so log lines hide it while they are written); a no-op when
@@ -79,7 +79,7 @@ impl Progress {
     }
 }
 
-/// Clears the progress line when dropped: on every exit path of a drill (errors,
+/// Clears the progress line when dropped: on every exit path of a full restore (errors,
 /// SIGTERM), so no half-drawn line stays above the summary.
 #[derive(Debug)]
 pub struct ClearOnDrop(pub Progress);

@@ -425,7 +425,7 @@ pub fn plan(
     finish(best_entries, calls, &sizes, tree, m)
 }
 
-/// Plans the single `restic restore` call of a full drill over `sample` (every
+/// Plans the single `restic restore` call of a full restore over `sample` (every
 /// selected file): no include at all when `all` (the whole snapshot is selected),
 /// otherwise as few directory includes as the model finds cheapest against
 /// restoring unselected files, never more than `BATCH` patterns.
