@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
 
-use super::{password, Plan, Ran, Reach, Verification};
+use super::verification::{password, Plan, Ran, Reach, Verification};
 use crate::audit::job::{self, AuditSettings};
 use crate::record::assemble::Work;
 use crate::state::JobState;

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
 
-use super::{open_restic, password, session, Plan, Ran, Reach, Verification};
+use super::verification::{open_restic, password, session, Plan, Ran, Reach, Verification};
 use crate::check::{self, read::Access, CheckOptions};
 use crate::record::assemble::Work;
 use crate::restic::{CheckRead, ReadData};

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
 
-use super::{open_restic, session, Plan, Ran, Reach, Verification};
+use super::verification::{open_restic, session, Plan, Ran, Reach, Verification};
 use crate::finding;
 use crate::record::assemble::Work;
 use crate::restore_test::{self, RestoreOptions};

@@ -25,7 +25,7 @@
 use std::path::Path;
 
 use super::execute;
-use super::RestoreResult;
+use super::model::RestoreResult;
 use crate::finding::{Category, Finding, FindingKind};
 use crate::progress;
 use crate::restic::restore_output::{restore_line, RestoreLine};

@@ -9,9 +9,10 @@ use std::collections::VecDeque;
 use std::time::Instant;
 
 use super::execute::{self, RestoreErrors};
+use super::model::{Error, Listing, RestoreOptions, RestoreResult, MAX_REPLACEMENT_FACTOR};
 use super::sampling::{Candidate, Sample};
 use super::wrap_up::{self, Tested};
-use super::{call_plan, verify, Error, Listing, RestoreOptions, RestoreResult};
+use super::{call_plan, verify};
 use crate::compare::{FileResult, Stop};
 use crate::restic::{self, Session};
 use crate::source::Resolved;
@@ -95,7 +96,7 @@ pub(super) async fn run(
 /// number of replacements that fit the byte budget, in random order.
 fn set_aside(sample: Sample, opts: &RestoreOptions, map: &Resolved) -> SetAside {
     let drawn = sample.chosen.len();
-    let max_replacements = drawn.saturating_mul(super::MAX_REPLACEMENT_FACTOR);
+    let max_replacements = drawn.saturating_mul(MAX_REPLACEMENT_FACTOR);
     let mut replacements = 0usize;
     let mut results: Vec<FileResult> = Vec::new();
     let mut to_restore: Vec<Candidate> = Vec::new();

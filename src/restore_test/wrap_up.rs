@@ -7,8 +7,10 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use super::execute::RestoreDir;
+use super::model::{
+    default_min_verified, restic_findings, source_label, FullRestore, RestoreOptions, RestoreResult,
+};
 use super::verify::{self, FloorCounts};
-use super::{restic_findings, FullRestore, RestoreOptions, RestoreResult};
 use crate::compare::{Class, FileResult};
 use crate::finding::{Finding, FindingKind};
 use crate::restic::json::Snapshot;
@@ -90,7 +92,7 @@ pub(super) fn wrap_up(opts: &RestoreOptions, pinned: Pinned, tested: Tested) -> 
     }
     let floor = opts
         .min_verified
-        .unwrap_or_else(|| super::default_min_verified(tested.drawn));
+        .unwrap_or_else(|| default_min_verified(tested.drawn));
     let missing: Vec<PathBuf> = results
         .iter()
         .filter(|f| f.class == Class::SourceMissing)
@@ -118,7 +120,7 @@ pub(super) fn wrap_up(opts: &RestoreOptions, pinned: Pinned, tested: Tested) -> 
         snapshot_restore_size: Some(restore_size),
         findings,
         kept: keep_or_remove(tested.dir, opts.keep),
-        source: super::source_label(opts, &map),
+        source: source_label(opts, &map),
         verified: tested.tally.verified as u64,
         min_verified: floor as u64,
         replacement_draws: tested.replacement_draws,

@@ -66,9 +66,6 @@ const KNOWN_CIRCLES: &[&str] = &[
     "audit::repo -> audit::content",
     "audit::walk -> audit::content",
     "audit::walk -> audit::repo",
-    // restore_test/ (jobs: the full drill uses helpers of mod.rs, which calls it).
-    "restore_test -> restore_test::full",
-    "restore_test::full -> restore_test",
     // config/ (`Env` and `Mode` shared by mod.rs, flags and validate).
     "config -> config::flags",
     "config -> config::validate",
