@@ -20,6 +20,8 @@ const LAYERS: &[&[&str]] = &[
     &["finding", "source", "credentials", "history"],
     // The one door for child processes.
     &["process"],
+    // Backends read in process (`sftp` speaks over the ssh that `process` starts).
+    &["backend"],
     // Child-process clients.
     &["restic", "zfs", "password"],
     // Jobs: where a verdict's findings are made. The check job reads new packs
