@@ -30,7 +30,7 @@ use crate::secret::Secret;
 
 mod piped;
 mod server;
-pub use piped::{spawn_piped, Piped, PipedSpec};
+pub use piped::{spawn_piped, Piped, PipedSpec, PipedStdin, PipedStdout};
 pub use server::{serve, ServeError, Server, ServerSpec};
 
 /// How much of a child's stderr is kept (the rest is counted).

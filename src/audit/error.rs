@@ -193,6 +193,14 @@ pub(crate) fn from_rustic(
     }
 }
 
+/// A lost connection (not damage) in a backend error met while reading, as the
+/// error that should end the audit: the SFTP backend says so itself.
+pub(crate) fn lost_connection(err: &RusticError) -> Option<Error> {
+    sftp_cause(err)
+        .filter(|e| matches!(e.kind(), sftp::Kind::Network | sftp::Kind::Auth))
+        .map(|e| Error::Sftp(e.clone()))
+}
+
 /// The SFTP backend's error in `err`'s source chain, if any.
 fn sftp_cause(err: &RusticError) -> Option<&sftp::Error> {
     let mut cause = std::error::Error::source(err);
@@ -315,6 +323,26 @@ mod tests {
         .attach_error_code("C002");
         let e = from_rustic(&e, Stage::Open, "/repo", "latest", &Redactor::default());
         assert_eq!(e.kind(), ErrorKind::Auth);
+    }
+
+    #[rstest]
+    #[case(sftp::Error::Network { repository: "sftp:nas:/r".into(), message: "lost".into() }, Some(ErrorKind::Network))]
+    #[case(sftp::Error::Auth { repository: "sftp:nas:/r".into(), message: "refused".into() }, Some(ErrorKind::Auth))]
+    #[case(sftp::Error::File { repository: "sftp:nas:/r".into(), message: "no such file".into() }, None)]
+    fn sftp_errors_keep_their_kind_through_rustic(
+        #[case] cause: sftp::Error,
+        #[case] want: Option<ErrorKind>,
+    ) {
+        // As `backend::sftp` hands it to rustic_core, and rustic_core wrapped again.
+        let e = RusticError::with_source(RusticKind::Backend, "the sftp backend failed", cause);
+        let e = RusticError::with_source(RusticKind::Repository, "reading failed", e);
+        assert_eq!(lost_connection(&e).map(|l| l.kind()), want);
+        let got = from_rustic(&e, Stage::Load, "sftp:nas:/r", "", &Redactor::default());
+        match want {
+            Some(kind) => assert_eq!(got.kind(), kind, "{got}"),
+            // A file that cannot be read is judged by stage: damage while loading.
+            None => assert_ne!(got.kind(), ErrorKind::Network, "{got}"),
+        }
     }
 
     #[test]

@@ -317,6 +317,10 @@ pub fn run(opts: &AuditOptions, cancel: &CancellationToken) -> Result<AuditOutco
         drop(batcher);
         Ok(result)
     })?;
+    // Trees a lost connection kept from loading are not damage.
+    if let Some(e) = trees.lost() {
+        return Err(e);
+    }
     if walked.is_err() || cancel.is_cancelled() {
         return Err(Error::Cancelled);
     }

@@ -11,7 +11,7 @@
 //! reaches them only through OpenDAL, with different URLs and options.
 
 use std::ffi::OsString;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use aes256ctr_poly1305aes::aead::Aead;
 use aes256ctr_poly1305aes::{Aes256CtrPoly1305Aes, Nonce};
@@ -186,6 +186,7 @@ impl Opened {
             backend,
             cipher: cipher(&repo),
             index: builder.build(),
+            lost: Mutex::new(None),
         })
     }
 
@@ -295,12 +296,24 @@ pub(crate) struct Indexed {
     backend: Arc<dyn WriteBackend>,
     cipher: Aes256CtrPoly1305Aes,
     index: BlobIndex,
+    /// The first lost connection while reading trees: the trees it kept from
+    /// loading are not damage, and the audit ends with this error instead.
+    lost: Mutex<Option<Error>>,
 }
 
 impl Indexed {
     /// How many data blobs the index lists.
     pub fn data_blobs(&self) -> usize {
         self.index.data.len()
+    }
+
+    /// The connection to the repository was lost while reading trees (`backend::sftp`
+    /// says so): the error to end the audit with.
+    pub fn lost(&self) -> Option<Error> {
+        self.lost
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
     }
 
     /// A tree blob's plaintext: read from its pack, decrypted (the MAC checked) and
@@ -317,7 +330,15 @@ impl Indexed {
         let data = self
             .backend
             .read_partial(FileType::Pack, &pack, true, loc.offset, loc.length)
-            .map_err(|e| short(&e))?;
+            .map_err(|e| {
+                if let Some(lost) = super::error::lost_connection(&e) {
+                    self.lost
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .get_or_insert(lost);
+                }
+                short(&e)
+            })?;
         if data.len() < 16 {
             return Err(format!("pack {name}: the blob is too short to decrypt"));
         }

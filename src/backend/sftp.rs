@@ -229,8 +229,8 @@ enum Started {
 }
 
 async fn start_session(
-    stdin: tokio::process::ChildStdin,
-    stdout: tokio::process::ChildStdout,
+    stdin: process::PipedStdin,
+    stdout: process::PipedStdout,
     root: &str,
 ) -> Result<(RawSftpSession, u32), Started> {
     let cfg = russh_sftp::client::Config {

@@ -24,6 +24,10 @@ use tokio::process::{ChildStdin, ChildStdout};
 use super::{signal_group, spawn_error, Error};
 use crate::secret::Secret;
 
+/// The child's stdin and stdout as `take_io` hands them over.
+pub type PipedStdin = ChildStdin;
+pub type PipedStdout = ChildStdout;
+
 /// How much of the end of a piped child's stderr is kept.
 const TAIL_KEEP: usize = 16 * 1024;
 
