@@ -5,7 +5,8 @@
 # state: scripts/install-restic.sh), promtool (Debian's prometheus), and
 # the loopback servers the notification tests deliver to: an SMTP server (aiosmtpd),
 # Prometheus' Pushgateway and node_exporter, the backends the backend tests verify
-# through: a restic REST server (rclone) and an SFTP server (openssh-server), and
+# through: a restic REST server (rclone) and an SFTP server (openssh-server, with
+# libnss-wrapper for a test user's ~/.ssh/config), and
 # setpriv (util-linux) to run as the unprivileged service user (the tests start and
 # stop them).
 # For the operator tools: Debian's chromium (renders the HTML report headless), groff
@@ -37,6 +38,9 @@ command -v rclone >/dev/null 2>&1 || need+=(rclone)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
 command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
+# tests/it/backends_sftp.rs: nss_wrapper gives restic's and restic-verify's ssh a
+# passwd home whose ~/.ssh/config holds the test server's alias.
+ls /usr/lib/*-linux-gnu/libnss_wrapper.so >/dev/null 2>&1 || need+=(libnss-wrapper)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v groff >/dev/null 2>&1 || need+=(groff-base)
 command -v man >/dev/null 2>&1 || need+=(man-db)

@@ -9,6 +9,7 @@
 //! parsing does no I/O.
 
 pub mod audit;
+pub mod backend;
 pub mod check;
 pub mod cli;
 pub mod cmd;

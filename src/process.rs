@@ -13,7 +13,9 @@
 //! SFTP, rclone, a password command) cannot keep a run alive past deadline + grace.
 //! This module knows nothing about restic; `restic/` and `zfs` build on it.
 //! Long-running children (rclone serving an `rclone:` repository to the audit)
-//! start through `server`, under the same rules and with a cleared environment.
+//! start through `server`, under the same rules and with a cleared environment;
+//! children spoken to over their stdin and stdout (ssh for an SFTP repository)
+//! through `piped`.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -26,7 +28,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::secret::Secret;
 
+mod piped;
 mod server;
+pub use piped::{spawn_piped, Piped, PipedSpec, PipedStdin, PipedStdout};
 pub use server::{serve, ServeError, Server, ServerSpec};
 
 /// How much of a child's stderr is kept (the rest is counted).

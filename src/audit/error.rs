@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use rustic_core::{ErrorKind as RusticKind, RusticError};
 
+use crate::backend::sftp;
 use crate::secret::Redactor;
 
 /// What kind of problem stopped the audit.
@@ -53,7 +54,7 @@ pub enum Error {
     #[error("invalid audit options: {0}")]
     Options(String),
     #[error(
-        "the audit cannot open repository {repository}: `{scheme}:` repositories are not supported (supported: a local path, `rest:`, `rclone:`)"
+        "the audit cannot open repository {repository}: `{scheme}:` repositories are not supported (supported: a local path, `rest:`, `rclone:`, `sftp:`)"
     )]
     Unsupported { repository: String, scheme: String },
     #[error("wrong password or no key found for repository {repository}")]
@@ -80,6 +81,8 @@ pub enum Error {
     Threads(String),
     #[error("the audit cannot serve `rclone:` repository {repository} with rclone: {message}")]
     Rclone { repository: String, message: String },
+    #[error(transparent)]
+    Sftp(#[from] crate::backend::sftp::Error),
 }
 
 impl Error {
@@ -97,6 +100,12 @@ impl Error {
             Error::NotVerified { .. } => ErrorKind::NotVerified,
             Error::Cancelled => ErrorKind::Cancelled,
             Error::Repository { .. } | Error::Threads(_) => ErrorKind::Other,
+            Error::Sftp(e) => match e.kind() {
+                sftp::Kind::Network => ErrorKind::Network,
+                sftp::Kind::Auth => ErrorKind::Auth,
+                sftp::Kind::Config => ErrorKind::Config,
+                sftp::Kind::File => ErrorKind::Other,
+            },
         }
     }
 }
@@ -127,6 +136,11 @@ pub(crate) fn from_rustic(
     let repository = repository.to_owned();
     if err.is_incorrect_password() {
         return Error::Auth { repository };
+    }
+    // The SFTP backend's own errors say what they are (a file it could not read is
+    // judged below, by stage, like any backend's).
+    if let Some(e) = sftp_cause(err).filter(|e| e.kind() != sftp::Kind::File) {
+        return Error::Sftp(e.clone());
     }
     if looks_like_network(kind, &message) {
         return Error::Network {
@@ -177,6 +191,26 @@ pub(crate) fn from_rustic(
             message,
         },
     }
+}
+
+/// A lost connection (not damage) in a backend error met while reading, as the
+/// error that should end the audit: the SFTP backend says so itself.
+pub(crate) fn lost_connection(err: &RusticError) -> Option<Error> {
+    sftp_cause(err)
+        .filter(|e| matches!(e.kind(), sftp::Kind::Network | sftp::Kind::Auth))
+        .map(|e| Error::Sftp(e.clone()))
+}
+
+/// The SFTP backend's error in `err`'s source chain, if any.
+fn sftp_cause(err: &RusticError) -> Option<&sftp::Error> {
+    let mut cause = std::error::Error::source(err);
+    while let Some(c) = cause {
+        if let Some(e) = c.downcast_ref::<sftp::Error>() {
+            return Some(e);
+        }
+        cause = c.source();
+    }
+    None
 }
 
 /// rustic_core keeps an error's kind private; its one-line form ("Error: …
@@ -289,6 +323,26 @@ mod tests {
         .attach_error_code("C002");
         let e = from_rustic(&e, Stage::Open, "/repo", "latest", &Redactor::default());
         assert_eq!(e.kind(), ErrorKind::Auth);
+    }
+
+    #[rstest]
+    #[case(sftp::Error::Network { repository: "sftp:nas:/r".into(), message: "lost".into() }, Some(ErrorKind::Network))]
+    #[case(sftp::Error::Auth { repository: "sftp:nas:/r".into(), message: "refused".into() }, Some(ErrorKind::Auth))]
+    #[case(sftp::Error::File { repository: "sftp:nas:/r".into(), message: "no such file".into() }, None)]
+    fn sftp_errors_keep_their_kind_through_rustic(
+        #[case] cause: sftp::Error,
+        #[case] want: Option<ErrorKind>,
+    ) {
+        // As `backend::sftp` hands it to rustic_core, and rustic_core wrapped again.
+        let e = RusticError::with_source(RusticKind::Backend, "the sftp backend failed", cause);
+        let e = RusticError::with_source(RusticKind::Repository, "reading failed", e);
+        assert_eq!(lost_connection(&e).map(|l| l.kind()), want);
+        let got = from_rustic(&e, Stage::Load, "sftp:nas:/r", "", &Redactor::default());
+        match want {
+            Some(kind) => assert_eq!(got.kind(), kind, "{got}"),
+            // A file that cannot be read is judged by stage: damage while loading.
+            None => assert_ne!(got.kind(), ErrorKind::Network, "{got}"),
+        }
     }
 
     #[test]

@@ -57,10 +57,11 @@ pub struct Target {
     /// restic's URL (may hold credentials).
     pub repository: Secret,
     pub password: Secret,
-    /// The env file's variables; of these only rclone gets any (restic's
+    /// The env file's variables; of these only rclone and ssh get any (restic's
     /// `RESTIC_*` excepted).
     pub env: Vec<(String, Secret)>,
-    /// restic's `-o` options; the audit honours `rclone.program` and `rclone.args`.
+    /// restic's `-o` options; the audit honours `rclone.program`, `rclone.args`,
+    /// `sftp.command` and `sftp.args`.
     pub options: Vec<(String, String)>,
 }
 
@@ -128,6 +129,8 @@ pub async fn run(
             paths: settings.filter.path.clone(),
         }),
     };
+    opts.restic_options.clone_from(&target.options);
+    opts.env.clone_from(&target.env);
     opts.map.clone_from(&settings.map);
     opts.include.clone_from(&settings.include);
     opts.exclude.clone_from(&settings.exclude);

@@ -118,6 +118,12 @@ pub struct AuditOptions {
     /// `rclone serve restic` that serves it. `job::run` starts rclone through the
     /// process door and sets this; without it an `rclone:` repository is refused.
     pub endpoint: Option<Secret>,
+    /// restic's `-o` options of the repository; an `sftp:` repository honours
+    /// `sftp.command`, `sftp.args` and `sftp.connections` (`backend::sftp`).
+    pub restic_options: Vec<(String, String)>,
+    /// The env file's variables: the ssh of an `sftp:` repository gets them
+    /// (restic's own `RESTIC_*` excepted), as restic's ssh does.
+    pub env: Vec<(String, Secret)>,
     pub snapshot: SnapshotSelector,
     /// `(FROM, TO)`: the source for the snapshot path whose tree path (or snapshot
     /// path) is FROM or below it is found under TO. Longest FROM wins; without one a
@@ -150,6 +156,8 @@ impl AuditOptions {
             password,
             backend_options: BTreeMap::new(),
             endpoint: None,
+            restic_options: Vec::new(),
+            env: Vec::new(),
             snapshot: SnapshotSelector::default(),
             map: Vec::new(),
             include: None,
@@ -163,7 +171,7 @@ impl AuditOptions {
 }
 
 /// The repository as messages show it, and a redactor for the password and every
-/// credential of its URL and of the rclone endpoint.
+/// credential of its URL and of the rclone endpoint, and the env file's values.
 fn shown_and_redactor(opts: &AuditOptions) -> (String, Redactor) {
     let mut redactor = Redactor::default();
     redactor.add(&opts.password);
@@ -171,6 +179,9 @@ fn shown_and_redactor(opts: &AuditOptions) -> (String, Redactor) {
         if let Some(pw) = secret::url_password(url.expose()) {
             redactor.add(&pw);
         }
+    }
+    for (_, v) in &opts.env {
+        redactor.add(v);
     }
     (secret::redact_url(opts.repository.expose()), redactor)
 }
@@ -306,6 +317,10 @@ pub fn run(opts: &AuditOptions, cancel: &CancellationToken) -> Result<AuditOutco
         drop(batcher);
         Ok(result)
     })?;
+    // Trees a lost connection kept from loading are not damage.
+    if let Some(e) = trees.lost() {
+        return Err(e);
+    }
     if walked.is_err() || cancel.is_cancelled() {
         return Err(Error::Cancelled);
     }

@@ -5,20 +5,21 @@
 //! Backends: a local path (or `local:`), `rest:http(s)://…` and `rclone:remote:path`
 //! (read as REST from the `rclone serve restic` that `audit::job` started through
 //! the process door: `AuditOptions::endpoint`; rustic_backend never starts a
-//! process here). restic's
-//! other schemes (`sftp:`, `s3:`, `b2:`, `azure:`, `gs:`, `swift:`) are refused with
-//! `Error::Unsupported`: rustic_backend reaches them only through OpenDAL, with
-//! different URLs and options.
+//! process here), and `sftp:` through `backend::sftp` (restic's ssh command,
+//! started through the process door). restic's other schemes (`s3:`, `b2:`,
+//! `azure:`, `gs:`, `swift:`) are refused with `Error::Unsupported`: rustic_backend
+//! reaches them only through OpenDAL, with different URLs and options.
 
 use std::ffi::OsString;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use aes256ctr_poly1305aes::aead::Aead;
 use aes256ctr_poly1305aes::{Aes256CtrPoly1305Aes, Nonce};
 use rustic_backend::BackendOptions;
 use rustic_core::repofile::{BlobType, FileType, IndexFile, Node, SnapshotFile};
 use rustic_core::{
-    Credentials, DataId, Id, OpenStatus, Repository, RepositoryOptions, TreeId, WriteBackend,
+    Credentials, DataId, Id, OpenStatus, Repository, RepositoryBackends, RepositoryOptions, TreeId,
+    WriteBackend,
 };
 use sha2::{Digest, Sha256};
 
@@ -27,10 +28,11 @@ use super::index::{BlobIndex, Builder, Listed};
 use super::error::{from_rustic, Error, Stage};
 use super::outcome::SnapshotInfo;
 use super::{AuditOptions, SnapshotFilter, SnapshotSelector};
+use crate::backend::sftp;
 use crate::secret::{Redactor, Secret};
 
 /// Schemes restic knows that this audit cannot open.
-const UNSUPPORTED: [&str; 7] = ["sftp", "s3", "b2", "azure", "gs", "swift", "opendal"];
+const UNSUPPORTED: [&str; 6] = ["s3", "b2", "azure", "gs", "swift", "opendal"];
 
 /// The location string rustic_backend expects for a restic repository URL;
 /// `endpoint` is the REST URL serving an `rclone:` repository.
@@ -50,6 +52,12 @@ pub(crate) fn backend_location(
                     "`rclone:` repository {shown} needs the rclone server that `audit::job::run` starts"
                 ))),
             };
+        }
+        // `sftp:` is opened by `backend::sftp` (see `open`), never by rustic_backend.
+        if scheme == "sftp" {
+            return Err(Error::Options(format!(
+                "`sftp:` repository {shown} is read through `backend::sftp`, not rustic_backend"
+            )));
         }
         if UNSUPPORTED.contains(&scheme) {
             return Err(Error::Unsupported {
@@ -73,13 +81,24 @@ pub(crate) struct Opened {
 
 /// Opens the repository (config and key only; the index comes later).
 pub(crate) fn open(opts: &AuditOptions, shown: &str, redactor: Redactor) -> Result<Opened, Error> {
-    let location = backend_location(opts.repository.expose(), shown, opts.endpoint.as_ref())?;
+    let url = opts.repository.expose();
     let err = |e: &rustic_core::RusticError| from_rustic(e, Stage::Open, shown, "", &redactor);
-    let backends = BackendOptions::default()
-        .repository(location)
-        .options(opts.backend_options.clone())
-        .to_backends()
-        .map_err(|e| err(&e))?;
+    let backends = if url.starts_with("sftp:") {
+        let access = sftp::Access {
+            options: &opts.restic_options,
+            env: &opts.env,
+            shown,
+        };
+        let backend: Arc<dyn WriteBackend> = Arc::new(sftp::open(url, access, &redactor)?);
+        RepositoryBackends::new(backend, None)
+    } else {
+        let location = backend_location(url, shown, opts.endpoint.as_ref())?;
+        BackendOptions::default()
+            .repository(location)
+            .options(opts.backend_options.clone())
+            .to_backends()
+            .map_err(|e| err(&e))?
+    };
     let repo = Repository::new(&RepositoryOptions::default().no_cache(true), &backends)
         .map_err(|e| err(&e))?
         .open(&Credentials::password(opts.password.expose()))
@@ -167,6 +186,7 @@ impl Opened {
             backend,
             cipher: cipher(&repo),
             index: builder.build(),
+            lost: Mutex::new(None),
         })
     }
 
@@ -276,12 +296,24 @@ pub(crate) struct Indexed {
     backend: Arc<dyn WriteBackend>,
     cipher: Aes256CtrPoly1305Aes,
     index: BlobIndex,
+    /// The first lost connection while reading trees: the trees it kept from
+    /// loading are not damage, and the audit ends with this error instead.
+    lost: Mutex<Option<Error>>,
 }
 
 impl Indexed {
     /// How many data blobs the index lists.
     pub fn data_blobs(&self) -> usize {
         self.index.data.len()
+    }
+
+    /// The connection to the repository was lost while reading trees (`backend::sftp`
+    /// says so): the error to end the audit with.
+    pub fn lost(&self) -> Option<Error> {
+        self.lost
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
     }
 
     /// A tree blob's plaintext: read from its pack, decrypted (the MAC checked) and
@@ -298,7 +330,15 @@ impl Indexed {
         let data = self
             .backend
             .read_partial(FileType::Pack, &pack, true, loc.offset, loc.length)
-            .map_err(|e| short(&e))?;
+            .map_err(|e| {
+                if let Some(lost) = super::error::lost_connection(&e) {
+                    self.lost
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .get_or_insert(lost);
+                }
+                short(&e)
+            })?;
         if data.len() < 16 {
             return Err(format!("pack {name}: the blob is too short to decrypt"));
         }
@@ -366,7 +406,6 @@ mod tests {
     #[case("/mnt/a:b/repo", Some("local:/mnt/a:b/repo"))]
     #[case("local:/srv/restic", Some("local:/srv/restic"))]
     #[case("rest:http://127.0.0.1:8000/r", Some("rest:http://127.0.0.1:8000/r"))]
-    #[case("sftp:user@host:/srv/restic", None)]
     #[case("s3:https://s3.example.com/bucket", None)]
     #[case("b2:bucket:path", None)]
     fn backend_location_maps_restic_urls(#[case] url: &str, #[case] want: Option<&str>) {
@@ -375,6 +414,13 @@ mod tests {
             Some(w) => assert_eq!(got.unwrap(), w),
             None => assert!(matches!(got, Err(Error::Unsupported { .. }))),
         }
+    }
+
+    #[test]
+    fn backend_location_leaves_sftp_to_backend_sftp() {
+        let url = "sftp:user@host:/srv/restic";
+        let e = backend_location(url, url, None).unwrap_err();
+        assert!(matches!(e, Error::Options(_)), "{e}");
     }
 
     #[test]

@@ -21,6 +21,9 @@ use crate::state::ledger::{self, Ledger};
 pub struct Access {
     pub repository: Secret,
     pub password: Secret,
+    /// restic's `-o` options and the env file's variables (for `sftp:`'s ssh).
+    pub options: Vec<(String, String)>,
+    pub env: Vec<(String, Secret)>,
 }
 
 /// The record's `check.read`: what the in-process read did.
@@ -142,7 +145,12 @@ pub async fn run(
     let snapshot = ledger.clone();
     let token = stop.clone();
     let result = tokio::task::spawn_blocking(move || {
-        let packs = packread::open(&access.repository, &access.password)?;
+        let packs = packread::open_with(
+            &access.repository,
+            &access.password,
+            &access.options,
+            &access.env,
+        )?;
         let chosen = plan(&packs.indexed(), &snapshot, restic_group, budget);
         tracing::info!(
             "reading {} new pack(s) ({} bytes) in process; {} left for later",

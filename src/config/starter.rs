@@ -9,7 +9,7 @@
 use std::fmt::Write as _;
 
 /// Schemes restic knows that the audit cannot open (`audit/repo`'s list).
-const AUDIT_UNSUPPORTED: [&str; 7] = ["sftp", "s3", "b2", "azure", "gs", "swift", "opendal"];
+const AUDIT_UNSUPPORTED: [&str; 6] = ["s3", "b2", "azure", "gs", "swift", "opendal"];
 
 /// Below this size the whole repository is read every month (4 weekly groups).
 const SMALL_BYTES: u64 = 50 << 30;

@@ -110,9 +110,19 @@ fn render_with_absent_sources_comments_their_jobs_out_and_says_why() {
 }
 
 #[test]
-fn render_for_an_sftp_repository_comments_out_the_audit_only() {
+fn render_for_an_sftp_repository_keeps_the_audit() {
     let plan = render(&input(
         "sftp:nas:/srv/restic",
+        vec![set("h", &["/home"], &[])],
+    ));
+    let jobs = kinds(&plan.text);
+    assert!(jobs.iter().any(|j| j.1 == "audit"), "{jobs:?}");
+}
+
+#[test]
+fn render_for_an_s3_repository_comments_out_the_audit_only() {
+    let plan = render(&input(
+        "s3:https://s3.example.com/bucket/restic",
         vec![set("h", &["/home"], &[])],
     ));
     let jobs = kinds(&plan.text);

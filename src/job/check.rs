@@ -29,6 +29,8 @@ impl Check {
                 true => Some(Access {
                     repository: at.repo.url.clone(),
                     password: password(at).await?,
+                    options: at.repo.backend.options.clone(),
+                    env: at.creds.env.clone(),
                 }),
                 false => None,
             };

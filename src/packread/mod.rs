@@ -132,6 +132,20 @@ pub struct Packs {
 /// The repository cannot be opened (password, location, network) or its index
 /// cannot be loaded.
 pub fn open(repository: &Secret, password: &Secret) -> Result<Packs, Error> {
+    open_with(repository, password, &[], &[])
+}
+
+/// As `open`, with restic's `-o` options and the env file's variables (the ssh of
+/// an `sftp:` repository uses both, as restic's does). Blocking.
+///
+/// # Errors
+/// As `open`.
+pub fn open_with(
+    repository: &Secret,
+    password: &Secret,
+    options: &[(String, String)],
+    env: &[(String, Secret)],
+) -> Result<Packs, Error> {
     let shown = secret::redact_url(repository.expose());
     let mut redactor = Redactor::default();
     redactor.add(password);
@@ -142,7 +156,12 @@ pub fn open(repository: &Secret, password: &Secret) -> Result<Packs, Error> {
         repository: shown.clone(),
         source,
     };
-    let opts = AuditOptions::new(repository.clone(), password.clone());
+    let mut opts = AuditOptions::new(repository.clone(), password.clone());
+    opts.restic_options = options.to_vec();
+    opts.env = env.to_vec();
+    for (_, v) in env {
+        redactor.add(v);
+    }
     let opened = repo::open(&opts, &shown, redactor.clone()).map_err(wrap)?;
     let err =
         |e: &rustic_core::RusticError| wrap(from_rustic(e, Stage::Load, &shown, "", &redactor));

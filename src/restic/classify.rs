@@ -126,12 +126,12 @@ const BACKEND_NETWORK_MARKERS: [&str; 10] = [
 ];
 
 /// What the backend's own program prints when it is set up wrong: a missing
-/// `sftp.command`/`rclone.program` binary, ssh refusing the key or the host key, an
-/// rclone remote that its config does not define. Retrying does not help.
-const BACKEND_CONFIG_MARKERS: [&str; 5] = [
+/// `sftp.command`/`rclone.program` binary, ssh refusing the host key, an rclone
+/// remote that its config does not define. Retrying does not help. (The server
+/// refusing ssh's login, `Permission denied (publickey)`, is `auth`.)
+const BACKEND_CONFIG_MARKERS: [&str; 4] = [
     "fork/exec ",
     "executable file not found",
-    "Permission denied (publickey",
     "Host key verification failed",
     "didn't find section in config file",
 ];
@@ -187,6 +187,9 @@ fn classify_line(line: &str) -> Option<(Category, u8)> {
         || has("an empty password is not a password")
         || has("Resolving password failed")
         || has("password command failed")
+        // ssh: the SFTP server refused the login (`user@host: Permission denied
+        // (publickey).`); restic's own permission errors are lower case.
+        || has("Permission denied (")
     {
         Some((Category::Auth, 0))
     } else if has("unable to create lock")
@@ -445,7 +448,7 @@ mod tests {
     )]
     #[case::wrong_key_0_14(
         "subprocess ssh: Warning: Permanently added '[127.0.0.1]:2299' (ED25519) to the list of known hosts.\nsubprocess ssh: root@127.0.0.1: Permission denied (publickey).\nFatal: unable to open repository at sftp:127.0.0.1:/tmp/bk-probe/clean: unable to start the sftp session, error: EOF\n",
-        Category::Config
+        Category::Auth
     )]
     #[case::changed_host_key_0_18(
         "subprocess ssh: Host key for [127.0.0.1]:2299 has changed and you have requested strict checking.\nsubprocess ssh: Host key verification failed.\nFatal: unable to open repository at sftp:127.0.0.1:/tmp/bk-probe/clean: unable to start the sftp session, error: error receiving version packet from server: server unexpectedly closed connection: unexpected EOF\n",

@@ -26,6 +26,8 @@ const LAYERS: &[&[&str]] = &[
     &["finding", "source", "credentials"],
     // The one door for child processes.
     &["process"],
+    // Backends read in process (`sftp` speaks over the ssh that `process` starts).
+    &["backend"],
     // Child-process clients.
     &["restic", "zfs", "password"],
     // Jobs: where a verdict's findings are made. The check job reads new packs
@@ -73,8 +75,13 @@ const KNOWN_CIRCLES: &[&str] = &[
     "config::flags -> config::validate",
     "config::validate -> config",
     // process/, restic/: mod.rs re-exports or calls a file that imports it.
+    "process -> process::piped",
     "process -> process::server",
+    "process::piped -> process",
     "process::server -> process",
+    // backend/sftp: the command module takes the error kind from its parent.
+    "backend::sftp -> backend::sftp::command",
+    "backend::sftp::command -> backend::sftp",
     "restic -> restic::args",
     "restic -> restic::session",
     "restic::args -> restic",

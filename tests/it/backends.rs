@@ -104,7 +104,7 @@ fn backends_sftp_on_a_non_default_port_is_reached_through_sftp_command() {
     assert_eq!(r["restore_test"]["sampled"], 38, "{r}");
 
     // Without the option restic runs plain `ssh 127.0.0.1 -s sftp`: port 22, where
-    // nothing listens (`network`; a host with its own sshd refuses the key: `config`).
+    // nothing listens (`network`; a host with its own sshd refuses the key: `auth`).
     let out = env
         .check(Path::new(&url))
         .args(["--name", "nas", "--retries", "0", "--timeout", "60s"])
@@ -113,8 +113,8 @@ fn backends_sftp_on_a_non_default_port_is_reached_through_sftp_command() {
     let r = env.last_record();
     assert_eq!(r["outcome"], "error", "{r}");
     let category = r["error"]["category"].as_str().unwrap_or_default();
-    assert!(["network", "config"].contains(&category), "{r}");
-    util::assert_exit(&out, if category == "config" { 2 } else { 3 });
+    assert!(["network", "auth"].contains(&category), "{r}");
+    util::assert_exit(&out, 3);
 
     // The server gone: a network error that says how restic reaches it.
     sshd.stop();
