@@ -7,6 +7,7 @@
 //! files, `notify` the only code that sends, and `config` parsing does no I/O.
 
 pub mod audit;
+pub mod backend;
 pub mod check;
 pub mod cli;
 pub mod cmd;

@@ -588,6 +588,8 @@ async fn run_one(job: &Job, repo: &Repository, ctx: &Context, shared: &Shared) -
                         password: crate::password::resolve(&repo.password, &creds, &ctx.cancel)
                             .await
                             .map_err(|e| (Category::Auth, e.to_string()))?,
+                        env: creds.env.clone(),
+                        options: repo.backend.options.clone(),
                     }),
                     _ => None,
                 };

@@ -55,10 +55,11 @@ pub struct Target {
     /// restic's URL (may hold credentials).
     pub repository: Secret,
     pub password: Secret,
-    /// The env file's variables; of these only rclone gets any (restic's
-    /// `RESTIC_*` excepted).
+    /// The env file's variables: rclone gets them (restic's `RESTIC_*` excepted),
+    /// object stores take their credentials from them (`crate::backend`).
     pub env: Vec<(String, Secret)>,
-    /// restic's `-o` options; the audit honours `rclone.program` and `rclone.args`.
+    /// restic's `-o` options; the audit honours `rclone.program`, `rclone.args` and
+    /// the object stores' options `crate::backend::url` maps.
     pub options: Vec<(String, String)>,
 }
 
@@ -92,6 +93,8 @@ pub async fn run(
     let cancel = &limits.cancel;
     let deadline = limits.deadline;
     let mut opts = AuditOptions::new(target.repository.clone(), target.password);
+    opts.env.clone_from(&target.env);
+    opts.options.clone_from(&target.options);
     opts.snapshot = match &settings.snapshot {
         Some(id) => SnapshotSelector::Id(id.clone()),
         None => SnapshotSelector::Latest(SnapshotFilter {

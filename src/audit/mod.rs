@@ -104,7 +104,8 @@ pub struct SnapshotFilter {
 /// What to audit and how.
 #[derive(Debug, Clone)]
 pub struct AuditOptions {
-    /// restic repository URL: a local path, `rest:http(s)://…`, `rclone:…`. May hold
+    /// restic repository URL: a local path, `rest:http(s)://…`, `rclone:…`, `s3:…`,
+    /// `azure:…`, `gs:…`, `swift:…` (see `crate::backend`). May hold
     /// credentials, hence a `Secret`; shown only through `secret::redact_url`.
     pub repository: Secret,
     /// The repository password (read by the caller like restic reads it).
@@ -118,6 +119,11 @@ pub struct AuditOptions {
     /// `rclone serve restic` that serves it. `job::run` starts rclone through the
     /// process door and sets this; without it an `rclone:` repository is refused.
     pub endpoint: Option<Secret>,
+    /// The env file's variables: credentials of object stores (`AWS_*`, `AZURE_*`,
+    /// …), read like restic reads them (`crate::backend::url`).
+    pub env: Vec<(String, Secret)>,
+    /// restic's `-o` options of the repository (`s3.region`, …).
+    pub options: Vec<(String, String)>,
     pub snapshot: SnapshotSelector,
     /// `(FROM, TO)`: the source for the snapshot path whose tree path (or snapshot
     /// path) is FROM or below it is found under TO. Longest FROM wins; without one a
@@ -150,6 +156,8 @@ impl AuditOptions {
             password,
             backend_options: BTreeMap::new(),
             endpoint: None,
+            env: Vec::new(),
+            options: Vec::new(),
             snapshot: SnapshotSelector::default(),
             map: Vec::new(),
             include: None,
@@ -162,11 +170,27 @@ impl AuditOptions {
     }
 }
 
+impl AuditOptions {
+    /// Where `crate::backend` opens the repository.
+    pub fn location(&self) -> crate::backend::Location {
+        crate::backend::Location {
+            repository: self.repository.clone(),
+            env: self.env.clone(),
+            options: self.options.clone(),
+            endpoint: self.endpoint.clone(),
+            tuning: self.backend_options.clone(),
+        }
+    }
+}
+
 /// The repository as messages show it, and a redactor for the password and every
 /// credential of its URL and of the rclone endpoint.
 fn shown_and_redactor(opts: &AuditOptions) -> (String, Redactor) {
     let mut redactor = Redactor::default();
     redactor.add(&opts.password);
+    for (_, v) in &opts.env {
+        redactor.add(v);
+    }
     for url in std::iter::once(&opts.repository).chain(&opts.endpoint) {
         if let Some(pw) = secret::url_password(url.expose()) {
             redactor.add(&pw);

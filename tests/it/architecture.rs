@@ -20,6 +20,9 @@ const LAYERS: &[&[&str]] = &[
     &["finding", "source", "credentials", "history"],
     // The one door for child processes.
     &["process"],
+    // The repository's backend for the in-process readers (restic's URL, env file
+    // and options → rustic_core backend; sftp through `process`).
+    &["backend"],
     // Child-process clients.
     &["restic", "zfs", "password"],
     // Jobs: where a verdict's findings are made. The check job reads new packs
