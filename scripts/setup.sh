@@ -5,8 +5,9 @@
 # state: scripts/install-restic.sh), promtool (Debian's prometheus), and
 # the loopback servers the notification tests deliver to: an SMTP server (aiosmtpd),
 # Prometheus' Pushgateway and node_exporter, the backends the backend tests verify
-# through: a restic REST server (rclone) and an SFTP server (openssh-server, with
-# libnss-wrapper for a test user's ~/.ssh/config), and
+# through: a restic REST server (rclone), an SFTP server (openssh-server, with
+# libnss-wrapper for a test user's ~/.ssh/config), an S3 API
+# (moto from PyPI), and
 # setpriv (util-linux) to run as the unprivileged service user (the tests start and
 # stop them).
 # For the operator tools: Debian's chromium (renders the HTML report headless), groff
@@ -58,6 +59,12 @@ if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]} with apt-get"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+# tests/it/backends_s3.rs: an S3 API on loopback (moto's server mode) and boto3 to
+# damage a pack in it; pip of the python3 on PATH (where `moto_server` lands).
+if ! command -v moto_server >/dev/null 2>&1 || ! python3 -c 'import boto3' >/dev/null 2>&1; then
+  echo "setup: installing moto[server] 5.2.1 with pip"
+  python3 -m pip install --quiet 'moto[server]==5.2.1'
 fi
 scripts/install-restic.sh trixie "$prefix" >/dev/null
 scripts/install-restic.sh sid "$prefix019" >/dev/null

@@ -61,7 +61,8 @@ pub enum Command {
     /// no cache). Finds bit rot (`mismatch`), files the backup could not read
     /// (`not_in_backup`) and damaged trees; changed, deleted and new files are not
     /// failures (with `--source zfs` every difference is). Backends: local paths,
-    /// `rest:` and `rclone:`.
+    /// `rest:`, `rclone:`, `s3:`, `azure:`, `gs:`, `swift:` (credentials from
+    /// --env-file, as restic reads them).
     Audit(Box<AuditArgs>),
     /// Run jobs of a profile once (all when none are named); what a systemd timer calls.
     Run(RunArgs),

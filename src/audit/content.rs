@@ -32,15 +32,12 @@ use rustic_core::DataId;
 
 use super::entry::{compare_meta, Facts, Meta};
 use super::outcome::Class;
-use super::repo::{resolve_blobs, Trees};
+use super::repo::{resolve_blobs, Blob, Trees};
 use crate::source;
 
 /// Read block size: large enough to stream big files efficiently, small enough that
 /// cancellation is noticed within milliseconds.
 pub(crate) const BLOCK: usize = 512 * 1024;
-
-/// One content blob: its ID (SHA-256 of the plaintext) and plaintext length.
-pub(crate) type Blob = ([u8; 32], u32);
 
 /// How the bytes of a reader compare with a list of blobs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

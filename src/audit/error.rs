@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use rustic_core::{ErrorKind as RusticKind, RusticError};
 
 use crate::backend::sftp;
+use crate::finding::Category;
 use crate::secret::Redactor;
 
 /// What kind of problem stopped the audit.
@@ -53,10 +54,8 @@ impl ErrorKind {
 pub enum Error {
     #[error("invalid audit options: {0}")]
     Options(String),
-    #[error(
-        "the audit cannot open repository {repository}: `{scheme}:` repositories are not supported (supported: a local path, `rest:`, `rclone:`, `sftp:`)"
-    )]
-    Unsupported { repository: String, scheme: String },
+    #[error(transparent)]
+    Backend(#[from] crate::backend::Error),
     #[error("wrong password or no key found for repository {repository}")]
     Auth { repository: String },
     #[error("no repository at {repository}: {message}")]
@@ -88,9 +87,13 @@ pub enum Error {
 impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::Options(_) | Error::Unsupported { .. } | Error::Rclone { .. } => {
-                ErrorKind::Config
-            }
+            Error::Options(_) | Error::Rclone { .. } => ErrorKind::Config,
+            Error::Backend(e) => match e.category() {
+                Category::Auth => ErrorKind::Auth,
+                Category::Network => ErrorKind::Network,
+                Category::Config => ErrorKind::Config,
+                _ => ErrorKind::Other,
+            },
             Error::Auth { .. } => ErrorKind::Auth,
             Error::RepositoryNotFound { .. } | Error::SnapshotNotFound { .. } => {
                 ErrorKind::NotFound

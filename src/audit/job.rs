@@ -57,11 +57,13 @@ pub struct Target {
     /// restic's URL (may hold credentials).
     pub repository: Secret,
     pub password: Secret,
-    /// The env file's variables; of these only rclone and ssh get any (restic's
-    /// `RESTIC_*` excepted).
+    /// The env file's variables: rclone and the ssh of an `sftp:` repository get
+    /// them (restic's `RESTIC_*` excepted), object stores take their credentials
+    /// from them (`crate::backend`).
     pub env: Vec<(String, Secret)>,
     /// restic's `-o` options; the audit honours `rclone.program`, `rclone.args`,
-    /// `sftp.command` and `sftp.args`.
+    /// `sftp.command`, `sftp.args` and the object stores' options
+    /// `crate::backend::url` maps.
     pub options: Vec<(String, String)>,
 }
 
@@ -116,6 +118,8 @@ pub async fn run(
     let cancel = &limits.cancel;
     let deadline = limits.deadline;
     let mut opts = AuditOptions::new(target.repository.clone(), target.password);
+    opts.env.clone_from(&target.env);
+    opts.options.clone_from(&target.options);
     opts.snapshot = match &settings.snapshot {
         Some(id) => SnapshotSelector::Id(id.clone()),
         None => SnapshotSelector::Latest(SnapshotFilter {
@@ -129,8 +133,6 @@ pub async fn run(
             paths: settings.filter.path.clone(),
         }),
     };
-    opts.restic_options.clone_from(&target.options);
-    opts.env.clone_from(&target.env);
     opts.map.clone_from(&settings.map);
     opts.include.clone_from(&settings.include);
     opts.exclude.clone_from(&settings.exclude);

@@ -104,7 +104,8 @@ pub struct SnapshotFilter {
 /// What to audit and how.
 #[derive(Debug, Clone)]
 pub struct AuditOptions {
-    /// restic repository URL: a local path, `rest:http(s)://…`, `rclone:…`. May hold
+    /// restic repository URL: a local path, `rest:http(s)://…`, `rclone:…`, `s3:…`,
+    /// `azure:…`, `gs:…`, `swift:…` (see `crate::backend`). May hold
     /// credentials, hence a `Secret`; shown only through `secret::redact_url`.
     pub repository: Secret,
     /// The repository password (read by the caller like restic reads it).
@@ -118,12 +119,11 @@ pub struct AuditOptions {
     /// `rclone serve restic` that serves it. `job::run` starts rclone through the
     /// process door and sets this; without it an `rclone:` repository is refused.
     pub endpoint: Option<Secret>,
-    /// restic's `-o` options of the repository; an `sftp:` repository honours
-    /// `sftp.command`, `sftp.args` and `sftp.connections` (`backend::sftp`).
-    pub restic_options: Vec<(String, String)>,
-    /// The env file's variables: the ssh of an `sftp:` repository gets them
-    /// (restic's own `RESTIC_*` excepted), as restic's ssh does.
+    /// The env file's variables: credentials of object stores (`AWS_*`, `AZURE_*`,
+    /// …), read like restic reads them (`crate::backend::url`).
     pub env: Vec<(String, Secret)>,
+    /// restic's `-o` options of the repository (`s3.region`, …).
+    pub options: Vec<(String, String)>,
     pub snapshot: SnapshotSelector,
     /// `(FROM, TO)`: the source for the snapshot path whose tree path (or snapshot
     /// path) is FROM or below it is found under TO. Longest FROM wins; without one a
@@ -156,8 +156,8 @@ impl AuditOptions {
             password,
             backend_options: BTreeMap::new(),
             endpoint: None,
-            restic_options: Vec::new(),
             env: Vec::new(),
+            options: Vec::new(),
             snapshot: SnapshotSelector::default(),
             map: Vec::new(),
             include: None,
@@ -170,11 +170,27 @@ impl AuditOptions {
     }
 }
 
+impl AuditOptions {
+    /// Where `crate::backend` opens the repository.
+    pub fn location(&self) -> crate::backend::Location {
+        crate::backend::Location {
+            repository: self.repository.clone(),
+            env: self.env.clone(),
+            options: self.options.clone(),
+            endpoint: self.endpoint.clone(),
+            tuning: self.backend_options.clone(),
+        }
+    }
+}
+
 /// The repository as messages show it, and a redactor for the password and every
 /// credential of its URL and of the rclone endpoint, and the env file's values.
 fn shown_and_redactor(opts: &AuditOptions) -> (String, Redactor) {
     let mut redactor = Redactor::default();
     redactor.add(&opts.password);
+    for (_, v) in &opts.env {
+        redactor.add(v);
+    }
     for url in std::iter::once(&opts.repository).chain(&opts.endpoint) {
         if let Some(pw) = secret::url_password(url.expose()) {
             redactor.add(&pw);

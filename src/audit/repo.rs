@@ -2,20 +2,16 @@
 //! without a lock, pick the snapshot, read its recorded excludes, load the index
 //! (blob lengths) and tree blobs. Nothing here writes to the repository.
 //!
-//! Backends: a local path (or `local:`), `rest:http(s)://…` and `rclone:remote:path`
-//! (read as REST from the `rclone serve restic` that `audit::job` started through
-//! the process door: `AuditOptions::endpoint`; rustic_backend never starts a
-//! process here), and `sftp:` through `backend::sftp` (restic's ssh command,
-//! started through the process door). restic's other schemes (`s3:`, `b2:`,
-//! `azure:`, `gs:`, `swift:`) are refused with `Error::Unsupported`: rustic_backend
-//! reaches them only through OpenDAL, with different URLs and options.
+//! The backend is `crate::backend`'s for the repository's URL (every scheme it
+//! opens: a local path, `rest:`, `rclone:` through the rclone `audit::job` started,
+//! `s3:`, `azure:`, `gs:`, `swift:`); rustic_backend or OpenDAL never start a
+//! process here.
 
 use std::ffi::OsString;
 use std::sync::{Arc, Mutex};
 
 use aes256ctr_poly1305aes::aead::Aead;
 use aes256ctr_poly1305aes::{Aes256CtrPoly1305Aes, Nonce};
-use rustic_backend::BackendOptions;
 use rustic_core::repofile::{BlobType, FileType, IndexFile, Node, SnapshotFile};
 use rustic_core::{
     Credentials, DataId, Id, OpenStatus, Repository, RepositoryBackends, RepositoryOptions, TreeId,
@@ -28,47 +24,7 @@ use super::index::{BlobIndex, Builder, Listed};
 use super::error::{from_rustic, Error, Stage};
 use super::outcome::SnapshotInfo;
 use super::{AuditOptions, SnapshotFilter, SnapshotSelector};
-use crate::backend::sftp;
-use crate::secret::{Redactor, Secret};
-
-/// Schemes restic knows that this audit cannot open.
-const UNSUPPORTED: [&str; 6] = ["s3", "b2", "azure", "gs", "swift", "opendal"];
-
-/// The location string rustic_backend expects for a restic repository URL;
-/// `endpoint` is the REST URL serving an `rclone:` repository.
-pub(crate) fn backend_location(
-    url: &str,
-    shown: &str,
-    endpoint: Option<&Secret>,
-) -> Result<String, Error> {
-    if let Some((scheme, _)) = url.split_once(':') {
-        if scheme == "rest" || scheme == "local" {
-            return Ok(url.to_owned());
-        }
-        if scheme == "rclone" {
-            return match endpoint {
-                Some(e) => Ok(format!("rest:{}", e.expose())),
-                None => Err(Error::Options(format!(
-                    "`rclone:` repository {shown} needs the rclone server that `audit::job::run` starts"
-                ))),
-            };
-        }
-        // `sftp:` is opened by `backend::sftp` (see `open`), never by rustic_backend.
-        if scheme == "sftp" {
-            return Err(Error::Options(format!(
-                "`sftp:` repository {shown} is read through `backend::sftp`, not rustic_backend"
-            )));
-        }
-        if UNSUPPORTED.contains(&scheme) {
-            return Err(Error::Unsupported {
-                repository: shown.to_owned(),
-                scheme: scheme.to_owned(),
-            });
-        }
-    }
-    // restic reads anything else as a local path, even with a `:` in it.
-    Ok(format!("local:{url}"))
-}
+use crate::secret::Redactor;
 
 /// An open repository and what the audit needs to report errors.
 pub(crate) struct Opened {
@@ -79,33 +35,19 @@ pub(crate) struct Opened {
     pub redactor: Redactor,
 }
 
-/// Opens the repository (config and key only; the index comes later).
+/// Opens the repository (config and key only; the index comes later) through the
+/// backend `crate::backend` opens for its URL.
 pub(crate) fn open(opts: &AuditOptions, shown: &str, redactor: Redactor) -> Result<Opened, Error> {
-    let url = opts.repository.expose();
+    let backend = crate::backend::open(&opts.location())?;
     let err = |e: &rustic_core::RusticError| from_rustic(e, Stage::Open, shown, "", &redactor);
-    let backends = if url.starts_with("sftp:") {
-        let access = sftp::Access {
-            options: &opts.restic_options,
-            env: &opts.env,
-            shown,
-        };
-        let backend: Arc<dyn WriteBackend> = Arc::new(sftp::open(url, access, &redactor)?);
-        RepositoryBackends::new(backend, None)
-    } else {
-        let location = backend_location(url, shown, opts.endpoint.as_ref())?;
-        BackendOptions::default()
-            .repository(location)
-            .options(opts.backend_options.clone())
-            .to_backends()
-            .map_err(|e| err(&e))?
-    };
+    let backends = RepositoryBackends::new(Arc::clone(&backend), None);
     let repo = Repository::new(&RepositoryOptions::default().no_cache(true), &backends)
         .map_err(|e| err(&e))?
         .open(&Credentials::password(opts.password.expose()))
         .map_err(|e| err(&e))?;
     Ok(Opened {
         repo,
-        backend: backends.repository(),
+        backend,
         shown: shown.to_owned(),
         redactor,
     })
@@ -248,13 +190,16 @@ pub(crate) trait Trees {
     fn blob_len(&self, id: &DataId) -> Option<u32>;
 }
 
+/// One content blob: its ID (SHA-256 of the plaintext) and plaintext length.
+pub(crate) type Blob = ([u8; 32], u32);
+
 /// A file's content blobs with their lengths from the index. `Err` names the damage:
 /// a blob missing from the index, or lengths that do not add up to the file's size.
 pub(crate) fn resolve_blobs(
     trees: &dyn Trees,
     ids: &[DataId],
     size: u64,
-) -> Result<Vec<super::content::Blob>, String> {
+) -> Result<Vec<Blob>, String> {
     let mut out = Vec::with_capacity(ids.len());
     let mut total = 0u64;
     for (i, id) in ids.iter().enumerate() {
@@ -398,42 +343,6 @@ fn short(e: &rustic_core::RusticError) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rstest::rstest;
-
-    #[rstest]
-    #[case("/srv/restic", Some("local:/srv/restic"))]
-    #[case("relative/repo", Some("local:relative/repo"))]
-    #[case("/mnt/a:b/repo", Some("local:/mnt/a:b/repo"))]
-    #[case("local:/srv/restic", Some("local:/srv/restic"))]
-    #[case("rest:http://127.0.0.1:8000/r", Some("rest:http://127.0.0.1:8000/r"))]
-    #[case("s3:https://s3.example.com/bucket", None)]
-    #[case("b2:bucket:path", None)]
-    fn backend_location_maps_restic_urls(#[case] url: &str, #[case] want: Option<&str>) {
-        let got = backend_location(url, url, None);
-        match want {
-            Some(w) => assert_eq!(got.unwrap(), w),
-            None => assert!(matches!(got, Err(Error::Unsupported { .. }))),
-        }
-    }
-
-    #[test]
-    fn backend_location_leaves_sftp_to_backend_sftp() {
-        let url = "sftp:user@host:/srv/restic";
-        let e = backend_location(url, url, None).unwrap_err();
-        assert!(matches!(e, Error::Options(_)), "{e}");
-    }
-
-    #[test]
-    fn backend_location_reads_rclone_through_its_endpoint_only() {
-        let url = "rclone:remote:bucket/path";
-        let served = Secret::new("http://u:p@127.0.0.1:4000/");
-        assert_eq!(
-            backend_location(url, url, Some(&served)).unwrap(),
-            "rest:http://u:p@127.0.0.1:4000/"
-        );
-        let e = backend_location(url, url, None).unwrap_err();
-        assert!(matches!(e, Error::Options(_)), "{e}");
-    }
 
     #[test]
     fn id_bytes_round_trips_hex() {

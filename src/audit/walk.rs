@@ -28,11 +28,11 @@ use std::sync::Mutex;
 use rustic_core::repofile::{Node, NodeType};
 use tokio_util::sync::CancellationToken;
 
-use super::content::{Blob, Job, Listed, Stamp};
+use super::content::{Job, Listed, Stamp};
 pub(crate) use super::entry::*;
 use super::filter::{ResticExcludes, Selection};
 use super::outcome::{Class, Collector, Counts};
-use super::repo::{resolve_blobs, Named, Trees};
+use super::repo::{resolve_blobs, Blob, Named, Trees};
 
 /// The walk was cancelled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -21,9 +21,21 @@ use crate::state::ledger::{self, Ledger};
 pub struct Access {
     pub repository: Secret,
     pub password: Secret,
-    /// restic's `-o` options and the env file's variables (for `sftp:`'s ssh).
-    pub options: Vec<(String, String)>,
+    /// The env file's variables and restic's `-o` options (object store
+    /// credentials, `s3.region`, …: see `crate::backend`).
     pub env: Vec<(String, Secret)>,
+    pub options: Vec<(String, String)>,
+}
+
+impl Access {
+    /// Where `crate::backend` opens the repository.
+    pub fn location(&self) -> crate::backend::Location {
+        crate::backend::Location {
+            env: self.env.clone(),
+            options: self.options.clone(),
+            ..crate::backend::Location::new(self.repository.clone())
+        }
+    }
 }
 
 /// The record's `check.read`: what the in-process read did.
@@ -145,12 +157,7 @@ pub async fn run(
     let snapshot = ledger.clone();
     let token = stop.clone();
     let result = tokio::task::spawn_blocking(move || {
-        let packs = packread::open_with(
-            &access.repository,
-            &access.password,
-            &access.options,
-            &access.env,
-        )?;
+        let packs = packread::open_at(&access.location(), &access.password)?;
         let chosen = plan(&packs.indexed(), &snapshot, restic_group, budget);
         tracing::info!(
             "reading {} new pack(s) ({} bytes) in process; {} left for later",

@@ -8,8 +8,8 @@
 
 use std::fmt::Write as _;
 
-/// Schemes restic knows that the audit cannot open (`audit/repo`'s list).
-const AUDIT_UNSUPPORTED: [&str; 6] = ["s3", "b2", "azure", "gs", "swift", "opendal"];
+/// Schemes restic knows that the audit cannot open (`backend::open`'s refusals).
+const AUDIT_UNSUPPORTED: [&str; 2] = ["b2", "opendal"];
 
 /// Below this size the whole repository is read every month (4 weekly groups).
 const SMALL_BYTES: u64 = 50 << 30;
@@ -304,8 +304,8 @@ fn set_jobs(
     );
     if !audit_ok {
         audit = format!(
-            "# Commented out: the audit cannot open this repository's backend (a local path,\n\
-             # `rest:` and `rclone:` only).\n{}",
+            "# Commented out: the audit cannot open this repository's backend (not `sftp:`\n\
+             # or `b2:` yet; see docs/backends.md).\n{}",
             comment_out(&audit)
         );
     }

@@ -120,11 +120,8 @@ fn render_for_an_sftp_repository_keeps_the_audit() {
 }
 
 #[test]
-fn render_for_an_s3_repository_comments_out_the_audit_only() {
-    let plan = render(&input(
-        "s3:https://s3.example.com/bucket/restic",
-        vec![set("h", &["/home"], &[])],
-    ));
+fn render_for_a_b2_repository_comments_out_the_audit_only() {
+    let plan = render(&input("b2:bucket:restic", vec![set("h", &["/home"], &[])]));
     let jobs = kinds(&plan.text);
     assert!(!jobs.iter().any(|j| j.1 == "audit"), "{jobs:?}");
     assert!(jobs.iter().any(|j| j.1 == "restore-test"), "{jobs:?}");

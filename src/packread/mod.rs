@@ -1,7 +1,8 @@
 //! The in-process pack reader: reads whole pack files of a repository and verifies
 //! them as `restic check --read-data` does (`verify`, pure), without a restic
 //! process per pack. The repository is opened by `audit::repo` (rustic_core: key,
-//! index files; its backend reads the packs): read-only, no lock, no cache.
+//! index files) on the backend `crate::backend` opens (it reads the packs, on every
+//! scheme it opens): read-only, no lock, no cache.
 //!
 //! A pack the index lists that is missing, short, unreadable or wrong is a broken
 //! pack (data, never an `Err`). A network failure while reading is an `Err` of
@@ -24,8 +25,9 @@ use tokio_util::sync::CancellationToken;
 use crate::audit::error::{from_rustic, Stage};
 use crate::audit::repo::{self, id_bytes};
 use crate::audit::{AuditOptions, ErrorKind};
+use crate::backend::Location;
 use crate::finding::Category;
-use crate::secret::{self, Redactor, Secret};
+use crate::secret::{Redactor, Secret};
 
 pub use verify::{BlobFailure, Expected, Verdict};
 
@@ -126,42 +128,32 @@ pub struct Packs {
     listed: HashMap<[u8; 32], u64>,
 }
 
-/// Opens the repository, loads its index and lists its pack files. Blocking.
+/// Opens the repository at a plain URL (no env file, no options), loads its index
+/// and lists its pack files. Blocking.
 ///
 /// # Errors
-/// The repository cannot be opened (password, location, network) or its index
-/// cannot be loaded.
+/// As `open_at`.
 pub fn open(repository: &Secret, password: &Secret) -> Result<Packs, Error> {
-    open_with(repository, password, &[], &[])
+    open_at(&Location::new(repository.clone()), password)
 }
 
-/// As `open`, with restic's `-o` options and the env file's variables (the ssh of
-/// an `sftp:` repository uses both, as restic's does). Blocking.
+/// Opens the repository where `crate::backend` finds it, loads its index and lists
+/// its pack files. Blocking.
 ///
 /// # Errors
-/// As `open`.
-pub fn open_with(
-    repository: &Secret,
-    password: &Secret,
-    options: &[(String, String)],
-    env: &[(String, Secret)],
-) -> Result<Packs, Error> {
-    let shown = secret::redact_url(repository.expose());
-    let mut redactor = Redactor::default();
+/// The repository cannot be opened (password, location, credentials, network) or
+/// its index cannot be loaded.
+pub fn open_at(location: &Location, password: &Secret) -> Result<Packs, Error> {
+    let shown = location.shown();
+    let mut redactor = location.redactor();
     redactor.add(password);
-    if let Some(pw) = secret::url_password(repository.expose()) {
-        redactor.add(&pw);
-    }
     let wrap = |source| Error::Open {
         repository: shown.clone(),
         source,
     };
-    let mut opts = AuditOptions::new(repository.clone(), password.clone());
-    opts.restic_options = options.to_vec();
-    opts.env = env.to_vec();
-    for (_, v) in env {
-        redactor.add(v);
-    }
+    let mut opts = AuditOptions::new(location.repository.clone(), password.clone());
+    opts.env.clone_from(&location.env);
+    opts.options.clone_from(&location.options);
     let opened = repo::open(&opts, &shown, redactor.clone()).map_err(wrap)?;
     let err =
         |e: &rustic_core::RusticError| wrap(from_rustic(e, Stage::Load, &shown, "", &redactor));

@@ -136,6 +136,38 @@ const BACKEND_CONFIG_MARKERS: [&str; 4] = [
     "didn't find section in config file",
 ];
 
+/// What an object store says when it refuses the keys (S3 and S3-compatible: a
+/// HEAD answered 403 is minio-go's `Access Denied.`; Azure, GCS: 401/403 texts).
+const BACKEND_AUTH_MARKERS: [&str; 8] = [
+    "Access Denied",
+    "AccessDenied",
+    "InvalidAccessKeyId",
+    "The AWS Access Key Id you provided does not exist",
+    "SignatureDoesNotMatch",
+    "The request signature we calculated does not match",
+    "AuthenticationFailed",
+    "AuthorizationFailure",
+];
+
+/// The credential variables of an object-store URL that stderr names, for the hint.
+pub fn backend_auth_hint(stderr: &str) -> Option<&'static str> {
+    let has = |m: &str| stderr.contains(m);
+    if has("s3:") {
+        Some("; the object store refused the keys: check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (AWS_SESSION_TOKEN, AWS_PROFILE) in the repository's env file")
+    } else if has("azure:") {
+        Some("; the object store refused the keys: check AZURE_ACCOUNT_NAME and AZURE_ACCOUNT_KEY (or AZURE_ACCOUNT_SAS) in the repository's env file")
+    } else if has("gs:") {
+        Some("; the object store refused the keys: check GOOGLE_APPLICATION_CREDENTIALS in the repository's env file")
+    } else if has("b2:") {
+        Some("; the object store refused the keys: check B2_ACCOUNT_ID and B2_ACCOUNT_KEY in the repository's env file")
+    } else {
+        BACKEND_AUTH_MARKERS
+            .iter()
+            .any(|m| has(m))
+            .then_some("; the backend refused the credentials: check the variables of the repository's env file")
+    }
+}
+
 /// A hint for a failure of an SFTP or rclone backend, when stderr shows one.
 pub fn backend_hint(stderr: &str) -> Option<&'static str> {
     let has = |m: &str| stderr.contains(m);
@@ -197,6 +229,9 @@ fn classify_line(line: &str) -> Option<(Category, u8)> {
     {
         // Not a lock held by someone: this user cannot write the repository's locks/.
         Some((Category::Permission, 1))
+    } else if BACKEND_AUTH_MARKERS.iter().any(|m| has(m)) {
+        // Refused keys: before "Is there a repository…", which restic adds.
+        Some((Category::Auth, 0))
     } else if has("repository is already locked") || has("unable to create lock") {
         Some((Category::Locked, 1))
     } else if CORRUPTION_MARKERS.iter().any(|m| has(m)) {
@@ -482,6 +517,18 @@ mod tests {
         "Fatal: unable to open repository at rclone:x:clean: fork/exec /nonexistent/rclone: no such file or directory\n",
         Category::Config
     )]
+    #[case::s3_refused_keys_0_14(
+        "Fatal: unable to open config file: Stat: Access Denied.\nIs there a repository at the following location?\ns3:http://127.0.0.1:45124/bkt/repo\n",
+        Category::Auth
+    )]
+    #[case::s3_refused_keys_0_18(
+        "Stat(<config/>) failed: Stat: Access Denied.\n{\"message_type\":\"exit_error\",\"code\":1,\"message\":\"Fatal: unable to open config file: Stat: Access Denied.\\nIs there a repository at the following location?\\ns3:http://127.0.0.1:45124/bkt/repo\"}\n",
+        Category::Auth
+    )]
+    #[case::s3_bad_signature(
+        "Fatal: The request signature we calculated does not match the signature you provided. Check your key and signing method.\n",
+        Category::Auth
+    )]
     fn classify_sftp_and_rclone_backend_failures(#[case] stderr: &str, #[case] want: Category) {
         assert_eq!(classify(ResticExit::Fatal, stderr), want);
     }
@@ -493,6 +540,16 @@ mod tests {
         assert!(network_line(sftp).is_some());
         assert_eq!(
             backend_hint("Fatal: wrong password or no key found\n"),
+            None
+        );
+    }
+
+    #[test]
+    fn backend_auth_hint_names_the_schemes_variables() {
+        let s3 = "Fatal: unable to open config file: Stat: Access Denied.\ns3:http://h/b/r\n";
+        assert!(backend_auth_hint(s3).is_some_and(|h| h.contains("AWS_SECRET_ACCESS_KEY")));
+        assert_eq!(
+            backend_auth_hint("Fatal: wrong password or no key found\n"),
             None
         );
     }

@@ -1,18 +1,17 @@
 //! `restic list packs`: the pack files of the repository, for the coverage ledger.
-//! On a local repository the sizes come from the pack files themselves, on an
-//! `sftp:` one from a listing over SFTP (`backend::sftp`, with the same ssh
-//! command, options and env file as restic); other backends give IDs only (sizes
-//! unknown).
+//! On a local repository the sizes come from the pack files themselves; elsewhere
+//! from the backend's own listing (`crate::backend::pack_sizes`: REST, S3, Azure,
+//! GCS, Swift, SFTP). Where that cannot open the repository (`rclone:`, `b2:`)
+//! or fails, the sizes stay unknown with a warning: restic's listing decides.
 
 use std::collections::HashMap;
-
 use std::ffi::OsString;
 use std::path::Path;
 
 use super::classify::ResticExit;
 use super::session::Session;
 use super::Error;
-use crate::backend::sftp;
+use crate::backend::{self, Location};
 
 impl Session<'_> {
     /// Every pack ID, with its size where the repository is a local directory.
@@ -33,56 +32,54 @@ impl Session<'_> {
         if fin.exit != ResticExit::Success {
             return Err(self.failed(&args, &fin));
         }
-        let local = self.local_path();
-        let listed = self.sftp_pack_sizes().await;
+        if let Some(root) = self.local_path() {
+            return Ok(ids
+                .into_iter()
+                .map(|id| {
+                    let size = pack_size(root, &id);
+                    (id, size)
+                })
+                .collect());
+        }
+        let sizes = self.backend_sizes().await;
         Ok(ids
             .into_iter()
             .map(|id| {
-                let size = match local {
-                    Some(root) => pack_size(root, &id),
-                    None => listed.get(&id).copied(),
-                };
+                let size = sizes.get(&id).copied();
                 (id, size)
             })
             .collect())
     }
 
-    /// The sizes of an `sftp:` repository's packs, listed in process; empty (sizes
-    /// unknown, with a warning) for other backends or when the listing fails.
-    async fn sftp_pack_sizes(&self) -> HashMap<String, u64> {
-        let Some(url) = self
-            .credentials
-            .env
-            .iter()
-            .find(|(k, _)| k == "RESTIC_REPOSITORY")
-            .map(|(_, v)| v.clone())
-        else {
+    /// Pack sizes from the backend's listing; empty (with a warning) when the
+    /// backend cannot be opened or listed in process.
+    async fn backend_sizes(&self) -> HashMap<String, u64> {
+        let env = &self.credentials.env;
+        let Some((_, url)) = env.iter().find(|(k, _)| k == "RESTIC_REPOSITORY") else {
             return HashMap::new();
         };
-        if !url.expose().starts_with("sftp:") {
-            return HashMap::new();
-        }
-        let options = self.backend.options.clone();
-        let env = self.credentials.env.clone();
-        let redactor = self.credentials.redactor.clone();
-        let shown = crate::secret::redact_url(url.expose());
-        let listed = tokio::task::spawn_blocking(move || {
-            let access = sftp::Access {
-                options: &options,
-                env: &env,
-                shown: &shown,
-            };
-            sftp::pack_sizes(url.expose(), access, &redactor)
-        })
-        .await;
+        let location = Location {
+            env: env
+                .iter()
+                .filter(|(k, _)| !k.starts_with("RESTIC_"))
+                .cloned()
+                .collect(),
+            options: self.backend.options.clone(),
+            ..Location::new(url.clone())
+        };
+        let listed = tokio::task::spawn_blocking(move || backend::pack_sizes(&location)).await;
         match listed {
-            Ok(Ok(sizes)) => sizes.into_iter().collect(),
+            Ok(Ok(sizes)) => sizes,
             Ok(Err(e)) => {
-                tracing::warn!("pack sizes unknown: {e}");
+                tracing::warn!(
+                    repository = self.repository,
+                    "pack sizes unknown (the ledger counts packs, not bytes): {}",
+                    self.credentials.redactor.redact(&e.to_string())
+                );
                 HashMap::new()
             }
             Err(e) => {
-                tracing::warn!("pack sizes unknown: the listing ended abnormally: {e}");
+                tracing::warn!(repository = self.repository, "pack sizes unknown: {e}");
                 HashMap::new()
             }
         }

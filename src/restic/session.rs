@@ -15,8 +15,8 @@ use super::args::{
     BackendOptions, CheckRead, SnapshotFilter,
 };
 use super::classify::{
-    backend_hint, classify, is_check_error_line, key_message, network_line, tail, LockHolder,
-    ResticExit, SNAPSHOT_LOAD_MARKERS,
+    backend_auth_hint, backend_hint, classify, is_check_error_line, key_message, network_line,
+    tail, LockHolder, ResticExit, SNAPSHOT_LOAD_MARKERS,
 };
 use super::restore_output::{classify_restore, parse_restore};
 use super::{json, Error, Restic};
@@ -472,9 +472,10 @@ impl Session<'_> {
         let category = classify(fin.exit, &fin.stderr);
         let message = self.redact(&key_message(&fin.stderr));
         let hint = match category {
-            Category::Auth => {
-                "; check the repository's `password-file`/`password-command`".to_owned()
-            }
+            Category::Auth => backend_auth_hint(&fin.stderr).map_or_else(
+                || "; check the repository's `password-file`/`password-command`".to_owned(),
+                str::to_owned,
+            ),
             Category::NotFound => {
                 "; check the repository's `url` (is the disk mounted?)".to_owned()
             }

@@ -26,7 +26,8 @@ const LAYERS: &[&[&str]] = &[
     &["finding", "source", "credentials"],
     // The one door for child processes.
     &["process"],
-    // Backends read in process (`sftp` speaks over the ssh that `process` starts).
+    // The repository's backend for the in-process readers (restic's URL, env file
+    // and options → rustic_core backend; sftp through `process`).
     &["backend"],
     // Child-process clients.
     &["restic", "zfs", "password"],
@@ -65,7 +66,6 @@ const KNOWN_CIRCLES: &[&str] = &[
     "audit::hash -> audit::walk",
     "audit::prefetch -> audit::repo",
     "audit::repo -> audit",
-    "audit::repo -> audit::content",
     "audit::walk -> audit::content",
     "audit::walk -> audit::repo",
     // config/ (`Env` and `Mode` shared by mod.rs, flags and validate).

@@ -9,6 +9,7 @@ mod architecture;
 mod audit;
 mod audit_cli;
 mod backends;
+mod backends_s3;
 mod backends_sftp;
 mod check;
 mod check_new;

@@ -459,3 +459,48 @@ impl Drop for SftpServer {
         stop(&mut self.child);
     }
 }
+
+/// An S3 API on loopback: moto's server mode (PyPI `moto[server]`, installed by
+/// scripts/setup.sh), in memory, gone when dropped. It accepts any keys unless
+/// started `checking_keys`: then it refuses every request whose access key it
+/// never issued (moto's `INITIAL_NO_AUTH_ACTION_COUNT=0`).
+pub struct MotoServer {
+    child: Child,
+    pub port: u16,
+}
+
+impl MotoServer {
+    pub fn start(env: &TestEnv, checking_keys: bool) -> MotoServer {
+        let port = free_port();
+        let log = env.path(&format!("moto-{port}.log"));
+        let mut cmd = StdCommand::new("moto_server");
+        cmd.args(["-H", "127.0.0.1", "-p"]).arg(port.to_string());
+        if checking_keys {
+            cmd.env("INITIAL_NO_AUTH_ACTION_COUNT", "0");
+        }
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("moto log"))
+            .spawn()
+            .expect("moto_server not found: `pip install 'moto[server]'` (scripts/setup.sh does)");
+        wait_listening(&mut child, port, "moto_server", &log);
+        MotoServer { child, port }
+    }
+
+    /// restic's URL of `bucket/prefix` on this server.
+    pub fn url(&self, bucket_and_prefix: &str) -> String {
+        format!("s3:http://127.0.0.1:{}/{bucket_and_prefix}", self.port)
+    }
+
+    /// Stops the server (a server down, as the operator would find it).
+    pub fn stop(&mut self) {
+        stop(&mut self.child);
+    }
+}
+
+impl Drop for MotoServer {
+    fn drop(&mut self) {
+        stop(&mut self.child);
+    }
+}
