@@ -231,6 +231,12 @@ pub async fn run_job(profile: &Profile, job: &Job, ctx: &Context, shared: &Share
                     message.clone(),
                 ),
             };
+            let mut record = record;
+            if let Some(path) = results {
+                if let Err(e) = report::damage_list::write(path, &mut record) {
+                    tracing::error!("{e}");
+                }
+            }
             summarize(&record);
             let mut unwritable = false;
             if let Some(path) = results {

@@ -3,6 +3,7 @@
 //! later, the notifiers. This module and its children are the only code that writes
 //! result files.
 
+pub mod damage_list;
 pub mod html;
 pub mod jsonl;
 pub mod prometheus;
@@ -16,7 +17,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::check::damage::Damage;
+use crate::check::damage::{self, Damage};
 use crate::check::Budget;
 use crate::compare::Class;
 use crate::compare::FileResult;
@@ -47,6 +48,12 @@ pub enum Error {
     MetricsDirMissing { dir: PathBuf },
     #[error("cannot write metrics file {}: {source}", path.display())]
     Metrics {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write the complete damage file lists to {}: {source}; the record keeps the first paths of each list and their totals", path.display())]
+    DamageList {
         path: PathBuf,
         #[source]
         source: std::io::Error,
@@ -353,13 +360,44 @@ fn damage_text(d: &Damage) -> String {
             .collect();
         s.push_str(&format!("\n  - affected snapshot(s): {}", short.join(", ")));
     }
-    if !d.files.is_empty() {
-        let first: Vec<Cow<'_, str>> = d.files.iter().take(5).map(|f| escape::text(f)).collect();
-        let more = d.files.len() - first.len() + usize::try_from(d.files_truncated).unwrap_or(0);
-        s.push_str(&format!("\n  - affected file(s): {}", first.join(", ")));
+    let list = |files: &[String], total: u64| {
+        let first: Vec<Cow<'_, str>> = files.iter().take(5).map(|f| escape::text(f)).collect();
+        let more = usize::try_from(total)
+            .unwrap_or(usize::MAX)
+            .max(files.len())
+            - first.len();
+        let mut s = first.join(", ");
         if more > 0 {
             s.push_str(&format!(" and {more} more"));
         }
+        s
+    };
+    if !d.lost.is_empty() {
+        s.push_str(&format!(
+            "\n  - lost file(s) (they use a blob that failed): {}",
+            list(&d.lost, d.lost_total)
+        ));
+    }
+    if !d.at_risk.is_empty() {
+        let why = if d.at_risk_reason.as_deref() == Some(damage::AT_RISK_SALVAGEABLE) {
+            "salvageable with `restic repair packs`"
+        } else {
+            "restic's check does not say which blobs failed: some may be lost"
+        };
+        s.push_str(&format!(
+            "\n  - at-risk file(s) ({why}): {}",
+            list(&d.at_risk, d.at_risk_total)
+        ));
+    }
+    if d.lost.is_empty() && d.at_risk.is_empty() && !d.files.is_empty() {
+        let total = d.files.len() as u64 + d.files_truncated;
+        s.push_str(&format!(
+            "\n  - affected file(s): {}",
+            list(&d.files, total)
+        ));
+    }
+    if let Some(f) = &d.files_list {
+        s.push_str(&format!("\n  - complete file lists: {}", escape::text(f)));
     }
     if let Some(n) = &d.note {
         s.push_str(&format!(
