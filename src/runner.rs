@@ -483,13 +483,20 @@ async fn run_one(job: &Job, repo: &Repository, ctx: &Context, shared: &Shared) -
         .restic_override
         .clone()
         .unwrap_or_else(|| repo.restic.clone());
+    // Only a check reads pack data; the other kinds say nothing about it.
+    let reading = match job.kind {
+        JobKind::Check(_) => format!(
+            " (read data: {})",
+            read.describe().unwrap_or_else(|| "none".into())
+        ),
+        JobKind::RestoreTest(_) | JobKind::Audit(_) => String::new(),
+    };
     tracing::info!(
         job = job.name,
         repository = repo.name,
-        "{} {} (read data: {})",
+        "{} {}{reading}",
         job.kind.name(),
         repo.display_url(),
-        read.describe().unwrap_or_else(|| "none".into())
     );
 
     // The pack ledger of the repository (shared by the check jobs of this state dir).

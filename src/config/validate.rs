@@ -297,7 +297,10 @@ impl Validator<'_> {
             self.problem(None, "the profile defines no job; add e.g. [job.weekly-check] with kind = \"check\" and repositories = [...]");
         }
         let mut jobs = Vec::new();
-        for (name, spanned) in &raw.job {
+        // Jobs run in the order the profile lists them; the map holds them by name.
+        let mut ordered: Vec<_> = raw.job.iter().collect();
+        ordered.sort_by_key(|(_, j)| j.span().start);
+        for (name, spanned) in ordered {
             let span = spanned.span();
             self.fallback = Some(span.clone());
             let j = spanned.get_ref();

@@ -314,11 +314,17 @@ pub struct RunRecord {
 
 /// The recovery-time part of the summary: the estimate and its basis, never a
 /// number the calls do not support.
-fn rto_text(e: Option<&rto::Estimate>) -> String {
+/// `compared`: files compared with the source; a measured restore of a run that
+/// compared none is a time, not a verified recovery.
+fn rto_text(e: Option<&rto::Estimate>, compared: u64) -> String {
     let Some(e) = e else {
         return String::new();
     };
     match (e.seconds, e.basis) {
+        (Some(s), Some(rto::Basis::Measured)) if compared == 0 => format!(
+            ", the full restore took {} (measured) but no file was compared with the source",
+            rto::human_seconds(s)
+        ),
         (Some(s), Some(rto::Basis::Measured)) => {
             format!(", full restore took {} (measured)", rto::human_seconds(s))
         }
@@ -466,9 +472,20 @@ impl RunRecord {
                     .filter(|(_, n)| **n > 0)
                     .map(|(c, n)| format!("{n} {c}"))
                     .collect();
+                // What "tested" counts: files the sample (and `always`) drew, plus the
+                // replacements drawn for files set aside as changed or missing.
+                let drawn = if r.replacement_draws > 0 {
+                    format!(
+                        " ({} drawn by the sample, {} to replace files set aside as changed or missing)",
+                        r.sampled.saturating_sub(r.replacement_draws),
+                        r.replacement_draws
+                    )
+                } else {
+                    String::new()
+                };
                 s.push_str(&format!(
-                    ", {} file(s) tested: {} (seed {}), {} verified (min {})",
-                    r.sampled,
+                    ", {}{drawn}: {} (seed {}); {} compared with the source (at least {} needed)",
+                    escape::count(r.sampled, "file tested", "files tested"),
                     counts.join(", "),
                     r.seed,
                     r.verified,
@@ -480,7 +497,7 @@ impl RunRecord {
                         f.seconds
                     ));
                 }
-                s.push_str(&rto_text(r.rto.as_ref()));
+                s.push_str(&rto_text(r.rto.as_ref(), r.verified));
             }
         }
         if let Some(a) = &self.audit {
@@ -489,13 +506,16 @@ impl RunRecord {
                 .nonzero()
                 .map(|(c, n)| format!("{n} {}", c.as_str()))
                 .collect();
+            // Entries (files, directories, links) per class add up to the total; the
+            // regular files read byte for byte are a part of the matches.
             s.push_str(&format!(
-                ", snapshot {} against {}: {} file(s) verified ({} bytes); {}",
+                ", snapshot {} against {}: {} compared ({}), {} of them read whole and equal ({} bytes)",
                 a.snapshot.id.get(..8).unwrap_or(&a.snapshot.id),
                 escape::text(&a.source),
-                a.files_verified,
+                escape::count(a.counts.total(), "entry", "entries"),
+                counts.join(", "),
+                escape::count(a.files_verified, "regular file", "regular files"),
                 a.bytes_verified,
-                counts.join(", ")
             ));
         }
         for f in &self.findings {
