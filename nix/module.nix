@@ -281,9 +281,9 @@ let
         }) settingsJobs
       else
         mapAttrsToList (name: job: {
-          assertion = job.startAt != null && job.startAt != [ ];
+          assertion = (job.startAt != null && job.startAt != [ ]) || job.afterBackups != [ ];
           message =
-            "${opt}.jobs.${name} has no timer (startAt is empty) and ${opt}.daemon.enable is off: job `${name}` would never run."
+            "${opt}.jobs.${name} has no timer (startAt is empty), no afterBackups and ${opt}.daemon.enable is off: job `${name}` would never run."
             + (
               if job.kind == null then
                 " Its kind is unknown (the profile comes from configFile): set ${opt}.jobs.${name}.kind (\"check\" and \"audit\": weekly, \"restore-test\": monthly) or ${opt}.jobs.${name}.startAt."
@@ -291,6 +291,13 @@ let
                 " Set ${opt}.jobs.${name}.startAt (a systemd calendar expression such as \"weekly\"), or enable the daemon."
             );
         }) cfg.jobs
+        ++ concatMap (
+          name:
+          map (backup: {
+            assertion = (config.services.restic.backups or { }) ? ${backup};
+            message = "${opt}.jobs.${name}.afterBackups names `${backup}`, but services.restic.backups has no `${backup}`: no unit restic-backups-${backup}.service would start job `${name}`. Name one of: ${concatStringsSep ", " (attrNames (config.services.restic.backups or { }))}.";
+          }) cfg.jobs.${name}.afterBackups
+        ) (attrNames cfg.jobs)
         ++ lib.optionals useSettings (
           mapAttrsToList (name: _: {
             assertion = settingsJobs ? ${name};
@@ -391,15 +398,31 @@ in
               startAt = mkOption {
                 type = types.nullOr (types.either types.str (types.listOf types.str));
                 default =
-                  {
-                    check = "weekly";
-                    audit = "weekly";
-                    restore-test = "monthly";
-                  }
-                  .${toString config.kind} or null;
-                defaultText = lib.literalExpression ''"weekly" for kinds "check" and "audit", "monthly" for "restore-test"'';
+                  if config.afterBackups != [ ] then
+                    null
+                  else
+                    {
+                      check = "weekly";
+                      audit = "weekly";
+                      restore-test = "monthly";
+                    }
+                    .${toString config.kind} or null;
+                defaultText = lib.literalExpression ''null with afterBackups, else "weekly" for kinds "check" and "audit", "monthly" for "restore-test"'';
                 example = "Sun 03:00";
                 description = "When the job runs: systemd calendar expression(s) (OnCalendar=).";
+              };
+              afterBackups = mkOption {
+                type = types.listOf types.str;
+                default = [ ];
+                example = [ "nas" ];
+                description = ''
+                  Names of services.restic.backups whose unit (restic-backups-<name>.service)
+                  starts this job once it succeeds (OnSuccess=; a failed backup does not
+                  start it). Meant for a check job with `read-data-subset = "new"`, which
+                  reads back exactly the packs the backup wrote. With it, startAt defaults
+                  to null (no timer); runs on one repository stay serialised by
+                  restic-verify's lock.
+                '';
               };
               randomizedDelaySec = mkOption {
                 type = types.either types.str types.ints.unsigned;
@@ -566,6 +589,19 @@ in
             }
           )
         ) cfg.jobs)
+      # Each backup unit named in afterBackups starts the job once it succeeded.
+      (mkIf (!cfg.daemon.enable) (
+        lib.mkMerge (
+          concatMap (
+            name:
+            map (backup: {
+              "restic-backups-${backup}" = {
+                unitConfig.OnSuccess = [ "restic-verify-${name}.service" ];
+              };
+            }) cfg.jobs.${name}.afterBackups
+          ) (attrNames cfg.jobs)
+        )
+      ))
     ];
 
     systemd.timers = mkIf (!cfg.daemon.enable) (

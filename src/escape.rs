@@ -7,9 +7,15 @@
 //! the line breaks `lines` indents, DEL, C1) and every bidirectional-text control is shown
 //! as a visible escape (`\r`, `\x1b`, `\u{202e}`), and a backslash as `\\`, so an
 //! escaped text is unambiguous. JSONL keeps raw names (JSON escapes them itself).
+//! `count` puts a displayed number's noun in the right number.
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
+
+/// `n` and its noun in the right number, for display: `1 repository`, `2 repositories`.
+pub fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
 
 /// Whether `c` must not reach a terminal (or a page) as it is.
 pub fn unsafe_char(c: char) -> bool {

@@ -29,7 +29,7 @@ use crate::job::{self, Plan, Ran, Reach, Verification};
 use crate::lock;
 use crate::notify;
 use crate::record::assemble;
-use crate::record::{jsonl, preflight, prometheus, Report, RunRecord};
+use crate::record::{damage_list, jsonl, preflight, prometheus, Report, RunRecord};
 use crate::restic::{self, CheckRead};
 use crate::rto;
 use crate::state;
@@ -283,6 +283,13 @@ async fn run_on(
             message.clone(),
         ),
     };
+    let mut record = record;
+    if let Some(path) = job.outputs.results.as_deref() {
+        // A capped damage list: the complete lists go to a file beside the results.
+        if let Err(e) = damage_list::write(path, &mut record) {
+            tracing::error!("{e}");
+        }
+    }
     summarize(&record);
     let mut unwritable = false;
     if let Some(path) = job.outputs.results.as_deref() {
@@ -467,15 +474,17 @@ async fn run_one(
         seed: plan.seed,
         ..facts(job, verification, repo, ctx, started)
     };
+    // Only a check reads pack data; the other kinds say nothing about it.
+    let reading = read.as_ref().map_or_else(String::new, |r| {
+        let what = r.describe().unwrap_or_else(|| "none".into());
+        format!(" (read data: {what})")
+    });
     tracing::info!(
         job = job.name,
         repository = repo.name,
-        "{} {} (read data: {})",
+        "{} {}{reading}",
         verification.kind(),
         repo.display_url(),
-        read.as_ref()
-            .and_then(CheckRead::describe)
-            .unwrap_or_else(|| "none".into())
     );
     if let Err(e) = load_ledger(job, repo, verification, &mut stored, &mut plan) {
         return assemble::error(&facts, Category::Config, e);

@@ -18,6 +18,7 @@ let
       ./stand-ins/users.nix
       ./stand-ins/environment.nix
       ./stand-ins/prometheus.nix
+      ./stand-ins/restic.nix
       module
       { _module.args.pkgs = pkgs; }
     ]

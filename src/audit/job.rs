@@ -225,9 +225,9 @@ async fn blocking<T: Send + 'static>(
 pub fn findings(o: &AuditOutcome) -> Vec<Finding> {
     let mut out = Vec::new();
     for (class, kind, what) in [
-        (Class::Mismatch, FindingKind::AuditMismatch, "differ from the source although their size and mtime are the same (bit rot in the source or the backup)"),
-        (Class::NotInBackup, FindingKind::AuditNotInBackup, "are in the source, older than the snapshot and not excluded, but missing from it (restic probably could not read them: look for `error:` lines and exit code 3 in the backup's log)"),
-        (Class::Damaged, FindingKind::AuditDamaged, "could not be checked because the snapshot's trees or index are damaged"),
+        (Class::Mismatch, FindingKind::AuditMismatch, ["differs from the source although its size and mtime are the same (bit rot in the source or the backup)", "differ from the source although their size and mtime are the same (bit rot in the source or the backup)"]),
+        (Class::NotInBackup, FindingKind::AuditNotInBackup, ["is in the source, older than the snapshot and not excluded, but missing from it (restic probably could not read it: look for `error:` lines and exit code 3 in the backup's log)", "are in the source, older than the snapshot and not excluded, but missing from it (restic probably could not read them: look for `error:` lines and exit code 3 in the backup's log)"]),
+        (Class::Damaged, FindingKind::AuditDamaged, ["could not be checked because the snapshot's trees or index are damaged"; 2]),
     ] {
         let n = o.counts.get(class);
         if n == 0 {
@@ -242,7 +242,15 @@ pub fn findings(o: &AuditOutcome) -> Vec<Finding> {
             .collect();
         out.push(Finding::fail(
             kind,
-            format!("{n} entr{} {what}: {}", if n == 1 { "y" } else { "ies" }, first.join(", ")),
+            format!(
+                "{n} {}: {}",
+                if n == 1 {
+                    format!("entry {}", what[0])
+                } else {
+                    format!("entries {}", what[1])
+                },
+                first.join(", ")
+            ),
         ));
     }
     // With a ZFS snapshot as the source every other difference fails too.
@@ -262,4 +270,64 @@ pub fn findings(o: &AuditOutcome) -> Vec<Finding> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::outcome::{Counts, Entry, SnapshotInfo};
+
+    fn outcome(mismatched: u64) -> AuditOutcome {
+        let mut counts = Counts::default();
+        counts.add(Class::Mismatch, mismatched);
+        AuditOutcome {
+            snapshot: SnapshotInfo {
+                id: "0123456789abcdef".into(),
+                time: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+                hostname: "h".into(),
+                paths: vec!["/data".into()],
+                tags: Vec::new(),
+                excludes: Vec::new(),
+            },
+            roots: Vec::new(),
+            immutable_source: false,
+            counts,
+            failures: mismatched,
+            files_verified: 0,
+            bytes_verified: 0,
+            excluded: 0,
+            seconds: 0.0,
+            entries: (0..mismatched)
+                .map(|i| Entry {
+                    path: format!("/data/f{i}").into(),
+                    source: format!("/data/f{i}").into(),
+                    class: Class::Mismatch,
+                    failure: true,
+                    detail: String::new(),
+                })
+                .collect(),
+            truncated: 0,
+        }
+    }
+
+    // See issue #24, item 9: "1 entry differ".
+    #[test]
+    fn findings_agree_in_number_with_the_count() {
+        let one = findings(&outcome(1));
+        assert!(
+            one[0]
+                .detail
+                .starts_with("1 entry differs from the source although its size"),
+            "{}",
+            one[0].detail
+        );
+        let two = findings(&outcome(2));
+        assert!(
+            two[0]
+                .detail
+                .starts_with("2 entries differ from the source although their size"),
+            "{}",
+            two[0].detail
+        );
+    }
 }

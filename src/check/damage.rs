@@ -1,15 +1,32 @@
 //! The damage report of a check: which packs are broken (0.18's `broken_packs`, or
-//! the pack IDs in the error lines of either version), which snapshots reference
-//! them and which files use them (`restic find --pack`, snapshot by snapshot, within
-//! the job's deadline), and a repair recipe for the restic version in use. The
-//! recipe is text for the operator; nothing here repairs anything.
+//! the pack IDs in the error lines of either version, or the in-process reader's
+//! broken packs), which snapshots reference them and which files use them (`restic
+//! find --pack`, snapshot by snapshot, within the job's deadline), and a repair
+//! recipe for the restic version in use. The recipe is text for the operator;
+//! nothing here repairs anything.
+//!
+//! Files are split by what is known (`split`, pure): a file whose content uses a
+//! blob the in-process reader found failed is **lost**; the other files of a broken
+//! pack are **at risk** (`restic repair packs` salvages their blobs). restic's own
+//! check names packs, not blobs, so the files of a pack only it found are at risk
+//! too, with a reason that says some of them may be lost. Each list in the record
+//! holds at most `FILES_CAP` paths with its total beside it; the complete lists
+//! travel in `full` for the results writer (`report/`) to put in a file.
+
+use std::collections::{BTreeSet, HashMap};
 
 use serde::Serialize;
 
+use crate::packread::BrokenPack;
 use crate::restic::{self, json::Snapshot, Session, Version};
 
-/// How many affected file paths a record lists.
+/// How many file paths each list of a record holds.
 pub const FILES_CAP: usize = 50;
+
+/// Why the at-risk files of packs the in-process reader read are at risk.
+pub const AT_RISK_SALVAGEABLE: &str = "these files use a broken pack but none of its blobs that failed: `restic repair packs` (restic 0.16+) salvages them";
+/// Why the files of packs only restic's check found are at risk.
+pub const AT_RISK_UNKNOWN: &str = "restic's check names broken packs, not the blobs that failed: any of these files may be lost, the others are salvageable with `restic repair packs` (restic 0.16+)";
 
 /// What is broken and what to do about it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -18,11 +35,28 @@ pub struct Damage {
     pub packs: Vec<String>,
     /// IDs of every snapshot that references a broken pack.
     pub snapshots: Vec<String>,
-    /// Tree paths whose content uses a broken pack (the first `files_cap`).
+    /// Tree paths whose content uses a blob that failed: lost for certain (the
+    /// first `files_cap`, in tree order).
+    pub lost: Vec<String>,
+    pub lost_total: u64,
+    /// The other tree paths that use a broken pack (the first `files_cap`).
+    pub at_risk: Vec<String>,
+    pub at_risk_total: u64,
+    /// Why the `at_risk` files are at risk, and whether some may be lost.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub at_risk_reason: Option<String>,
+    /// Per pack the in-process reader found broken: its lost and at-risk files.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub by_pack: Vec<PackDamage>,
+    /// Every affected path, lost ones first (the first `files_cap`; schema 1's
+    /// list, kept for readers of it).
     pub files: Vec<String>,
     /// How many more paths there were.
     pub files_truncated: u64,
     pub files_cap: usize,
+    /// The file next to the results that holds every list whole (a list was capped).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub files_list: Option<String>,
     /// An index file could not be loaded (no pack named).
     pub index_damaged: bool,
     /// Why the lists may be incomplete (deadline, restic could not search).
@@ -30,6 +64,135 @@ pub struct Damage {
     pub note: Option<String>,
     /// What to run, in order, for this restic version.
     pub recipe: Vec<String>,
+    /// The complete lists, when one in the record is capped (for `files_list`).
+    #[serde(skip)]
+    pub full: Option<FullLists>,
+}
+
+/// One pack the in-process reader found broken, and the files using it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct PackDamage {
+    pub pack: String,
+    /// What was wrong with it.
+    pub reason: String,
+    /// Indexed blobs of the pack whose content failed.
+    pub blobs_lost: u64,
+    /// Paths using one of those blobs (the first `files_cap`).
+    pub lost: Vec<String>,
+    pub lost_total: u64,
+    /// Paths using only its other blobs, and not lost through another pack.
+    pub at_risk: Vec<String>,
+    pub at_risk_total: u64,
+}
+
+/// Every list of a damage report, uncapped.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct FullLists {
+    pub packs: Vec<String>,
+    pub lost: Vec<String>,
+    pub at_risk: Vec<String>,
+    pub by_pack: Vec<PackFiles>,
+}
+
+/// One pack's files, uncapped.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct PackFiles {
+    pub pack: String,
+    pub lost: Vec<String>,
+    pub at_risk: Vec<String>,
+}
+
+/// The first `FILES_CAP` of `list` and its total.
+fn capped(list: &[String]) -> (Vec<String>, u64) {
+    (
+        list.iter().take(FILES_CAP).cloned().collect(),
+        list.len() as u64,
+    )
+}
+
+/// Splits the uses `restic find` reported (path, blob ID) into lost and at-risk
+/// files, per pack where the in-process reader has blob detail (`detail`), and
+/// fills `d`'s lists (capped, with totals; `full` when one is capped). A path that
+/// uses a failed blob of any pack is lost; every other path is at risk. The paths
+/// of a pack without detail (found by restic's check) are at risk, and the reason
+/// says some may be lost.
+pub fn split(d: &mut Damage, uses: &[(String, String)], detail: &[BrokenPack]) {
+    // blob → (pack index, the blob failed); a failed copy wins over an intact one.
+    let mut blobs: HashMap<&str, (usize, bool)> = HashMap::new();
+    for (i, b) in detail.iter().enumerate() {
+        for l in &b.lost {
+            blobs.insert(l.id.as_str(), (i, true));
+        }
+        for x in &b.intact {
+            blobs.entry(x.as_str()).or_insert((i, false));
+        }
+    }
+    let mut lost: BTreeSet<&str> = BTreeSet::new();
+    let mut per_pack: Vec<(BTreeSet<&str>, BTreeSet<&str>)> =
+        vec![Default::default(); detail.len()];
+    let mut all: BTreeSet<&str> = BTreeSet::new();
+    let mut unattributed = false;
+    for (path, blob) in uses {
+        all.insert(path);
+        match blobs.get(blob.as_str()) {
+            Some(&(i, true)) => {
+                lost.insert(path);
+                per_pack[i].0.insert(path);
+            }
+            Some(&(i, false)) => {
+                per_pack[i].1.insert(path);
+            }
+            None => unattributed = true,
+        }
+    }
+    let owned = |s: &BTreeSet<&str>| s.iter().map(|p| (*p).to_owned()).collect::<Vec<_>>();
+    let at_risk: Vec<String> = all.difference(&lost).map(|p| (*p).to_owned()).collect();
+    let lost = owned(&lost);
+    let mut full = FullLists {
+        packs: d.packs.clone(),
+        lost: lost.clone(),
+        at_risk: at_risk.clone(),
+        by_pack: Vec::new(),
+    };
+    let mut cut = lost.len() > FILES_CAP || at_risk.len() > FILES_CAP;
+    d.by_pack.clear();
+    for (b, (l, r)) in detail.iter().zip(&per_pack) {
+        let l = owned(l);
+        let r: Vec<String> = r
+            .iter()
+            .filter(|p| full.lost.binary_search_by(|x| x.as_str().cmp(p)).is_err())
+            .map(|p| (*p).to_owned())
+            .collect();
+        cut |= l.len() > FILES_CAP || r.len() > FILES_CAP;
+        let (lost, lost_total) = capped(&l);
+        let (at_risk, at_risk_total) = capped(&r);
+        d.by_pack.push(PackDamage {
+            pack: b.id.clone(),
+            reason: b.reason.clone(),
+            blobs_lost: b.lost.len() as u64,
+            lost,
+            lost_total,
+            at_risk,
+            at_risk_total,
+        });
+        full.by_pack.push(PackFiles {
+            pack: b.id.clone(),
+            lost: l,
+            at_risk: r,
+        });
+    }
+    (d.lost, d.lost_total) = capped(&lost);
+    (d.at_risk, d.at_risk_total) = capped(&at_risk);
+    d.at_risk_reason = match (at_risk.is_empty(), unattributed || detail.is_empty()) {
+        (true, _) => None,
+        (false, true) => Some(AT_RISK_UNKNOWN.to_owned()),
+        (false, false) => Some(AT_RISK_SALVAGEABLE.to_owned()),
+    };
+    let every: Vec<String> = lost.into_iter().chain(at_risk).collect();
+    d.files_cap = FILES_CAP;
+    (d.files, _) = capped(&every);
+    d.files_truncated = every.len().saturating_sub(FILES_CAP) as u64;
+    d.full = cut.then_some(full);
 }
 
 /// Full pack IDs named in restic's check output: 0.18's `broken_packs`, and in
@@ -146,22 +309,24 @@ pub fn from_restore(
 
 /// Finds the snapshots and files that use `packs`, newest snapshot first, asking
 /// restic snapshot by snapshot; stops early (with a note) when restic fails or the
-/// run is cancelled or out of time, keeping what it found.
+/// run is cancelled or out of time, keeping what it found. The files are split
+/// into lost and at risk with the reader's blob detail (`split`).
 pub async fn locate(
     session: &Session<'_>,
     packs: &[String],
     snapshots: &[Snapshot],
+    detail: &[BrokenPack],
     d: &mut Damage,
 ) {
     let mut ordered: Vec<&Snapshot> = snapshots.iter().collect();
     ordered.sort_by_key(|s| std::cmp::Reverse(s.time));
-    let mut files: Vec<String> = Vec::new();
+    let mut uses: Vec<(String, String)> = Vec::new();
     for (i, s) in ordered.iter().enumerate() {
         match session.find_packs_in(packs, &s.id).await {
-            Ok(paths) if paths.is_empty() => {}
-            Ok(paths) => {
+            Ok(found) if found.is_empty() => {}
+            Ok(found) => {
                 d.snapshots.push(s.id.clone());
-                files.extend(paths);
+                uses.extend(found);
             }
             Err(e) => {
                 d.note = Some(format!(
@@ -177,12 +342,9 @@ pub async fn locate(
             }
         }
     }
-    files.sort();
-    files.dedup();
-    d.files_cap = FILES_CAP;
-    d.files_truncated = files.len().saturating_sub(FILES_CAP) as u64;
-    files.truncate(FILES_CAP);
-    d.files = files;
+    uses.sort();
+    uses.dedup();
+    split(d, &uses, detail);
 }
 
 #[cfg(test)]
@@ -191,6 +353,77 @@ mod tests {
 
     const FLIPPED: &str = "d8adb7333dfcefc48eb8e93d0b8d5a390697cd9f4000df8ce1aa07c7904349b5";
     const MISSING: &str = "23f8f25b407a26a3dc05b5452fb43848097d54111410daaed14e3a036155c23b";
+
+    fn pack(id: &str, lost: &[&str], intact: &[&str]) -> BrokenPack {
+        BrokenPack {
+            id: id.into(),
+            reason: "blob x: MAC check failed".into(),
+            lost: lost
+                .iter()
+                .map(|b| crate::packread::BlobFailure {
+                    id: (*b).into(),
+                    tree: false,
+                    reason: "MAC check failed".into(),
+                })
+                .collect(),
+            intact: intact.iter().map(|b| (*b).into()).collect(),
+        }
+    }
+
+    fn uses(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(p, b)| ((*p).to_owned(), (*b).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn split_with_blob_detail_names_the_failed_blobs_files_lost_and_the_others_at_risk() {
+        let mut d = Damage {
+            packs: vec!["p1".into()],
+            ..Damage::default()
+        };
+        // /b uses the failed blob and an intact one; /a and /c only intact ones.
+        let found = uses(&[("/a", "i1"), ("/b", "i1"), ("/b", "x"), ("/c", "i2")]);
+        split(&mut d, &found, &[pack("p1", &["x"], &["i1", "i2"])]);
+        assert_eq!(d.lost, ["/b"]);
+        assert_eq!(d.at_risk, ["/a", "/c"]);
+        assert_eq!((d.lost_total, d.at_risk_total), (1, 2));
+        assert_eq!(d.at_risk_reason.as_deref(), Some(AT_RISK_SALVAGEABLE));
+        assert_eq!(d.files, ["/b", "/a", "/c"], "lost first");
+        assert_eq!(d.by_pack[0].lost, ["/b"]);
+        assert_eq!(d.by_pack[0].at_risk, ["/a", "/c"]);
+        assert_eq!(d.by_pack[0].blobs_lost, 1);
+        assert!(d.full.is_none(), "nothing capped");
+    }
+
+    #[test]
+    fn split_without_blob_detail_calls_every_file_at_risk_and_says_some_may_be_lost() {
+        let mut d = Damage::default();
+        split(&mut d, &uses(&[("/a", "b1"), ("/b", "b2")]), &[]);
+        assert!(d.lost.is_empty());
+        assert_eq!(d.at_risk, ["/a", "/b"]);
+        assert_eq!(d.at_risk_reason.as_deref(), Some(AT_RISK_UNKNOWN));
+        assert!(d.by_pack.is_empty());
+    }
+
+    #[test]
+    fn split_caps_each_list_with_its_total_and_keeps_the_whole_lists() {
+        let mut d = Damage::default();
+        let found: Vec<(String, String)> = (0..FILES_CAP + 7)
+            .map(|i| (format!("/f{i:03}"), "ok".to_owned()))
+            .chain([("/z".to_owned(), "x".to_owned())])
+            .collect();
+        split(&mut d, &found, &[pack("p1", &["x"], &["ok"])]);
+        assert_eq!(d.at_risk.len(), FILES_CAP);
+        assert_eq!(d.at_risk_total, (FILES_CAP + 7) as u64);
+        assert_eq!(d.by_pack[0].at_risk.len(), FILES_CAP);
+        assert_eq!(d.files.first().map(String::as_str), Some("/z"));
+        assert_eq!(d.files_truncated, 8);
+        let full = d.full.expect("whole lists kept");
+        assert_eq!(full.at_risk.len(), FILES_CAP + 7);
+        assert_eq!(full.lost, ["/z"]);
+        assert_eq!(full.by_pack[0].at_risk.len(), FILES_CAP + 7);
+    }
 
     #[test]
     fn broken_packs_reads_both_versions_error_lines_and_the_summary() {

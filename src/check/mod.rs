@@ -302,7 +302,9 @@ async fn report_damage(
                 .map(|l| l.snapshots)
         };
         match all {
-            Ok(snapshots) => damage::locate(session, &d.packs.clone(), &snapshots, &mut d).await,
+            Ok(snapshots) => {
+                damage::locate(session, &d.packs.clone(), &snapshots, broken, &mut d).await;
+            }
             Err(e) => d.note = Some(format!("could not list the snapshots to search: {e}")),
         }
     }

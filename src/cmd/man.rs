@@ -239,7 +239,7 @@ fn see_also_section(sub: Option<&str>) -> String {
     let mut out = String::from(".SH \"SEE ALSO\"\n");
     out.push_str(&refs.join(",\n"));
     out.push_str("\n.PP\n");
-    out.push_str(&esc("The systemd units restic-verify.service (the daemon), restic-verify-check@.service, restic-verify-audit@.service and restic-verify-restore-test@.service with their .timer units (run JOB), in /lib/systemd/system; see systemd.service(5) and systemd.timer(5)."));
+    out.push_str(&esc("The systemd units restic-verify.service (the daemon), restic-verify-check@.service, restic-verify-audit@.service and restic-verify-restore-test@.service with their .timer units (run JOB), and restic-verify-new@.service (run JOB once a backup unit succeeds, through its OnSuccess=), in /lib/systemd/system; see systemd.service(5) and systemd.timer(5)."));
     out.push('\n');
     out
 }

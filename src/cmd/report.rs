@@ -84,10 +84,10 @@ pub fn run(args: ReportArgs) -> Result<Report, Error> {
     });
     html::write(&args.output, &page)?;
     tracing::info!(
-        "wrote {} ({} runs on {} repositories, {} to {})",
+        "wrote {} ({} on {}, {} to {})",
         args.output.display(),
-        timeline.total.total(),
-        timeline.repos.len(),
+        crate::escape::count(timeline.total.total(), "run", "runs"),
+        crate::escape::count(timeline.repos.len() as u64, "repository", "repositories"),
         timeline.period.start.format("%Y-%m-%d %H:%M"),
         timeline.period.end.format("%Y-%m-%d %H:%M UTC")
     );

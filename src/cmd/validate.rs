@@ -335,9 +335,9 @@ where
         .map_or_else(|| "flags".to_owned(), |p| p.display().to_string());
     let _ = writeln!(
         s,
-        "profile {src}: valid; {} repositories, {} jobs",
-        p.repositories.len(),
-        p.jobs.len()
+        "profile {src}: valid; {}, {}",
+        crate::escape::count(p.repositories.len() as u64, "repository", "repositories"),
+        crate::escape::count(p.jobs.len() as u64, "job", "jobs")
     );
     for r in p.repositories.values() {
         let _ = writeln!(s, "\nrepository {}", r.name);

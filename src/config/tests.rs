@@ -278,3 +278,14 @@ fn flags_go_through_the_profile_validator_and_name_the_flag() {
         "{p:?}"
     );
 }
+
+// See issue #24, item 9: jobs ran in alphabetical order, not in the profile's.
+#[test]
+fn parse_keeps_the_jobs_in_the_order_the_profile_lists_them() {
+    let text = format!(
+        "{MINIMAL}\n[job.b-restore]\nkind = \"check\"\nrepositories = [\"nas\"]\n\n[job.a-audit]\nkind = \"check\"\nrepositories = [\"nas\"]\n"
+    );
+    let p = parse(&text, Path::new("/etc/rv.toml"), &test_env()).expect("valid");
+    let names: Vec<&str> = p.jobs.iter().map(|j| j.name.as_str()).collect();
+    assert_eq!(names, ["weekly", "b-restore", "a-audit"]);
+}

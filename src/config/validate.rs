@@ -200,7 +200,10 @@ impl Validator<'_> {
             self.problem(None, "the profile defines no job; add e.g. [job.weekly-check] with kind = \"check\" and repositories = [...]");
         }
         let mut jobs = Vec::new();
-        for (name, spanned) in &raw.job {
+        // Jobs run in the order the profile lists them; the map holds them by name.
+        let mut ordered: Vec<_> = raw.job.iter().collect();
+        ordered.sort_by_key(|(_, j)| j.span().start);
+        for (name, spanned) in ordered {
             if let Some(job) = self.job(name, spanned, &raw) {
                 jobs.push(job);
             }

@@ -359,6 +359,36 @@ mod tests {
         );
     }
 
+    // See issue #24, item 9: "100 file(s) tested" for `sample = 50` said nothing of
+    // the replacements, and a measured full restore read as a verified recovery in
+    // a run that compared nothing.
+    #[test]
+    fn summary_of_a_restore_test_says_what_tested_counts_and_when_nothing_was_compared() {
+        let mut res = result(None, vec![]);
+        res.files = (0..70)
+            .map(|i| file(&format!("/data/f{i}"), Class::Changed))
+            .collect();
+        let mut r = build(&facts(), Ok(Work::Restore(Box::new(res))));
+        let t = r.restore_test.as_mut().expect("restore part");
+        t.rto = Some(crate::rto::Estimate {
+            seconds: Some(1.0),
+            basis: Some(crate::rto::Basis::Measured),
+            ..crate::rto::Estimate::unknown(1, "")
+        });
+        let s = r.summary();
+        assert!(
+            s.contains(", 70 files tested (50 drawn by the sample, 20 to replace files set aside as changed or missing): 70 changed (seed 7); 0 compared with the source (at least 10 needed)"),
+            "{s}"
+        );
+        assert!(
+            s.contains(
+                "the full restore took 1s (measured) but no file was compared with the source"
+            ),
+            "{s}"
+        );
+        assert!(!s.contains("file(s)"), "{s}");
+    }
+
     #[test]
     fn build_restore_damage_below_the_floor_still_fails() {
         let damage = Finding::fail(

@@ -5,6 +5,7 @@
 //! results; the `view` module reads them back and shows them.
 
 pub mod assemble;
+pub mod damage_list;
 pub mod jsonl;
 pub mod preflight;
 pub mod prometheus;
@@ -16,7 +17,7 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::check::damage::Damage;
+use crate::check::damage::{self, Damage};
 use crate::check::Budget;
 use crate::compare::Class;
 use crate::compare::FileResult;
@@ -47,6 +48,12 @@ pub enum Error {
     MetricsDirMissing { dir: PathBuf },
     #[error("cannot write metrics file {}: {source}", path.display())]
     Metrics {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write the complete damage file lists to {}: {source}; the record keeps the first paths of each list and their totals", path.display())]
+    DamageList {
         path: PathBuf,
         #[source]
         source: std::io::Error,
@@ -307,11 +314,17 @@ pub struct RunRecord {
 
 /// The recovery-time part of the summary: the estimate and its basis, never a
 /// number the calls do not support.
-fn rto_text(e: Option<&rto::Estimate>) -> String {
+/// `compared`: files compared with the source; a measured restore of a run that
+/// compared none is a time, not a verified recovery.
+fn rto_text(e: Option<&rto::Estimate>, compared: u64) -> String {
     let Some(e) = e else {
         return String::new();
     };
     match (e.seconds, e.basis) {
+        (Some(s), Some(rto::Basis::Measured)) if compared == 0 => format!(
+            ", the full restore took {} (measured) but no file was compared with the source",
+            rto::human_seconds(s)
+        ),
         (Some(s), Some(rto::Basis::Measured)) => {
             format!(", full restore took {} (measured)", rto::human_seconds(s))
         }
@@ -353,13 +366,44 @@ fn damage_text(d: &Damage) -> String {
             .collect();
         s.push_str(&format!("\n  - affected snapshot(s): {}", short.join(", ")));
     }
-    if !d.files.is_empty() {
-        let first: Vec<Cow<'_, str>> = d.files.iter().take(5).map(|f| escape::text(f)).collect();
-        let more = d.files.len() - first.len() + usize::try_from(d.files_truncated).unwrap_or(0);
-        s.push_str(&format!("\n  - affected file(s): {}", first.join(", ")));
+    let list = |files: &[String], total: u64| {
+        let first: Vec<Cow<'_, str>> = files.iter().take(5).map(|f| escape::text(f)).collect();
+        let more = usize::try_from(total)
+            .unwrap_or(usize::MAX)
+            .max(files.len())
+            - first.len();
+        let mut s = first.join(", ");
         if more > 0 {
             s.push_str(&format!(" and {more} more"));
         }
+        s
+    };
+    if !d.lost.is_empty() {
+        s.push_str(&format!(
+            "\n  - lost file(s) (they use a blob that failed): {}",
+            list(&d.lost, d.lost_total)
+        ));
+    }
+    if !d.at_risk.is_empty() {
+        let why = if d.at_risk_reason.as_deref() == Some(damage::AT_RISK_SALVAGEABLE) {
+            "salvageable with `restic repair packs`"
+        } else {
+            "restic's check does not say which blobs failed: some may be lost"
+        };
+        s.push_str(&format!(
+            "\n  - at-risk file(s) ({why}): {}",
+            list(&d.at_risk, d.at_risk_total)
+        ));
+    }
+    if d.lost.is_empty() && d.at_risk.is_empty() && !d.files.is_empty() {
+        let total = d.files.len() as u64 + d.files_truncated;
+        s.push_str(&format!(
+            "\n  - affected file(s): {}",
+            list(&d.files, total)
+        ));
+    }
+    if let Some(f) = &d.files_list {
+        s.push_str(&format!("\n  - complete file lists: {}", escape::text(f)));
     }
     if let Some(n) = &d.note {
         s.push_str(&format!(
@@ -428,9 +472,20 @@ impl RunRecord {
                     .filter(|(_, n)| **n > 0)
                     .map(|(c, n)| format!("{n} {c}"))
                     .collect();
+                // What "tested" counts: files the sample (and `always`) drew, plus the
+                // replacements drawn for files set aside as changed or missing.
+                let drawn = if r.replacement_draws > 0 {
+                    format!(
+                        " ({} drawn by the sample, {} to replace files set aside as changed or missing)",
+                        r.sampled.saturating_sub(r.replacement_draws),
+                        r.replacement_draws
+                    )
+                } else {
+                    String::new()
+                };
                 s.push_str(&format!(
-                    ", {} file(s) tested: {} (seed {}), {} verified (min {})",
-                    r.sampled,
+                    ", {}{drawn}: {} (seed {}); {} compared with the source (at least {} needed)",
+                    escape::count(r.sampled, "file tested", "files tested"),
                     counts.join(", "),
                     r.seed,
                     r.verified,
@@ -442,7 +497,7 @@ impl RunRecord {
                         f.seconds
                     ));
                 }
-                s.push_str(&rto_text(r.rto.as_ref()));
+                s.push_str(&rto_text(r.rto.as_ref(), r.verified));
             }
         }
         if let Some(a) = &self.audit {
@@ -451,13 +506,16 @@ impl RunRecord {
                 .nonzero()
                 .map(|(c, n)| format!("{n} {}", c.as_str()))
                 .collect();
+            // Entries (files, directories, links) per class add up to the total; the
+            // regular files read byte for byte are a part of the matches.
             s.push_str(&format!(
-                ", snapshot {} against {}: {} file(s) verified ({} bytes); {}",
+                ", snapshot {} against {}: {} compared ({}), {} of them read whole and equal ({} bytes)",
                 a.snapshot.id.get(..8).unwrap_or(&a.snapshot.id),
                 escape::text(&a.source),
-                a.files_verified,
+                escape::count(a.counts.total(), "entry", "entries"),
+                counts.join(", "),
+                escape::count(a.files_verified, "regular file", "regular files"),
                 a.bytes_verified,
-                counts.join(", ")
             ));
         }
         for f in &self.findings {

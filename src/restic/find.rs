@@ -11,7 +11,8 @@ use super::session::Session;
 use super::Error;
 
 impl Session<'_> {
-    /// The tree paths in `snapshot` whose content uses a blob of one of `packs`.
+    /// The tree paths in `snapshot` whose content uses a blob of one of `packs`,
+    /// with the blob each uses: (path, blob ID), sorted, without repeats.
     ///
     /// # Errors
     /// restic failed or printed something that is not `find --json` output.
@@ -19,7 +20,7 @@ impl Session<'_> {
         &self,
         packs: &[String],
         snapshot: &str,
-    ) -> Result<Vec<String>, Error> {
+    ) -> Result<Vec<(String, String)>, Error> {
         let mut args: Vec<OsString> = vec![
             "--json".into(),
             "find".into(),
@@ -42,7 +43,11 @@ impl Session<'_> {
                     repository: self.repository.to_owned(),
                     detail: e.to_string(),
                 })?;
-            paths.extend(matches.into_iter().filter_map(|m| m.path));
+            paths.extend(
+                matches
+                    .into_iter()
+                    .filter_map(|m| Some((m.path?, m.id.unwrap_or_default()))),
+            );
         }
         paths.sort();
         paths.dedup();

@@ -140,6 +140,9 @@ pub struct SnapshotId {
 pub struct FindMatch {
     #[serde(default)]
     pub path: Option<String>,
+    /// The blob or tree found (full ID, hex).
+    #[serde(default)]
+    pub id: Option<String>,
     #[serde(default)]
     pub snapshot: Option<String>,
 }

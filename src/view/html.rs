@@ -308,11 +308,18 @@ fn repository(out: &mut String, page: &Page<'_>, id: usize, name: &str, r: &Repo
         ),
         "No check in this period recorded a rotation (rotate/T) or a full --read-data.",
     );
-    let _ = write!(
-        out,
-        r#"<p>Every pack last read: <strong>{}</strong></p>"#,
-        when(r.last_full_read)
-    );
+    match r.last_full_read {
+        Some(t) => {
+            let _ = write!(
+                out,
+                r#"<p>Every pack last read: <strong>{}</strong></p>"#,
+                when(Some(t))
+            );
+        }
+        None => out.push_str(
+            "<p>Every pack read: <strong>never in this period</strong> (no full <code>--read-data</code> and no completed rotation cycle)</p>",
+        ),
+    }
 
     out.push_str("<h3>Restore throughput</h3>");
     chart_or_note(
@@ -574,6 +581,19 @@ mod tests {
             let stripped = html.replace("xmlns=\"http://www.w3.org/2000/svg\"", "");
             assert!(!stripped.contains(bad), "{bad} in the page");
         }
+    }
+
+    // See issue #24, item 9: "Every pack last read: —" when no check read them all.
+    #[test]
+    fn render_says_when_no_check_read_every_pack_instead_of_a_dash() {
+        let html = page_with(&[
+            r#"{"ts":"2026-01-01T00:00:00Z","job":"c","kind":"check","repository":"r","outcome":"pass","check":{"errors":[]}}"#,
+        ]);
+        assert!(!html.contains("Every pack last read: <strong>—"), "{html}");
+        assert!(
+            html.contains("Every pack read: <strong>never in this period</strong>"),
+            "{html}"
+        );
     }
 
     #[test]

@@ -148,6 +148,70 @@ fn audit_job_in_a_profile_runs_from_run_and_validate_shows_it() {
     assert_eq!(r["outcome"], "pass", "{r}");
 }
 
+// See issue #24, item 9: jobs ran alphabetically, not in profile order; audits and
+// restore tests said "(read data: none)"; "301 file(s) verified … 312 match" did not
+// add up; "1 repositories".
+#[test]
+fn audit_and_restore_test_run_in_profile_order_with_counts_that_add_up() {
+    let env = TestEnv::new();
+    let repo = env.fixture_repo("clean");
+    let src = env.source_tree();
+    let test_dir = env.path("test-dir");
+    std::fs::create_dir_all(&test_dir).expect("mkdir");
+    let profile = env.path("config.toml");
+    std::fs::write(
+        &profile,
+        format!(
+            "[defaults]\npassword-file = \"{}\"\nresults = \"{}\"\n\n[repository.clean]\nurl = \"{}\"\n\n[job.z-restore]\nkind = \"restore-test\"\nrepositories = [\"clean\"]\nsample = 3\nmap = [\"/source={}\"]\ntest-dir = \"{}\"\n\n[job.a-audit]\nkind = \"audit\"\nrepositories = [\"clean\"]\nmap = [\"/source={}\"]\n",
+            env.fixture_password().display(),
+            env.path("results.jsonl").display(),
+            repo.display(),
+            src.display(),
+            test_dir.display(),
+            src.display()
+        ),
+    )
+    .expect("profile");
+    let out = env
+        .cmd()
+        .args(["validate", "--config"])
+        .arg(&profile)
+        .output()
+        .expect("validate");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("valid; 1 repository, 2 jobs"), "{text}");
+    let out = env
+        .cmd()
+        .args(["run", "--config"])
+        .arg(&profile)
+        .output()
+        .expect("run");
+    util::assert_exit(&out, 0);
+    let jobs: Vec<String> = env
+        .records()
+        .iter()
+        .map(|r| r["job"].as_str().expect("job").to_owned())
+        .collect();
+    assert_eq!(jobs, ["z-restore", "a-audit"], "profile order");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !err.contains("read data"),
+        "only checks read pack data:\n{err}"
+    );
+    let audit = env.last_record();
+    let total: u64 = audit["audit"]["counts"]
+        .as_object()
+        .expect("counts")
+        .values()
+        .map(|n| n.as_u64().expect("count"))
+        .sum();
+    assert!(
+        err.contains(&format!(": {total} entries compared (")),
+        "the audit's counts add up to the entries compared ({total}):\n{err}"
+    );
+    assert!(!err.contains("file(s)"), "{err}");
+}
+
 /// An audit of the fixture repository as `rclone:<path>`, with rclone started
 /// through tests/fakes/rclone-recorder (as `rclone.program`), which records how it
 /// was started in `record` (named by the env file, the only way it can learn it).

@@ -144,6 +144,80 @@ fn check_new_damage_in_a_new_pack_fails_the_run_and_names_it(
     );
 }
 
+/// Strings of a JSON array.
+fn strs(v: &Value) -> Vec<String> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("not an array: {v}"))
+        .iter()
+        .map(|s| s.as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// `restic restore latest --include PATH`: whether restic exits 0 and what it wrote.
+fn restore_one(env: &TestEnv, repo: &Path, path: &str, to: &str) -> (bool, Option<Vec<u8>>) {
+    let target = env.path(to);
+    let out = env
+        .restic(repo)
+        .args(["restore", "latest", "--include", path, "--target"])
+        .arg(&target)
+        .output()
+        .unwrap();
+    let rel = path.trim_start_matches('/');
+    (out.status.success(), std::fs::read(target.join(rel)).ok())
+}
+
+// See issue #23 ("Damage to the blob"): the one file using the flipped blob is lost,
+// the 62 others of the pack at risk, and restic's restore agrees.
+#[test]
+fn check_new_flipped_blob_names_its_one_file_lost_and_the_packs_others_at_risk() {
+    let env = TestEnv::new();
+    write_files(&env.path("src"), "many", 7, 60, 1_500);
+    write_files(&env.path("src"), "big", 8, 1, 300_000);
+    let repo = new_repo(&env, "repo", 2);
+    backup(&env, &repo);
+    // The biggest blob of the data pack is big/f0.bin's only blob.
+    let broken = damage(&env, &repo, Damage::BlobByte);
+    let out = run(&env, &repo, &[]);
+    util::assert_exit(&out, 1);
+    let r = env.last_record();
+    let d = &r["damage"];
+    assert_eq!(
+        strs(&d["packs"]),
+        broken.iter().cloned().collect::<Vec<_>>(),
+        "{r}"
+    );
+    assert_eq!(strs(&d["lost"]), ["/src/big/f0.bin"], "{r}");
+    assert_eq!(d["lost_total"], 1, "{r}");
+    // 60 small files and two notes.txt: capped at 50 in the record, whole in the file.
+    assert_eq!(d["at_risk_total"], 62, "{r}");
+    let at_risk = strs(&d["at_risk"]);
+    assert_eq!(at_risk.len(), 50, "{r}");
+    assert!(!at_risk.contains(&"/src/big/f0.bin".to_owned()), "{r}");
+    assert_eq!(d["by_pack"][0]["blobs_lost"], 1, "{r}");
+    assert_eq!(strs(&d["by_pack"][0]["lost"]), ["/src/big/f0.bin"], "{r}");
+    let list = d["files_list"].as_str().expect("files_list");
+    assert!(
+        list.starts_with(env.path("results.jsonl.damage-").to_str().unwrap()),
+        "{list}"
+    );
+    let full: Value = serde_json::from_str(&std::fs::read_to_string(list).unwrap()).unwrap();
+    assert_eq!(strs(&full["lost"]), ["/src/big/f0.bin"]);
+    assert_eq!(strs(&full["at_risk"]).len(), 62, "{full}");
+    assert_eq!(strs(&full["by_pack"][0]["at_risk"]).len(), 62, "{full}");
+    // Lost first in the summary (stderr; notifications send the same text).
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lost = err.find("lost file(s) (they use a blob that failed): /src/big/f0.bin");
+    let risk = err.find("at-risk file(s) (salvageable with `restic repair packs`): /src/");
+    assert!(lost.is_some() && risk.is_some() && lost < risk, "{err}");
+    // restic agrees: the lost file does not restore, an at-risk one does.
+    let (ok, _) = restore_one(&env, &repo, "/src/big/f0.bin", "r1");
+    assert!(!ok, "restic restored the lost file");
+    let (ok, bytes) = restore_one(&env, &repo, &at_risk[0], "r2");
+    let rel = at_risk[0].trim_start_matches("/src/");
+    assert!(ok, "restic could not restore the at-risk {}", at_risk[0]);
+    assert_eq!(bytes, std::fs::read(env.path("src").join(rel)).ok());
+}
+
 #[test]
 fn check_new_does_not_read_a_damaged_pack_again_once_read() {
     let env = TestEnv::new();

@@ -65,6 +65,18 @@ fn damage_flipped_byte_names_the_pack_every_snapshot_and_the_files() {
         files.contains(&"/source/big/random-1m.bin".to_owned()),
         "{files:?}"
     );
+    // restic's check names packs, not blobs: its files are at risk, none called lost.
+    assert!(strings(&d["lost"]).is_empty(), "{r}");
+    assert!(
+        strings(&d["at_risk"]).contains(&"/source/big/random-1m.bin".to_owned()),
+        "{r}"
+    );
+    assert!(
+        d["at_risk_reason"]
+            .as_str()
+            .is_some_and(|w| w.contains("any of these files may be lost")),
+        "{r}"
+    );
     let recipe = strings(&d["recipe"]).join("\n");
     if restic_018() {
         assert!(
@@ -89,7 +101,9 @@ fn damage_flipped_byte_names_the_pack_every_snapshot_and_the_files() {
     );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("to repair") && err.contains("affected snapshot(s)"),
+        err.contains("to repair")
+            && err.contains("affected snapshot(s)")
+            && err.contains("at-risk file(s) (restic's check does not say which blobs failed: some may be lost)"),
         "{err}"
     );
 }

@@ -752,7 +752,7 @@ in
 #[rstest]
 #[case::job_with_neither_timer_nor_daemon(
     r#"{ services.restic-verify.jobs.weekly-check.startAt = [ ]; }"#,
-    "services.restic-verify.jobs.weekly-check has no timer (startAt is empty) and services.restic-verify.daemon.enable is off: job `weekly-check` would never run"
+    "services.restic-verify.jobs.weekly-check has no timer (startAt is empty), no afterBackups and services.restic-verify.daemon.enable is off: job `weekly-check` would never run"
 )]
 #[case::credential_as_path_literal(
     r#"{ lib, ... }: { services.restic-verify.credentials.restic-password = lib.mkForce ./secret; }"#,
@@ -797,6 +797,10 @@ in
 #[case::timer_for_a_job_the_profile_lacks(
     r#"{ services.restic-verify.jobs.nightly.kind = "check"; }"#,
     "services.restic-verify.jobs.nightly has a timer, but the settings have no [job.nightly]"
+)]
+#[case::after_backup_that_does_not_exist(
+    r#"{ services.restic-verify.jobs.weekly-check.afterBackups = [ "nas" ]; }"#,
+    "services.restic-verify.jobs.weekly-check.afterBackups names `nas`, but services.restic.backups has no `nas`"
 )]
 #[case::nothing_to_run(
     r#"{ lib, ... }: { services.restic-verify.settings.job = lib.mkForce { }; }"#,
@@ -1298,4 +1302,65 @@ fn nix_module_audit_job_yields_a_weekly_service_and_timer() {
     let timer = host.unit("restic-verify-weekly-audit.timer");
     assert_eq!(value(&timer, "Timer", "OnCalendar"), "weekly");
     assert_eq!(value(&timer, "Timer", "RandomizedDelaySec"), "2h");
+}
+
+/// A host whose `new` check job follows each successful `services.restic.backups.nas`.
+const AFTER_BACKUP_HOST: &str = r#"{ ... }:
+{
+  services.restic.backups.nas = { repository = "/mnt/nas/restic"; paths = [ "/home" ]; };
+  services.restic-verify = {
+    enable = true;
+    credentials.restic-password = "/run/agenix/restic-password";
+    settings = {
+      defaults.password-file = "$CREDENTIALS_DIRECTORY/restic-password";
+      repository.nas.url = "/mnt/nas/restic";
+      job.new-packs = { kind = "check"; repositories = [ "nas" ]; read-data-subset = "new"; };
+    };
+    jobs.new-packs.afterBackups = [ "nas" ];
+  };
+}
+"#;
+
+// See issue #23 ("Right after each backup"): the option hooks the job to the backup
+// unit's success (OnSuccess=, never OnFailure= or Wants=), with no timer of its own,
+// and systemd-analyze verify accepts both units.
+#[test]
+fn nix_module_after_backups_starts_the_job_on_the_backup_units_success_only() {
+    let Some(nix) = nix() else { return };
+    let env = TestEnv::new();
+    let host = nix.host(&[&nix_file(&env, "host.nix", AFTER_BACKUP_HOST)]);
+    assert_eq!(host.failed_assertions(), Vec::<String>::new());
+    assert_eq!(
+        host.unit_names(),
+        BTreeSet::from(
+            [
+                "restic-backups-nas.service",
+                "restic-verify-new-packs.service"
+            ]
+            .map(String::from)
+        ),
+        "no timer: only the backup starts the job"
+    );
+    let backup = host.unit("restic-backups-nas.service");
+    assert_eq!(
+        values(&backup, "Unit", "OnSuccess"),
+        ["restic-verify-new-packs.service"],
+        "{backup}"
+    );
+    for key in ["OnFailure", "Wants", "Requires", "Before"] {
+        assert!(
+            values(&backup, "Unit", key).is_empty(),
+            "{key}= in\n{backup}"
+        );
+    }
+    let package = host.store_path("restic-verify");
+    assert_eq!(
+        value(
+            &host.unit("restic-verify-new-packs.service"),
+            "Service",
+            "ExecStart"
+        ),
+        format!("{package}/bin/restic-verify run new-packs")
+    );
+    systemd_analyze_verify(&host, &env.path("units"));
 }

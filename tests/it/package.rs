@@ -16,8 +16,9 @@ use std::process::Command as StdCommand;
 
 use crate::util::{self, TestEnv};
 
-const UNITS: [&str; 7] = [
+const UNITS: [&str; 8] = [
     "restic-verify-check@.service",
+    "restic-verify-new@.service",
     "restic-verify-check@.timer",
     "restic-verify-audit@.service",
     "restic-verify-audit@.timer",

@@ -55,6 +55,8 @@ fn systemd_units_pass_systemd_analyze_verify_without_warnings() {
             assert!(units.contains(&want), "no shipped {want:?}: {units:?}");
         }
     }
+    let want = env.path("restic-verify-new@weekly-check.service");
+    assert!(units.contains(&want), "no shipped {want:?}: {units:?}");
     let out = StdCommand::new("systemd-analyze")
         .arg("verify")
         .args(&units)
@@ -200,6 +202,7 @@ fn defaults(env: &TestEnv) -> String {
 #[case("restic-verify-check@.service", "weekly-check")]
 #[case("restic-verify-restore-test@.service", "monthly-restore-test")]
 #[case("restic-verify-audit@.service", "weekly-audit")]
+#[case("restic-verify-new@.service", "new-packs")]
 fn systemd_template_expanded_for_a_hyphenated_instance_runs_that_job(
     #[case] unit: &str,
     #[case] instance: &str,
@@ -213,7 +216,7 @@ fn systemd_template_expanded_for_a_hyphenated_instance_runs_that_job(
     std::fs::write(
         &profile,
         format!(
-            "{}[repository.nas]\nurl = \"{}\"\n\n[job.weekly-check]\nkind = \"check\"\nrepositories = [\"nas\"]\n\n[job.monthly-restore-test]\nkind = \"restore-test\"\nrepositories = [\"nas\"]\nsample = 5\nmap = [\"/source={}\"]\ntest-dir = \"{}\"\n\n[job.weekly-audit]\nkind = \"audit\"\nrepositories = [\"nas\"]\nmap = [\"/source={}\"]\n",
+            "{}[repository.nas]\nurl = \"{}\"\n\n[job.weekly-check]\nkind = \"check\"\nrepositories = [\"nas\"]\n\n[job.monthly-restore-test]\nkind = \"restore-test\"\nrepositories = [\"nas\"]\nsample = 5\nmap = [\"/source={}\"]\ntest-dir = \"{}\"\n\n[job.weekly-audit]\nkind = \"audit\"\nrepositories = [\"nas\"]\nmap = [\"/source={}\"]\n\n[job.new-packs]\nkind = \"check\"\nrepositories = [\"nas\"]\nread-data-subset = \"new\"\n",
             defaults(&env),
             repo.display(),
             source.display(),
@@ -231,6 +234,85 @@ fn systemd_template_expanded_for_a_hyphenated_instance_runs_that_job(
     assert_eq!(records.len(), 1, "{records:?}");
     assert_eq!(records[0]["job"], instance, "{}", records[0]);
     assert_eq!(records[0]["outcome"], "pass", "{}", records[0]);
+}
+
+/// The `[Unit]` assignments of a unit file or drop-in, in order.
+fn unit_section(text: &str) -> Vec<(String, String)> {
+    let mut inside = false;
+    let mut out = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            inside = line == "[Unit]";
+        } else if inside && !line.is_empty() && !line.starts_with('#') {
+            let (k, v) = line.split_once('=').expect("key=value");
+            out.push((k.to_owned(), v.to_owned()));
+        }
+    }
+    out
+}
+
+// See issue #23 ("Right after each backup"): the shipped drop-in hooks the `new`
+// job to a backup unit's success only. Offline, this is what can be checked:
+// systemd-analyze verify loads the drop-in with the backup unit and the template
+// instance it names and objects to nothing (an unknown or misspelt key would be
+// reported); the drop-in's only link is `OnSuccess=` (systemd starts it after the
+// unit succeeded, never after a failure; no Wants=/Requires=/OnFailure=), nothing
+// else pulls the instance in (no [Install]); and the instance's ExecStart runs the job.
+#[test]
+fn systemd_after_backup_drop_in_starts_the_new_job_only_on_the_backup_units_success() {
+    let env = TestEnv::new();
+    let drop_in = std::fs::read_to_string(
+        util::manifest_dir().join("systemd/restic-verify-after-backup.conf"),
+    )
+    .expect("shipped drop-in");
+    let links = unit_section(&drop_in);
+    assert_eq!(
+        links,
+        [(
+            "OnSuccess".to_owned(),
+            "restic-verify-new@new-packs.service".to_owned()
+        )],
+        "{drop_in}"
+    );
+    let template = shipped_unit("restic-verify-new@.service");
+    // No [Install]: no target pulls the instance in; only the backup's success does.
+    assert!(
+        !template.contains("[Install]"),
+        "nothing but OnSuccess= may start it"
+    );
+    // A backup unit as a user has it, with the drop-in installed next to it.
+    let dir = env.path("units");
+    std::fs::create_dir_all(dir.join("restic-backup.service.d")).expect("mkdir");
+    std::fs::write(
+        dir.join("restic-backup.service"),
+        "[Unit]\nDescription=restic backup\n\n[Service]\nType=oneshot\nExecStart=/bin/true\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.join("restic-backup.service.d/restic-verify.conf"),
+        &drop_in,
+    )
+    .expect("write");
+    let bin = assert_cmd::cargo::cargo_bin("restic-verify");
+    std::fs::write(
+        dir.join("restic-verify-new@new-packs.service"),
+        template.replace(SHIPPED_BIN, &bin.to_string_lossy()),
+    )
+    .expect("write");
+    let out = StdCommand::new("systemd-analyze")
+        .arg("verify")
+        .arg(dir.join("restic-backup.service"))
+        .arg(dir.join("restic-verify-new@new-packs.service"))
+        .output()
+        .expect("systemd-analyze");
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success() && all.trim().is_empty(), "{all}");
+    let exec = expand_specifiers(&service_value(&template, "ExecStart", ""), "new-packs");
+    assert_eq!(exec, format!("{SHIPPED_BIN} run new-packs"));
 }
 
 /// Parent of each live process, from `/proc/<pid>/stat`.
