@@ -26,6 +26,9 @@ pub struct Profile {
     pub notifiers: BTreeMap<String, Notifier>,
     /// How many repositories are worked on at once (`[defaults] max-concurrent`).
     pub max_concurrent: usize,
+    /// `[defaults] shard`: the part of the repositories this host takes (`--shard`
+    /// beats it; `shard::restrict` applies it). `None`: all of them.
+    pub shard: Option<crate::config::Shard>,
     /// Things worth saying that do not stop the run (e.g. a world-readable password file).
     pub warnings: Vec<String>,
 }

@@ -35,6 +35,7 @@ mod restore_test;
 mod rto;
 mod secrets;
 mod servers;
+mod shard;
 mod status;
 mod systemd;
 mod util;
