@@ -49,19 +49,16 @@ versions = ["1.32.0", "1.33.0", "1.34.0", "1.35.0", "1.36.0", "1.37.0"]
 
 
 def render(values):
+    """The parsed manifests, and the text as `helm template` prints it."""
     out = chart.render(values, name="rv", namespace="backup", is_install=True)
-    docs = []
+    docs, text = [], ""
     for path in sorted(out):
-        for doc in yaml.safe_load_all(out[path]):
+        for part in out[path].split("\n---\n"):
+            doc = yaml.safe_load(part)
             if doc:
                 docs.append((path, doc))
-    return docs
-
-
-def text(docs):
-    return "".join(
-        f"---\n# Source: {path}\n" + yaml.safe_dump(doc, sort_keys=False) for path, doc in docs
-    )
+                text += f"---\n# Source: {path}\n{part.strip().removeprefix('---').strip()}\n"
+    return docs, text
 
 
 for example in sorted(glob.glob(os.path.join(chart_dir, "examples", "*.yaml"))):
@@ -71,13 +68,13 @@ for example in sorted(glob.glob(os.path.join(chart_dir, "examples", "*.yaml"))):
     bad = [m for m in report.get("messages", []) if m.get("severity", 0) >= 2]
     if report.get("errors") or bad:
         sys.exit(f"helm-test: lint {example}: {report.get('errors')} {bad}")
-    docs = render(values)
+    docs, text = render(values)
     manifests = os.path.join(work, f"{name}.yaml")
     with open(manifests, "w") as f:
-        f.write(text(docs))
+        f.write(text)
     if name == "per-repository":
         with open(os.path.join(work, "rendered-per-repository.yaml"), "w") as f:
-            f.write(text(docs))
+            f.write(text)
     for v in versions:
         r = subprocess.run(
             [os.path.join(os.path.dirname(sys.executable), "kubernetes-validate"),

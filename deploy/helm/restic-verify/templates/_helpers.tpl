@@ -122,6 +122,10 @@ kind = {{ toJson $job.kind }}
 repositories = [{{ toJson $repo.name }}]
 {{- if and $repo.source (ne $job.kind "check") }}
 map = [{{ printf "%s=/src/%s" $repo.source.snapshotPath $repo.name | toJson }}]
+{{- if not (hasKey ($job.options | default dict) "path") }}
+# The newest snapshot of this source (K8up writes one snapshot per PVC into a repository).
+path = [{{ toJson $repo.source.snapshotPath }}]
+{{- end }}
 {{- end }}
 {{- include "restic-verify.tomlKeys" ($job.options | default dict) }}
 {{- end }}
