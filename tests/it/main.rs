@@ -21,6 +21,7 @@ mod escaping;
 mod files;
 mod fire_drill;
 mod fixtures;
+mod fleet;
 mod init;
 mod json;
 mod man;
