@@ -36,6 +36,15 @@ pub async fn run(args: ValidateArgs) -> Result<Report, Error> {
     let profile = shard::restrict(&full, shard);
     let now = chrono::Local::now();
     if !args.json {
+        if let Some(s) = shard {
+            println!(
+                "shard {s}: this host takes {} of {} repositories and {} of {} jobs; the plan below is its part",
+                profile.repositories.len(),
+                full.repositories.len(),
+                profile.jobs.len(),
+                full.jobs.len()
+            );
+        }
         print!("{}", plan(&profile, &now));
         if let Some(s) = shard {
             print!("{}", shards_text(&full, s));

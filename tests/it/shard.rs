@@ -153,6 +153,42 @@ fn shard_flag_beats_the_profile_and_run_verifies_only_that_shards_repositories()
     assert_eq!(ran, first, "the flag's shard 1/2, not the profile's 2/2");
 }
 
+#[test]
+fn shard_from_the_environment_is_taken_and_the_text_plan_lists_every_shard() {
+    let env = TestEnv::new();
+    let profile = write_profile(&env, &names(), "");
+    let first = taken(&env, &profile, 1, 3);
+    let out = env
+        .cmd()
+        .env("RESTIC_VERIFY_SHARD", "1/3")
+        .args(["validate", "--config"])
+        .arg(&profile)
+        .output()
+        .expect("validate");
+    assert_exit(&out, 0);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!(
+            "shard 1/3: this host takes {} of {} repositories",
+            first.len(),
+            names().len()
+        )),
+        "{text}"
+    );
+    let mine = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("1/3: "))
+        .expect("shard 1's line");
+    assert!(mine.ends_with("<- this host"), "{mine}");
+    for name in &first {
+        assert!(mine.contains(name.as_str()), "{name} not in {mine}");
+    }
+    assert!(
+        text.lines().any(|l| l.trim_start().starts_with("3/3: ")),
+        "{text}"
+    );
+}
+
 #[rstest]
 #[case("validate", "4/3", "k must be in 1..=3")]
 #[case("run", "0/2", "k must be in 1..=2")]
