@@ -138,6 +138,16 @@ for change, want in [
     else:
         sys.exit(f"helm-test: values that should fail rendered ({want})")
 print("helm-test: bad values are refused with their names")
+
+# Long release and job names with many shards: CronJob names stay distinct and within
+# Kubernetes' 52 characters.
+values = yaml.safe_load(open(os.path.join(chart_dir, "examples", "sharded.yaml")))
+values["shards"] = 12
+values["jobs"][0]["name"] = "checkchecks1"
+out = chart.render(values, name="a-very-long-release-name-for-testing-purposes", namespace="x")
+names = [d["metadata"]["name"] for p in out for d in yaml.safe_load_all(out[p]) if d and d["kind"] == "CronJob"]
+assert len(names) == 24 and len(set(names)) == 24 and max(map(len, names)) <= 52, names
+print("helm-test: long names are shortened to distinct CronJob names")
 EOF
 
 rendered=$work/rendered-per-repository.yaml
