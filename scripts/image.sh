@@ -75,7 +75,13 @@ if tar tf "$ctx/rootfs.tar" | grep -Eq '^\./(usr/)?bin/(sh|bash|dash)$'; then
 fi
 echo "image: root file system ($suite) in $(($(date +%s) - started)) s, $(du -m "$ctx/rootfs.tar" | cut -f1) MiB"
 
-cp "$bin" "$ctx/restic-verify"
+# Without the line tables of the release profile (backtraces lose file:line; the
+# binary shrinks from about 115 MiB to about 20).
+if command -v strip >/dev/null 2>&1; then
+  strip --strip-debug -o "$ctx/restic-verify" "$bin"
+else
+  cp "$bin" "$ctx/restic-verify"
+fi
 cat >"$ctx/Containerfile" <<'EOF'
 FROM scratch
 ADD rootfs.tar /
