@@ -25,8 +25,12 @@ done
 work=$(mktemp -d /tmp/rv-image-test.XXXXXX)
 rclone_pid=""
 cleanup() {
-  [ -n "$rclone_pid" ] && kill "$rclone_pid" 2>/dev/null && wait "$rclone_pid" 2>/dev/null
-  # The store holds files of uid 10001 and vfs layers: remove it through podman first.
+  set +e
+  if [ -n "$rclone_pid" ]; then
+    kill "$rclone_pid" 2>/dev/null
+    wait "$rclone_pid" 2>/dev/null
+  fi
+  # The store holds vfs layers and mounts: remove it through podman first.
   [ -d "$work/podman" ] && pm system reset --force >/dev/null 2>&1
   rm -rf "$work"
 }
