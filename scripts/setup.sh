@@ -14,7 +14,8 @@
 # and man-db (man pages), bash-completion, zsh and fish (the completion tests drive
 # each shell), GNU time (peak memory), binutils and dpkg-dev (cargo-deb strips the
 # binary and computes Depends), and cargo-deb itself from crates.io
-# (scripts/package.sh; pinned, about 2 minutes to compile on 2 cores).
+# (scripts/package.sh; pinned, about 2 minutes to compile on 2 cores); podman, runc
+# and mmdebstrap for the container image (scripts/image.sh, scripts/image-test.sh).
 # Idempotent: a second run installs nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -53,6 +54,10 @@ command -v fish >/dev/null 2>&1 || need+=(fish)
 command -v script >/dev/null 2>&1 || need+=(bsdutils)
 command -v strip >/dev/null 2>&1 || need+=(binutils)
 command -v dpkg-shlibdeps >/dev/null 2>&1 || need+=(dpkg-dev)
+# scripts/image.sh and scripts/image-test.sh: the container image (issue #25).
+command -v podman >/dev/null 2>&1 || need+=(podman)
+command -v runc >/dev/null 2>&1 || need+=(runc)
+command -v mmdebstrap >/dev/null 2>&1 || need+=(mmdebstrap)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

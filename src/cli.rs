@@ -375,6 +375,11 @@ pub struct RunArgs {
     pub config: PathBuf,
     /// Jobs to run; all jobs of the profile when none are named.
     pub jobs: Vec<String>,
+    /// Take only the repositories of shard K of N (1 <= K <= N): N hosts running
+    /// the same profile, each with its own K, verify every repository exactly once.
+    /// Beats the profile's `[defaults] shard`.
+    #[arg(long, env = "RESTIC_VERIFY_SHARD", value_name = "K/N")]
+    pub shard: Option<crate::config::Shard>,
     #[command(flatten)]
     pub restic: ResticArgs,
 }
@@ -398,6 +403,11 @@ pub struct DaemonArgs {
     /// Do not start runs missed while the daemon was down.
     #[arg(long)]
     pub no_catch_up: bool,
+    /// Take only the repositories of shard K of N (1 <= K <= N): N hosts running
+    /// the same profile, each with its own K, verify every repository exactly once.
+    /// Beats the profile's `[defaults] shard`.
+    #[arg(long, env = "RESTIC_VERIFY_SHARD", value_name = "K/N")]
+    pub shard: Option<crate::config::Shard>,
     #[command(flatten)]
     pub restic: ResticArgs,
 }
@@ -424,6 +434,10 @@ pub struct ValidateArgs {
     /// their URL, token and password files.
     #[arg(long)]
     pub check_notifiers: bool,
+    /// Show the plan of shard K of N (1 <= K <= N) only, and which repositories
+    /// each of the N shards takes. Beats the profile's `[defaults] shard`.
+    #[arg(long, env = "RESTIC_VERIFY_SHARD", value_name = "K/N")]
+    pub shard: Option<crate::config::Shard>,
     /// The global --json: the plan (or every problem) as one JSON object.
     #[arg(from_global)]
     pub json: bool,

@@ -9,6 +9,8 @@
 //! when the new one is valid; SIGUSR1 starts every job that is not running; on
 //! SIGTERM/SIGINT no new job starts, running restic gets SIGINT (through the shared
 //! cancellation token), the cut-short runs are recorded, and the daemon exits 0.
+//! With a shard (`--shard k/n` or `[defaults] shard`) it runs only the shard's
+//! repositories, and only the jobs that have some (again after each SIGHUP).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -19,7 +21,7 @@ use chrono::{DateTime, Local, Utc};
 use tokio::task::JoinSet;
 
 use crate::cli::DaemonArgs;
-use crate::config::{self, Job, Profile};
+use crate::config::{self, Job, Profile, Shard};
 use crate::error::Error;
 use crate::record::Report;
 use crate::runner::{self, Context, JobOutcome, Shared};
@@ -129,12 +131,29 @@ fn plan(profile: &Profile, now: &DateTime<Local>, catch_up: bool) -> BTreeMap<St
     out
 }
 
-fn load(path: &Path) -> Result<Profile, Error> {
-    let profile = config::load(path)?;
-    for w in &profile.warnings {
+/// The profile as this host runs it: only the repositories (and jobs) of its shard
+/// (`--shard`, else `[defaults] shard`); and whether any job of the whole profile
+/// has a schedule (a host whose shard holds nothing today still runs, idle, so
+/// that a reload can give it work).
+fn load(path: &Path, flag: Option<Shard>) -> Result<(Profile, bool), Error> {
+    let full = config::load(path)?;
+    for w in &full.warnings {
         tracing::warn!("{w}");
     }
-    Ok(profile)
+    let scheduled = full.jobs.iter().any(|j| j.schedule.is_some());
+    let shard = flag.or(full.shard);
+    let profile = full.for_shard(shard);
+    if let Some(s) = shard {
+        tracing::info!(
+            "shard {s}: {} of {} repositories and {} of {} jobs of {} are this host's",
+            profile.repositories.len(),
+            full.repositories.len(),
+            profile.jobs.len(),
+            full.jobs.len(),
+            path.display()
+        );
+    }
+    Ok((profile, scheduled))
 }
 
 /// Runs the scheduler until cancelled.
@@ -145,8 +164,9 @@ fn load(path: &Path) -> Result<Profile, Error> {
 pub async fn run(args: DaemonArgs, ctx: &Context) -> Result<Report, Error> {
     let mut signals = signal::daemon()
         .map_err(|e| Error::Usage(format!("cannot install signal handlers: {e}")))?;
-    let mut profile = Arc::new(load(&args.config)?);
-    if profile.jobs.iter().all(|j| j.schedule.is_none()) {
+    let (first, scheduled) = load(&args.config, args.shard)?;
+    let mut profile = Arc::new(first);
+    if !scheduled {
         return Err(Error::Usage(format!(
             "no job in {} has a `schedule`, so the daemon would never run anything; add e.g. schedule = \"0 3 * * 0\" to a [job.*] table, or use `restic-verify run` from a timer",
             args.config.display()
@@ -235,8 +255,8 @@ pub async fn run(args: DaemonArgs, ctx: &Context) -> Result<Report, Error> {
             () = tokio::time::sleep(wake) => {}
             _ = signals.reload.recv() => {
                 tracing::info!("SIGHUP: reloading {}", args.config.display());
-                match load(&args.config) {
-                    Ok(p) => {
+                match load(&args.config, args.shard) {
+                    Ok((p, _)) => {
                         profile = Arc::new(p);
                         shared = shared.with_slots(profile.max_concurrent);
                         next = replan(&next, plan(&profile, &Local::now(), false), &profile, Utc::now());

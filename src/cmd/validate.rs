@@ -1,13 +1,14 @@
 //! `restic-verify validate`: loads and validates a profile and prints the plan:
 //! which jobs, which repositories, which restic commands, secrets redacted. It spawns
-//! nothing and touches no repository.
+//! nothing and touches no repository. With a shard (`--shard k/n` or `[defaults]
+//! shard`) the plan is that shard's, followed by the repositories of every shard.
 
 use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::check::CheckOptions;
 use crate::cli::ValidateArgs;
-use crate::config::{self, JobKind, Profile};
+use crate::config::{self, shard, JobKind, Profile, Shard};
 use crate::credentials::PasswordSource;
 use crate::error::Error;
 use crate::notify;
@@ -22,7 +23,7 @@ use crate::schedule;
 /// # Errors
 /// The profile is invalid (exit 2), with every problem listed.
 pub async fn run(args: ValidateArgs) -> Result<Report, Error> {
-    let profile = match config::load(&args.config) {
+    let full = match config::load(&args.config) {
         Ok(p) => p,
         Err(e) => {
             if args.json {
@@ -31,9 +32,23 @@ pub async fn run(args: ValidateArgs) -> Result<Report, Error> {
             return Err(e.into());
         }
     };
+    let shard = args.shard.or(full.shard);
+    let profile = full.for_shard(shard);
     let now = chrono::Local::now();
     if !args.json {
+        if let Some(s) = shard {
+            println!(
+                "shard {s}: this host takes {} of {} repositories and {} of {} jobs; the plan below is its part",
+                profile.repositories.len(),
+                full.repositories.len(),
+                profile.jobs.len(),
+                full.jobs.len()
+            );
+        }
         print!("{}", plan(&profile, &now));
+        if let Some(s) = shard {
+            print!("{}", shards_text(&full, s));
+        }
     }
     let mut problems = notifier_files(&profile);
     if args.check_notifiers && problems.is_empty() {
@@ -50,7 +65,9 @@ pub async fn run(args: ValidateArgs) -> Result<Report, Error> {
     problems.extend(password_files(&profile, &args.config));
     if problems.is_empty() {
         if args.json {
-            print_json(&plan_json(&profile, &now));
+            let mut plan = plan_json(&profile, &now);
+            plan["shard"] = shard.map_or(serde_json::Value::Null, |s| shards_json(&full, s));
+            print_json(&plan);
         }
         return Ok(Report::default());
     }
@@ -183,6 +200,43 @@ where
         "max_concurrent": p.max_concurrent,
         "warnings": notes(p),
     })
+}
+
+/// Every shard's repositories (of the whole profile), this host's marked.
+fn shards_text(full: &Profile, this: Shard) -> String {
+    let mut s = format!(
+        "\nshards: {} repositories in {} shards (by the SHA-256 of each name; see `shard` in restic-verify.toml(5)); this host takes {this}\n",
+        full.repositories.len(),
+        this.n
+    );
+    let names = full.repositories.keys().map(String::as_str);
+    for (i, names) in shard::split(names, this.n).iter().enumerate() {
+        let k = i + 1;
+        let list = if names.is_empty() {
+            "(none)".to_owned()
+        } else {
+            names.join(", ")
+        };
+        let mark = if k == this.k as usize {
+            "  <- this host"
+        } else {
+            ""
+        };
+        let _ = writeln!(s, "  {k}/{}: {list}{mark}", this.n);
+    }
+    s
+}
+
+/// `validate --json`'s `shard`: this host's `k`, `n`, and every shard's
+/// repositories (`shards[i]` is shard `i + 1`).
+fn shards_json(full: &Profile, this: Shard) -> serde_json::Value {
+    let names = full.repositories.keys().map(String::as_str);
+    let shards: Vec<serde_json::Value> = shard::split(names, this.n)
+        .iter()
+        .enumerate()
+        .map(|(i, names)| serde_json::json!({"k": i + 1, "repositories": names}))
+        .collect();
+    serde_json::json!({"k": this.k, "n": this.n, "shards": shards})
 }
 
 /// Whether a path names a systemd credential that only the unit can see: its

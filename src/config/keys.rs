@@ -138,6 +138,7 @@ pub const KEYS: &[Key] = &[
     key("max-listed", JOB, AUDIT, "At most this many entries that are not match in the record (the rest are counted).", "1000"),
     // ---------------------------------------------------------------- defaults
     key("max-concurrent", &[Defaults], &[], "Repositories worked on at once, across all jobs (never two jobs on one repository at once).", "1"),
+    key("shard", &[Defaults], &[], "k/n: this host takes only the repositories placed in shard k of n (1 <= k <= n), so that n hosts running the same profile verify every repository exactly once; a job runs only on the repositories of the shard. The place depends only on the repository's NAME (first 8 bytes of its SHA-256 into a jump consistent hash) and never changes between versions; --shard and RESTIC_VERIFY_SHARD beat it. validate prints every shard's repositories.", "all repositories"),
     // --------------------------------------------------------------- notifiers
     key("type", &[Notify], &[], "\"email\", \"healthchecks\", \"ntfy\", \"uptime-kuma\" or \"pushgateway\".", "required"),
     key("states", &[Notify], &[], "When to speak: start, success, failure (a run failed or could not verify), recovery (the first success after a failure; needs state-dir).", "email, ntfy: [\"failure\", \"recovery\"]; healthchecks: [\"start\", \"success\", \"failure\"]; uptime-kuma, pushgateway: [\"success\", \"failure\"]"),

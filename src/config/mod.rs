@@ -3,7 +3,8 @@
 //! themselves in `notify`) into a checked `Profile`
 //! (`profile`), the table of every key and what it does (`keys`, the source of
 //! restic-verify.toml(5)), and the command-line flags of `check`/`restore-test`,
-//! which go through the same validation (`flags`).
+//! which go through the same validation (`flags`), and the split of a profile's
+//! repositories across hosts (`shard`).
 //!
 //! Precedence: command line, then environment, then profile, where `[job.X]` beats
 //! `[repository.Y]`, which beats `[defaults]`. Validation reports *every* problem it
@@ -18,6 +19,7 @@ pub mod flags;
 pub mod keys;
 pub mod profile;
 pub mod raw;
+pub mod shard;
 pub mod starter;
 mod validate;
 mod validate_job;
@@ -35,6 +37,7 @@ use crate::credentials::{password_file_warning, PasswordSource};
 use validate::{Mode, Validator};
 
 pub use profile::{Job, JobKind, Outputs, Profile, Repository};
+pub use shard::Shard;
 pub use value::{
     compile_globs, expand_credentials_dir, metrics_file_name, parse_duration, parse_size,
     zfs_choice,

@@ -2,6 +2,7 @@
 //! runner, the daemon and `validate` work from; built only by `validate` (from a
 //! file) and `flags` (from the command line).
 
+use super::shard::Shard;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -26,6 +27,9 @@ pub struct Profile {
     pub notifiers: BTreeMap<String, Notifier>,
     /// How many repositories are worked on at once (`[defaults] max-concurrent`).
     pub max_concurrent: usize,
+    /// `[defaults] shard`: the part of the repositories this host takes (`--shard`
+    /// beats it; `shard::restrict` applies it). `None`: all of them.
+    pub shard: Option<Shard>,
     /// Things worth saying that do not stop the run (e.g. a world-readable password file).
     pub warnings: Vec<String>,
 }
@@ -110,4 +114,22 @@ pub struct Job {
     pub jitter: Duration,
     /// Names of `[notify.*]` tables told about this job's runs.
     pub notify: Vec<String>,
+}
+
+impl Profile {
+    /// The profile as a host of `shard` runs it: only the repositories the shard
+    /// takes, each job only on those, and jobs left with none dropped (a job runs on
+    /// the host that has its repositories). `None`: the whole profile.
+    pub fn for_shard(&self, shard: Option<Shard>) -> Profile {
+        let mut p = self.clone();
+        let Some(shard) = shard else {
+            return p;
+        };
+        p.repositories.retain(|name, _| shard.takes(name));
+        for job in &mut p.jobs {
+            job.repositories.retain(|name| shard.takes(name));
+        }
+        p.jobs.retain(|j| !j.repositories.is_empty());
+        p
+    }
 }

@@ -288,10 +288,11 @@ job_keys!(
 );
 
 job_keys!(
-    /// `[defaults]`: every job key, the inheritable repository keys, and
-    /// `max-concurrent`.
+    /// `[defaults]`: every job key, the inheritable repository keys,
+    /// `max-concurrent` and `shard`.
     RawDefaults {
         max_concurrent: Option<Spanned<usize>>,
+        shard: Option<Spanned<String>>,
         password_file: Option<Spanned<String>>,
         password_command: Option<Spanned<String>>,
         env_file: Option<Spanned<String>>,

@@ -13,6 +13,7 @@ use toml::Spanned;
 
 use super::profile::{Job, JobKind, Outputs, Profile, Repository};
 use super::raw::{OneOrMany, RawDefaults, RawFile, RawJob, RawRepository};
+use super::shard::Shard;
 use super::value::{
     expand_credentials_dir, metrics_file_name, nearest, parse_duration, valid_name,
 };
@@ -224,12 +225,19 @@ impl Validator<'_> {
             Some(m) => *m.get_ref(),
             None => DEFAULT_MAX_CONCURRENT,
         };
+        let shard = d.shard.as_ref().and_then(|s| {
+            s.get_ref()
+                .parse::<Shard>()
+                .map_err(|e| self.problem(Some(s.span()), format!("[defaults] `shard`: {e}")))
+                .ok()
+        });
         Some(Profile {
             source: Some(self.path.to_owned()),
             repositories,
             jobs,
             notifiers,
             max_concurrent,
+            shard,
             warnings,
         })
     }
