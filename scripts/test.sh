@@ -39,3 +39,15 @@ for version in ${RESTIC_VERIFY_TEST_VERSIONS:-0.14 0.18 0.19}; do
   RESTIC_VERIFY_TEST_RESTIC="$bin" cargo test --quiet --test it -- "${filter[@]}"
   echo "== restic $version: integration tests took $(($(date +%s) - started)) s"
 done
+# Deployment artefacts, once (they do not depend on the restic version the tests use):
+# the container image built from Debian's packages and run in podman + runc (the
+# debug binary: a release build here takes too long for CI), and the Helm chart
+# linted, rendered and validated offline.
+echo "== container image: scripts/image.sh, scripts/image-test.sh"
+started=$(date +%s)
+scripts/image.sh --bin target/debug/restic-verify
+scripts/image-test.sh
+echo "== Helm chart: scripts/helm-test.sh"
+scripts/helm-test.sh
+echo "== image and chart took $(($(date +%s) - started)) s"
+
