@@ -75,6 +75,8 @@ class Proxy:
         self.upstream, self.delay = upstream_port, delay
         self.port = free_port()
         self.requests = 0
+        self.waiting = 0
+        self.max_waiting = 0
         self.loop = asyncio.new_event_loop()
         ready = threading.Event()
         self.thread = threading.Thread(target=self._run, args=(ready,), daemon=True)
@@ -102,7 +104,10 @@ class Proxy:
             while chunk := await src.read(1 << 16):
                 if to_server and REQUEST.match(chunk):
                     self.requests += 1
+                    self.waiting += 1
+                    self.max_waiting = max(self.max_waiting, self.waiting)
                     await asyncio.sleep(self.delay)
+                    self.waiting -= 1
                 dst.write(chunk)
                 await dst.drain()
         except (ConnectionError, asyncio.IncompleteReadError):
@@ -114,9 +119,11 @@ class Proxy:
                 pass
 
     def take(self):
-        """The requests counted since the last take."""
+        """The requests counted since the last take, and the most that were in
+        flight at once (in their delay) meanwhile."""
         n, self.requests = self.requests, 0
-        return n
+        m, self.max_waiting = self.max_waiting, 0
+        return n, m
 
 
 def run_timed(argv, env):
@@ -216,7 +223,7 @@ def measure(args, backend, src, base_env, rows):
             for name, argv, env in order:
                 proxy.take()
                 row[name] = run_timed(argv, env)
-                row[name]["requests"] = proxy.take()
+                row[name]["requests"], row[name]["max_in_flight"] = proxy.take()
             last = open(results).read().splitlines()[-1] if os.path.exists(results) else "{}"
             rec = json.loads(last)
             row["audit_outcome"] = rec.get("outcome")
@@ -224,9 +231,9 @@ def measure(args, backend, src, base_env, rows):
             row["ratio"] = row["audit"]["seconds"] / row["ls"]["seconds"]
             rows.append(row)
             log(f"{backend.name} rep {rep + 1}: audit {row['audit']['seconds']:.2f} s "
-                f"({row['audit']['requests']} requests, {row['audit_outcome']}, "
+                f"({row['audit']['requests']} requests, at most {row['audit']['max_in_flight']} at once, {row['audit_outcome']}, "
                 f"{row['audit_counts']}) | ls --json {row['ls']['seconds']:.2f} s "
-                f"({row['ls']['requests']} requests, rc {row['ls']['rc']}) | "
+                f"({row['ls']['requests']} requests, at most {row['ls']['max_in_flight']} at once, rc {row['ls']['rc']}) | "
                 f"audit/ls {row['ratio']:.3f}")
             if row["audit_outcome"] != "pass" or row["ls"]["rc"] != 0:
                 log(f"audit stderr: {row['audit']['stderr_tail']}\nls stderr: {row['ls']['stderr_tail']}")

@@ -4,7 +4,10 @@
 //! read (an HTTP request on REST), a decryption, a decompression and a JSON parse
 //! on the walker's thread, the one the whole audit waits for. `Prefetch` wraps the
 //! repository's `Trees`: whenever a tree is handed out, the subtrees it lists are
-//! queued for the loader threads, up to `WINDOW` trees held or in flight. A tree
+//! queued for the loader threads, up to `WINDOW` trees held or in flight, newest
+//! first: the walker goes depth first, so the subtrees of the tree it just took are
+//! the ones it asks for next (oldest first, loaders fetched siblings it would reach
+//! last and left it loading its next tree itself, one round trip at a time). A tree
 //! not (yet) prefetched is loaded on the spot, so the result never depends on
 //! timing. Trees prefetched but never asked for (a subtree the caller's excludes
 //! skip) only take a place in the window.
@@ -67,7 +70,7 @@ impl<'a> Prefetch<'a> {
             if st.closed {
                 return;
             }
-            let Some(id) = st.queue.pop_front() else {
+            let Some(id) = st.queue.pop_back() else {
                 st = self.work.wait(st).unwrap_or_else(PoisonError::into_inner);
                 continue;
             };
@@ -109,7 +112,9 @@ impl Trees for Prefetch<'_> {
         };
         if let Ok(nodes) = &result {
             let mut queued = false;
-            for sub in nodes.iter().filter_map(|n| n.node.subtree) {
+            // The first subtree last in, so that it is the first out.
+            let subtrees: Vec<TreeId> = nodes.iter().filter_map(|n| n.node.subtree).collect();
+            for sub in subtrees.into_iter().rev() {
                 if st.closed || st.held() >= WINDOW {
                     break;
                 }
