@@ -74,14 +74,10 @@ const KNOWN_CIRCLES: &[&str] = &[
     "config::flags -> config",
     "config::flags -> config::validate",
     "config::validate -> config",
-    // process/, restic/: mod.rs re-exports or calls a file that imports it.
-    "process -> process::piped",
-    "process -> process::server",
-    "process::piped -> process",
-    "process::server -> process",
     // backend/sftp: the command module takes the error kind from its parent.
     "backend::sftp -> backend::sftp::command",
     "backend::sftp::command -> backend::sftp",
+    // restic/: mod.rs re-exports or calls a file that imports it.
     "restic -> restic::args",
     "restic -> restic::session",
     "restic::args -> restic",
