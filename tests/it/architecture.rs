@@ -74,9 +74,6 @@ const KNOWN_CIRCLES: &[&str] = &[
     "config::flags -> config",
     "config::flags -> config::validate",
     "config::validate -> config",
-    // backend/sftp: the command module takes the error kind from its parent.
-    "backend::sftp -> backend::sftp::command",
-    "backend::sftp::command -> backend::sftp",
     // restic/: mod.rs re-exports or calls a file that imports it.
     "restic -> restic::args",
     "restic -> restic::session",
