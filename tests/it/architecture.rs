@@ -74,12 +74,6 @@ const KNOWN_CIRCLES: &[&str] = &[
     "config::flags -> config",
     "config::flags -> config::validate",
     "config::validate -> config",
-    // restic/: mod.rs re-exports or calls a file that imports it.
-    "restic -> restic::args",
-    "restic -> restic::session",
-    "restic::args -> restic",
-    "restic::session -> restic",
-    "restic::session -> restic::args",
 ];
 
 /// Functions over `MAX_FUNCTION_LINES` known when this test learnt to count them,
