@@ -68,12 +68,6 @@ const KNOWN_CIRCLES: &[&str] = &[
     "audit::repo -> audit",
     "audit::walk -> audit::content",
     "audit::walk -> audit::repo",
-    // config/ (`Env` and `Mode` shared by mod.rs, flags and validate).
-    "config -> config::flags",
-    "config -> config::validate",
-    "config::flags -> config",
-    "config::flags -> config::validate",
-    "config::validate -> config",
 ];
 
 /// Functions over `MAX_FUNCTION_LINES` known when this test learnt to count them,
