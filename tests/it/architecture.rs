@@ -49,27 +49,6 @@ const LAYERS: &[&[&str]] = &[
 /// Longest function without a `// LONG:` comment right above it saying why.
 const MAX_FUNCTION_LINES: usize = 150;
 
-/// Import circles known when this test learnt to see them, each edge of a circle
-/// as `module -> module`; they are being broken under issue #21 (the redesign),
-/// each by the engineer who owns the folder. Remove an entry when its edge is gone
-/// (`architecture_no_import_circle_anywhere_even_inside_a_folder` fails on a stale
-/// one); never add one.
-const KNOWN_CIRCLES: &[&str] = &[
-    // audit/ (backends: content <-> repo; mod.rs uses the files that import it).
-    "audit -> audit::hash",
-    "audit -> audit::prefetch",
-    "audit -> audit::repo",
-    "audit -> audit::walk",
-    "audit::content -> audit::repo",
-    "audit::hash -> audit::content",
-    "audit::hash -> audit::repo",
-    "audit::hash -> audit::walk",
-    "audit::prefetch -> audit::repo",
-    "audit::repo -> audit",
-    "audit::walk -> audit::content",
-    "audit::walk -> audit::repo",
-];
-
 /// Functions over `MAX_FUNCTION_LINES` known when this test learnt to count them,
 /// as `file fn`; to be split under issue #21 (or given a `// LONG:` reason) by the
 /// folder's owner. Remove an entry when it is fixed; never add one.
@@ -331,35 +310,21 @@ fn circles_are_found_inside_a_folder_too() {
 fn architecture_no_import_circle_anywhere_even_inside_a_folder() {
     let g = graph();
     let mut wrong = Vec::new();
-    for known in KNOWN_CIRCLES {
-        let (from, to) = known.split_once(" -> ").expect("`from -> to`");
-        let m = |s: &str| -> Module { s.split("::").map(String::from).collect() };
-        if !g.get(&m(from)).is_some_and(|d| d.contains_key(&m(to))) {
-            wrong.push(format!(
-                "KNOWN_CIRCLES lists `{known}`, which is gone: remove it"
-            ));
-        }
-    }
     for c in circles(&g) {
         let mut edges = Vec::new();
         for from in &c {
             for (to, path) in &g[from] {
                 if c.contains(to) {
-                    let edge = format!("{} -> {}", shown(from), shown(to));
-                    if !KNOWN_CIRCLES.contains(&edge.as_str()) {
-                        edges.push(format!("  {edge} (`{path}`)"));
-                    }
+                    edges.push(format!("  {} -> {} (`{path}`)", shown(from), shown(to)));
                 }
             }
         }
-        if !edges.is_empty() {
-            let names: Vec<String> = c.iter().map(|m| shown(m)).collect();
-            wrong.push(format!(
-                "import circle among {}: break it by moving what they share into a module below them\n{}",
-                names.join(", "),
-                edges.join("\n")
-            ));
-        }
+        let names: Vec<String> = c.iter().map(|m| shown(m)).collect();
+        wrong.push(format!(
+            "import circle among {}: break it by moving what they share into a module below them\n{}",
+            names.join(", "),
+            edges.join("\n")
+        ));
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
