@@ -49,11 +49,6 @@ const LAYERS: &[&[&str]] = &[
 /// Longest function without a `// LONG:` comment right above it saying why.
 const MAX_FUNCTION_LINES: usize = 150;
 
-/// Functions over `MAX_FUNCTION_LINES` known when this test learnt to count them,
-/// as `file fn`; to be split under issue #21 (or given a `// LONG:` reason) by the
-/// folder's owner. Remove an entry when it is fixed; never add one.
-const KNOWN_LONG: &[&str] = &["src/rto/mod.rs fit_calls"];
-
 fn layer_of(module: &str) -> Option<usize> {
     LAYERS.iter().position(|l| l.contains(&module))
 }
@@ -624,17 +619,10 @@ fn architecture_doc_layer_table_equals_layers_and_names_only_modules_that_exist(
 #[test]
 fn architecture_no_function_over_150_lines_without_a_stated_reason() {
     let mut wrong = Vec::new();
-    let mut seen = BTreeSet::new();
     for (_, path) in sources() {
         let text = std::fs::read_to_string(&path).expect("read");
-        let rel = path.strip_prefix(util::manifest_dir()).expect("rel");
         for f in scan::functions(&text) {
-            let id = format!("{} {}", rel.display(), f.name);
-            let known = KNOWN_LONG.contains(&id.as_str());
             if f.lines > MAX_FUNCTION_LINES && !f.reason {
-                seen.insert(id);
-            }
-            if f.lines > MAX_FUNCTION_LINES && !f.reason && !known {
                 wrong.push(format!(
                     "{}:{}: fn {} has {} lines: split it, or say why not in a `// LONG:` comment right above it",
                     path.display(),
@@ -643,13 +631,6 @@ fn architecture_no_function_over_150_lines_without_a_stated_reason() {
                     f.lines
                 ));
             }
-        }
-    }
-    for known in KNOWN_LONG {
-        if !seen.contains(*known) {
-            wrong.push(format!(
-                "KNOWN_LONG lists `{known}`, which is no longer long: remove it"
-            ));
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
