@@ -18,41 +18,25 @@
 //! through `piped`.
 
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 use crate::secret::Secret;
 
+mod child;
 mod piped;
 mod server;
+use child::{signal_group, spawn_error, PIPE_DRAIN};
+pub use child::{Error, Limits, Stopped};
 pub use piped::{spawn_piped, Piped, PipedSpec, PipedStdin, PipedStdout};
 pub use server::{serve, ServeError, Server, ServerSpec};
 
 /// How much of a child's stderr is kept (the rest is counted).
 const STDERR_KEEP: usize = 256 * 1024;
-/// How long pipes may stay open after the child exited (a grandchild holding them).
-const PIPE_DRAIN: Duration = Duration::from_secs(5);
-
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("`{}` not found: {source}", program.display())]
-    NotFound {
-        program: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("could not run `{}`: {source}", program.display())]
-    Io {
-        program: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-}
 
 /// Where the child's stdout goes.
 #[derive(Debug)]
@@ -73,24 +57,6 @@ pub struct Spec<'a> {
     /// Variables for this child only (never logged).
     pub env: &'a [(String, Secret)],
     pub stdout: Stdout,
-}
-
-/// When to stop it.
-#[derive(Debug, Clone)]
-pub struct Limits {
-    pub deadline: Instant,
-    pub cancel: CancellationToken,
-    /// Between SIGINT and SIGKILL.
-    pub grace: Duration,
-    /// A second cancellation (a second SIGINT/SIGTERM) that cuts the grace short.
-    pub hurry: Option<CancellationToken>,
-}
-
-/// Why a child was stopped by this module.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stopped {
-    Deadline,
-    Cancelled,
 }
 
 /// How a child ended.
@@ -229,23 +195,6 @@ pub async fn run(
     })
 }
 
-/// Why `program` could not be started.
-fn spawn_error(program: &Path, source: std::io::Error) -> Error {
-    let program = program.to_owned();
-    if source.kind() == std::io::ErrorKind::NotFound {
-        Error::NotFound { program, source }
-    } else {
-        Error::Io { program, source }
-    }
-}
-
-/// Sends `sig` to the child's process group (the child leads it).
-fn signal_group(pid: Option<u32>, sig: nix::sys::signal::Signal) {
-    if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) {
-        let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), sig);
-    }
-}
-
 /// Reads one line from stdout (cancel safe: partial data stays in `line`).
 async fn read_line(
     stdout: &mut Option<BufReader<tokio::process::ChildStdout>>,
@@ -291,6 +240,8 @@ pub fn alive(pid: u32) -> bool {
 
 #[cfg(test)]
 pub(crate) mod tests {
+    use tokio_util::sync::CancellationToken;
+
     use super::*;
 
     fn limits(secs: u64) -> Limits {

@@ -22,8 +22,8 @@ use sha2::{Digest, Sha256};
 use super::index::{BlobIndex, Builder, Listed};
 
 use super::error::{from_rustic, Error, Stage};
+use super::options::{AuditOptions, SnapshotFilter, SnapshotSelector};
 use super::outcome::SnapshotInfo;
-use super::{AuditOptions, SnapshotFilter, SnapshotSelector};
 use crate::secret::Redactor;
 
 /// An open repository and what the audit needs to report errors.

@@ -298,36 +298,11 @@ impl Walk<'_> {
         let node = n.node;
         let tree_kind = Kind::of_node(&node.node_type);
         if tree_kind == Kind::File && e.meta.is_none() {
-            // A file on both sides: the worker compares size, mtime and mode from
-            // the open descriptor, then the content (damage in the snapshot first).
-            if self.selection.includes_leaf(&at.tree) {
-                let snap = Facts::of_node(&node);
-                (self.submit)(Job {
-                    tree_path: at.tree,
-                    source: at.src,
-                    content: node.content.unwrap_or_default(),
-                    size: node.meta.size,
-                    seen: Listed::Regular(snap),
-                    note: None,
-                })?;
-            }
+            self.regular_on_both_sides(node, at)?;
             return Ok(None);
         }
-        let meta = match e.stat(&at.src) {
-            Ok(m) => m,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-                self.tree_only(
-                    &node,
-                    &at,
-                    Class::SourceMissing,
-                    "deleted while the audit ran",
-                )?;
-                return Ok(None);
-            }
-            Err(err) => {
-                self.tree_only(&node, &at, Class::Unreadable, &format!("lstat: {err}"))?;
-                return Ok(None);
-            }
+        let Some(meta) = self.stat_source(&node, e, &at)? else {
+            return Ok(None);
         };
         let src_kind = Kind::of_meta(&meta);
         let leaf = tree_kind != Kind::Dir && src_kind != Kind::Dir;
@@ -350,49 +325,14 @@ impl Walk<'_> {
         // compared is checked by the hashing worker (off this thread).
         if tree_kind == Kind::File && !matches!(verdict, Meta::Content { .. }) {
             if let Err(why) = self.blobs_of(&node) {
-                self.record(&at, Class::Damaged, why);
-                if src_kind == Kind::Dir {
-                    self.source_children(&at, None)?;
-                }
+                self.damaged_on_both_sides(&at, why, src_kind)?;
                 return Ok(None);
             }
         }
         if tree_kind != src_kind {
-            let Meta::Differs(detail) = verdict else {
-                return Ok(None);
-            };
-            // A type change: whatever hangs below either side is one-sided.
-            let below = if tree_kind == Kind::Dir {
-                match self.load_subtree(&node) {
-                    Ok(n) => n,
-                    Err(why) => {
-                        self.record(&at, Class::Damaged, why);
-                        if src_kind == Kind::Dir {
-                            self.source_children(&at, None)?;
-                        }
-                        return Ok(None);
-                    }
-                }
-            } else {
-                Vec::new()
-            };
-            let class = self.differs_class();
-            self.tally().count(class, 1);
-            let mut fold = Fold {
-                class,
-                below: Counts::default(),
-            };
-            self.nodes_below(
-                below,
-                &at,
-                Class::SourceMissing,
-                "not in the source",
-                Some(&mut fold),
-            )?;
-            if src_kind == Kind::Dir {
-                self.source_children(&at, Some(&mut fold))?;
+            if let Meta::Differs(detail) = verdict {
+                self.type_changed(&node, &at, tree_kind, src_kind, &detail)?;
             }
-            self.finish_fold(&at, fold, &detail);
             return Ok(None);
         }
         if let Meta::Content { note } = verdict {
@@ -411,9 +351,117 @@ impl Walk<'_> {
             self.record_verdict(&at, verdict, false);
             return Ok(None);
         }
-        // Both directories: load the tree, list the source, descend. The directory
-        // itself is counted once, as damaged, unreadable or by its verdict.
-        let nodes = match self.load_subtree(&node) {
+        self.dirs_on_both_sides(&node, at, verdict, &meta, parent_dev)
+    }
+
+    /// A file on both sides, regular by the listing: the worker compares size,
+    /// mtime and mode from the open descriptor, then the content (damage in the
+    /// snapshot first).
+    fn regular_on_both_sides(&self, node: Node, at: Paths) -> Result<(), Cancelled> {
+        if self.selection.includes_leaf(&at.tree) {
+            let snap = Facts::of_node(&node);
+            (self.submit)(Job {
+                tree_path: at.tree,
+                source: at.src,
+                content: node.content.unwrap_or_default(),
+                size: node.meta.size,
+                seen: Listed::Regular(snap),
+                note: None,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The source entry's metadata; `None` when it went away or cannot be read
+    /// (then the snapshot's side is recorded as tree-only).
+    fn stat_source(
+        &self,
+        node: &Node,
+        e: SrcEntry,
+        at: &Paths,
+    ) -> Result<Option<Metadata>, Cancelled> {
+        match e.stat(&at.src) {
+            Ok(m) => Ok(Some(m)),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                self.tree_only(
+                    node,
+                    at,
+                    Class::SourceMissing,
+                    "deleted while the audit ran",
+                )?;
+                Ok(None)
+            }
+            Err(err) => {
+                self.tree_only(node, at, Class::Unreadable, &format!("lstat: {err}"))?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Damage in the snapshot at an entry on both sides: it is `damaged`, and what
+    /// lies below a source directory there is source-only.
+    fn damaged_on_both_sides(
+        &self,
+        at: &Paths,
+        why: String,
+        src_kind: Kind,
+    ) -> Result<(), Cancelled> {
+        self.record(at, Class::Damaged, why);
+        if src_kind == Kind::Dir {
+            self.source_children(at, None)?;
+        }
+        Ok(())
+    }
+
+    /// A type change: whatever hangs below either side is one-sided, folded into
+    /// the entry's own record.
+    fn type_changed(
+        &self,
+        node: &Node,
+        at: &Paths,
+        tree_kind: Kind,
+        src_kind: Kind,
+        detail: &str,
+    ) -> Result<(), Cancelled> {
+        let below = if tree_kind == Kind::Dir {
+            match self.load_subtree(node) {
+                Ok(n) => n,
+                Err(why) => return self.damaged_on_both_sides(at, why, src_kind),
+            }
+        } else {
+            Vec::new()
+        };
+        let class = self.differs_class();
+        self.tally().count(class, 1);
+        let mut fold = Fold {
+            class,
+            below: Counts::default(),
+        };
+        self.nodes_below(
+            below,
+            at,
+            Class::SourceMissing,
+            "not in the source",
+            Some(&mut fold),
+        )?;
+        if src_kind == Kind::Dir {
+            self.source_children(at, Some(&mut fold))?;
+        }
+        self.finish_fold(at, fold, detail);
+        Ok(())
+    }
+
+    /// Both directories: load the tree, list the source, descend. The directory
+    /// itself is counted once, as damaged, unreadable or by its verdict.
+    fn dirs_on_both_sides(
+        &self,
+        node: &Node,
+        at: Paths,
+        verdict: Meta,
+        meta: &Metadata,
+        parent_dev: Option<u64>,
+    ) -> Result<Option<Frame>, Cancelled> {
+        let nodes = match self.load_subtree(node) {
             Ok(n) => n,
             Err(why) => {
                 self.record(&at, Class::Damaged, why);

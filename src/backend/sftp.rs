@@ -33,7 +33,7 @@ use rustic_core::{
 mod command;
 
 use command::last_lines;
-pub use command::{classify, command, parse, Location};
+pub use command::{classify, command, parse, Kind, Location};
 
 use crate::process::{self, Piped, PipedSpec};
 use crate::secret::{Redactor, Secret};
@@ -49,15 +49,6 @@ const LISTS_IN_FLIGHT: usize = 8;
 /// client accepts packets of 256 KiB).
 const READ_LEN_DEFAULT: u32 = 32 * 1024;
 const READ_LEN_MAX: u32 = 255 * 1024;
-
-/// What kind of problem an `Error` is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Network,
-    Auth,
-    Config,
-    File,
-}
 
 /// Why the SFTP backend could not do something. Messages name the repository
 /// without credentials and hold no secret.

@@ -8,9 +8,11 @@ use std::path::{Path, PathBuf};
 
 use toml::Spanned;
 
+use super::env::Env;
+use super::error::Error;
+use super::profile::Profile;
 use super::raw::{RawFile, RawJob, RawRepository};
 use super::validate::{Mode, Validator};
-use super::{Env, Error, Profile};
 
 /// A one-repository, one-job profile, as the flags give it.
 #[derive(Debug, Default)]

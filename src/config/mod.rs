@@ -4,7 +4,8 @@
 //! (`profile`), the table of every key and what it does (`keys`, the source of
 //! restic-verify.toml(5)), and the command-line flags of `check`/`restore-test`,
 //! which go through the same validation (`flags`), and the split of a profile's
-//! repositories across hosts (`shard`).
+//! repositories across hosts (`shard`). Below them all: what parsing may know of the
+//! world (`env`) and the errors (`error`).
 //!
 //! Precedence: command line, then environment, then profile, where `[job.X]` beats
 //! `[repository.Y]`, which beats `[defaults]`. Validation reports *every* problem it
@@ -15,6 +16,8 @@
 //! `Env`; only `load` reads the profile file (and stats password files for a
 //! warning). Nothing here writes.
 
+mod env;
+mod error;
 pub mod flags;
 pub mod keys;
 pub mod profile;
@@ -29,14 +32,17 @@ pub mod value;
 #[cfg(test)]
 mod tests;
 
-use std::fmt;
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::Path;
 
 use crate::credentials::{password_file_warning, PasswordSource};
 use validate::{Mode, Validator};
 
-pub use profile::{Job, JobKind, Outputs, Profile, Repository};
+pub use env::Env;
+pub use error::{Error, Problem};
+pub use profile::{
+    Job, JobKind, Outputs, Profile, Repository, DEFAULT_LOCK_WAIT, DEFAULT_MAX_CONCURRENT,
+    DEFAULT_RETRIES, DEFAULT_TIMEOUT,
+};
 pub use shard::Shard;
 pub use value::{
     compile_globs, expand_credentials_dir, metrics_file_name, parse_duration, parse_size,
@@ -45,51 +51,6 @@ pub use value::{
 
 /// Where `run` and `validate` look for the profile when `--config` is not given.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/restic-verify/config.toml";
-/// How long a locked repository is retried by default.
-pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(5 * 60);
-/// How long one job run on one repository may take by default.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(12 * 3600);
-/// How many times a network failure is retried by default.
-pub const DEFAULT_RETRIES: u32 = 2;
-/// How many repositories are worked on at once by default.
-pub const DEFAULT_MAX_CONCURRENT: usize = 1;
-
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("cannot read profile {}: {source}", path.display())]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("invalid profile {}:\n{}", path.display(), problems.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
-    Invalid {
-        path: PathBuf,
-        problems: Vec<Problem>,
-    },
-    #[error("{0}")]
-    Flags(String),
-}
-
-/// One thing wrong with a profile, located in its file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    /// 1-based line and column of the key or value, when known.
-    pub location: Option<(usize, usize)>,
-    pub path: PathBuf,
-    pub message: String,
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.location {
-            Some((line, col)) => {
-                write!(f, "{}:{line}:{col}: {}", self.path.display(), self.message)
-            }
-            None => write!(f, "{}: {}", self.path.display(), self.message),
-        }
-    }
-}
 
 // ---------------------------------------------------------------- loading
 
@@ -127,16 +88,7 @@ fn warn_about_password_files(profile: &mut Profile) {
     }
 }
 
-/// What parsing may know about the world, passed in so that parsing itself does no
-/// I/O and reads no clock: the systemd credentials directory, this host's name
-/// (a Pushgateway `instance` default) and the time (a schedule must fire again).
-#[derive(Debug, Clone)]
-pub struct Env {
-    pub credentials_directory: Option<std::ffi::OsString>,
-    pub host: String,
-    pub now: chrono::DateTime<chrono::Local>,
-}
-
+/// The I/O edge of parsing stays here, beside `load`.
 impl Env {
     /// This process's environment, host name and clock.
     pub fn from_process() -> Env {

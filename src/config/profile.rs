@@ -16,6 +16,15 @@ use crate::restore_test::RestoreOptions;
 use crate::schedule::Schedule;
 use crate::secret::{self, Secret};
 
+/// How long a locked repository is retried by default.
+pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(5 * 60);
+/// How long one job run on one repository may take by default.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(12 * 3600);
+/// How many times a network failure is retried by default.
+pub const DEFAULT_RETRIES: u32 = 2;
+/// How many repositories are worked on at once by default.
+pub const DEFAULT_MAX_CONCURRENT: usize = 1;
+
 /// A validated profile: everything parsed, every reference resolved.
 #[derive(Debug, Clone)]
 pub struct Profile {

@@ -3,7 +3,8 @@
 use super::*;
 use crate::credentials::PasswordSource;
 use crate::restic::ReadData;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 fn test_env() -> Env {
     Env {

@@ -11,15 +11,16 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use super::profile::{Job, JobKind, Outputs, Profile, Repository};
+use super::env::Env;
+use super::error::{Error, Problem};
+use super::profile::{
+    Job, JobKind, Outputs, Profile, Repository, DEFAULT_LOCK_WAIT, DEFAULT_MAX_CONCURRENT,
+    DEFAULT_RETRIES, DEFAULT_TIMEOUT,
+};
 use super::raw::{OneOrMany, RawDefaults, RawFile, RawJob, RawRepository};
 use super::shard::Shard;
 use super::value::{
     expand_credentials_dir, metrics_file_name, nearest, parse_duration, valid_name,
-};
-use super::{
-    Env, Error, Problem, DEFAULT_LOCK_WAIT, DEFAULT_MAX_CONCURRENT, DEFAULT_RETRIES,
-    DEFAULT_TIMEOUT,
 };
 use crate::check::CheckOptions;
 use crate::credentials::PasswordSource;

@@ -1,7 +1,9 @@
 //! Validation of a job's schedule and of its restore-test keys.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
+use globset::GlobSet;
 use toml::Spanned;
 
 use super::keys::{self, Table};
@@ -91,6 +93,8 @@ impl Validator<'_> {
         (Some(s), jitter)
     }
 
+    /// A restore test's keys (an audit shares most of them: `audit_settings`),
+    /// checked in this order so that problems without a place keep theirs.
     pub(super) fn restore_options(
         &mut self,
         name: &str,
@@ -98,151 +102,20 @@ impl Validator<'_> {
         d: &RawDefaults,
         filter: SnapshotFilter,
     ) -> RestoreOptions {
-        let mut size = |key: &str, v: Option<&Spanned<String>>| -> Option<u64> {
-            let v = v?;
-            let shown = self.key(key);
-            parse_size(v.get_ref())
-                .map_err(|m| self.problem(Some(v.span()), format!("{shown}: {m}")))
-                .ok()
-        };
-        let max_bytes = size("max-bytes", j.max_bytes.as_ref().or(d.max_bytes.as_ref()));
-        let min_size = size("min-size", j.min_size.as_ref().or(d.min_size.as_ref()));
-        let max_size = size("max-size", j.max_size.as_ref().or(d.max_size.as_ref()));
-        let count = j.sample.or(d.sample).unwrap_or(DEFAULT_SAMPLE);
-        if count == 0 {
-            let message = format!(
-                "{}{} must be at least 1",
-                self.job_ctx(name),
-                self.key("sample")
-            );
-            self.problem(None, message);
-        }
-        let percent = j.sample_percent.or(d.sample_percent);
-        if percent.is_some_and(|p| !(p > 0.0 && p <= 100.0)) {
-            let message = format!(
-                "{}{} must be above 0 and at most 100",
-                self.job_ctx(name),
-                self.key("sample-percent")
-            );
-            self.problem(None, message);
-        }
-        let full = j.full.or(d.full).unwrap_or(false);
-        if full {
-            // A full drill restores every selected file: a sample size or byte cap
-            // set on the same job would be silently ignored, so it is refused.
-            let set: Vec<&str> = [
-                ("sample", j.sample.is_some()),
-                ("sample-percent", j.sample_percent.is_some()),
-                ("max-bytes", j.max_bytes.is_some()),
-                ("sample-by", j.sample_by.is_some()),
-            ]
-            .into_iter()
-            .filter_map(|(k, on)| on.then_some(k))
-            .collect();
-            if !set.is_empty() {
-                let keys: Vec<String> = set.iter().map(|k| self.key(k)).collect();
-                let message = format!(
-                    "{}{} restores every selected file; {} would be ignored: drop {}",
-                    self.job_ctx(name),
-                    self.key("full"),
-                    keys.join(", "),
-                    if keys.len() == 1 { "it" } else { "them" }
-                );
-                self.problem(None, message);
-            }
-        }
-        let min_verified = j.min_verified.or(d.min_verified);
-        match min_verified {
-            Some(0) => {
-                let message = format!(
-                    "{}{} must be at least 1: a restore test that compared nothing must not pass",
-                    self.job_ctx(name),
-                    self.key("min-verified")
-                );
-                self.problem(None, message);
-            }
-            Some(m) if percent.is_none() && !full && m > count => {
-                let message = format!(
-                    "{}{} ({m}) is above {} ({count}): it could never be reached; lower it",
-                    self.job_ctx(name),
-                    self.key("min-verified"),
-                    self.key("sample")
-                );
-                self.problem(None, message);
-            }
-            _ => {}
-        }
-        let weighting = match j.sample_by.as_ref().or(d.sample_by.as_ref()) {
-            None => Weighting::Count,
-            Some(v) if v.get_ref() == "count" => Weighting::Count,
-            Some(v) if v.get_ref() == "bytes" => Weighting::Bytes,
-            Some(v) => {
-                let message = format!(
-                    "{}: use \"count\" or \"bytes\"",
-                    self.setting("sample-by", v.get_ref())
-                );
-                self.problem(Some(v.span()), message);
-                Weighting::Count
-            }
-        };
-        let mut globs = |key: &str, v: Option<&Vec<String>>| match compile_globs(
-            v.map_or(&[][..], Vec::as_slice),
-        ) {
-            Ok(g) => g,
-            Err(m) => {
-                let message = format!("{}{}: {m}", self.job_ctx(name), self.key(key));
-                self.problem(None, message);
-                None
-            }
-        };
-        let include = globs("include", j.include.as_ref().or(d.include.as_ref()));
-        let exclude = globs("exclude", j.exclude.as_ref().or(d.exclude.as_ref()));
-        let mut map = Vec::new();
-        for m in j.map.as_ref().or(d.map.as_ref()).into_iter().flatten() {
-            match crate::source::parse_map(m.get_ref()) {
-                Ok(pair) => map.push(pair),
-                Err(msg) => {
-                    let key = self.key("map");
-                    self.problem(Some(m.span()), format!("{key}: {msg}"));
-                }
-            }
-        }
+        let max_bytes = self.size("max-bytes", j.max_bytes.as_ref().or(d.max_bytes.as_ref()));
+        let min_size = self.size("min-size", j.min_size.as_ref().or(d.min_size.as_ref()));
+        let max_size = self.size("max-size", j.max_size.as_ref().or(d.max_size.as_ref()));
+        let (count, percent, full, min_verified) = self.sample_size(name, j, d);
+        let weighting = self.weighting(j.sample_by.as_ref().or(d.sample_by.as_ref()));
+        let include = self.globs(name, "include", j.include.as_ref().or(d.include.as_ref()));
+        let exclude = self.globs(name, "exclude", j.exclude.as_ref().or(d.exclude.as_ref()));
+        let map = self.maps(j.map.as_ref().or(d.map.as_ref()));
         let test_dir = j
             .test_dir
             .as_ref()
             .or(d.test_dir.as_ref())
             .map_or_else(std::env::temp_dir, |p| self.file_path(p));
-        let source = match j.source.as_ref().or(d.source.as_ref()) {
-            None => SourceKind::Live,
-            Some(v) if v.get_ref() == "live" => SourceKind::Live,
-            Some(v) if v.get_ref() == "zfs" => {
-                match j.zfs_dataset.clone().or(d.zfs_dataset.clone()) {
-                    Some(dataset) => SourceKind::Zfs {
-                        dataset,
-                        snapshot: zfs_choice(
-                            j.zfs_snapshot.clone().or(d.zfs_snapshot.clone()),
-                            j.zfs_snapshot_tag.clone().or(d.zfs_snapshot_tag.clone()),
-                        ),
-                    },
-                    None => {
-                        let message = match self.mode {
-                            Mode::Profile => format!("[job.{name}] `source = \"zfs\"` needs `zfs-dataset`, e.g. zfs-dataset = \"tank/home\""),
-                            Mode::Flags => "--source zfs needs --zfs-dataset DATASET".to_owned(),
-                        };
-                        self.problem(Some(v.span()), message);
-                        SourceKind::Live
-                    }
-                }
-            }
-            Some(v) => {
-                let message = format!(
-                    "{}: use \"live\" or \"zfs\"",
-                    self.setting("source", v.get_ref())
-                );
-                self.problem(Some(v.span()), message);
-                SourceKind::Live
-            }
-        };
+        let source = self.source_kind(name, j, d);
         RestoreOptions {
             source,
             snapshot: j.snapshot.clone().or(d.snapshot.clone()),
@@ -274,6 +147,174 @@ impl Validator<'_> {
             min_verified,
             full,
             progress: false,
+        }
+    }
+
+    /// A size key (`max-bytes`, `min-size`, `max-size`) in bytes.
+    fn size(&mut self, key: &str, v: Option<&Spanned<String>>) -> Option<u64> {
+        let v = v?;
+        let shown = self.key(key);
+        parse_size(v.get_ref())
+            .map_err(|m| self.problem(Some(v.span()), format!("{shown}: {m}")))
+            .ok()
+    }
+
+    /// `sample`, `sample-percent`, `full` and `min-verified`, which limit each
+    /// other: the sample's count and share, whether the test is full, and the
+    /// fewest files it must verify.
+    fn sample_size(
+        &mut self,
+        name: &str,
+        j: &RawJob,
+        d: &RawDefaults,
+    ) -> (usize, Option<f64>, bool, Option<usize>) {
+        let count = j.sample.or(d.sample).unwrap_or(DEFAULT_SAMPLE);
+        if count == 0 {
+            let message = format!(
+                "{}{} must be at least 1",
+                self.job_ctx(name),
+                self.key("sample")
+            );
+            self.problem(None, message);
+        }
+        let percent = j.sample_percent.or(d.sample_percent);
+        if percent.is_some_and(|p| !(p > 0.0 && p <= 100.0)) {
+            let message = format!(
+                "{}{} must be above 0 and at most 100",
+                self.job_ctx(name),
+                self.key("sample-percent")
+            );
+            self.problem(None, message);
+        }
+        let full = j.full.or(d.full).unwrap_or(false);
+        if full {
+            self.full_without_sample_keys(name, j);
+        }
+        let min_verified = j.min_verified.or(d.min_verified);
+        match min_verified {
+            Some(0) => {
+                let message = format!(
+                    "{}{} must be at least 1: a restore test that compared nothing must not pass",
+                    self.job_ctx(name),
+                    self.key("min-verified")
+                );
+                self.problem(None, message);
+            }
+            Some(m) if percent.is_none() && !full && m > count => {
+                let message = format!(
+                    "{}{} ({m}) is above {} ({count}): it could never be reached; lower it",
+                    self.job_ctx(name),
+                    self.key("min-verified"),
+                    self.key("sample")
+                );
+                self.problem(None, message);
+            }
+            _ => {}
+        }
+        (count, percent, full, min_verified)
+    }
+
+    /// A full drill restores every selected file: a sample size or byte cap set on
+    /// the same job would be silently ignored, so it is refused.
+    fn full_without_sample_keys(&mut self, name: &str, j: &RawJob) {
+        let set: Vec<&str> = [
+            ("sample", j.sample.is_some()),
+            ("sample-percent", j.sample_percent.is_some()),
+            ("max-bytes", j.max_bytes.is_some()),
+            ("sample-by", j.sample_by.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(k, on)| on.then_some(k))
+        .collect();
+        if !set.is_empty() {
+            let keys: Vec<String> = set.iter().map(|k| self.key(k)).collect();
+            let message = format!(
+                "{}{} restores every selected file; {} would be ignored: drop {}",
+                self.job_ctx(name),
+                self.key("full"),
+                keys.join(", "),
+                if keys.len() == 1 { "it" } else { "them" }
+            );
+            self.problem(None, message);
+        }
+    }
+
+    /// `sample-by`: "count" (the default) or "bytes".
+    fn weighting(&mut self, v: Option<&Spanned<String>>) -> Weighting {
+        match v {
+            None => Weighting::Count,
+            Some(v) if v.get_ref() == "count" => Weighting::Count,
+            Some(v) if v.get_ref() == "bytes" => Weighting::Bytes,
+            Some(v) => {
+                let message = format!(
+                    "{}: use \"count\" or \"bytes\"",
+                    self.setting("sample-by", v.get_ref())
+                );
+                self.problem(Some(v.span()), message);
+                Weighting::Count
+            }
+        }
+    }
+
+    /// `include` or `exclude` globs (`None`: none given, or a pattern is invalid).
+    fn globs(&mut self, name: &str, key: &str, v: Option<&Vec<String>>) -> Option<GlobSet> {
+        match compile_globs(v.map_or(&[][..], Vec::as_slice)) {
+            Ok(g) => g,
+            Err(m) => {
+                let message = format!("{}{}: {m}", self.job_ctx(name), self.key(key));
+                self.problem(None, message);
+                None
+            }
+        }
+    }
+
+    /// `map` entries (`FROM=TO`); an invalid one is reported and left out.
+    fn maps(&mut self, v: Option<&Vec<Spanned<String>>>) -> Vec<(String, PathBuf)> {
+        let mut map = Vec::new();
+        for m in v.into_iter().flatten() {
+            match crate::source::parse_map(m.get_ref()) {
+                Ok(pair) => map.push(pair),
+                Err(msg) => {
+                    let key = self.key("map");
+                    self.problem(Some(m.span()), format!("{key}: {msg}"));
+                }
+            }
+        }
+        map
+    }
+
+    /// `source`: "live" (the default) or "zfs", which needs `zfs-dataset`.
+    fn source_kind(&mut self, name: &str, j: &RawJob, d: &RawDefaults) -> SourceKind {
+        match j.source.as_ref().or(d.source.as_ref()) {
+            None => SourceKind::Live,
+            Some(v) if v.get_ref() == "live" => SourceKind::Live,
+            Some(v) if v.get_ref() == "zfs" => {
+                match j.zfs_dataset.clone().or(d.zfs_dataset.clone()) {
+                    Some(dataset) => SourceKind::Zfs {
+                        dataset,
+                        snapshot: zfs_choice(
+                            j.zfs_snapshot.clone().or(d.zfs_snapshot.clone()),
+                            j.zfs_snapshot_tag.clone().or(d.zfs_snapshot_tag.clone()),
+                        ),
+                    },
+                    None => {
+                        let message = match self.mode {
+                            Mode::Profile => format!("[job.{name}] `source = \"zfs\"` needs `zfs-dataset`, e.g. zfs-dataset = \"tank/home\""),
+                            Mode::Flags => "--source zfs needs --zfs-dataset DATASET".to_owned(),
+                        };
+                        self.problem(Some(v.span()), message);
+                        SourceKind::Live
+                    }
+                }
+            }
+            Some(v) => {
+                let message = format!(
+                    "{}: use \"live\" or \"zfs\"",
+                    self.setting("source", v.get_ref())
+                );
+                self.problem(Some(v.span()), message);
+                SourceKind::Live
+            }
         }
     }
 

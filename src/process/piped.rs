@@ -21,7 +21,7 @@ use nix::sys::signal::Signal;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::{ChildStdin, ChildStdout};
 
-use super::{signal_group, spawn_error, Error};
+use super::child::{signal_group, spawn_error, Error};
 use crate::secret::Secret;
 
 /// The child's stdin and stdout as `take_io` hands them over.

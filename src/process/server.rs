@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::{signal_group, spawn_error, Error, Limits, Stopped, PIPE_DRAIN};
+use super::child::{signal_group, spawn_error, Error, Limits, Stopped, PIPE_DRAIN};
 use crate::secret::Secret;
 
 /// How much of a server's output before it was ready is kept for an error.

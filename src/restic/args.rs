@@ -7,7 +7,7 @@ use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
-use super::Version;
+use super::version::Version;
 
 /// restic's `--read-data-subset=n/t` accepts at most this many groups.
 pub const MAX_SUBSET_GROUPS: u16 = 256;

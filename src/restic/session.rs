@@ -19,7 +19,7 @@ use super::classify::{
     tail, LockHolder, ResticExit, SNAPSHOT_LOAD_MARKERS,
 };
 use super::restore_output::{classify_restore, parse_restore};
-use super::{json, Error, Restic};
+use super::{detect::Restic, error::Error, json};
 use crate::credentials::Credentials;
 use crate::finding::Category;
 use crate::process;
@@ -382,8 +382,8 @@ impl Session<'_> {
     ) -> Result<RestoreOutput, Error> {
         let version = self.restic.version;
         let mut args = restore_args_with(spec.snapshot, spec.target, spec.includes, spec.verify);
-        let json = version >= super::Version::new(0, 17, 1)
-            || (spec.events && version >= super::Version::new(0, 16, 0));
+        let json = version >= super::version::Version::new(0, 17, 1)
+            || (spec.events && version >= super::version::Version::new(0, 16, 0));
         if json {
             args.push("--json".into());
         }

@@ -257,79 +257,25 @@ fn explains(dense: &[&Call]) -> bool {
     core(dense).is_none_or(|c| c.rel_error <= MAX_RELATIVE_ERROR)
 }
 
+/// The model fitted to the dense calls of this run and `history` (or why there is
+/// none), the steps in order: what the run decides alone, enough calls to fit,
+/// the fit itself, then the estimate it allows.
 fn fit_calls(run: &[Call], history: &[Call], target: Target) -> Estimate {
-    if let Some(c) = run.iter().find(|c| c.failed) {
-        return Estimate::unknown(
-            0,
-            format!(
-                "a {} restore call of this run failed: its time measures the failure, and a repository that fails to restore has no recovery time",
-                kind_name(c.kind)
-            ),
-        );
-    }
-    if let Some(full) = run.iter().find(|c| c.kind == CallKind::Full) {
-        return Estimate {
-            seconds: Some(full.seconds),
-            basis: Some(Basis::Measured),
-            calls: 1,
-            per_call_seconds: None,
-            per_file_seconds: None,
-            bytes_per_second: None,
-            range_seconds: None,
-            reason: None,
-            snapshot_files: 0,
-            snapshot_bytes: 0,
-        };
-    }
-    // The same calibration call made twice in this run: how steady the host was.
-    if let Some((lo, hi)) = too_busy(run) {
-        return Estimate::unknown(
-            0,
-            format!(
-                "the host was too busy to measure: the same calibration call took {lo:.1} s and {hi:.1} s; the next calibration measures again"
-            ),
-        );
+    if let Some(e) = decided_by_run(run) {
+        return e;
     }
     let mut dense = dense_calls(history);
     dense.extend(dense_calls(run));
-    let sampled = run.iter().filter(|c| c.kind == CallKind::Sample).count();
+    if let Some(e) = too_few_to_fit(run, &dense) {
+        return e;
+    }
     let n = dense.len();
-    if n < MIN_CALLS {
-        let sample_note = if sampled > 0 {
-            format!(
-                "; this run's {sampled} sampled call(s) are not used: one `--include` per scattered file costs include matching, a tree load and a pack read per file, far more than a full restore pays"
-            )
-        } else {
-            String::new()
-        };
-        return Estimate::unknown(
-            n,
-            format!(
-                "{n} calibration call(s) (whole subtrees restored and timed), at least {MIN_CALLS} are needed; restic-verify makes them when a `state-dir` keeps them{sample_note}"
-            ),
-        );
-    }
-    if let Err((min_f, max_f)) = file_spread(&dense) {
-        return Estimate::unknown(
-            n,
-            format!(
-                "the {n} calibration calls restored {min_f:.0} to {max_f:.0} files: too little spread (less than {MIN_FILE_SPREAD}×) to tell the per-call from the per-file cost"
-            ),
-        );
-    }
-    let Some(Core {
-        beta,
-        fitted,
-        rel_error,
-        separable,
-        min_r,
-        max_r,
-    }) = core(&dense)
-    else {
+    let Some(fit) = core(&dense) else {
         return Estimate::unknown(n, "the calibration calls could not be fitted");
     };
-    let per_call = beta[0];
-    let work_share = fitted
+    let per_call = fit.beta[0];
+    let work_share = fit
+        .fitted
         .iter()
         .filter(|f| **f > 0.0)
         .map(|f| (f - per_call) / f)
@@ -340,29 +286,15 @@ fn fit_calls(run: &[Call], history: &[Call], target: Target) -> Estimate {
         ..Estimate::unknown(n, "")
     };
     est.reason = None;
-    if rel_error > MAX_RELATIVE_ERROR && !history.is_empty() {
-        // Remembered calls that this run's calibration contradicts: the host
-        // changed (new disks, another network); this run's calls alone decide.
-        let own = dense_calls(run);
-        if own.len() >= MIN_CALLS && explains(&own) {
-            let mut e = fit_calls(run, &[], target);
-            if e.seconds.is_some() {
-                let note = format!(
-                    "the {} remembered calibration call(s) disagree with this run's, which alone are fitted",
-                    n - own.len()
-                );
-                e.reason = Some(match e.reason.take() {
-                    Some(r) => format!("{r}; {note}"),
-                    None => note,
-                });
-            }
+    if fit.rel_error > MAX_RELATIVE_ERROR && !history.is_empty() {
+        if let Some(e) = fit_own_calls(run, n, target) {
             return e;
         }
     }
-    if rel_error > MAX_RELATIVE_ERROR {
+    if fit.rel_error > MAX_RELATIVE_ERROR {
         est.reason = Some(format!(
             "the model does not explain the {n} calibration calls (root-mean-square error {:.0}% of their times): the host was probably busy; the next calibration measures again",
-            rel_error * 100.0
+            fit.rel_error * 100.0
         ));
         return est;
     }
@@ -373,19 +305,112 @@ fn fit_calls(run: &[Call], history: &[Call], target: Target) -> Estimate {
         ));
         return est;
     }
-    let (nf, nb) = (target.files as f64, target.bytes as f64);
-    if separable {
-        let (per_file, per_byte) = (beta[1], beta[2]);
+    if fit.separable {
+        let (nf, nb) = (target.files as f64, target.bytes as f64);
+        let (per_file, per_byte) = (fit.beta[1], fit.beta[2]);
         est.per_file_seconds = Some(per_file);
         est.bytes_per_second = (per_byte > 0.0).then(|| 1.0 / per_byte);
         est.seconds = Some(per_call + per_file * nf + per_byte * nb);
         est.basis = Some(Basis::Model);
         return est;
     }
-    // Every call restored about the same bytes per file: its per-file slope is
-    // per-file cost plus that many bytes' cost, in a proportion the calls cannot
-    // show. All per-file and all per-byte bound the full restore.
-    let slope = beta[1];
+    inseparable(est, &dense, &fit, target)
+}
+
+/// An estimate this run's own calls settle before any fit: a failed call (no
+/// recovery time), a full restore (measured), or the same calibration call timed
+/// too far apart (too busy to measure).
+fn decided_by_run(run: &[Call]) -> Option<Estimate> {
+    if let Some(c) = run.iter().find(|c| c.failed) {
+        return Some(Estimate::unknown(
+            0,
+            format!(
+                "a {} restore call of this run failed: its time measures the failure, and a repository that fails to restore has no recovery time",
+                kind_name(c.kind)
+            ),
+        ));
+    }
+    if let Some(full) = run.iter().find(|c| c.kind == CallKind::Full) {
+        return Some(Estimate {
+            seconds: Some(full.seconds),
+            basis: Some(Basis::Measured),
+            calls: 1,
+            per_call_seconds: None,
+            per_file_seconds: None,
+            bytes_per_second: None,
+            range_seconds: None,
+            reason: None,
+            snapshot_files: 0,
+            snapshot_bytes: 0,
+        });
+    }
+    // The same calibration call made twice in this run: how steady the host was.
+    let (lo, hi) = too_busy(run)?;
+    Some(Estimate::unknown(
+        0,
+        format!(
+            "the host was too busy to measure: the same calibration call took {lo:.1} s and {hi:.1} s; the next calibration measures again"
+        ),
+    ))
+}
+
+/// No estimate when the dense calls are too few, or restored too similar numbers
+/// of files, to tell the per-call from the per-file cost.
+fn too_few_to_fit(run: &[Call], dense: &[&Call]) -> Option<Estimate> {
+    let sampled = run.iter().filter(|c| c.kind == CallKind::Sample).count();
+    let n = dense.len();
+    if n < MIN_CALLS {
+        let sample_note = if sampled > 0 {
+            format!(
+                "; this run's {sampled} sampled call(s) are not used: one `--include` per scattered file costs include matching, a tree load and a pack read per file, far more than a full restore pays"
+            )
+        } else {
+            String::new()
+        };
+        return Some(Estimate::unknown(
+            n,
+            format!(
+                "{n} calibration call(s) (whole subtrees restored and timed), at least {MIN_CALLS} are needed; restic-verify makes them when a `state-dir` keeps them{sample_note}"
+            ),
+        ));
+    }
+    let (min_f, max_f) = file_spread(dense).err()?;
+    Some(Estimate::unknown(
+        n,
+        format!(
+            "the {n} calibration calls restored {min_f:.0} to {max_f:.0} files: too little spread (less than {MIN_FILE_SPREAD}×) to tell the per-call from the per-file cost"
+        ),
+    ))
+}
+
+/// Remembered calls that this run's calibration contradicts: the host changed (new
+/// disks, another network); this run's calls alone decide, when they are enough
+/// and the model explains them. `n`: all dense calls, remembered ones included.
+fn fit_own_calls(run: &[Call], n: usize, target: Target) -> Option<Estimate> {
+    let own = dense_calls(run);
+    if own.len() < MIN_CALLS || !explains(&own) {
+        return None;
+    }
+    let mut e = fit_calls(run, &[], target);
+    if e.seconds.is_some() {
+        let note = format!(
+            "the {} remembered calibration call(s) disagree with this run's, which alone are fitted",
+            n - own.len()
+        );
+        e.reason = Some(match e.reason.take() {
+            Some(r) => format!("{r}; {note}"),
+            None => note,
+        });
+    }
+    Some(e)
+}
+
+/// Every call restored about the same bytes per file: its per-file slope is
+/// per-file cost plus that many bytes' cost, in a proportion the calls cannot
+/// show. All per-file and all per-byte bound the full restore.
+fn inseparable(mut est: Estimate, dense: &[&Call], fit: &Core, target: Target) -> Estimate {
+    let (nf, nb) = (target.files as f64, target.bytes as f64);
+    let (per_call, slope) = (fit.beta[0], fit.beta[1]);
     let (sum_f, sum_b) = dense.iter().fold((0.0, 0.0), |(f, b), c| {
         (f + c.files as f64, b + c.bytes as f64)
     });
@@ -407,8 +432,8 @@ fn fit_calls(run: &[Call], history: &[Call], target: Target) -> Estimate {
     };
     let note = format!(
         "per-file and per-byte cost cannot be told apart: the calibration calls restored {} to {} per file, the snapshot has {} per file; {takes}",
-        human_bytes(min_r),
-        human_bytes(max_r),
+        human_bytes(fit.min_r),
+        human_bytes(fit.max_r),
         human_bytes(if nf > 0.0 { nb / nf } else { 0.0 }),
     );
     if hi > MAX_RANGE * lo.max(f64::MIN_POSITIVE) {

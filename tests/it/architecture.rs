@@ -49,55 +49,6 @@ const LAYERS: &[&[&str]] = &[
 /// Longest function without a `// LONG:` comment right above it saying why.
 const MAX_FUNCTION_LINES: usize = 150;
 
-/// Import circles known when this test learnt to see them, each edge of a circle
-/// as `module -> module`; they are being broken under issue #21 (the redesign),
-/// each by the engineer who owns the folder. Remove an entry when its edge is gone
-/// (`architecture_no_import_circle_anywhere_even_inside_a_folder` fails on a stale
-/// one); never add one.
-const KNOWN_CIRCLES: &[&str] = &[
-    // audit/ (backends: content <-> repo; mod.rs uses the files that import it).
-    "audit -> audit::hash",
-    "audit -> audit::prefetch",
-    "audit -> audit::repo",
-    "audit -> audit::walk",
-    "audit::content -> audit::repo",
-    "audit::hash -> audit::content",
-    "audit::hash -> audit::repo",
-    "audit::hash -> audit::walk",
-    "audit::prefetch -> audit::repo",
-    "audit::repo -> audit",
-    "audit::walk -> audit::content",
-    "audit::walk -> audit::repo",
-    // config/ (`Env` and `Mode` shared by mod.rs, flags and validate).
-    "config -> config::flags",
-    "config -> config::validate",
-    "config::flags -> config",
-    "config::flags -> config::validate",
-    "config::validate -> config",
-    // process/, restic/: mod.rs re-exports or calls a file that imports it.
-    "process -> process::piped",
-    "process -> process::server",
-    "process::piped -> process",
-    "process::server -> process",
-    // backend/sftp: the command module takes the error kind from its parent.
-    "backend::sftp -> backend::sftp::command",
-    "backend::sftp::command -> backend::sftp",
-    "restic -> restic::args",
-    "restic -> restic::session",
-    "restic::args -> restic",
-    "restic::session -> restic",
-    "restic::session -> restic::args",
-];
-
-/// Functions over `MAX_FUNCTION_LINES` known when this test learnt to count them,
-/// as `file fn`; to be split under issue #21 (or given a `// LONG:` reason) by the
-/// folder's owner. Remove an entry when it is fixed; never add one.
-const KNOWN_LONG: &[&str] = &[
-    "src/config/validate_job.rs restore_options",
-    "src/audit/walk.rs both",
-    "src/rto/mod.rs fit_calls",
-];
-
 fn layer_of(module: &str) -> Option<usize> {
     LAYERS.iter().position(|l| l.contains(&module))
 }
@@ -350,35 +301,21 @@ fn circles_are_found_inside_a_folder_too() {
 fn architecture_no_import_circle_anywhere_even_inside_a_folder() {
     let g = graph();
     let mut wrong = Vec::new();
-    for known in KNOWN_CIRCLES {
-        let (from, to) = known.split_once(" -> ").expect("`from -> to`");
-        let m = |s: &str| -> Module { s.split("::").map(String::from).collect() };
-        if !g.get(&m(from)).is_some_and(|d| d.contains_key(&m(to))) {
-            wrong.push(format!(
-                "KNOWN_CIRCLES lists `{known}`, which is gone: remove it"
-            ));
-        }
-    }
     for c in circles(&g) {
         let mut edges = Vec::new();
         for from in &c {
             for (to, path) in &g[from] {
                 if c.contains(to) {
-                    let edge = format!("{} -> {}", shown(from), shown(to));
-                    if !KNOWN_CIRCLES.contains(&edge.as_str()) {
-                        edges.push(format!("  {edge} (`{path}`)"));
-                    }
+                    edges.push(format!("  {} -> {} (`{path}`)", shown(from), shown(to)));
                 }
             }
         }
-        if !edges.is_empty() {
-            let names: Vec<String> = c.iter().map(|m| shown(m)).collect();
-            wrong.push(format!(
-                "import circle among {}: break it by moving what they share into a module below them\n{}",
-                names.join(", "),
-                edges.join("\n")
-            ));
-        }
+        let names: Vec<String> = c.iter().map(|m| shown(m)).collect();
+        wrong.push(format!(
+            "import circle among {}: break it by moving what they share into a module below them\n{}",
+            names.join(", "),
+            edges.join("\n")
+        ));
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
@@ -682,17 +619,10 @@ fn architecture_doc_layer_table_equals_layers_and_names_only_modules_that_exist(
 #[test]
 fn architecture_no_function_over_150_lines_without_a_stated_reason() {
     let mut wrong = Vec::new();
-    let mut seen = BTreeSet::new();
     for (_, path) in sources() {
         let text = std::fs::read_to_string(&path).expect("read");
-        let rel = path.strip_prefix(util::manifest_dir()).expect("rel");
         for f in scan::functions(&text) {
-            let id = format!("{} {}", rel.display(), f.name);
-            let known = KNOWN_LONG.contains(&id.as_str());
             if f.lines > MAX_FUNCTION_LINES && !f.reason {
-                seen.insert(id);
-            }
-            if f.lines > MAX_FUNCTION_LINES && !f.reason && !known {
                 wrong.push(format!(
                     "{}:{}: fn {} has {} lines: split it, or say why not in a `// LONG:` comment right above it",
                     path.display(),
@@ -701,13 +631,6 @@ fn architecture_no_function_over_150_lines_without_a_stated_reason() {
                     f.lines
                 ));
             }
-        }
-    }
-    for known in KNOWN_LONG {
-        if !seen.contains(*known) {
-            wrong.push(format!(
-                "KNOWN_LONG lists `{known}`, which is no longer long: remove it"
-            ));
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));

@@ -6,8 +6,6 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use super::Kind;
-
 /// restic's options for `sftp:` (others belong to other backends and are ignored,
 /// as restic ignores them).
 const OPTIONS: [&str; 3] = ["sftp.command", "sftp.args", "sftp.connections"];
@@ -167,6 +165,16 @@ pub fn command(
     }
     args.extend(["-s".into(), "sftp".into()]);
     Ok((PathBuf::from("ssh"), args))
+}
+
+/// What kind of problem an `Error` of the sftp backend is (`classify` sorts ssh's
+/// complaints into these).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Network,
+    Auth,
+    Config,
+    File,
 }
 
 /// What ssh's stderr says went wrong (`exited`: ssh's exit code, if it is gone), as
