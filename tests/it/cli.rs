@@ -288,6 +288,7 @@ fn run_profile_job_checks_every_repository_and_most_serious_outcome_wins() {
 }
 
 #[test]
+/// The known jobs are listed in the order the profile defines them (issue #24).
 fn run_unknown_job_is_usage_error_listing_known_jobs() {
     let env = TestEnv::new();
     let p = two_repo_profile(&env);
@@ -300,7 +301,7 @@ fn run_unknown_job_is_usage_error_listing_known_jobs() {
         .expect("run");
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        stderr(&out).contains("unknown job `weekley`") && stderr(&out).contains("quick, weekly"),
+        stderr(&out).contains("unknown job `weekley`") && stderr(&out).contains("weekly, quick"),
         "{}",
         stderr(&out)
     );
