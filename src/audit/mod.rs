@@ -36,7 +36,8 @@
 //! or waits on a request.
 //!
 //! Threads: the caller's thread walks; `threads` hashing workers read files handed
-//! over in batches through a bounded queue (`hash`); two loaders prefetch tree blobs
+//! over in batches through a bounded queue (`hash`); tree loaders (2 on a local
+//! repository, 16 on a remote one) load tree blobs ahead of the walker, in its order
 //! (`prefetch`).
 
 mod content;
