@@ -50,6 +50,8 @@ pub struct Piped {
     program: PathBuf,
     io: Option<(ChildStdin, ChildStdout)>,
     tail: Arc<Mutex<String>>,
+    /// The task reading stderr into `tail`; ends at the pipe's end.
+    stderr_reader: Option<tokio::task::JoinHandle<()>>,
     /// Its exit was collected: the process ID may belong to someone else now.
     reaped: bool,
 }
@@ -80,9 +82,10 @@ pub fn spawn_piped(spec: PipedSpec<'_>) -> Result<Piped, Error> {
     let program = spec.program.to_owned();
     let mut child = cmd.spawn().map_err(|e| spawn_error(&program, e))?;
     let tail = Arc::new(Mutex::new(String::new()));
-    if let Some(err) = child.stderr.take() {
-        tokio::spawn(keep_tail(err, Arc::clone(&tail)));
-    }
+    let stderr_reader = child
+        .stderr
+        .take()
+        .map(|err| tokio::spawn(keep_tail(err, Arc::clone(&tail))));
     let io = match (child.stdin.take(), child.stdout.take()) {
         (Some(i), Some(o)) => Some((i, o)),
         _ => None,
@@ -101,6 +104,7 @@ pub fn spawn_piped(spec: PipedSpec<'_>) -> Result<Piped, Error> {
         program,
         io: Some(io),
         tail,
+        stderr_reader,
         reaped: false,
     })
 }
@@ -124,7 +128,10 @@ impl Piped {
             .clone()
     }
 
-    /// How it ended, if it ends within `within` (`None`: still running).
+    /// How it ended, if it ends within `within` (`None`: still running). Once it
+    /// has ended, also waits (up to `within` again) until its stderr is read to the
+    /// end, so that `stderr_tail` holds its last words: the reason ssh gave for
+    /// giving up comes last, and is what `classify` reads.
     pub async fn exited(&mut self, within: Duration) -> Option<ExitStatus> {
         if self.reaped {
             return None;
@@ -134,6 +141,12 @@ impl Piped {
             .ok()
             .and_then(Result::ok);
         self.reaped = status.is_some();
+        if self.reaped {
+            if let Some(reader) = self.stderr_reader.take() {
+                // A grandchild (ssh's ProxyCommand) may hold the pipe open: bounded.
+                let _ = tokio::time::timeout(within, reader).await;
+            }
+        }
         status
     }
 }
@@ -240,6 +253,18 @@ mod tests {
             assert!(start.elapsed() < Duration::from_secs(30), "not killed");
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+    }
+
+    #[tokio::test]
+    async fn piped_child_exited_has_read_its_stderr_to_the_end() {
+        // The last words come after the child itself is gone (from a grandchild
+        // holding the pipe, as ssh's ProxyCommand may): `exited` waits for the
+        // pipe's end, not only for the exit.
+        let args = sh("(sleep 0.3; echo 'Permission denied (publickey).' >&2) & exit 255");
+        let mut p = spawn_piped(spec(&args, &[])).expect("spawn");
+        let status = p.exited(Duration::from_secs(30)).await.expect("exited");
+        assert_eq!(status.code(), Some(255));
+        assert_eq!(p.stderr_tail(), "Permission denied (publickey).\n");
     }
 
     #[tokio::test]
