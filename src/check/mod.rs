@@ -104,12 +104,20 @@ pub async fn run(
     mut ledger: Option<&mut Ledger>,
     access: Option<&read::Access>,
 ) -> Result<CheckResult, Error> {
-    let listed = session.snapshots(&opts.filter).await?;
+    // Independent restic calls (each derives the key): at the same time.
+    let want_packs = ledger.is_some();
+    let (listed, packs) = tokio::join!(session.snapshots(&opts.filter), async {
+        if want_packs {
+            session.list_packs().await.map(Some)
+        } else {
+            Ok(None)
+        }
+    });
+    let listed = listed?;
     let (mut findings, newest) =
         evaluate_snapshots(&listed.snapshots, &listed.unreadable, opts, now);
     // The packs as they are before the check reads them.
-    if let Some(l) = ledger.as_deref_mut() {
-        let packs = session.list_packs().await?;
+    if let (Some(l), Some(packs)) = (ledger.as_deref_mut(), packs?) {
         let (added, removed) = l.observe(packs.iter().map(|(id, s)| (id.as_str(), *s)), now);
         tracing::debug!(
             repository = session.repository,
@@ -122,39 +130,19 @@ pub async fn run(
         _ => (read.clone(), None),
     };
     let read = &read;
-    let checked = session.check(read).await?;
+    let (checked, pack_read, broken) = match (&opts.read_data, access, ledger.as_deref_mut()) {
+        (ReadData::New { budget, rotate }, Some(access), Some(l)) => {
+            let request = new_packs_request(*rotate, *budget, read);
+            let (checked, r, broken) =
+                check_and_read_new(session, read, access, l, request, now).await?;
+            (checked, Some(r), broken)
+        }
+        _ => (session.check(read).await?, None, Vec::new()),
+    };
     // The check completed (damage or not): what it read has been read.
     if let Some(l) = ledger.as_deref_mut() {
         l.mark_read(ledger_read(read), now);
     }
-    let (pack_read, broken) = match (&opts.read_data, access, ledger.as_deref_mut()) {
-        (ReadData::New { budget, rotate }, Some(access), Some(l)) => {
-            let group = match ledger_read(read) {
-                ledger::Read::Group(k, t) => Some((k, t)),
-                ledger::Read::All | ledger::Read::Unknown => None,
-            };
-            let mode = ReadData::New {
-                rotate: *rotate,
-                budget: None,
-            };
-            let request = read::Request {
-                mode: mode.to_string(),
-                restic_group: group,
-                budget: *budget,
-            };
-            let (r, broken) = read::run(
-                access,
-                l,
-                request,
-                &session.cancel,
-                (session.deadline, session.timeout),
-                now,
-            )
-            .await?;
-            (Some(r), broken)
-        }
-        _ => (None, Vec::new()),
-    };
     let coverage = ledger.map(|l| l.coverage(now, opts.outdated_after));
     if let (Some(c), Some(window)) = (&coverage, opts.outdated_after) {
         if c.overdue_packs > 0 {
@@ -210,6 +198,62 @@ pub async fn run(
         budget,
         pack_read,
     })
+}
+
+/// restic's structural check and the in-process read of the new packs (which leaves
+/// restic's rotation group to restic), at the same time. An error of the check
+/// comes first, as when they ran one after the other, except when the read lost
+/// the network: then it stops the check, which would retry for many minutes.
+async fn check_and_read_new(
+    session: &Session<'_>,
+    read: &CheckRead,
+    access: &read::Access,
+    ledger: &mut Ledger,
+    request: read::Request,
+    now: DateTime<Utc>,
+) -> Result<(restic::CheckOutput, read::PackRead, Vec<BrokenPack>), Error> {
+    let stop_check = session.cancel.child_token();
+    let check_session = Session {
+        cancel: stop_check.clone(),
+        hurry: session.hurry.clone(),
+        ..*session
+    };
+    let limits = (session.deadline, session.timeout);
+    let pack_read = async {
+        let r = read::run(access, ledger, request, &session.cancel, limits, now).await;
+        if matches!(&r, Err(read::Error::Read(e)) if e.category() == Category::Network) {
+            stop_check.cancel();
+        }
+        r
+    };
+    let (checked, outcome) = tokio::join!(check_session.check(read), pack_read);
+    let outcome = match outcome {
+        Err(e) if stop_check.is_cancelled() && !session.cancel.is_cancelled() => {
+            return Err(e.into())
+        }
+        o => o,
+    };
+    let checked = checked?;
+    let (r, broken) = outcome?;
+    Ok((checked, r, broken))
+}
+
+/// What the in-process read of `read-data-subset = "new"` (or `new+rotate/T`) is
+/// asked: no budget of its own in the mode's name, and restic's group to leave out.
+fn new_packs_request(rotate: Option<u16>, budget: Option<u64>, read: &CheckRead) -> read::Request {
+    let group = match ledger_read(read) {
+        ledger::Read::Group(k, t) => Some((k, t)),
+        ledger::Read::All | ledger::Read::Unknown => None,
+    };
+    let mode = ReadData::New {
+        rotate,
+        budget: None,
+    };
+    read::Request {
+        mode: mode.to_string(),
+        restic_group: group,
+        budget,
+    }
 }
 
 /// The finding of an in-process read that found broken packs: how many, and the

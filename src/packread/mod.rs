@@ -248,10 +248,11 @@ impl Packs {
         let failed = AtomicBool::new(false);
         let out = Mutex::new((ReadOutcome::default(), None::<Error>));
         let work = || {
+            let mut scratch = verify::Scratch::new();
             while !failed.load(Ordering::Relaxed) && !stop.is_cancelled() {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(id) = wanted.get(i) else { break };
-                let one = self.read_one(id);
+                let one = self.read_one(id, &mut scratch);
                 let mut guard = out
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -304,7 +305,11 @@ impl Packs {
     }
 
     /// One pack: (bytes read, the pack if broken). `Err` only for the network.
-    fn read_one(&self, id: &[u8; 32]) -> Result<(u64, Option<BrokenPack>), Error> {
+    fn read_one(
+        &self,
+        id: &[u8; 32],
+        scratch: &mut verify::Scratch,
+    ) -> Result<(u64, Option<BrokenPack>), Error> {
         let expected = self.index.get(id).map(Vec::as_slice).unwrap_or_default();
         let hex = verify::hex(id);
         let broken = |reason: String, lost: Vec<BlobFailure>| {
@@ -349,7 +354,7 @@ impl Packs {
                 return Ok((0, Some(broken(why.clone(), all_lost(&why)))));
             }
         };
-        let v = verify::verify(id, &bytes, &self.cipher, expected);
+        let v = verify::verify_with(id, &bytes, &self.cipher, expected, scratch);
         let n = bytes.len() as u64;
         if v.is_ok() {
             return Ok((n, None));
