@@ -221,7 +221,7 @@ pub struct CheckArgs {
     pub read_data: bool,
     /// Read part of the pack data: `n/t`, `x%`, a size (`500M`), `rotate/T` (group
     /// k/T this run, the next group next run; needs --state-dir), `new` (restic's
-    /// structural check, then every pack the ledger in --state-dir has never seen
+    /// structural check and, at the same time, every pack the ledger in --state-dir has never seen
     /// read, read in process, oldest first, up to --read-budget) or `new+rotate/T`
     /// (the same, with restic reading rotation group k/T of the others).
     #[arg(long, value_name = "SPEC")]

@@ -1,6 +1,7 @@
-//! `check --read-data-subset new`: restic's structural check, then the packs the
-//! ledger has never seen read, read in process; through backups, damage, a budget
-//! and a REST server that goes away. The ledger file in `state-dir` is the witness
+//! `check --read-data-subset new`: restic's structural check and, at the same time,
+//! the packs the ledger has never seen read, read in process; through backups,
+//! damage, a budget and a REST server that goes away (which must stop restic's
+//! check too, not leave it retrying). The ledger file in `state-dir` is the witness
 //! of what was read.
 
 use std::collections::{BTreeMap, BTreeSet};
