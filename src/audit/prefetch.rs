@@ -129,18 +129,32 @@ impl State {
 
     /// Hands a finished load to every place of `id` waiting for it.
     fn fill(&mut self, id: &TreeId, loaded: Loaded) {
-        let keys: Vec<Key> = self.by_id.get(id).into_iter().flatten().cloned().collect();
-        for k in keys {
-            let waiting = self
-                .entries
-                .get(&k)
-                .is_some_and(|e| matches!(e.slot, Slot::Loading));
-            if waiting {
-                self.add_children(&k, &loaded);
-                if let Some(e) = self.entries.get_mut(&k) {
-                    e.slot = Slot::Done(loaded.clone());
-                    self.done += 1;
-                }
+        let waiting: Vec<Key> = self
+            .by_id
+            .get(id)
+            .into_iter()
+            .flatten()
+            .filter(|k| {
+                self.entries
+                    .get(*k)
+                    .is_some_and(|e| matches!(e.slot, Slot::Loading))
+            })
+            .cloned()
+            .collect();
+        for k in &waiting {
+            self.add_children(k, &loaded);
+        }
+        // Copies only for a tree waited for at more than one place.
+        let mut loaded = Some(loaded);
+        for (n, k) in waiting.iter().enumerate() {
+            let slot = if n + 1 == waiting.len() {
+                loaded.take()
+            } else {
+                loaded.clone()
+            };
+            if let (Some(e), Some(l)) = (self.entries.get_mut(k), slot) {
+                e.slot = Slot::Done(l);
+                self.done += 1;
             }
         }
     }
@@ -289,6 +303,16 @@ mod tests {
         rustic_core::Id::new([n; 32]).into()
     }
 
+    /// A directory node named `name` pointing to `subtree`.
+    fn dir(name: &str, subtree: Option<TreeId>) -> Named {
+        let mut node = Node::new_node(name.as_ref(), NodeType::Dir, Default::default());
+        node.subtree = subtree;
+        Named {
+            name: name.into(),
+            node,
+        }
+    }
+
     impl Trees for Chain {
         fn load(&self, t: &TreeId) -> Result<Vec<Named>, String> {
             self.loads.fetch_add(1, Ordering::SeqCst);
@@ -300,13 +324,10 @@ mod tests {
             }
             Ok((0..self.fanout)
                 .map(|i| {
-                    let name = format!("d{i}");
-                    let mut node = Node::new_node(name.as_ref(), NodeType::Dir, Default::default());
-                    node.subtree = (level + 1 < self.depth).then(|| id(level + 1));
-                    Named {
-                        name: name.into(),
-                        node,
-                    }
+                    dir(
+                        &format!("d{i}"),
+                        (level + 1 < self.depth).then(|| id(level + 1)),
+                    )
                 })
                 .collect())
         }
@@ -392,17 +413,7 @@ mod tests {
         fn load(&self, t: &TreeId) -> Result<Vec<Named>, String> {
             *self.loads.lock().unwrap().entry(*t).or_default() += 1;
             let list = self.trees.get(t).ok_or("unknown tree")?;
-            Ok(list
-                .iter()
-                .map(|(name, sub)| {
-                    let mut node = Node::new_node(name.as_ref(), NodeType::Dir, Default::default());
-                    node.subtree = *sub;
-                    Named {
-                        name: name.into(),
-                        node,
-                    }
-                })
-                .collect())
+            Ok(list.iter().map(|(name, sub)| dir(name, *sub)).collect())
         }
         fn blob_len(&self, _: &DataId) -> Option<u32> {
             None
