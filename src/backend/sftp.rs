@@ -74,6 +74,16 @@ impl Error {
         }
     }
 
+    /// What went wrong, without the repository and the advice around it.
+    pub fn message(&self) -> &str {
+        match self {
+            Error::Network { message, .. }
+            | Error::Auth { message, .. }
+            | Error::Config { message, .. }
+            | Error::File { message, .. } => message,
+        }
+    }
+
     fn new(kind: Kind, repository: &str, message: String) -> Error {
         let repository = repository.to_owned();
         match kind {

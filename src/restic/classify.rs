@@ -149,10 +149,28 @@ const BACKEND_AUTH_MARKERS: [&str; 8] = [
     "AuthorizationFailure",
 ];
 
+/// How the line restic-verify adds to restic's stderr begins when it started ssh
+/// again to see why restic could not start the SFTP session (`ssh_reason_lost`).
+pub const SSH_ASKED: &str = "restic-verify started ssh again to see why:";
+
+/// Whether restic failed to start an SFTP session without printing why: restic
+/// copies ssh's stderr (`subprocess ssh: …`) from a goroutine that its exit does
+/// not wait for, so a refused login can end as a bare `unable to start the sftp
+/// session`, which reads like a network failure.
+pub fn ssh_reason_lost(stderr: &str) -> bool {
+    stderr.contains("unable to start the sftp session")
+        && !stderr.lines().any(|l| {
+            l.starts_with(SSH_ASKED)
+                || (l.starts_with("subprocess ssh:") && !l.contains("Warning: Permanently added"))
+        })
+}
+
 /// The credential variables of an object-store URL that stderr names, for the hint.
 pub fn backend_auth_hint(stderr: &str) -> Option<&'static str> {
     let has = |m: &str| stderr.contains(m);
-    if has("s3:") {
+    if has("Permission denied (") {
+        Some("; the SFTP server refused ssh's login: ssh must log in without a prompt, with the key or agent of the user restic-verify runs as (its ~/.ssh/config, or `-i KEY` in `options = [\"sftp.command=ssh -p PORT -i KEY HOST -s sftp\"]`)")
+    } else if has("s3:") {
         Some("; the object store refused the keys: check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (AWS_SESSION_TOKEN, AWS_PROFILE) in the repository's env file")
     } else if has("azure:") {
         Some("; the object store refused the keys: check AZURE_ACCOUNT_NAME and AZURE_ACCOUNT_KEY (or AZURE_ACCOUNT_SAS) in the repository's env file")
@@ -252,12 +270,22 @@ fn classify_line(line: &str) -> Option<(Category, u8)> {
 }
 
 /// The line of stderr that says best what went wrong.
+/// With what ssh said when started again (`SSH_ASKED`) after it.
 pub fn key_message(stderr: &str) -> String {
     let lines: Vec<&str> = stderr
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())
         .collect();
+    let key = restic_message(&lines);
+    match lines.iter().find(|l| l.starts_with(SSH_ASKED)) {
+        Some(asked) if **asked != key => format!("{key}; {asked}"),
+        _ => key,
+    }
+}
+
+/// The line restic's own output says best what went wrong in.
+fn restic_message(lines: &[&str]) -> String {
     // restic ≥ 0.18 with --json: {"message_type":"exit_error","message":"..."}
     for l in lines.iter().rev() {
         if let Ok(json::Message::ExitError { message, .. }) = serde_json::from_str(l) {
@@ -542,6 +570,53 @@ mod tests {
             backend_hint("Fatal: wrong password or no key found\n"),
             None
         );
+    }
+
+    // restic 0.18 when ssh's `Permission denied` came after restic's exit.
+    const SFTP_LOST_0_18: &str = "Fatal: unable to open repository at sftp:nas:/srv/r: unable to start the sftp session, error: error receiving version packet from server: server unexpectedly closed connection: unexpected EOF\n";
+
+    #[test]
+    fn ssh_reason_lost_only_when_no_ssh_line_says_why() {
+        assert!(ssh_reason_lost(SFTP_LOST_0_18));
+        let warned = format!("subprocess ssh: Warning: Permanently added 'nas' (ED25519) to the list of known hosts.\n{SFTP_LOST_0_18}");
+        assert!(ssh_reason_lost(&warned));
+        let said =
+            format!("subprocess ssh: restic@nas: Permission denied (publickey).\n{SFTP_LOST_0_18}");
+        assert!(!ssh_reason_lost(&said));
+        let asked = format!("{SFTP_LOST_0_18}{SSH_ASKED} ssh's login was refused\n");
+        assert!(!ssh_reason_lost(&asked));
+        assert!(!ssh_reason_lost("Fatal: wrong password or no key found\n"));
+    }
+
+    #[test]
+    fn what_ssh_said_when_asked_again_decides_and_is_shown() {
+        assert_eq!(
+            classify(ResticExit::Fatal, SFTP_LOST_0_18),
+            Category::Network
+        );
+        let refused = format!("{SFTP_LOST_0_18}{SSH_ASKED} the sftp server of repository sftp:nas:/srv/r refused the login: ssh's login was refused; ssh said: restic@nas: Permission denied (publickey).\n");
+        assert_eq!(classify(ResticExit::Fatal, &refused), Category::Auth);
+        let message = key_message(&refused);
+        assert!(message.starts_with("Fatal: unable to open"), "{message}");
+        assert!(
+            message.ends_with("Permission denied (publickey)."),
+            "{message}"
+        );
+        // restic ≥ 0.18 says its error in JSON.
+        let json = format!("{{\"message_type\":\"exit_error\",\"code\":1,\"message\":\"Fatal: unable to open repository at sftp:nas:/srv/r: unable to start the sftp session\"}}\n{SSH_ASKED} ssh said: restic@nas: Permission denied (publickey).\n");
+        assert_eq!(classify(ResticExit::Fatal, &json), Category::Auth);
+        let message = key_message(&json);
+        assert!(message.starts_with("Fatal: unable to open"), "{message}");
+        assert!(
+            message.ends_with("Permission denied (publickey)."),
+            "{message}"
+        );
+        assert!(backend_auth_hint(&refused).is_some_and(|h| h.contains("-i KEY")));
+        let host_key =
+            format!("{SFTP_LOST_0_18}{SSH_ASKED} ssh said: Host key verification failed.\n");
+        assert_eq!(classify(ResticExit::Fatal, &host_key), Category::Config);
+        let down = format!("{SFTP_LOST_0_18}{SSH_ASKED} ssh said: ssh: connect to host nas port 22: Connection refused\n");
+        assert_eq!(classify(ResticExit::Fatal, &down), Category::Network);
     }
 
     #[test]

@@ -22,6 +22,7 @@ mod list;
 mod lock;
 pub mod restore_output;
 pub mod session;
+mod ssh_reason;
 pub mod version;
 
 use std::time::Duration;

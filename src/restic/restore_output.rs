@@ -1,7 +1,8 @@
 //! What a `restic restore` printed, sorted out line by line (pure): per-file errors
 //! matched to the restored paths (names may contain `": "`), and the most serious
 //! kind of line: damage beats a flaky backend beats a full or unwritable target,
-//! and metadata restic could not set is no damage at all.
+//! and metadata restic could not set is no damage at all; and the progress events
+//! of `restic restore --json` (`restore_event`).
 
 use super::classify::{classify, one_line, ResticExit, NETWORK_MARKERS};
 use super::json;
@@ -217,9 +218,84 @@ pub fn classify_restore(exit: ResticExit, parsed: &ParsedRestore, stderr: &str) 
     }
 }
 
+/// What a restore reports while it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RestoreEvent {
+    /// restic's periodic status line.
+    Status {
+        files_restored: u64,
+        total_files: u64,
+        bytes_restored: u64,
+        total_bytes: u64,
+    },
+    /// An item whose data restic has completely written (tree path relative to the
+    /// call's start). restic prints it after the last write of the file's content
+    /// returned (`AddProgress` once bytes written reach the size), before it sets
+    /// the file's metadata; the content no longer changes.
+    Restored(String),
+}
+
+#[derive(serde::Deserialize)]
+struct RestoreJsonLine {
+    message_type: String,
+    #[serde(default)]
+    action: Option<String>,
+    #[serde(default)]
+    item: Option<String>,
+    #[serde(default)]
+    files_restored: u64,
+    #[serde(default)]
+    total_files: u64,
+    #[serde(default)]
+    bytes_restored: u64,
+    #[serde(default)]
+    total_bytes: u64,
+}
+
+/// One stdout line of `restic restore --json` as an event (other lines: `None`).
+pub fn restore_event(line: &[u8]) -> Option<RestoreEvent> {
+    if line.first() != Some(&b'{') {
+        return None;
+    }
+    let l: RestoreJsonLine = serde_json::from_slice(line).ok()?;
+    match (l.message_type.as_str(), l.action.as_deref(), l.item) {
+        ("status", _, _) => Some(RestoreEvent::Status {
+            files_restored: l.files_restored,
+            total_files: l.total_files,
+            bytes_restored: l.bytes_restored,
+            total_bytes: l.total_bytes,
+        }),
+        ("verbose_status", Some("restored" | "updated" | "unchanged"), Some(item)) => {
+            Some(RestoreEvent::Restored(item))
+        }
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn restore_event_reads_status_and_completed_items_of_restic_018() {
+        let status = br#"{"message_type":"status","percent_done":0.5,"total_files":60,"files_restored":2,"total_bytes":1836247,"bytes_restored":213}"#;
+        assert_eq!(
+            restore_event(status),
+            Some(RestoreEvent::Status {
+                files_restored: 2,
+                total_files: 60,
+                bytes_restored: 213,
+                total_bytes: 1_836_247
+            })
+        );
+        let done = br#"{"message_type":"verbose_status","action":"restored","item":"/source/README.txt","size":213}"#;
+        assert_eq!(
+            restore_event(done),
+            Some(RestoreEvent::Restored("/source/README.txt".into()))
+        );
+        assert_eq!(restore_event(b"restoring <Snapshot> to /t"), None);
+        assert_eq!(restore_event(br#"{"message_type":"summary"}"#), None);
+    }
 
     const FLIPPED_0_14: &str = "ignoring error for /source/big/random-1m.bin: ciphertext verification failed\nignoring error for /source/big/random-1m.bin: UtimesNano: no such file or directory\nFatal: There were 2 errors\n";
     const FLIPPED_0_18_JSON: &str = "{\"message_type\":\"error\",\"error\":{\"message\":\"decrypting blob \\u003cdata/28dc95a8\\u003e from d8adb733 failed: ciphertext verification failed\"},\"during\":\"restore\",\"item\":\"/source/big/random-1m.bin\"}\n{\"message_type\":\"error\",\"error\":{\"message\":\"lchown /T/source/big/random-1m.bin: no such file or directory\"},\"during\":\"restore\",\"item\":\"/source/big/random-1m.bin\"}\n{\"message_type\":\"exit_error\",\"code\":1,\"message\":\"Fatal: There were 2 errors\\n\"}\n";

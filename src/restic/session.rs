@@ -16,13 +16,15 @@ use super::args::{
 };
 use super::classify::{
     backend_auth_hint, backend_hint, classify, is_check_error_line, key_message, network_line,
-    tail, LockHolder, ResticExit, SNAPSHOT_LOAD_MARKERS,
+    ssh_reason_lost, tail, LockHolder, ResticExit, SNAPSHOT_LOAD_MARKERS,
 };
-use super::restore_output::{classify_restore, parse_restore};
-use super::{detect::Restic, error::Error, json};
+pub use super::restore_output::RestoreEvent;
+use super::restore_output::{classify_restore, parse_restore, restore_event};
+use super::{detect::Restic, error::Error, json, ssh_reason};
 use crate::credentials::Credentials;
 use crate::finding::Category;
 use crate::process;
+use crate::secret::Secret;
 
 /// What a finished restic call left behind.
 #[derive(Debug)]
@@ -88,60 +90,6 @@ pub struct RestoreSpec<'r> {
     pub is_file: &'r (dyn Fn(&str) -> bool + Sync),
     /// Ask restic for progress (`--json`, 0.16+) and completed items (`-vv`, 0.17+).
     pub events: bool,
-}
-
-/// What a restore reports while it runs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RestoreEvent {
-    /// restic's periodic status line.
-    Status {
-        files_restored: u64,
-        total_files: u64,
-        bytes_restored: u64,
-        total_bytes: u64,
-    },
-    /// An item whose data restic has completely written (tree path relative to the
-    /// call's start). restic prints it after the last write of the file's content
-    /// returned (`AddProgress` once bytes written reach the size), before it sets
-    /// the file's metadata; the content no longer changes.
-    Restored(String),
-}
-
-#[derive(serde::Deserialize)]
-struct RestoreJsonLine {
-    message_type: String,
-    #[serde(default)]
-    action: Option<String>,
-    #[serde(default)]
-    item: Option<String>,
-    #[serde(default)]
-    files_restored: u64,
-    #[serde(default)]
-    total_files: u64,
-    #[serde(default)]
-    bytes_restored: u64,
-    #[serde(default)]
-    total_bytes: u64,
-}
-
-/// One stdout line of `restic restore --json` as an event (other lines: `None`).
-pub fn restore_event(line: &[u8]) -> Option<RestoreEvent> {
-    if line.first() != Some(&b'{') {
-        return None;
-    }
-    let l: RestoreJsonLine = serde_json::from_slice(line).ok()?;
-    match (l.message_type.as_str(), l.action.as_deref(), l.item) {
-        ("status", _, _) => Some(RestoreEvent::Status {
-            files_restored: l.files_restored,
-            total_files: l.total_files,
-            bytes_restored: l.bytes_restored,
-            total_bytes: l.total_bytes,
-        }),
-        ("verbose_status", Some("restored" | "updated" | "unchanged"), Some(item)) => {
-            Some(RestoreEvent::Restored(item))
-        }
-        _ => None,
-    }
 }
 
 /// The paths `is_file` accepts that restic's per-file error lines could name (text
@@ -546,9 +494,10 @@ impl Session<'_> {
         let mut network_attempts = 0;
         let mut lock_attempts = 0u32;
         let mut unlocked = false;
+        let mut asked_ssh = false;
         loop {
             let mut full = Vec::new();
-            let fin = self
+            let mut fin = self
                 .spawn(
                     args,
                     takes_lock,
@@ -563,6 +512,13 @@ impl Session<'_> {
                 .await?;
             if fin.exit == ResticExit::Success {
                 return Ok((full, fin));
+            }
+            if !asked_ssh && ssh_reason_lost(&fin.stderr) {
+                asked_ssh = true;
+                if let Some(said) = self.ask_ssh().await {
+                    fin.stderr.push_str(&said);
+                    fin.stderr.push('\n');
+                }
             }
             match classify(fin.exit, &fin.stderr) {
                 Category::Locked => {
@@ -619,17 +575,33 @@ impl Session<'_> {
         }
     }
 
-    /// The repository's directory when it is local (`/path` or `local:/path`).
-    pub(super) fn local_path(&self) -> Option<&Path> {
-        let url = self
+    /// restic's URL of the repository, as its environment holds it.
+    fn url(&self) -> Option<&Secret> {
+        let found = self
             .credentials
             .env
             .iter()
-            .find(|(k, _)| k == "RESTIC_REPOSITORY")?
-            .1
-            .expose();
+            .find(|(k, _)| k == "RESTIC_REPOSITORY");
+        found.map(|(_, v)| v)
+    }
+
+    /// The repository's directory when it is local (`/path` or `local:/path`).
+    pub(super) fn local_path(&self) -> Option<&Path> {
+        let url = self.url()?.expose();
         let path = url.strip_prefix("local:").unwrap_or(url);
         path.starts_with('/').then(|| Path::new(path))
+    }
+
+    /// What ssh says when started again the way restic starts it (`ssh_reason`).
+    async fn ask_ssh(&self) -> Option<String> {
+        let ask = ssh_reason::Ask {
+            url: self.url()?.clone(),
+            options: self.backend.options.clone(),
+            env: self.credentials.env.clone(),
+            redactor: self.credentials.redactor.clone(),
+        };
+        tracing::info!(repository = self.repository, "restic could not start the sftp session and did not say why; starting ssh again to see");
+        ssh_reason::ask(ask, &self.cancel, self.deadline).await
     }
 
     /// Runs restic once through `process`, feeds each stdout line to `on_line`,
@@ -756,27 +728,6 @@ pub fn network_backoff(attempt: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn restore_event_reads_status_and_completed_items_of_restic_018() {
-        let status = br#"{"message_type":"status","percent_done":0.5,"total_files":60,"files_restored":2,"total_bytes":1836247,"bytes_restored":213}"#;
-        assert_eq!(
-            restore_event(status),
-            Some(RestoreEvent::Status {
-                files_restored: 2,
-                total_files: 60,
-                bytes_restored: 213,
-                total_bytes: 1_836_247
-            })
-        );
-        let done = br#"{"message_type":"verbose_status","action":"restored","item":"/source/README.txt","size":213}"#;
-        assert_eq!(
-            restore_event(done),
-            Some(RestoreEvent::Restored("/source/README.txt".into()))
-        );
-        assert_eq!(restore_event(b"restoring <Snapshot> to /t"), None);
-        assert_eq!(restore_event(br#"{"message_type":"summary"}"#), None);
-    }
 
     #[test]
     fn attributable_finds_files_named_by_text_and_json_error_lines() {

@@ -132,6 +132,54 @@ fn backends_sftp_on_a_non_default_port_is_reached_through_sftp_command() {
     assert!(util::locks(&repo).is_empty());
 }
 
+/// A stand-in for ssh (a fake: it makes restic's race certain) that refuses the
+/// login the way ssh does, but prints `Permission denied` only after closing its
+/// stdout: restic sees the SFTP session end and exits before it copies ssh's stderr.
+/// Each start is counted in `starts`.
+fn late_refusing_ssh(env: &TestEnv) -> (PathBuf, PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let starts = env.path("ssh-starts");
+    let script = env.path("late-refusing-ssh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\n# A fake ssh: refuses the login after closing stdout.\necho started >> '{}'\nexec 1>&-\nsleep 0.3\necho 'restic@nas.example: Permission denied (publickey).' >&2\nexit 255\n",
+            starts.display()
+        ),
+    )
+    .expect("write");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    (script, starts)
+}
+
+#[test]
+fn backends_sftp_refused_login_restic_did_not_print_is_auth_and_not_retried() {
+    let env = TestEnv::new();
+    let (ssh, starts) = late_refusing_ssh(&env);
+    let out = env
+        .check(Path::new("sftp:nas.example:/srv/restic"))
+        .args(["--name", "nas", "--retries", "2", "--option"])
+        .arg(format!(
+            "sftp.command={} nas.example -s sftp",
+            ssh.display()
+        ))
+        .output()
+        .expect("run");
+    util::assert_exit(&out, 3);
+    let r = env.last_record();
+    assert_eq!(r["error"]["category"], "auth", "{r}");
+    let message = error_message(&r);
+    assert!(message.contains("Permission denied (publickey)"), "{r}");
+    assert!(message.contains("ssh again"), "{r}");
+    assert!(
+        message.contains("`-i KEY`"),
+        "the hint names ssh's key: {r}"
+    );
+    // restic once, ssh asked once; a refused key is not retried.
+    let started = std::fs::read_to_string(&starts).expect("starts");
+    assert_eq!(started.lines().count(), 2, "{r}");
+}
+
 #[test]
 fn backends_rest_server_killed_mid_restore_is_an_error_and_leaves_nothing() {
     let env = TestEnv::new();
