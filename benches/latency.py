@@ -69,10 +69,13 @@ def wait_port(port, proc, what):
 
 
 class Proxy:
-    """A TCP proxy on its own thread: delays each request chunk, counts requests."""
+    """A TCP proxy on its own thread: delays each request chunk, counts requests.
+    With `rate` (bytes per second), the server's answers share one link of that
+    rate: each chunk waits until the chunks sent before it have passed."""
 
-    def __init__(self, upstream_port, delay):
-        self.upstream, self.delay = upstream_port, delay
+    def __init__(self, upstream_port, delay, rate=None):
+        self.upstream, self.delay, self.rate = upstream_port, delay, rate
+        self.link_free = 0.0
         self.port = free_port()
         self.requests = 0
         self.waiting = 0
@@ -108,6 +111,12 @@ class Proxy:
                     self.max_waiting = max(self.max_waiting, self.waiting)
                     await asyncio.sleep(self.delay)
                     self.waiting -= 1
+                if not to_server and self.rate:
+                    now = time.monotonic()
+                    self.link_free = max(self.link_free, now) + len(chunk) / self.rate
+                    # Sleeps of under 2 ms cost more than they wait: owed until then.
+                    if self.link_free - now > 0.002:
+                        await asyncio.sleep(self.link_free - now)
                 dst.write(chunk)
                 await dst.drain()
         except (ConnectionError, asyncio.IncompleteReadError):

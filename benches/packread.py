@@ -16,6 +16,14 @@ by that restic). Then, per restic version, alternating within each repetition:
          of a full run; bytes read / bytes of the new packs (target <= 1.05) and
          seconds / the full in-process run's seconds (target <= 0.1)
 
+With `--link-mbit N` (and `--link-delay-ms`, default 5), the full and the `new` run are
+measured once more over a network link: a copy of the repository served by `rclone
+serve restic` on loopback, reached through benches/latency.py's proxy, which gives
+every request the delay and lets the server's answers share one link of N Mbit/s.
+On a local disk the full read is short and restic's structural check, which every
+run does first, is a large part of a `new` run; over a link the reads dominate, as
+for a repository on a NAS or in a bucket.
+
 Prints each figure and ratio; writes $BENCH_DIR/packread/results.json. The machine
 may be shared: compare the ratios (measured side by side), not absolute seconds.
 """
@@ -32,6 +40,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 import peak_rss  # noqa: E402
+from latency import Proxy, free_port, wait_port  # noqa: E402
 
 BENCH_DIR = os.path.join(os.environ.get("BENCH_DIR", os.path.join(ROOT, ".bench")), "packread")
 RV = os.environ.get("RESTIC_VERIFY", os.path.join(ROOT, "target/release/restic-verify"))
@@ -89,6 +98,64 @@ def rv_check(restic, repo, state, extra=()):
     return r, rec
 
 
+def grow(restic, repo, total, work):
+    """A backup adding ~1 % of `total` in new random data; the new packs' bytes."""
+    before = pack_bytes(repo)
+    extra = os.path.join(work, "extra")
+    os.makedirs(extra)
+    with open(os.path.join(extra, "new.bin"), "wb") as f:
+        f.write(os.urandom(max(total // 100, 1)))
+    sh([restic, "--no-cache", "backup", "--host", "bench", extra], restic_env(repo))
+    return sum(s for p, s in pack_bytes(repo).items() if p not in before)
+
+
+def report_new(label, rec, r, new_bytes, full_seconds, full_read_seconds):
+    read = rec["check"]["read"]
+    n = {"new_pack_bytes": new_bytes, "read_bytes": read["bytes"],
+         "bytes_ratio": read["bytes"] / new_bytes, "seconds": r["seconds"],
+         "full_seconds": full_seconds, "time_ratio": r["seconds"] / full_seconds,
+         "read_seconds": read["seconds"], "full_read_seconds": full_read_seconds,
+         "read_time_ratio": read["seconds"] / full_read_seconds}
+    print(f"  {label}: read {read['bytes']} of {new_bytes} new-pack bytes, ratio "
+          f"{n['bytes_ratio']:.3f} {'PASS' if n['bytes_ratio'] <= 1.05 else 'MISS'} (<= 1.05); "
+          f"{n['seconds']:.1f} s vs full {full_seconds:.1f} s, ratio {n['time_ratio']:.3f} "
+          f"{'PASS' if n['time_ratio'] <= 0.1 else 'MISS'} (<= 0.1); the in-process read alone "
+          f"{n['read_seconds']:.2f} s vs {full_read_seconds:.2f} s, ratio {n['read_time_ratio']:.3f}",
+          flush=True)
+    return n
+
+
+def over_link(args, restic, repo, total):
+    """The full and the `new` run through a link of --link-mbit to rclone serve restic."""
+    work = tempfile.mkdtemp(prefix="pr-link-")
+    copy = os.path.join(work, "repo")
+    shutil.copytree(repo, copy)
+    port = free_port()
+    server = subprocess.Popen(["rclone", "serve", "restic", "--addr", f"127.0.0.1:{port}", copy],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(port, server, "rclone serve restic")
+        proxy = Proxy(port, args.link_delay_ms / 1000, args.link_mbit * 1e6 / 8)
+        url = f"rest:http://127.0.0.1:{proxy.port}/"
+        state = os.path.join(work, "state")
+        os.makedirs(state)
+        r, rec = rv_check(restic, url, state)
+        assert r["rc"] == 0, (r, rec)
+        full_seconds, full_read_seconds = r["seconds"], rec["check"]["read"]["seconds"]
+        print(f"  over {args.link_mbit} Mbit/s (+{args.link_delay_ms:g} ms per request): full run "
+              f"{full_seconds:.1f} s (in-process read {full_read_seconds:.1f} s), peak RSS "
+              f"{r['vmhwm_kib'] / 1024:.0f} MiB", flush=True)
+        new_bytes = grow(restic, copy, total, work)
+        r, rec = rv_check(restic, url, state)
+        assert r["rc"] == 0, (r, rec)
+        return report_new(f"over {args.link_mbit} Mbit/s, new after +1 %", rec, r, new_bytes,
+                          full_seconds, full_read_seconds)
+    finally:
+        server.terminate()
+        server.wait()
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--files", type=int, default=20000)
@@ -96,6 +163,11 @@ def main():
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--restic", action="append",
                     default=None, help="restic binaries (default: 0.18 and 0.19 under /opt)")
+    ap.add_argument("--link-mbit", type=float, default=None,
+                    help="also measure over REST through a link of this many Mbit/s")
+    ap.add_argument("--link-delay-ms", type=float, default=5)
+    ap.add_argument("--skip-local", action="store_true",
+                    help="with --link-mbit: only the runs over the link")
     args = ap.parse_args()
     binaries = args.restic or ["/opt/restic-0.18/usr/bin/restic", "/opt/restic-0.19/usr/bin/restic"]
     os.makedirs(BENCH_DIR, exist_ok=True)
@@ -106,65 +178,52 @@ def main():
         total = sum(pack_bytes(repo).values())
         print(f"== restic {version}: {len(pack_bytes(repo))} packs, {total / 2**20:.0f} MiB", flush=True)
         v = {"packs": len(pack_bytes(repo)), "bytes": total, "full": []}
-        for rep in range(args.reps):
-            order = ["restic", "rv"] if rep % 2 == 0 else ["rv", "restic"]
-            row = {}
-            for who in order:
-                if who == "restic":
-                    cache = tempfile.mkdtemp(prefix="pr-cache-")
-                    r = peak_rss.run([restic, "--cache-dir", cache, "check", "--read-data"],
-                                     env=restic_env(repo))
-                    shutil.rmtree(cache, ignore_errors=True)
-                    assert r["rc"] == 0, r
-                    row["restic_seconds"] = r["seconds"]
-                else:
-                    state = tempfile.mkdtemp(prefix="pr-state-")
-                    r, rec = rv_check(restic, repo, state)
-                    assert r["rc"] == 0 and rec["check"]["read"]["packs"] == v["packs"], (r, rec)
-                    row.update(rv_seconds=r["seconds"], rv_vmhwm_mib=r["vmhwm_kib"] / 1024,
-                               rv_read_seconds=rec["check"]["read"]["seconds"],
-                               rv_bytes=rec["check"]["read"]["bytes"])
-                    shutil.rmtree(state, ignore_errors=True)
-            row["ratio"] = row["rv_seconds"] / row["restic_seconds"]
-            print(f"  full read, rep {rep + 1}: restic {row['restic_seconds']:.1f} s, "
-                  f"restic-verify {row['rv_seconds']:.1f} s (in-process read {row['rv_read_seconds']:.1f} s), "
-                  f"ratio {row['ratio']:.3f} {'PASS' if row['ratio'] <= 1.0 else 'MISS'} (<= 1.0); "
-                  f"peak RSS {row['rv_vmhwm_mib']:.0f} MiB {'PASS' if row['rv_vmhwm_mib'] <= 256 else 'MISS'}",
-                  flush=True)
-            v["full"].append(row)
-        # The `new` run after a backup adding ~1 % data, on a copy of the repository.
-        work = tempfile.mkdtemp(prefix="pr-new-")
-        copy = os.path.join(work, "repo")
-        shutil.copytree(repo, copy)
-        state = os.path.join(work, "state")
-        os.makedirs(state)
-        r, rec = rv_check(restic, copy, state)
-        full_seconds = r["seconds"]
-        full_read_seconds = rec["check"]["read"]["seconds"]
-        before = pack_bytes(copy)
-        extra = os.path.join(work, "extra")
-        os.makedirs(extra)
-        with open(os.path.join(extra, "new.bin"), "wb") as f:
-            f.write(os.urandom(max(total // 100, 1)))
-        sh([restic, "--no-cache", "backup", "--host", "bench", extra], restic_env(copy))
-        new_bytes = sum(s for p, s in pack_bytes(copy).items() if p not in before)
-        r, rec = rv_check(restic, copy, state)
-        read = rec["check"]["read"]
-        v["new"] = {"new_pack_bytes": new_bytes, "read_bytes": read["bytes"],
-                    "bytes_ratio": read["bytes"] / new_bytes, "seconds": r["seconds"],
-                    "full_seconds": full_seconds, "time_ratio": r["seconds"] / full_seconds,
-                    "read_seconds": read["seconds"], "full_read_seconds": full_read_seconds,
-                    "read_time_ratio": read["seconds"] / full_read_seconds}
-        n = v["new"]
-        print(f"  new after +1 %: read {read['bytes']} of {new_bytes} new-pack bytes, ratio "
-              f"{n['bytes_ratio']:.3f} {'PASS' if n['bytes_ratio'] <= 1.05 else 'MISS'} (<= 1.05); "
-              f"{n['seconds']:.1f} s vs full {full_seconds:.1f} s, ratio {n['time_ratio']:.3f} "
-              f"{'PASS' if n['time_ratio'] <= 0.1 else 'MISS'} (<= 0.1); the in-process read alone "
-              f"{n['read_seconds']:.2f} s vs {full_read_seconds:.2f} s, ratio {n['read_time_ratio']:.3f}",
-              flush=True)
-        shutil.rmtree(work, ignore_errors=True)
+        if not args.skip_local:
+            for rep in range(args.reps):
+                order = ["restic", "rv"] if rep % 2 == 0 else ["rv", "restic"]
+                row = {}
+                for who in order:
+                    if who == "restic":
+                        cache = tempfile.mkdtemp(prefix="pr-cache-")
+                        r = peak_rss.run([restic, "--cache-dir", cache, "check", "--read-data"],
+                                         env=restic_env(repo))
+                        shutil.rmtree(cache, ignore_errors=True)
+                        assert r["rc"] == 0, r
+                        row["restic_seconds"] = r["seconds"]
+                    else:
+                        state = tempfile.mkdtemp(prefix="pr-state-")
+                        r, rec = rv_check(restic, repo, state)
+                        assert r["rc"] == 0 and rec["check"]["read"]["packs"] == v["packs"], (r, rec)
+                        row.update(rv_seconds=r["seconds"], rv_vmhwm_mib=r["vmhwm_kib"] / 1024,
+                                   rv_read_seconds=rec["check"]["read"]["seconds"],
+                                   rv_bytes=rec["check"]["read"]["bytes"])
+                        shutil.rmtree(state, ignore_errors=True)
+                row["ratio"] = row["rv_seconds"] / row["restic_seconds"]
+                print(f"  full read, rep {rep + 1}: restic {row['restic_seconds']:.1f} s, "
+                      f"restic-verify {row['rv_seconds']:.1f} s (in-process read {row['rv_read_seconds']:.1f} s), "
+                      f"ratio {row['ratio']:.3f} {'PASS' if row['ratio'] <= 1.0 else 'MISS'} (<= 1.0); "
+                      f"peak RSS {row['rv_vmhwm_mib']:.0f} MiB {'PASS' if row['rv_vmhwm_mib'] <= 256 else 'MISS'}",
+                      flush=True)
+                v["full"].append(row)
+            # The `new` run after a backup adding ~1 % data, on a copy of the repository.
+            work = tempfile.mkdtemp(prefix="pr-new-")
+            copy = os.path.join(work, "repo")
+            shutil.copytree(repo, copy)
+            state = os.path.join(work, "state")
+            os.makedirs(state)
+            r, rec = rv_check(restic, copy, state)
+            full_seconds = r["seconds"]
+            full_read_seconds = rec["check"]["read"]["seconds"]
+            new_bytes = grow(restic, copy, total, work)
+            r, rec = rv_check(restic, copy, state)
+            v["new"] = report_new("new after +1 %", rec, r, new_bytes, full_seconds, full_read_seconds)
+            shutil.rmtree(work, ignore_errors=True)
+        if args.link_mbit:
+            v["link"] = dict(over_link(args, restic, repo, total), mbit=args.link_mbit,
+                             delay_ms=args.link_delay_ms)
         results["versions"][version] = v
-    with open(os.path.join(BENCH_DIR, "results.json"), "w") as f:
+    name = "results-link.json" if args.skip_local else "results.json"
+    with open(os.path.join(BENCH_DIR, name), "w") as f:
         json.dump(results, f, indent=1)
 
 

@@ -3,9 +3,9 @@
 //! into findings.
 //!
 //! With `read-data-subset = "new"` the structural `restic check` (with a rotation
-//! group for `new+rotate/T`) is followed by the in-process read of the packs the
-//! ledger has never seen read (`read`); its broken packs join restic's in the same
-//! damage report.
+//! group for `new+rotate/T`) starts at once; meanwhile the snapshots and packs are
+//! listed and the packs the ledger has never seen read are read in process
+//! (`read`); their broken packs join restic's in the same damage report.
 //!
 //! Damage is a finding, never an `Err`: `Err` means the check could not run. The
 //! freshness rules (`evaluate_snapshots`) are pure and take the clock as a parameter.
@@ -104,41 +104,28 @@ pub async fn run(
     mut ledger: Option<&mut Ledger>,
     access: Option<&read::Access>,
 ) -> Result<CheckResult, Error> {
-    // Independent restic calls (each derives the key): at the same time.
-    let want_packs = ledger.is_some();
-    let (listed, packs) = tokio::join!(session.snapshots(&opts.filter), async {
-        if want_packs {
-            session.list_packs().await.map(Some)
-        } else {
-            Ok(None)
-        }
-    });
-    let listed = listed?;
+    let (listed, checked, pack_read, broken, budget, read) =
+        match (&opts.read_data, access, ledger.as_deref_mut()) {
+            (ReadData::New { budget, rotate }, Some(access), Some(l)) => {
+                let request = new_packs_request(*rotate, *budget, read);
+                let (listed, checked, r, broken) =
+                    check_while_reading_new(session, &opts.filter, read, access, l, request, now)
+                        .await?;
+                (listed, checked, Some(r), broken, None, read.clone())
+            }
+            (_, _, l) => {
+                let listed = list(session, &opts.filter, l, now).await?;
+                let (read, budget) = match (&opts.read_data, ledger.as_deref()) {
+                    (ReadData::Budget(b), Some(l)) => budget_read(*b, l, now),
+                    _ => (read.clone(), None),
+                };
+                let checked = session.check(&read).await?;
+                (listed, checked, None, Vec::new(), budget, read)
+            }
+        };
+    let read = &read;
     let (mut findings, newest) =
         evaluate_snapshots(&listed.snapshots, &listed.unreadable, opts, now);
-    // The packs as they are before the check reads them.
-    if let (Some(l), Some(packs)) = (ledger.as_deref_mut(), packs?) {
-        let (added, removed) = l.observe(packs.iter().map(|(id, s)| (id.as_str(), *s)), now);
-        tracing::debug!(
-            repository = session.repository,
-            "pack ledger: {} packs, {added} new, {removed} gone",
-            l.packs.len()
-        );
-    }
-    let (read, budget) = match (&opts.read_data, ledger.as_deref()) {
-        (ReadData::Budget(b), Some(l)) => budget_read(*b, l, now),
-        _ => (read.clone(), None),
-    };
-    let read = &read;
-    let (checked, pack_read, broken) = match (&opts.read_data, access, ledger.as_deref_mut()) {
-        (ReadData::New { budget, rotate }, Some(access), Some(l)) => {
-            let request = new_packs_request(*rotate, *budget, read);
-            let (checked, r, broken) =
-                check_and_read_new(session, read, access, l, request, now).await?;
-            (checked, Some(r), broken)
-        }
-        _ => (session.check(read).await?, None, Vec::new()),
-    };
     // The check completed (damage or not): what it read has been read.
     if let Some(l) = ledger.as_deref_mut() {
         l.mark_read(ledger_read(read), now);
@@ -200,18 +187,49 @@ pub async fn run(
     })
 }
 
-/// restic's structural check and the in-process read of the new packs (which leaves
-/// restic's rotation group to restic), at the same time. An error of the check
-/// comes first, as when they ran one after the other, except when the read lost
-/// the network: then it stops the check, which would retry for many minutes.
-async fn check_and_read_new(
+/// `restic snapshots` and, with a ledger, the pack listing (independent calls, each
+/// deriving the key: at the same time); the ledger observes the packs as they are
+/// before anything reads them.
+async fn list(
     session: &Session<'_>,
+    filter: &SnapshotFilter,
+    ledger: Option<&mut Ledger>,
+    now: DateTime<Utc>,
+) -> Result<restic::SnapshotsOutput, Error> {
+    let want_packs = ledger.is_some();
+    let (listed, packs) = tokio::join!(session.snapshots(filter), async {
+        if want_packs {
+            session.list_packs().await.map(Some)
+        } else {
+            Ok(None)
+        }
+    });
+    let listed = listed?;
+    if let (Some(l), Some(packs)) = (ledger, packs?) {
+        let (added, removed) = l.observe(packs.iter().map(|(id, s)| (id.as_str(), *s)), now);
+        tracing::debug!(
+            repository = session.repository,
+            "pack ledger: {} packs, {added} new, {removed} gone",
+            l.packs.len()
+        );
+    }
+    Ok(listed)
+}
+
+/// restic's structural check from the start, and meanwhile the listing and the
+/// in-process read of the new packs (which leaves restic's rotation group to
+/// restic). A listing error comes first, then the check's, as when they ran one
+/// after the other; a listing error, or a read that lost the network, stops the
+/// check, which would retry for many minutes.
+async fn check_while_reading_new(
+    session: &Session<'_>,
+    filter: &SnapshotFilter,
     read: &CheckRead,
     access: &read::Access,
     ledger: &mut Ledger,
     request: read::Request,
     now: DateTime<Utc>,
-) -> Result<(restic::CheckOutput, read::PackRead, Vec<BrokenPack>), Error> {
+) -> Result<NewRun, Error> {
     let stop_check = session.cancel.child_token();
     let check_session = Session {
         cancel: stop_check.clone(),
@@ -219,14 +237,18 @@ async fn check_and_read_new(
         ..*session
     };
     let limits = (session.deadline, session.timeout);
-    let pack_read = async {
+    let list_and_read = async {
+        let listed = list(session, filter, Some(&mut *ledger), now)
+            .await
+            .inspect_err(|_| stop_check.cancel())?;
         let r = read::run(access, ledger, request, &session.cancel, limits, now).await;
         if matches!(&r, Err(read::Error::Read(e)) if e.category() == Category::Network) {
             stop_check.cancel();
         }
-        r
+        Ok::<_, Error>((listed, r))
     };
-    let (checked, outcome) = tokio::join!(check_session.check(read), pack_read);
+    let (checked, listed_and_read) = tokio::join!(check_session.check(read), list_and_read);
+    let (listed, outcome) = listed_and_read?;
     let outcome = match outcome {
         Err(e) if stop_check.is_cancelled() && !session.cancel.is_cancelled() => {
             return Err(e.into())
@@ -235,8 +257,16 @@ async fn check_and_read_new(
     };
     let checked = checked?;
     let (r, broken) = outcome?;
-    Ok((checked, r, broken))
+    Ok((listed, checked, r, broken))
 }
+
+/// What a `new` run listed, checked and read.
+type NewRun = (
+    restic::SnapshotsOutput,
+    restic::CheckOutput,
+    read::PackRead,
+    Vec<BrokenPack>,
+);
 
 /// What the in-process read of `read-data-subset = "new"` (or `new+rotate/T`) is
 /// asked: no budget of its own in the mode's name, and restic's group to leave out.
