@@ -150,8 +150,21 @@ const BACKEND_AUTH_MARKERS: [&str; 8] = [
 ];
 
 /// How the line restic-verify adds to restic's stderr begins when it started ssh
-/// again to see why restic could not start the SFTP session (`ssh_reason_lost`).
+/// again to see why restic could not start the SFTP session (`ssh_reason_lost`);
+/// the category `backend::sftp` gave ssh's answer (`auth`, `config`, `network`),
+/// a colon and ssh's words follow.
 pub const SSH_ASKED: &str = "restic-verify started ssh again to see why:";
+
+/// The category of a line restic-verify added after asking ssh (`SSH_ASKED`).
+fn ssh_asked_category(line: &str) -> Option<Category> {
+    let rest = line.strip_prefix(SSH_ASKED)?.trim_start();
+    match rest.split(':').next()? {
+        "auth" => Some(Category::Auth),
+        "config" => Some(Category::Config),
+        "network" => Some(Category::Network),
+        _ => None,
+    }
+}
 
 /// Whether restic failed to start an SFTP session without printing why: restic
 /// copies ssh's stderr (`subprocess ssh: …`) from a goroutine that its exit does
@@ -168,7 +181,12 @@ pub fn ssh_reason_lost(stderr: &str) -> bool {
 /// The credential variables of an object-store URL that stderr names, for the hint.
 pub fn backend_auth_hint(stderr: &str) -> Option<&'static str> {
     let has = |m: &str| stderr.contains(m);
-    if has("Permission denied (") {
+    let ssh_refused = || {
+        stderr
+            .lines()
+            .any(|l| ssh_asked_category(l.trim()) == Some(Category::Auth))
+    };
+    if has("Permission denied (") || ssh_refused() {
         Some("; the SFTP server refused ssh's login: ssh must log in without a prompt, with the key or agent of the user restic-verify runs as (its ~/.ssh/config, or `-i KEY` in `options = [\"sftp.command=ssh -p PORT -i KEY HOST -s sftp\"]`)")
     } else if has("s3:") {
         Some("; the object store refused the keys: check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (AWS_SESSION_TOKEN, AWS_PROFILE) in the repository's env file")
@@ -233,7 +251,15 @@ pub fn classify(exit: ResticExit, stderr: &str) -> Category {
 /// missing repository, a malformed location.
 fn classify_line(line: &str) -> Option<(Category, u8)> {
     let has = |m: &str| line.contains(m);
-    if has("wrong password or no key found")
+    if let Some(c) = ssh_asked_category(line.trim()) {
+        // What ssh said when asked again, sorted by `backend::sftp` already.
+        let rank = match c {
+            Category::Auth => 0,
+            Category::Config => 3,
+            _ => 4,
+        };
+        Some((c, rank))
+    } else if has("wrong password or no key found")
         || has("an empty password is not a password")
         || has("Resolving password failed")
         || has("password command failed")
@@ -269,8 +295,8 @@ fn classify_line(line: &str) -> Option<(Category, u8)> {
     }
 }
 
-/// The line of stderr that says best what went wrong.
-/// With what ssh said when started again (`SSH_ASKED`) after it.
+/// The line of stderr that says best what went wrong, followed by what ssh said
+/// when started again (`SSH_ASKED`), if it was.
 pub fn key_message(stderr: &str) -> String {
     let lines: Vec<&str> = stderr
         .lines()
@@ -583,7 +609,7 @@ mod tests {
         let said =
             format!("subprocess ssh: restic@nas: Permission denied (publickey).\n{SFTP_LOST_0_18}");
         assert!(!ssh_reason_lost(&said));
-        let asked = format!("{SFTP_LOST_0_18}{SSH_ASKED} ssh's login was refused\n");
+        let asked = format!("{SFTP_LOST_0_18}{SSH_ASKED} auth: ssh's login was refused\n");
         assert!(!ssh_reason_lost(&asked));
         assert!(!ssh_reason_lost("Fatal: wrong password or no key found\n"));
     }
@@ -594,7 +620,7 @@ mod tests {
             classify(ResticExit::Fatal, SFTP_LOST_0_18),
             Category::Network
         );
-        let refused = format!("{SFTP_LOST_0_18}{SSH_ASKED} the sftp server of repository sftp:nas:/srv/r refused the login: ssh's login was refused; ssh said: restic@nas: Permission denied (publickey).\n");
+        let refused = format!("{SFTP_LOST_0_18}{SSH_ASKED} auth: ssh's login was refused; ssh said: restic@nas: Permission denied (publickey).\n");
         assert_eq!(classify(ResticExit::Fatal, &refused), Category::Auth);
         let message = key_message(&refused);
         assert!(message.starts_with("Fatal: unable to open"), "{message}");
@@ -603,7 +629,7 @@ mod tests {
             "{message}"
         );
         // restic ≥ 0.18 says its error in JSON.
-        let json = format!("{{\"message_type\":\"exit_error\",\"code\":1,\"message\":\"Fatal: unable to open repository at sftp:nas:/srv/r: unable to start the sftp session\"}}\n{SSH_ASKED} ssh said: restic@nas: Permission denied (publickey).\n");
+        let json = format!("{{\"message_type\":\"exit_error\",\"code\":1,\"message\":\"Fatal: unable to open repository at sftp:nas:/srv/r: unable to start the sftp session\"}}\n{SSH_ASKED} auth: ssh said: restic@nas: Permission denied (publickey).\n");
         assert_eq!(classify(ResticExit::Fatal, &json), Category::Auth);
         let message = key_message(&json);
         assert!(message.starts_with("Fatal: unable to open"), "{message}");
@@ -612,11 +638,12 @@ mod tests {
             "{message}"
         );
         assert!(backend_auth_hint(&refused).is_some_and(|h| h.contains("-i KEY")));
-        let host_key =
-            format!("{SFTP_LOST_0_18}{SSH_ASKED} ssh said: Host key verification failed.\n");
-        assert_eq!(classify(ResticExit::Fatal, &host_key), Category::Config);
-        let down = format!("{SFTP_LOST_0_18}{SSH_ASKED} ssh said: ssh: connect to host nas port 22: Connection refused\n");
+        // The category is the one backend::sftp gave, whatever ssh's words.
+        let options = format!("{SFTP_LOST_0_18}{SSH_ASKED} config: ssh rejected its configuration or arguments; ssh said: command-line: line 0: Bad configuration option: nosuch\n");
+        assert_eq!(classify(ResticExit::Fatal, &options), Category::Config);
+        let down = format!("{SFTP_LOST_0_18}{SSH_ASKED} network: ssh could not connect; ssh said: ssh: connect to host nas port 22: Connection refused\n");
         assert_eq!(classify(ResticExit::Fatal, &down), Category::Network);
+        assert!(backend_auth_hint(&down).is_none());
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! Why restic could not start an SFTP session, when restic exited before printing
 //! it: ssh is started again, the way restic starts it, through `backend::sftp`
-//! (and so through the process door), and what ssh said becomes one more stderr
-//! line for the classifier (`classify::SSH_ASKED`). restic copies ssh's stderr
-//! from a goroutine its exit does not wait for, so a refused key otherwise reads
-//! as a network failure and is retried for nothing.
+//! (and so through the process door); the category `backend::sftp` gives ssh's
+//! answer, with ssh's words, becomes one more stderr line for the classifier
+//! (`classify::SSH_ASKED`). restic copies ssh's stderr from a goroutine its exit
+//! does not wait for, so a refused key otherwise reads as a network failure and is
+//! retried for nothing.
 
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -31,10 +32,15 @@ pub(super) async fn ask(ask: Ask, cancel: &CancellationToken, deadline: Instant)
             shown: &shown,
         };
         // Opened and dropped at once: the drop ends the session and kills ssh.
-        let said = sftp::open(ask.url.expose(), access, &ask.redactor)
-            .err()
-            .map(|e| ask.redactor.redact(e.message()));
-        said.map(|s| format!("{SSH_ASKED} {}", s.replace('\n', " ")))
+        let e = sftp::open(ask.url.expose(), access, &ask.redactor).err()?;
+        let category = match e.kind() {
+            sftp::Kind::Auth => "auth",
+            sftp::Kind::Config => "config",
+            sftp::Kind::Network => "network",
+            sftp::Kind::File => "file",
+        };
+        let said = ask.redactor.redact(e.message()).replace('\n', " ");
+        Some(format!("{SSH_ASKED} {category}: {said}"))
     });
     tokio::select! {
         said = task => said.ok().flatten(),
