@@ -178,6 +178,14 @@ pub fn ssh_reason_lost(stderr: &str) -> bool {
         })
 }
 
+/// Whether restic found the `version` file of its cache empty: another restic of
+/// the same run, started at the same moment on the same fresh cache, had created
+/// it and not yet written it. restic 0.19 stops there (0.14 and 0.18 go on
+/// without the cache); the call is worth starting again.
+pub fn cache_version_race(stderr: &str) -> bool {
+    stderr.contains("readVersion") && stderr.contains("strconv.ParseUint")
+}
+
 /// The credential variables of an object-store URL that stderr names, for the hint.
 pub fn backend_auth_hint(stderr: &str) -> Option<&'static str> {
     let has = |m: &str| stderr.contains(m);
@@ -600,6 +608,16 @@ mod tests {
 
     // restic 0.18 when ssh's `Permission denied` came after restic's exit.
     const SFTP_LOST_0_18: &str = "Fatal: unable to open repository at sftp:nas:/srv/r: unable to start the sftp session, error: error receiving version packet from server: server unexpectedly closed connection: unexpected EOF\n";
+
+    #[test]
+    fn cache_version_race_is_restic_0_19_reading_an_empty_version_file() {
+        // restic 0.19.1, captured with an empty `<cache>/<repository ID>/version`.
+        let stderr = "unable to open cache: readVersion: readVersion: strconv.ParseUint: parsing \"\": invalid syntax\n{\"message_type\":\"exit_error\",\"code\":1,\"message\":\"strconv.ParseUint: parsing \\\"\\\": invalid syntax\"}\n";
+        assert!(cache_version_race(stderr));
+        assert!(!cache_version_race(
+            "Fatal: wrong password or no key found\n"
+        ));
+    }
 
     #[test]
     fn ssh_reason_lost_only_when_no_ssh_line_says_why() {

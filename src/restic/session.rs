@@ -15,8 +15,9 @@ use super::args::{
     BackendOptions, CheckRead, SnapshotFilter,
 };
 use super::classify::{
-    backend_auth_hint, backend_hint, classify, is_check_error_line, key_message, network_line,
-    ssh_reason_lost, tail, LockHolder, ResticExit, SNAPSHOT_LOAD_MARKERS,
+    backend_auth_hint, backend_hint, cache_version_race, classify, is_check_error_line,
+    key_message, network_line, ssh_reason_lost, tail, LockHolder, ResticExit,
+    SNAPSHOT_LOAD_MARKERS,
 };
 pub use super::restore_output::RestoreEvent;
 use super::restore_output::{classify_restore, parse_restore, restore_event};
@@ -32,6 +33,9 @@ pub struct Finished {
     pub exit: ResticExit,
     pub stderr: String,
 }
+
+/// How often a call that met another restic making the run's cache is started again.
+const CACHE_RACE_RETRIES: u32 = 3;
 
 /// How long the clean-up of a lock left by an interrupted restic may take.
 pub(super) const LOCK_CLEANUP_TIMEOUT: Duration = Duration::from_secs(60);
@@ -495,6 +499,7 @@ impl Session<'_> {
         let mut lock_attempts = 0u32;
         let mut unlocked = false;
         let mut asked_ssh = false;
+        let mut cache_races = 0u32;
         loop {
             let mut full = Vec::new();
             let mut fin = self
@@ -512,6 +517,17 @@ impl Session<'_> {
                 .await?;
             if fin.exit == ResticExit::Success {
                 return Ok((full, fin));
+            }
+            if cache_version_race(&fin.stderr) && cache_races < CACHE_RACE_RETRIES {
+                // The other restic writes the file right after making it.
+                cache_races += 1;
+                tracing::debug!(
+                    repository = self.repository,
+                    "restic read its fresh cache while another restic made it; starting it again"
+                );
+                self.pause(args, Duration::from_millis(100 << cache_races))
+                    .await?;
+                continue;
             }
             if !asked_ssh && ssh_reason_lost(&fin.stderr) {
                 asked_ssh = true;

@@ -698,6 +698,39 @@ fn check_sigint_while_restic_saves_its_lock_removes_its_half_made_lock_only() {
 }
 
 #[test]
+fn check_restic_reading_its_cache_while_another_restic_makes_it_is_started_again() {
+    let env = TestEnv::new();
+    let repo = env.fixture_repo("clean");
+    let dir = env.path("fake-restic");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let fake = dir.join("restic");
+    std::fs::copy(
+        util::manifest_dir().join("tests/fakes/restic-cache-race"),
+        &fake,
+    )
+    .expect("copy fake");
+    std::os::unix::fs::symlink(util::restic_bin(), dir.join("real-restic")).expect("link");
+    let out = env
+        .check(&repo)
+        .env("RESTIC_VERIFY_RESTIC", &fake)
+        .output()
+        .expect("run");
+    util::assert_exit(&out, 0);
+    let r = env.last_record();
+    assert_eq!(r["outcome"], "pass", "{r}");
+    assert!(dir.join("raced").exists(), "the race was not staged");
+    // restic 0.19 stops at the empty file: its call is started again; 0.14 and
+    // 0.18 go on without the cache.
+    let calls = std::fs::read_to_string(dir.join("snapshots-calls")).expect("calls");
+    let want = if util::restic_version() >= (0, 19) {
+        2
+    } else {
+        1
+    };
+    assert_eq!(calls.lines().count(), want, "{r}");
+}
+
+#[test]
 fn check_unreachable_backend_is_network_error_exit_3() {
     let env = TestEnv::new();
     // Port 1 on loopback refuses connections. restic 0.14 gives up at once; 0.16+
